@@ -1,0 +1,41 @@
+"""The `seqalpha` command. Each command is a thin shell over a function of its stage module."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+
+from seqalpha.errors import SeqAlphaError
+
+app = typer.Typer(help="seqalpha: from market data to a trained, validated, backtested alpha.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+data_app = typer.Typer(help="Data stores: inspect, synthesize, ingest.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+console = Console(stderr=True)
+
+
+def _fail(exc: Exception) -> None:
+    console.print(f"[bold red]error:[/] {exc}")
+    raise typer.Exit(code=2)
+
+
+@data_app.command("info")
+def data_info(data_dir: Path = typer.Argument(..., help="A Qlib-format data directory.")) -> None:
+    """Calendar span, instrument counts by market, fields, and missing-file warnings."""
+    from seqalpha.data.info import print_store_info
+
+    try:
+        print_store_info(data_dir)
+    except SeqAlphaError as exc:
+        _fail(exc)
+
+
+def main() -> None:  # pragma: no cover - entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

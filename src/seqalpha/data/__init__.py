@@ -1,0 +1,6 @@
+"""Data layer: calendars, universes, Qlib binary store, ingest, minute bars, synthetic market."""
+
+from seqalpha.data.panel import Panel
+from seqalpha.data.qlib_bin import QlibStore, load_panel, write_store
+
+__all__ = ["Panel", "QlibStore", "load_panel", "write_store"]

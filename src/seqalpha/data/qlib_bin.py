@@ -1,0 +1,256 @@
+"""Qlib's binary daily store, read and written natively.
+
+Layout of a store directory:
+  calendars/day.txt                 one trading date per line, increasing
+  instruments/<market>.txt          `CODE<TAB>start<TAB>end` per membership spell
+  features/<code lower>/<field>.day.bin   little-endian float32; element 0 is the index of the
+                                    first date in the calendar, the rest are consecutive values
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from seqalpha.data.panel import Panel, as_dates
+from seqalpha.errors import DataError
+
+Universe = str | Sequence[str]
+
+
+def read_calendar(data_dir: str | Path) -> np.ndarray:
+    """The trading calendar as `datetime64[D]`; a non-increasing calendar is an error."""
+    path = Path(data_dir) / "calendars" / "day.txt"
+    if not path.is_file():
+        raise DataError(f"{path}: calendar file not found (is {data_dir} a Qlib data directory?)")
+    lines = [ln.strip() for ln in path.read_text().splitlines() if ln.strip()]
+    try:
+        cal = np.array([ln[:10] for ln in lines], dtype="datetime64[D]")
+    except ValueError as exc:
+        raise DataError(f"{path}: unparseable date ({exc})") from None
+    bad = np.nonzero(cal[1:] <= cal[:-1])[0]
+    if len(bad):
+        i = int(bad[0])
+        raise DataError(f"{path}: calendar not strictly increasing at line {i + 2}: "
+                        f"{cal[i]} then {cal[i + 1]}")
+    return cal
+
+
+@dataclass(frozen=True)
+class Spell:
+    """One membership spell of an instrument in a market (inclusive dates)."""
+
+    code: str
+    start: np.datetime64
+    end: np.datetime64
+
+
+def read_instruments(data_dir: str | Path, market: str = "all") -> list[Spell]:
+    """The membership spells of a market file `instruments/<market>.txt`."""
+    path = Path(data_dir) / "instruments" / f"{market}.txt"
+    if not path.is_file():
+        avail = sorted(p.stem for p in (Path(data_dir) / "instruments").glob("*.txt"))
+        raise DataError(f"{path}: no such market {market!r}; available: {avail}")
+    spells = []
+    for k, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split("\t") if "\t" in line else line.split()
+        if len(parts) < 3:
+            raise DataError(f"{path}:{k}: expected CODE<TAB>start<TAB>end, got {line!r}")
+        try:
+            spells.append(Spell(parts[0].strip().upper(), np.datetime64(parts[1].strip()[:10], "D"),
+                                np.datetime64(parts[2].strip()[:10], "D")))
+        except ValueError:
+            raise DataError(f"{path}:{k}: bad date in {line!r}") from None
+    return spells
+
+
+def list_feature_codes(data_dir: str | Path) -> list[str]:
+    """Codes (upper-case) that have a folder under `features/`."""
+    root = Path(data_dir) / "features"
+    if not root.is_dir():
+        raise DataError(f"{root}: features folder not found")
+    return sorted(p.name.upper() for p in root.iterdir() if p.is_dir())
+
+
+def universe_mask(spells: Iterable[Spell], dates: np.ndarray, instruments: np.ndarray) -> np.ndarray:
+    """bool [T, N]: instrument n is a member on date t (any of its spells covers t)."""
+    dates = as_dates(dates)
+    pos = {c: i for i, c in enumerate(np.asarray(instruments).tolist())}
+    mask = np.zeros((len(dates), len(pos)), dtype=bool)
+    for s in spells:
+        j = pos.get(s.code)
+        if j is None:
+            continue
+        lo, hi = np.searchsorted(dates, s.start), np.searchsorted(dates, s.end, side="right")
+        mask[lo:hi, j] = True
+    return mask
+
+
+def read_bin(path: str | Path, calendar_len: int) -> tuple[int, np.ndarray]:
+    """One `.bin` file as (start index, float32 values); malformed files are errors."""
+    path = Path(path)
+    raw = path.read_bytes()
+    if len(raw) % 4:
+        raise DataError(f"{path}: size {len(raw)} bytes is not a multiple of 4 (truncated file?)")
+    if len(raw) < 4:
+        raise DataError(f"{path}: empty file (no start index)")
+    arr = np.frombuffer(raw, dtype="<f4")
+    start_f = float(arr[0])
+    if not np.isfinite(start_f) or start_f != int(start_f) or start_f < 0:
+        raise DataError(f"{path}: start index {start_f} is not a non-negative integer")
+    start = int(start_f)
+    values = arr[1:]
+    if start >= calendar_len and len(values):
+        raise DataError(f"{path}: start index {start} is beyond the calendar ({calendar_len} days)")
+    if start + len(values) > calendar_len:
+        raise DataError(f"{path}: {len(values)} values from index {start} run past the end of "
+                        f"the calendar ({calendar_len} days)")
+    return start, values
+
+
+def write_bin(path: str | Path, start: int, values: np.ndarray) -> None:
+    """Write one `.bin` file atomically (start index, then float32 values)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buf = np.empty(len(values) + 1, dtype="<f4")
+    buf[0] = start
+    buf[1:] = values
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    buf.tofile(tmp)
+    os.replace(tmp, path)
+
+
+class QlibStore:
+    """A Qlib binary data directory: calendar, markets, and per-field panels."""
+
+    def __init__(self, data_dir: str | Path):
+        self.root = Path(data_dir)
+        if not self.root.is_dir():
+            raise DataError(f"data directory {self.root} does not exist")
+        self.calendar = read_calendar(self.root)
+
+    def markets(self) -> list[str]:
+        return sorted(p.stem for p in (self.root / "instruments").glob("*.txt"))
+
+    def fields_of(self, code: str) -> list[str]:
+        d = self.root / "features" / code.lower()
+        return sorted(p.name[: -len(".day.bin")] for p in d.glob("*.day.bin"))
+
+    def resolve_universe(self, universe: Universe) -> tuple[list[str], list[Spell]]:
+        """Codes and spells of a universe: `all`, a market name, or a list of codes."""
+        if isinstance(universe, str):
+            spells = read_instruments(self.root, universe)
+        else:
+            lo, hi = self.calendar[0], self.calendar[-1]
+            spells = [Spell(str(c).upper(), lo, hi) for c in universe]
+        codes = sorted({s.code for s in spells})
+        return codes, spells
+
+    def load(self, fields: Sequence[str] | None = None, universe: Universe = "all",
+             start=None, end=None, warn_missing: bool = True) -> Panel:
+        """Load fields for a universe and a date range into a Panel.
+
+        Instruments of the universe without any data files are dropped with one warning that
+        lists them. The universe mask is the point-in-time membership.
+        """
+        codes, spells = self.resolve_universe(universe)
+        have = set(list_feature_codes(self.root))
+        missing = [c for c in codes if c not in have]
+        if missing and warn_missing:
+            warnings.warn(f"{len(missing)} instruments of universe {universe!r} have no data files "
+                          f"under {self.root / 'features'} and are skipped: {missing}",
+                          stacklevel=2)
+        codes = [c for c in codes if c in have]
+        if not codes:
+            raise DataError(f"universe {universe!r} has no instruments with data in {self.root}")
+        if fields is None:
+            fields = self.fields_of(codes[0])
+        cal = self.calendar
+        lo = 0 if start is None else int(np.searchsorted(cal, np.datetime64(start, "D")))
+        hi = len(cal) if end is None else int(np.searchsorted(cal, np.datetime64(end, "D"), "right"))
+        if hi <= lo:
+            raise DataError(f"no trading days in {start}..{end} (calendar {cal[0]}..{cal[-1]})")
+        T, N = hi - lo, len(codes)
+        out = {f: np.full((T, N), np.nan, dtype=np.float32) for f in fields}
+        for j, code in enumerate(codes):
+            folder = self.root / "features" / code.lower()
+            for f in fields:
+                path = folder / f"{f}.day.bin"
+                if not path.exists():
+                    continue
+                s, vals = read_bin(path, len(cal))
+                a, b = max(s, lo), min(s + len(vals), hi)
+                if b > a:
+                    out[f][a - lo:b - lo, j] = vals[a - s:b - s]
+        inst = np.array(codes)
+        dates = cal[lo:hi]
+        mask = universe_mask(spells, dates, inst)
+        return Panel(dates, inst, out, mask)
+
+
+def load_panel(data_dir: str | Path, fields: Sequence[str] | None = None,
+               universe: Universe = "all", start=None, end=None) -> Panel:
+    """Shortcut: `QlibStore(data_dir).load(...)`."""
+    return QlibStore(data_dir).load(fields, universe, start, end)
+
+
+def write_store(data_dir: str | Path, panel: Panel, markets: dict[str, np.ndarray] | None = None,
+                calendar: np.ndarray | None = None) -> None:
+    """Write a Panel as a Qlib binary store (exact round trip of finite and NaN values).
+
+    Each instrument's series spans its first to last non-NaN value over all fields.
+    markets: market name -> bool [T, N] membership, written as spells (`all` is always written).
+    """
+    root = Path(data_dir)
+    cal = panel.dates if calendar is None else as_dates(calendar)
+    (root / "calendars").mkdir(parents=True, exist_ok=True)
+    _atomic_text(root / "calendars" / "day.txt", "".join(f"{d}\n" for d in cal))
+    offset = int(np.searchsorted(cal, panel.dates[0]))
+    if len(cal) < offset + len(panel.dates) or not np.array_equal(
+            cal[offset:offset + len(panel.dates)], panel.dates):
+        raise DataError("write_store: the panel's dates are not a contiguous run of the calendar")
+    any_val = np.zeros(panel.shape, dtype=bool)
+    for arr in panel.fields.values():
+        any_val |= ~np.isnan(arr)
+    spans = {}
+    for j, code in enumerate(panel.instruments.tolist()):
+        rows = np.nonzero(any_val[:, j])[0]
+        if not len(rows):
+            continue
+        a, b = int(rows[0]), int(rows[-1]) + 1
+        spans[code] = (a, b)
+        for name, arr in panel.fields.items():
+            write_bin(root / "features" / code.lower() / f"{name}.day.bin", offset + a, arr[a:b, j])
+    all_mask = np.zeros(panel.shape, dtype=bool)
+    for j, code in enumerate(panel.instruments.tolist()):
+        if code in spans:
+            all_mask[spans[code][0]:spans[code][1], j] = True
+    write_market(root, "all", all_mask, panel.dates, panel.instruments)
+    for name, mask in (markets or {}).items():
+        write_market(root, name, mask, panel.dates, panel.instruments)
+
+
+def write_market(root: str | Path, name: str, mask: np.ndarray, dates: np.ndarray,
+                 instruments: np.ndarray) -> None:
+    """Write `instruments/<name>.txt` from a membership mask (one line per spell)."""
+    lines = []
+    for j, code in enumerate(np.asarray(instruments).tolist()):
+        col = mask[:, j].astype(np.int8)
+        edges = np.diff(np.concatenate([[0], col, [0]]))
+        for a, b in zip(np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0]):
+            lines.append(f"{code}\t{dates[a]}\t{dates[b - 1]}\n")
+    (Path(root) / "instruments").mkdir(parents=True, exist_ok=True)
+    _atomic_text(Path(root) / "instruments" / f"{name}.txt", "".join(lines))
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
