@@ -33,6 +33,23 @@ def data_info(data_dir: Path = typer.Argument(..., help="A Qlib-format data dire
         _fail(exc)
 
 
+@data_app.command("ingest-daily")
+def data_ingest_daily(
+    src: List[Path] = typer.Argument(..., help="CSV or Parquet files of long daily bars."),
+    out: Path = typer.Option(..., "--out", help="Output Qlib store directory."),
+    on_bad: str = typer.Option("raise", "--on-bad", help="raise | drop (bad rows counted)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing store."),
+) -> None:
+    """Ingest long daily bars (date, instrument, OHLCV[, amount, vwap, factor]) into a Qlib store."""
+    from seqalpha.data.ingest import ingest_daily
+
+    try:
+        report = ingest_daily(src, out, on_bad=on_bad, overwrite=overwrite)
+    except SeqAlphaError as exc:
+        _fail(exc)
+    typer.echo(report.summary())
+
+
 def main() -> None:  # pragma: no cover - entry point
     app()
 
