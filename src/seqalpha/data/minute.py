@@ -1,12 +1,48 @@
-"""Minute bars: sessions, ingest from CSV/Parquet, resampling, and the `[D, B, N]` array form."""
+"""Minute bars: sessions, ingest from CSV/Parquet, resampling, and the `[D, B, N]` array form.
+
+On disk, minute bars are Parquet (zstd) partitioned by date: `DIR/date=YYYY-MM-DD/part-0.parquet`
+with columns `datetime` (bar END time), `instrument`, open high low close (float32), volume amount
+(float64), plus `DIR/_minute.json` holding the bar length and the session.
+"""
 
 from __future__ import annotations
 
+import json
+import math
+import os
+import shutil
+import uuid
 from dataclasses import dataclass, field
+from functools import reduce
+from pathlib import Path
+from typing import Iterable, Literal, Sequence
 
 import numpy as np
+import polars as pl
+
+from seqalpha.errors import ConfigError, DataError
 
 MINUTE_FIELDS = ("open", "high", "low", "close", "volume", "amount")
+PRICE_FIELDS = ("open", "high", "low", "close")
+META_FILE = "_minute.json"
+PathLike = str | Path
+OnBad = Literal["raise", "drop"]
+
+
+def _clock(text: str) -> int:
+    """`HH:MM` -> minutes since midnight (ConfigError on a malformed time)."""
+    try:
+        h, m = text.strip().split(":")
+        value = int(h) * 60 + int(m)
+    except ValueError:
+        raise ConfigError(f"session time {text!r}: expected HH:MM") from None
+    if not 0 <= value <= 24 * 60:
+        raise ConfigError(f"session time {text!r} is outside 00:00..24:00")
+    return value
+
+
+def _fmt_clock(minute: int) -> str:
+    return f"{minute // 60:02d}:{minute % 60:02d}"
 
 
 @dataclass(frozen=True)
@@ -18,16 +54,86 @@ class Session:
 
     intervals: tuple[tuple[str, str], ...] = (("09:30", "11:30"), ("13:00", "15:00"))
 
-    def minutes(self) -> int:
-        total = 0
+    def __post_init__(self) -> None:
+        if not self.intervals:
+            raise ConfigError("session: no intervals")
+        prev_end = -1
         for a, b in self.intervals:
-            ha, ma = map(int, a.split(":"))
-            hb, mb = map(int, b.split(":"))
-            total += (hb * 60 + mb) - (ha * 60 + ma)
-        return total
+            ma, mb = _clock(a), _clock(b)
+            if mb <= ma or ma < prev_end:
+                raise ConfigError(f"session interval {a}-{b}: intervals must be increasing "
+                                  "and non-overlapping")
+            prev_end = mb
+
+    @classmethod
+    def parse(cls, text: str) -> "Session":
+        """`'09:30-11:30,13:00-15:00'` -> Session."""
+        parts = [p.strip() for p in text.split(",") if p.strip()]
+        try:
+            return cls(tuple(tuple(p.split("-")) for p in parts))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise ConfigError(f"session {text!r}: expected 'HH:MM-HH:MM[,HH:MM-HH:MM...]'") from None
+
+    def bounds(self) -> list[tuple[int, int]]:
+        """Intervals as (start, end) minutes since midnight."""
+        return [(_clock(a), _clock(b)) for a, b in self.intervals]
+
+    def minutes(self) -> int:
+        return sum(b - a for a, b in self.bounds())
+
+    def bar_end_minutes(self, bar_minutes: int) -> np.ndarray:
+        """End minute-of-day of each bar of length `bar_minutes` [B]; bars never span a break."""
+        if bar_minutes < 1:
+            raise ConfigError(f"bar_minutes={bar_minutes}: must be >= 1")
+        ends = []
+        for a, b in self.bounds():
+            if (b - a) % bar_minutes:
+                raise ConfigError(f"bar_minutes={bar_minutes} does not divide the session interval "
+                                  f"{_fmt_clock(a)}-{_fmt_clock(b)} ({b - a} minutes)")
+            ends.extend(range(a + bar_minutes, b + 1, bar_minutes))
+        return np.asarray(ends, dtype=np.int64)
+
+    def bar_ends(self, bar_minutes: int) -> np.ndarray:
+        """Bar end labels `HH:MM` [B], e.g. 10:00 .. 11:30, 13:30 .. 15:00 for 30-minute A-share bars."""
+        return np.array([_fmt_clock(int(m)) for m in self.bar_end_minutes(bar_minutes)])
+
+    def in_session(self, end_minutes: np.ndarray) -> np.ndarray:
+        """bool [n]: a bar ending at this minute-of-day lies inside a session interval."""
+        m = np.asarray(end_minutes)
+        ok = np.zeros(m.shape, dtype=bool)
+        for a, b in self.bounds():
+            ok |= (m > a) & (m <= b)
+        return ok
+
+    def offsets(self, end_minutes: np.ndarray) -> np.ndarray:
+        """Minutes from the start of the enclosing interval to each bar end (0 outside) [n]."""
+        m = np.asarray(end_minutes)
+        off = np.zeros(m.shape, dtype=np.int64)
+        for a, b in self.bounds():
+            inside = (m > a) & (m <= b)
+            off[inside] = m[inside] - a
+        return off
+
+    def infer_bar_minutes(self, end_minutes: np.ndarray) -> int:
+        """The bar length of a set of in-session bar end minutes: gcd of their interval offsets."""
+        off = np.unique(self.offsets(end_minutes))
+        off = off[off > 0]
+        if not len(off):
+            raise DataError("no bar end time lies inside the session; cannot infer the bar length")
+        k = reduce(math.gcd, off.tolist())
+        for a, b in self.bounds():  # coarsen to a divisor of every interval length
+            k = math.gcd(k, b - a)
+        return int(k)
+
+    def to_json(self) -> list[list[str]]:
+        return [list(iv) for iv in self.intervals]
 
 
 A_SHARE = Session()
+
+
+def _clock_array(labels: Iterable[str]) -> np.ndarray:
+    return np.array([_clock(str(s)) for s in labels], dtype=np.int64)
 
 
 @dataclass
@@ -56,3 +162,421 @@ class MinuteBars:
         vol = self.fields["volume"]
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(vol > 0, self.fields["amount"] / vol, np.nan).astype(np.float32)
+
+    def bar_end_minutes(self) -> np.ndarray:
+        """Bar end times as minutes since midnight [B]."""
+        return _clock_array(self.bar_ends)
+
+    def bar_minutes(self, session: Session = A_SHARE) -> int:
+        """The bar length in minutes; a DataError when the bars do not tile `session` exactly."""
+        ends = self.bar_end_minutes()
+        k = session.infer_bar_minutes(ends)
+        if not np.array_equal(session.bar_end_minutes(k), ends):
+            raise DataError(f"bar ends {list(self.bar_ends)[:6]}... do not tile the session "
+                            f"{session.intervals} with {k}-minute bars")
+        return k
+
+
+# ----------------------------------------------------------------------------------------------
+# aggregation
+
+def _first_valid(x: np.ndarray, axis: int) -> np.ndarray:
+    """First non-NaN value along `axis` (NaN when all are NaN)."""
+    valid = ~np.isnan(x)
+    idx = np.expand_dims(valid.argmax(axis=axis), axis)
+    out = np.take_along_axis(x, idx, axis=axis).squeeze(axis)
+    return out
+
+
+def _last_valid(x: np.ndarray, axis: int) -> np.ndarray:
+    """Last non-NaN value along `axis` (NaN when all are NaN)."""
+    return _first_valid(np.flip(x, axis=axis), axis)
+
+
+def _nansum_keep(x: np.ndarray, axis: int) -> np.ndarray:
+    """Sum over non-NaN values in float64 (NaN when all are NaN), as float32."""
+    s = np.nansum(x, axis=axis, dtype=np.float64)
+    s[np.isnan(x).all(axis=axis)] = np.nan
+    return s.astype(np.float32)
+
+
+AGGREGATORS = {
+    "first": lambda x, a: _first_valid(x, a),
+    "last": lambda x, a: _last_valid(x, a),
+    "max": lambda x, a: np.fmax.reduce(x, axis=a),
+    "min": lambda x, a: np.fmin.reduce(x, axis=a),
+    "sum": _nansum_keep,
+}
+DEFAULT_HOW = {"open": "first", "high": "max", "low": "min", "close": "last",
+               "volume": "sum", "amount": "sum"}
+
+
+def _aggregate(fields: dict[str, np.ndarray], how: dict[str, str] | None, axis: int) -> dict[str, np.ndarray]:
+    """Reduce every field along `axis` by its rule (OHLC / sums); vwap is recomputed from sums."""
+    rules = dict(DEFAULT_HOW)
+    rules.update(how or {})
+    out = {}
+    for name, arr in fields.items():
+        if name == "vwap":
+            continue
+        rule = rules.get(name)
+        if rule is None:
+            raise DataError(f"resample: no aggregation rule for field {name!r}; pass how={{{name!r}: "
+                            f"one of {sorted(AGGREGATORS)}}}")
+        if rule not in AGGREGATORS:
+            raise ConfigError(f"resample: how[{name!r}]={rule!r}; expected one of {sorted(AGGREGATORS)}")
+        out[name] = AGGREGATORS[rule](arr, axis).astype(np.float32, copy=False)
+    if "vwap" in fields or ("amount" in out and "volume" in out):
+        if "amount" in out and "volume" in out:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                vol = out["volume"]
+                out["vwap"] = np.where(vol > 0, out["amount"] / vol, np.nan).astype(np.float32)
+    return out
+
+
+def resample(bars: MinuteBars, minutes: int, session: Session = A_SHARE,
+             how: dict[str, str] | None = None) -> MinuteBars:
+    """Coarser bars `[D, B_out, N]` from `[D, B_in, N]` (open first, high max, low min, close last, sums).
+
+    Bars are aligned to session starts, labelled by end time, and never span a break; the input
+    bar length must divide `minutes`. `how` adds rules (first/last/max/min/sum) for extra fields.
+    """
+    k_in = bars.bar_minutes(session)
+    if minutes % k_in:
+        raise ConfigError(f"resample: {minutes}-minute bars cannot be built from {k_in}-minute bars")
+    out_ends = session.bar_end_minutes(minutes)
+    r = minutes // k_in
+    D, B, N = bars.shape
+    grouped = {k: v.reshape(D, len(out_ends), r, N) for k, v in bars.fields.items()}
+    agg = _aggregate(grouped, how, axis=2)
+    return MinuteBars(bars.dates, session.bar_ends(minutes), bars.instruments, agg)
+
+
+def minute_to_daily(bars: MinuteBars, how: dict[str, str] | None = None) -> dict[str, np.ndarray]:
+    """Daily aggregate of each day's bars: name -> float32 [D, N] (open high low close volume amount vwap)."""
+    return _aggregate(bars.fields, how, axis=1)
+
+
+# ----------------------------------------------------------------------------------------------
+# on-disk layout
+
+def _partition_dir(out_dir: Path, day: np.datetime64) -> Path:
+    return out_dir / f"date={day}"
+
+
+def read_minute_meta(data_dir: PathLike) -> dict | None:
+    """`_minute.json` of a minute-bar directory (bar_minutes, session), or None when absent."""
+    path = Path(data_dir) / META_FILE
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: not valid JSON ({exc})") from None
+
+
+def _write_meta(out_dir: Path, bar_minutes: int, session: Session) -> None:
+    old = read_minute_meta(out_dir)
+    if old is not None and (old.get("bar_minutes") != bar_minutes
+                            or old.get("session") != session.to_json()):
+        raise DataError(f"{out_dir / META_FILE}: the directory holds {old.get('bar_minutes')}-minute "
+                        f"bars of session {old.get('session')}; refusing to add {bar_minutes}-minute "
+                        f"bars of session {session.to_json()}")
+    tmp = out_dir / (META_FILE + f".{uuid.uuid4().hex}.tmp")
+    tmp.write_text(json.dumps({"bar_minutes": int(bar_minutes), "session": session.to_json()}))
+    os.replace(tmp, out_dir / META_FILE)
+
+
+def _empty_frame_schema() -> dict:
+    return {"datetime": pl.Datetime("us"), "instrument": pl.Utf8,
+            **{c: pl.Float32 for c in PRICE_FIELDS}, "volume": pl.Float64, "amount": pl.Float64}
+
+
+def write_minute_day(out_dir: PathLike, day: np.datetime64, frame: pl.DataFrame) -> Path:
+    """Write one date partition atomically (temp folder, then rename over any previous one)."""
+    out_dir = Path(out_dir)
+    target = _partition_dir(out_dir, np.datetime64(day, "D"))
+    tmp = out_dir / f".tmp-{target.name}-{uuid.uuid4().hex}"
+    tmp.mkdir(parents=True)
+    frame.write_parquet(tmp / "part-0.parquet", compression="zstd", statistics=False)
+    if target.exists():
+        trash = out_dir / f".old-{target.name}-{uuid.uuid4().hex}"
+        os.replace(target, trash)
+        os.replace(tmp, target)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(tmp, target)
+    return target
+
+
+def bars_frame(day: np.datetime64, bar_end_minutes: np.ndarray, instruments: np.ndarray,
+               fields: dict[str, np.ndarray], keep: np.ndarray | None = None) -> pl.DataFrame:
+    """Long frame of one day's bars from arrays [B, N] (rows where `keep` [B, N] is True)."""
+    B, N = len(bar_end_minutes), len(instruments)
+    base = np.datetime64(day, "D").astype("datetime64[us]")
+    stamps = base + (np.asarray(bar_end_minutes) * 60_000_000).astype("timedelta64[us]")
+    keep_flat = np.ones(B * N, dtype=bool) if keep is None else np.asarray(keep).reshape(-1)
+    cols = {"datetime": np.repeat(stamps, N)[keep_flat],
+            "instrument": np.tile(np.asarray(instruments, dtype=str), B)[keep_flat]}
+    for name in MINUTE_FIELDS:
+        dtype = np.float32 if name in PRICE_FIELDS else np.float64
+        cols[name] = np.asarray(fields[name]).reshape(-1)[keep_flat].astype(dtype)
+    return pl.DataFrame(cols)
+
+
+# ----------------------------------------------------------------------------------------------
+# ingest
+
+REASONS = (
+    "missing_key",      # null datetime or instrument
+    "bad_price",        # open/high/low/close null, NaN, inf or <= 0
+    "high_below_low",   # high < low
+    "ohlc_outside",     # open or close outside [low, high]
+    "bad_volume",       # volume/amount null, NaN, inf or negative
+    "outside_session",  # bar end time not inside a session interval, or not on the bar grid
+    "duplicate",        # the same (datetime, instrument) twice
+)
+
+
+@dataclass
+class MinuteIngestReport:
+    """What `ingest_minute` read, dropped and wrote."""
+
+    out_dir: Path
+    sources: list[str]
+    rows_read: int = 0
+    rows_written: int = 0
+    empty_bars: int = 0
+    dropped: dict[str, int] = field(default_factory=lambda: {r: 0 for r in REASONS})
+    bar_minutes: int = 0
+    dates: int = 0
+    instruments: int = 0
+
+    def summary(self) -> str:
+        drops = ", ".join(f"{k}={v}" for k, v in self.dropped.items() if v) or "none"
+        return (f"{self.rows_read:,} rows read from {len(self.sources)} file(s); "
+                f"{self.rows_written:,} written ({self.dates} dates, {self.instruments} instruments, "
+                f"{self.bar_minutes}-minute bars) to {self.out_dir}; empty no-trade bars skipped: "
+                f"{self.empty_bars:,}; dropped: {drops}")
+
+
+def _read_source(path: Path) -> pl.DataFrame:
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            df = pl.read_parquet(path)
+        elif suffix in (".csv", ".txt") or path.name.lower().endswith(".csv.gz"):
+            df = pl.read_csv(path, try_parse_dates=True, infer_schema_length=10000)
+        else:
+            raise DataError(f"{path}: unknown file type (expected .csv or .parquet)")
+    except (pl.exceptions.ComputeError, OSError) as exc:
+        raise DataError(f"{path}: cannot read ({exc})") from None
+    df = df.rename({c: c.lower() for c in df.columns})
+    needed = ("datetime", "instrument", *PRICE_FIELDS, "volume")
+    missing = [c for c in needed if c not in df.columns]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {missing}; it has {df.columns}")
+    if df.schema["datetime"] == pl.Utf8:
+        try:
+            df = df.with_columns(pl.col("datetime").str.to_datetime(time_unit="us"))
+        except pl.exceptions.ComputeError as exc:
+            raise DataError(f"{path}: column 'datetime' is not parseable ({exc})") from None
+    elif not isinstance(df.schema["datetime"], pl.Datetime):
+        raise DataError(f"{path}: column 'datetime' has type {df.schema['datetime']}, expected datetimes")
+    if "amount" not in df.columns:
+        df = df.with_columns(pl.lit(None, dtype=pl.Float64).alias("amount"))
+    return df.select(
+        pl.col("datetime").cast(pl.Datetime("us")),
+        pl.col("instrument").cast(pl.Utf8).str.strip_chars().str.to_uppercase(),
+        *[pl.col(c).cast(pl.Float64) for c in PRICE_FIELDS],
+        pl.col("volume").cast(pl.Float64), pl.col("amount").cast(pl.Float64),
+    )
+
+
+def _bad_num(col: str, lower: float, strict: bool, allow_null: bool = False) -> pl.Expr:
+    c = pl.col(col)
+    bad = c.is_nan().fill_null(False) | c.is_infinite().fill_null(False)
+    bad = bad | ((c <= lower) if strict else (c < lower)).fill_null(False)
+    if not allow_null:
+        bad = bad | c.is_null()
+    return bad
+
+
+def _reason_expr(session: Session, bar_minutes: int | None) -> pl.Expr:
+    """A string column: the first reason a row is bad, or null."""
+    minute = pl.col("datetime").dt.hour().cast(pl.Int64) * 60 + pl.col("datetime").dt.minute()
+    in_sess = pl.lit(False)
+    grid = pl.lit(True)
+    for a, b in session.bounds():
+        inside = (minute > a) & (minute <= b)
+        in_sess = in_sess | inside
+        if bar_minutes:
+            grid = grid & (~inside | ((minute - a) % bar_minutes == 0))
+    on_grid = in_sess & grid & (pl.col("datetime").dt.second() == 0) & (
+        pl.col("datetime").dt.microsecond() == 0)
+    rules = [
+        ("missing_key", pl.col("datetime").is_null() | pl.col("instrument").is_null()),
+        ("bad_price", pl.any_horizontal([_bad_num(c, 0.0, True) for c in PRICE_FIELDS])),
+        ("high_below_low", pl.col("high") < pl.col("low")),
+        ("ohlc_outside", (pl.max_horizontal("open", "close") > pl.col("high"))
+         | (pl.min_horizontal("open", "close") < pl.col("low"))),
+        ("bad_volume", _bad_num("volume", 0.0, False) | _bad_num("amount", 0.0, False, True)),
+        ("outside_session", ~on_grid.fill_null(False)),
+    ]
+    expr = pl.lit(None, dtype=pl.Utf8)
+    for name, cond in reversed(rules):
+        expr = pl.when(cond.fill_null(False)).then(pl.lit(name)).otherwise(expr)
+    return expr
+
+
+def ingest_minute(src: PathLike | Sequence[PathLike], out_dir: PathLike, session: Session = A_SHARE,
+                  on_bad: OnBad = "raise", bar_minutes: int | None = None) -> MinuteIngestReport:
+    """Validate minute bars (CSV/Parquet rows `datetime` = bar end, instrument, OHLCV[, amount])
+    and write them as date-partitioned zstd Parquet under `out_dir`.
+
+    Rows whose prices and volume are all zero (a no-trade placeholder) are skipped as missing bars
+    and counted in `empty_bars`. Other bad rows raise a DataError naming the file, instrument and
+    datetime, or with `on_bad="drop"` are dropped and counted per reason. A date partition already
+    in `out_dir` is replaced by the new one.
+    """
+    if on_bad not in ("raise", "drop"):
+        raise ConfigError(f"on_bad={on_bad!r}: expected 'raise' or 'drop'")
+    paths = [Path(src)] if isinstance(src, (str, Path)) else [Path(p) for p in src]
+    if not paths:
+        raise DataError("ingest_minute: no source files given")
+    out = Path(out_dir)
+    report = MinuteIngestReport(out_dir=out, sources=[str(p) for p in paths])
+    frames = []
+    for k, path in enumerate(paths):
+        df = _read_source(path)
+        report.rows_read += df.height
+        empty = pl.all_horizontal([pl.col(c) == 0 for c in (*PRICE_FIELDS, "volume")]).fill_null(False)
+        n_empty = int(df.select(empty.sum()).item())
+        if n_empty:
+            df = df.filter(~empty)
+            report.empty_bars += n_empty
+        df = df.with_columns(_reason_expr(session, bar_minutes).alias("__reason"),
+                             pl.lit(k, dtype=pl.Int32).alias("__file"))
+        bad = df.filter(pl.col("__reason").is_not_null())
+        if bad.height:
+            if on_bad == "raise":
+                row = bad.row(0, named=True)
+                raise DataError(f"{path}: {row['__reason']} at instrument {row['instrument']} datetime "
+                                f"{row['datetime']} ({bad.height} bad row(s) in this file; "
+                                "on_bad='drop' drops them)")
+            for reason, n in bad.group_by("__reason").len().iter_rows():
+                report.dropped[reason] += int(n)
+            df = df.filter(pl.col("__reason").is_null())
+        frames.append(df.drop("__reason"))
+    df = pl.concat(frames, how="vertical")
+    dup = df.select(pl.struct("datetime", "instrument").is_duplicated()).to_series()
+    if dup.any():
+        if on_bad == "raise":
+            row = df.filter(dup).sort("datetime", "instrument").row(0, named=True)
+            files = sorted({paths[i].name for i in df.filter(
+                (pl.col("datetime") == row["datetime"]) & (pl.col("instrument") == row["instrument"])
+            )["__file"].to_list()})
+            raise DataError(f"{paths[row['__file']]}: duplicate bar for instrument {row['instrument']} "
+                            f"datetime {row['datetime']} (in {files}; {int(dup.sum())} duplicated rows)")
+        report.dropped["duplicate"] += int(dup.sum())
+        df = df.filter(~dup)
+    df = df.drop("__file")
+    if df.height == 0:
+        raise DataError(f"ingest_minute: no valid rows in {report.sources}")
+    minutes_of_day = (df["datetime"].dt.hour().cast(pl.Int64) * 60 + df["datetime"].dt.minute()).unique()
+    k = bar_minutes or session.infer_bar_minutes(minutes_of_day.to_numpy())
+    session.bar_end_minutes(k)  # validates that k tiles the session
+    out.mkdir(parents=True, exist_ok=True)
+    _write_meta(out, k, session)
+    df = df.with_columns(pl.col(c).cast(pl.Float32) for c in PRICE_FIELDS).sort("datetime", "instrument")
+    df = df.with_columns(pl.col("datetime").dt.date().alias("__date"))
+    for (day,), part in df.partition_by("__date", as_dict=True, maintain_order=True).items():
+        write_minute_day(out, np.datetime64(day, "D"), part.drop("__date"))
+        report.dates += 1
+    report.rows_written = df.height
+    report.instruments = df["instrument"].n_unique()
+    report.bar_minutes = k
+    return report
+
+
+# ----------------------------------------------------------------------------------------------
+# load
+
+def minute_dates(data_dir: PathLike) -> np.ndarray:
+    """Dates that have a partition under `data_dir`, sorted, datetime64[D] [D]."""
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise DataError(f"minute-bar directory {root} does not exist")
+    days = []
+    for p in root.glob("date=*"):
+        if p.is_dir():
+            try:
+                days.append(np.datetime64(p.name[5:], "D"))
+            except ValueError:
+                raise DataError(f"{p}: partition name is not date=YYYY-MM-DD") from None
+    return np.array(sorted(days), dtype="datetime64[D]")
+
+
+def load_minute(data_dir: PathLike, start=None, end=None, instruments: Sequence[str] | None = None,
+                bar_minutes: int | None = None, session: Session | None = None) -> MinuteBars:
+    """Dense bars `[D, B, N]` (float32, NaN where missing) from a date-partitioned directory.
+
+    Reads only the partitions in `start..end`; `instruments` fixes the columns and their order;
+    `bar_minutes` coarser than the stored bars resamples on load.
+    """
+    root = Path(data_dir)
+    meta = read_minute_meta(root)
+    if session is None:
+        session = Session(tuple(tuple(iv) for iv in meta["session"])) if meta else A_SHARE  # type: ignore[arg-type]
+    days = minute_dates(root)
+    if start is not None:
+        days = days[days >= np.datetime64(start, "D")]
+    if end is not None:
+        days = days[days <= np.datetime64(end, "D")]
+    if not len(days):
+        raise DataError(f"{root}: no minute-bar partitions in {start}..{end}")
+    files = [f for d in days for f in sorted(_partition_dir(root, d).glob("*.parquet"))]
+    lazy = pl.scan_parquet(files, hive_partitioning=False) if files else None
+    want = None if instruments is None else [str(c).upper() for c in instruments]
+    if lazy is not None and want is not None:
+        lazy = lazy.filter(pl.col("instrument").is_in(want))
+    df = lazy.collect() if lazy is not None else pl.DataFrame(schema=_empty_frame_schema())
+    minute = (df["datetime"].dt.hour().cast(pl.Int64) * 60 + df["datetime"].dt.minute()).to_numpy()
+    if meta is not None:
+        k_native = int(meta["bar_minutes"])
+    elif len(minute):
+        k_native = session.infer_bar_minutes(np.unique(minute))
+    else:
+        raise DataError(f"{root}: no bars and no {META_FILE}; cannot tell the bar length")
+    ends = session.bar_end_minutes(k_native)
+    lookup = np.full(24 * 60 + 1, -1, dtype=np.int64)
+    lookup[ends] = np.arange(len(ends))
+    b_idx = lookup[minute]
+    if (b_idx < 0).any():
+        i = int(np.nonzero(b_idx < 0)[0][0])
+        raise DataError(f"{root}: bar at {df['datetime'][i]} ({df['instrument'][i]}) is not on the "
+                        f"{k_native}-minute grid of session {session.intervals}")
+    if want is not None:
+        inst = np.array(want, dtype=str)
+    else:
+        inst = np.array(df["instrument"].unique().sort().to_list(), dtype=str)
+    if len(set(inst.tolist())) != len(inst):
+        raise DataError("load_minute: duplicate codes in `instruments`")
+    code_map = pl.DataFrame({"instrument": inst.tolist(), "__j": np.arange(len(inst), dtype=np.int64)})
+    n_idx = df.select("instrument").join(code_map, on="instrument", how="left",
+                                         maintain_order="left")["__j"].to_numpy()
+    day_num = df["datetime"].dt.date().cast(pl.Int32).to_numpy()
+    d_idx = np.searchsorted(days.astype(np.int64), day_num)
+    D, B, N = len(days), len(ends), len(inst)
+    fields = {}
+    for name in MINUTE_FIELDS:
+        arr = np.full((D, B, N), np.nan, dtype=np.float32)
+        if df.height:
+            arr[d_idx, b_idx, n_idx] = df[name].cast(pl.Float64).to_numpy().astype(np.float32)
+        fields[name] = arr
+    bars = MinuteBars(days, session.bar_ends(k_native), inst, fields)
+    if bar_minutes is not None and bar_minutes != k_native:
+        bars = resample(bars, bar_minutes, session)
+    return bars
