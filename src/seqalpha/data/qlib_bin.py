@@ -28,16 +28,23 @@ def read_calendar(data_dir: str | Path) -> np.ndarray:
     path = Path(data_dir) / "calendars" / "day.txt"
     if not path.is_file():
         raise DataError(f"{path}: calendar file not found (is {data_dir} a Qlib data directory?)")
-    lines = [ln.strip() for ln in path.read_text().splitlines() if ln.strip()]
+    numbered = [(k, ln.strip()) for k, ln in enumerate(path.read_text().splitlines(), 1)
+                if ln.strip()]
+    lineno = np.array([k for k, _ in numbered], dtype=np.int64)
     try:
-        cal = np.array([ln[:10] for ln in lines], dtype="datetime64[D]")
-    except ValueError as exc:
-        raise DataError(f"{path}: unparseable date ({exc})") from None
+        cal = np.array([ln[:10] for _, ln in numbered], dtype="datetime64[D]")
+    except ValueError:
+        for k, ln in numbered:
+            try:
+                np.datetime64(ln[:10], "D")
+            except ValueError:
+                raise DataError(f"{path}:{k}: unparseable date {ln!r}") from None
+        raise
     bad = np.nonzero(cal[1:] <= cal[:-1])[0]
     if len(bad):
         i = int(bad[0])
-        raise DataError(f"{path}: calendar not strictly increasing at line {i + 2}: "
-                        f"{cal[i]} then {cal[i + 1]}")
+        raise DataError(f"{path}: calendar not strictly increasing at line {lineno[i + 1]}: "
+                        f"{cal[i]} (line {lineno[i]}) then {cal[i + 1]}")
     return cal
 
 
@@ -93,25 +100,36 @@ def universe_mask(spells: Iterable[Spell], dates: np.ndarray, instruments: np.nd
     return mask
 
 
-def read_bin(path: str | Path, calendar_len: int) -> tuple[int, np.ndarray]:
-    """One `.bin` file as (start index, float32 values); malformed files are errors."""
+def read_bin(path: str | Path, calendar_len: int,
+             calendar: np.ndarray | None = None) -> tuple[int, np.ndarray]:
+    """One `.bin` file as (start index, float32 values); malformed files are errors.
+
+    Messages name the file, the instrument (its folder) and, given `calendar`, the dates.
+    """
     path = Path(path)
+    inst = path.parent.name.upper()
     raw = path.read_bytes()
     if len(raw) % 4:
-        raise DataError(f"{path}: size {len(raw)} bytes is not a multiple of 4 (truncated file?)")
+        raise DataError(f"{path}: instrument {inst}: size {len(raw)} bytes is not a multiple of 4 "
+                        f"(truncated file?)")
     if len(raw) < 4:
-        raise DataError(f"{path}: empty file (no start index)")
+        raise DataError(f"{path}: instrument {inst}: empty file (no start index)")
     arr = np.frombuffer(raw, dtype="<f4")
     start_f = float(arr[0])
     if not np.isfinite(start_f) or start_f != int(start_f) or start_f < 0:
-        raise DataError(f"{path}: start index {start_f} is not a non-negative integer")
+        raise DataError(f"{path}: instrument {inst}: start index {start_f} is not a "
+                        f"non-negative integer")
     start = int(start_f)
     values = arr[1:]
-    if start >= calendar_len and len(values):
-        raise DataError(f"{path}: start index {start} is beyond the calendar ({calendar_len} days)")
+    last = f", last date {calendar[-1]}" if calendar is not None and len(calendar) else ""
+    if start >= calendar_len:
+        raise DataError(f"{path}: instrument {inst}: start index {start} is beyond the calendar "
+                        f"({calendar_len} days{last})")
     if start + len(values) > calendar_len:
-        raise DataError(f"{path}: {len(values)} values from index {start} run past the end of "
-                        f"the calendar ({calendar_len} days)")
+        first = f" (first date {calendar[start]})" if calendar is not None else ""
+        raise DataError(f"{path}: instrument {inst}: {len(values)} values from index "
+                        f"{start}{first} run {start + len(values) - calendar_len} days past the "
+                        f"end of the calendar ({calendar_len} days{last})")
     return start, values
 
 
@@ -185,7 +203,7 @@ class QlibStore:
                 path = folder / f"{f}.day.bin"
                 if not path.exists():
                     continue
-                s, vals = read_bin(path, len(cal))
+                s, vals = read_bin(path, len(cal), cal)
                 a, b = max(s, lo), min(s + len(vals), hi)
                 if b > a:
                     out[f][a - lo:b - lo, j] = vals[a - s:b - s]
@@ -205,10 +223,17 @@ def write_store(data_dir: str | Path, panel: Panel, markets: dict[str, np.ndarra
                 calendar: np.ndarray | None = None) -> None:
     """Write a Panel as a Qlib binary store (exact round trip of finite and NaN values).
 
-    Each instrument's series spans its first to last non-NaN value over all fields.
+    Each instrument's series spans its first to last non-NaN value over all fields; an
+    instrument without any value gets no files and is left out of `all.txt`.
     markets: market name -> bool [T, N] membership, written as spells (`all` is always written).
     """
     root = Path(data_dir)
+    if not panel.fields or len(panel.dates) == 0:
+        raise DataError(f"write_store {root}: the panel has no fields or no dates")
+    for name, mask in (markets or {}).items():
+        if np.shape(mask) != panel.shape:
+            raise DataError(f"write_store {root}: market {name!r} mask shape {np.shape(mask)} "
+                            f"!= panel shape {panel.shape}")
     cal = panel.dates if calendar is None else as_dates(calendar)
     (root / "calendars").mkdir(parents=True, exist_ok=True)
     _atomic_text(root / "calendars" / "day.txt", "".join(f"{d}\n" for d in cal))
