@@ -247,9 +247,9 @@ def rolling_mean_std_t(a: np.ndarray, window: int, min_periods: int | None = Non
         min_periods = max(2, window // 2)
     x = np.asarray(a, dtype=np.float64)
     ok = np.isfinite(x)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        centre = np.nanmean(x, axis=0, keepdims=True)  # shift only: reduces cancellation
+    # shift by each column's first finite value (causal) to reduce cancellation in the sums
+    first = np.argmax(ok, axis=0)[None]
+    centre = np.take_along_axis(x, first, axis=0)
     centre = np.where(np.isfinite(centre), centre, 0.0)
     v = np.where(ok, x - centre, 0.0)
     z = np.zeros((1,) + x.shape[1:])
