@@ -214,3 +214,30 @@ def test_round_trip_property(case) -> None:
                 mk = load_panel(tmp, list(panel.fields), universe="mkt")
             keep = np.isin(panel.instruments, mk.instruments)
             np.testing.assert_array_equal(mk.universe, member[:, keep])
+
+
+def test_describe_store_reports_markets_fields_problems_and_synthetic_meta(store: Path) -> None:
+    import json
+
+    from seqalpha.data.info import describe_store, print_store_info
+
+    (store / "instruments" / "big.txt").write_text(
+        "SH600000\t2021-01-04\t2021-01-05\nSH600000\t2021-01-08\t2021-01-11\n"
+        "SH699999\t2021-01-04\t2021-01-11\n")
+    (store / "features" / "sz000001" / "volume.day.bin").unlink()
+    (store / "features" / "sh600001" / "close.day.bin").write_bytes(b"\x00" * 6)
+    (store / "meta.json").write_text(json.dumps({"generator": "synthetic", "seed": 7}))
+    info = describe_store(store)
+    assert info["calendar"] == {"start": "2021-01-04", "end": "2021-01-11", "days": 6}
+    assert info["fields"] == {"close": 3, "volume": 2}
+    big = info["markets"]["big"]
+    assert (big["codes"], big["spells"], big["codes_without_data"]) == (2, 3, ["SH699999"])
+    # SH600000 is a member on 4 of 6 days, SH699999 on all 6.
+    assert big["mean_members"] == pytest.approx(10 / 6)
+    assert big["mean_members_with_data"] == pytest.approx(4 / 6)
+    text = "\n".join(info["warnings"])
+    assert "field 'volume' is missing for 1 instruments: ['SZ000001']" in text
+    assert "sh600001/close.day.bin: size 6 bytes is not a multiple of 4" in text
+    assert "market 'big': 1 codes have no data files: ['SH699999']" in text
+    assert info["synthetic"] == {"generator": "synthetic", "seed": 7}
+    assert print_store_info(store)["n_with_data"] == 3
