@@ -1,0 +1,510 @@
+"""Evaluate parsed expressions on a Panel, all instruments at once, sharing sub-expressions.
+
+Values follow Qlib's per-instrument pandas semantics: fields are float32 and element-wise
+arithmetic stays float32 as in Qlib, rolling operators compute in float64, comparisons give
+0/1, and each instrument's series runs from its first to its last row with any data (rows
+outside that span are NaN, as Qlib has no rows there). Outputs are float32 `[T, N]`.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections import Counter
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+import numpy as np
+import polars as pl
+
+from seqalpha.data.panel import Panel
+from seqalpha.errors import DataError
+from seqalpha.features import ops
+from seqalpha.features.expr import Call, Const, Field, Node, parse
+
+__all__ = ["OPERATORS", "evaluate", "evaluate_long", "required_lookback", "required_window",
+           "validate", "series_span"]
+
+Value = np.ndarray | float | int
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    """Arity and argument kinds of an operator: 'e' expression, 'n' number, '*' more exprs."""
+
+    args: str
+    kind: str  # elem | ref | roll | pair | cs
+
+
+OPERATORS: dict[str, OpSpec] = {
+    **{k: OpSpec("e", "elem") for k in ("Abs", "Sign", "Log", "Neg", "Not")},
+    **{k: OpSpec("ee", "elem") for k in ("Add", "Sub", "Mul", "Div", "Power", "Greater", "Less",
+                                          "Gt", "Ge", "Lt", "Le", "Eq", "Ne", "And", "Or")},
+    "If": OpSpec("eee", "elem"),
+    "Ref": OpSpec("en", "ref"),
+    "Delta": OpSpec("en", "ref"),
+    **{k: OpSpec("en", "roll") for k in ("Mean", "Sum", "Std", "Var", "Skew", "Kurt", "Max", "Min",
+                                          "Med", "Mad", "Rank", "IdxMax", "IdxMin", "Count",
+                                          "Slope", "Rsquare", "Resi", "WMA", "EMA")},
+    "Quantile": OpSpec("enn", "roll"),
+    "Corr": OpSpec("een", "pair"),
+    "Cov": OpSpec("een", "pair"),
+    "CSRank": OpSpec("e", "cs"),
+    "CSZScore": OpSpec("e", "cs"),
+    "CSDemean": OpSpec("e", "cs"),
+    "CSNeutralize": OpSpec("ee", "cs"),
+    "CSResidual": OpSpec("ee*", "cs"),
+}
+
+_CMP = {"Gt": np.greater, "Ge": np.greater_equal, "Lt": np.less, "Le": np.less_equal,
+        "Eq": np.equal, "Ne": np.not_equal}
+_ARITH = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide,
+          "Power": np.power, "Greater": np.maximum, "Less": np.minimum}
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def _fields_of(node: Node, out: set[str]) -> set[str]:
+    if isinstance(node, Field):
+        out.add(node.name)
+    elif isinstance(node, Call):
+        for a in node.args:
+            _fields_of(a, out)
+    return out
+
+
+def validate(node: Node, expr: str = "", fields: Iterable[str] | None = None) -> None:
+    """Check operators, arities, numeric window arguments and (optionally) field names."""
+    known = sorted(fields) if fields is not None else None
+    where = f" in expression {expr!r}" if expr else ""
+
+    def walk(n: Node) -> None:
+        if isinstance(n, Field):
+            if known is not None and n.name not in known:
+                raise DataError(f"unknown field ${n.name}{where}; known fields: "
+                                f"{', '.join('$' + k for k in known)}")
+            return
+        if isinstance(n, Const):
+            return
+        assert isinstance(n, Call)
+        spec = OPERATORS.get(n.op)
+        if spec is None:
+            raise DataError(f"unknown operator {n.op!r}{where}; known operators: "
+                            f"{', '.join(sorted(k for k in OPERATORS if k != 'Neg'))}")
+        pattern = spec.args
+        if pattern.endswith("*"):
+            if len(n.args) < len(pattern) - 1:
+                raise DataError(f"{n.op} takes at least {len(pattern) - 1} arguments, got "
+                                f"{len(n.args)}{where}")
+            pattern = pattern[:-1] + "e" * (len(n.args) - len(pattern) + 1)
+        if len(n.args) != len(pattern):
+            raise DataError(f"{n.op} takes {len(pattern)} arguments, got {len(n.args)}{where}")
+        for a, k in zip(n.args, pattern):
+            if k == "n" and not isinstance(a, Const):
+                raise DataError(f"{n.op}: argument {a} must be a number{where}")
+        if spec.kind in ("roll", "pair"):
+            win = n.args[2 if spec.kind == "pair" else 1].value
+            ok = (isinstance(win, int) and win >= 0) or (n.op == "EMA" and 0 < win < 1)
+            if not ok:
+                raise DataError(f"{n.op}: window {win!r} must be a non-negative integer{where}")
+            if n.op == "Skew" and 0 < win < 3 or n.op == "Kurt" and 0 < win < 4:
+                raise DataError(f"{n.op}: window {win} is too short{where}")
+        if spec.kind == "ref" and not isinstance(n.args[1].value, int):
+            raise DataError(f"{n.op}: shift {n.args[1].value!r} must be an integer{where}")
+        if n.op == "Quantile" and not 0 <= n.args[2].value <= 1:
+            raise DataError(f"Quantile: q={n.args[2].value} must be in [0, 1]{where}")
+        for a in n.args:
+            walk(a)
+
+    walk(node)
+
+
+def required_window(expr: str | Node) -> tuple[int, int]:
+    """(rows of history, rows of future) an expression reads, like Qlib's extended window."""
+    node = parse(expr) if isinstance(expr, str) else node_check(expr)
+    validate(node, str(expr))
+    return _window(node)
+
+
+def node_check(node: Node) -> Node:
+    if not isinstance(node, Node):
+        raise DataError(f"expected an expression string or Node, got {type(node).__name__}")
+    return node
+
+
+def _window(n: Node) -> tuple[int, int]:
+    if not isinstance(n, Call):
+        return 0, 0
+    spec = OPERATORS[n.op]
+    subs = [_window(a) for a in n.args if not isinstance(a, Const)]
+    left = max((s[0] for s in subs), default=0)
+    right = max((s[1] for s in subs), default=0)
+    if spec.kind == "ref":
+        k = n.args[1].value
+        return (left + k, right) if k >= 0 else (left, right - k)
+    if spec.kind in ("roll", "pair"):
+        w = n.args[2 if spec.kind == "pair" else 1].value
+        if isinstance(w, float):  # EMA with alpha: until (1 - alpha)^k < 1e-6
+            w = int(math.log(1e-6) / math.log(1 - w))
+        return left + max(w - 1, 0), right
+    return left, right
+
+
+def required_lookback(expr: str | Node) -> int:
+    """Days of history an expression needs before the first output date (0 = none).
+
+    Expanding windows (N = 0) and EMA read all history; they report only their argument's need.
+    """
+    return required_window(expr)[0]
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+def series_span(panel: Panel, fields: Iterable[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """First and last row (int64 [N]) with any value in the given fields, per instrument."""
+    T, N = panel.shape
+    have = np.zeros((T, N), dtype=bool)
+    for f in (fields if fields is not None else panel.field_names):
+        if f in panel:
+            have |= ~np.isnan(panel[f])
+    anyv = have.any(axis=0)
+    first = np.where(anyv, have.argmax(axis=0), T).astype(np.int64)
+    last = np.where(anyv, T - 1 - have[::-1].argmax(axis=0), -1).astype(np.int64)
+    return first, last
+
+
+class _Evaluator:
+    def __init__(self, panel: Panel, missing: str):
+        self.panel = panel
+        self.missing = missing
+        T, N = panel.shape
+        self.start, self.stop = series_span(panel)
+        rows = np.arange(T)[:, None]
+        self.outside = (rows < self.start[None, :]) | (rows > self.stop[None, :])
+        self.any_outside = bool(self.outside.any())
+        self.memo: dict[str, Value] = {}
+        self.refs: Counter = Counter()
+
+    # reference counts let shared sub-expressions be computed once and freed after last use
+    def count_refs(self, roots: Iterable[Node]) -> None:
+        seen: set[str] = set()
+
+        def walk(n: Node) -> None:
+            key = str(n)
+            if key in seen:
+                return
+            seen.add(key)
+            if isinstance(n, Call):
+                for a in n.args:
+                    self.refs[str(a)] += 1
+                    walk(a)
+
+        for r in roots:
+            self.refs[str(r)] += 1
+            walk(r)
+
+    def get(self, n: Node) -> Value:
+        key = str(n)
+        if key in self.memo:
+            val = self.memo[key]
+        else:
+            val = self.compute(n)
+            self.memo[key] = val
+        self.refs[key] -= 1
+        if self.refs[key] <= 0:
+            self.memo.pop(key, None)
+        return val
+
+    def mask(self, arr: np.ndarray) -> np.ndarray:
+        if self.any_outside:
+            arr[self.outside] = np.nan
+        return arr
+
+    def full(self, value: float) -> np.ndarray:
+        return self.mask(np.full(self.panel.shape, value, dtype=np.float32))
+
+    def compute(self, n: Node) -> Value:
+        if isinstance(n, Const):
+            return n.value
+        if isinstance(n, Field):
+            if n.name in self.panel:
+                return self.panel[n.name]
+            if self.missing == "nan":
+                return np.full(self.panel.shape, np.nan, dtype=np.float32)
+            raise DataError(f"unknown field ${n.name}; the panel has "
+                            f"{', '.join('$' + f for f in self.panel.field_names)}")
+        assert isinstance(n, Call)
+        spec = OPERATORS[n.op]
+        with np.errstate(all="ignore"):
+            if spec.kind == "elem":
+                return self.elem(n)
+            if spec.kind == "ref":
+                return self.ref(n)
+            if spec.kind == "roll":
+                return self.roll(n)
+            if spec.kind == "pair":
+                return self.pair(n)
+            return self.cross(n)
+
+    def arr(self, n: Node, dtype=None) -> np.ndarray:
+        v = self.get(n)
+        if not isinstance(v, np.ndarray):
+            v = self.full(float(v))
+        return v if dtype is None else v.astype(dtype, copy=False)
+
+    def elem(self, n: Call) -> Value:
+        op = n.op
+        args = [self.get(a) for a in n.args]
+        if all(not isinstance(a, np.ndarray) for a in args):
+            args[0] = self.full(float(args[0]))  # a constant expression becomes a full array
+        if op == "Neg":
+            return np.negative(args[0])
+        if op == "Abs":
+            return np.abs(args[0])
+        if op == "Sign":
+            return np.sign(np.asarray(args[0], dtype=np.float32))
+        if op == "Log":
+            return np.log(args[0])
+        if op == "Not":
+            return self.mask((np.asarray(args[0]) == 0).astype(np.float32))
+        if op in _ARITH:
+            res = _ARITH[op](args[0], args[1])
+            return self.mask(res) if op == "Power" else res
+        if op in _CMP:
+            return self.mask(_CMP[op](args[0], args[1]).astype(np.float32))
+        if op in ("And", "Or"):
+            a, b = (np.asarray(x) != 0 for x in args)  # NaN counts as true, as in numpy
+            res = (a & b) if op == "And" else (a | b)
+            return self.mask(res.astype(np.float32))
+        if op == "If":
+            cond = np.asarray(args[0]) != 0
+            res = np.where(cond, args[1], args[2])
+            if res.dtype not in (np.float32, np.float64):
+                res = res.astype(np.float64)
+            return self.mask(res)
+        raise DataError(f"operator {op} is not implemented")
+
+    def ref(self, n: Call) -> np.ndarray:
+        x = self.arr(n.args[0])
+        k = int(n.args[1].value)
+        out = shift(x, k)
+        if n.op == "Delta":
+            return x - out
+        return out
+
+    def roll(self, n: Call) -> np.ndarray:
+        op = n.op
+        x = self.arr(n.args[0], np.float64)
+        if op not in _KEEP_INF:
+            x = _inf_to_nan(x)
+        w = n.args[1].value
+        T = x.shape[0]
+        if op == "EMA":
+            alpha = w if isinstance(w, float) else 2.0 / (1.0 + (w if w > 0 else T))
+            return self.mask(ops.ewm_mean(x, alpha))
+        w = int(w) if w > 0 else max(T, 1)  # N = 0: expanding window
+        if op in ("Mean", "Sum"):
+            return ops.roll_sum(x, w, op == "Mean")
+        if op in ("Std", "Var"):
+            v = ops.roll_var(x, w, 1)
+            return np.sqrt(v) if op == "Std" else v
+        if op in ("Skew", "Kurt"):
+            return ops.roll_moments(x, w, op == "Kurt")
+        if op in ("Max", "Min", "IdxMax", "IdxMin"):
+            return ops.roll_extreme(x, w, self.start, op in ("Max", "IdxMax"), op.startswith("Idx"))
+        if op == "Med":
+            return ops.roll_quantile(x, w, 0.5)
+        if op == "Quantile":
+            return ops.roll_quantile(x, w, float(n.args[2].value))
+        if op == "Mad":
+            return ops.roll_mad(x, w)
+        if op == "Rank":
+            return ops.roll_rank(x, w)
+        if op == "Count":
+            return self.mask(ops.roll_count(x, w))
+        if op == "WMA":
+            return ops.roll_wma(x, w, self.start)
+        if op in ("Slope", "Rsquare", "Resi"):
+            res = ops.roll_regression(x, w, ("Slope", "Rsquare", "Resi").index(op))
+            if op == "Rsquare":  # Qlib blanks R^2 where the window is (nearly) constant
+                res[_near_zero_std(_inf_to_nan(x), w)] = np.nan
+            return res
+        raise DataError(f"operator {op} is not implemented")
+
+    def pair(self, n: Call) -> np.ndarray:
+        x = _inf_to_nan(self.arr(n.args[0], np.float64))
+        y = _inf_to_nan(self.arr(n.args[1], np.float64))
+        w = int(n.args[2].value) or max(x.shape[0], 1)
+        res = ops.roll_cov_corr(x, y, w, n.op == "Corr")
+        if n.op == "Corr":  # Qlib blanks Corr where either side is (nearly) constant
+            res[_near_zero_std(x, w) | _near_zero_std(y, w)] = np.nan
+        return res
+
+    def cross(self, n: Call) -> np.ndarray:
+        x = self.arr(n.args[0], np.float64)
+        member = self.panel.universe & ~np.isnan(x)
+        if n.op == "CSRank":
+            return ops.cs_rank(x, member)
+        if n.op in ("CSZScore", "CSDemean"):
+            xm = np.where(member, x, np.nan)
+            cnt = member.sum(axis=1, keepdims=True)
+            mean = np.nansum(xm, axis=1, keepdims=True) / np.maximum(cnt, 1)
+            dev = xm - mean
+            if n.op == "CSDemean":
+                return dev
+            sd = np.sqrt(np.nansum(dev * dev, axis=1, keepdims=True) / (cnt - 1))
+            return dev / sd
+        if n.op == "CSNeutralize":
+            g = self.arr(n.args[1], np.float64)
+            vals, inv = np.unique(np.where(np.isnan(g), np.inf, g), return_inverse=True)
+            codes = inv.reshape(g.shape).astype(np.int64)
+            codes[np.isnan(g)] = -1
+            return ops.cs_group_demean(x, member, codes, len(vals))
+        if n.op == "CSResidual":
+            exps = [self.arr(a, np.float64) for a in n.args[1:]]
+            return _cs_residual(x, exps, member)
+        raise DataError(f"operator {n.op} is not implemented")
+
+
+# pandas' rolling aggregations treat +-inf as missing; rolling.apply (Qlib's IdxMax, Mad, WMA),
+# count and Qlib's own Slope/Rsquare/Resi see them as values
+_KEEP_INF = frozenset({"Count", "IdxMax", "IdxMin", "Mad", "WMA", "Slope", "Rsquare", "Resi"})
+
+
+def _inf_to_nan(x: np.ndarray) -> np.ndarray:
+    bad = np.isinf(x)
+    if bad.any():
+        x = np.where(bad, np.nan, x)
+    return x
+
+
+def shift(x: np.ndarray, k: int) -> np.ndarray:
+    """x shifted down by k rows along time (k < 0 reads the future), NaN-filled, same dtype."""
+    if k == 0:
+        return x
+    out = np.full_like(x, np.nan)
+    if k > 0:
+        out[k:] = x[:-k]
+    else:
+        out[:k] = x[-k:]
+    return out
+
+
+def _near_zero_std(x: np.ndarray, w: int) -> np.ndarray:
+    """Qlib's guard: rolling std (ddof=1) within 2e-5 of zero (NaN std is not near zero)."""
+    return np.sqrt(ops.roll_var(x, w, 1)) <= 2e-5
+
+
+def _cs_residual(y: np.ndarray, exps: list[np.ndarray], member: np.ndarray) -> np.ndarray:
+    """Per-row OLS of y on [1, exposures] over members with all values; residuals elsewhere NaN."""
+    ok = member.copy()
+    for e in exps:
+        ok &= ~np.isnan(e)
+    X = np.stack([np.ones_like(y)] + exps, axis=-1)  # [T, N, K]
+    X = np.where(ok[..., None], X, 0.0)
+    yy = np.where(ok, y, 0.0)
+    xtx = np.einsum("tnk,tnl->tkl", X, X)
+    xty = np.einsum("tnk,tn->tk", X, yy)
+    beta = np.einsum("tkl,tl->tk", np.linalg.pinv(xtx), xty)
+    res = yy - np.einsum("tnk,tk->tn", X, beta)
+    return np.where(ok, res, np.nan)
+
+
+def _prepare(panel: Panel, exprs: dict[str, str], missing: str) -> dict[str, Node]:
+    if not isinstance(exprs, dict) or not exprs:
+        raise DataError("exprs must be a non-empty dict of name -> expression")
+    if missing not in ("error", "nan"):
+        raise DataError(f"missing={missing!r}: expected 'error' or 'nan'")
+    nodes = {}
+    for name, text in exprs.items():
+        node = parse(text)
+        validate(node, text, None if missing == "nan" else panel.field_names)
+        nodes[name] = node
+    if missing == "nan":
+        absent = sorted({f for nd in nodes.values() for f in _fields_of(nd, set())}
+                        - set(panel.field_names))
+        if absent:
+            warnings.warn(f"fields {['$' + a for a in absent]} are not in the panel; "
+                          f"features using them are NaN", stacklevel=3)
+    return nodes
+
+
+def _run(panel: Panel, nodes: dict[str, Node], missing: str,
+         sink: Callable[[str, np.ndarray], None],
+         progress: Callable[[int, int], None] | None) -> None:
+    ev = _Evaluator(panel, missing)
+    ev.count_refs(nodes.values())
+    for i, (name, node) in enumerate(nodes.items()):
+        v = ev.arr(node)
+        out = v.astype(np.float32)  # always a fresh array (never a view of the panel)
+        if ev.any_outside:
+            out[ev.outside] = np.nan
+        sink(name, out)
+        if progress is not None:
+            progress(i + 1, len(nodes))
+
+
+def evaluate(panel: Panel, exprs: dict[str, str], missing: str = "error",
+             progress: Callable[[int, int], None] | None = None) -> Panel:
+    """Evaluate `name -> expression` on a panel: one float32 [T, N] field per name.
+
+    Same dates, instruments and universe as `panel`. missing='nan' turns absent fields into NaN.
+    """
+    nodes = _prepare(panel, exprs, missing)
+    out: dict[str, np.ndarray] = {}
+    _run(panel, nodes, missing, out.__setitem__, progress)
+    return Panel(panel.dates, panel.instruments, out, panel.universe.copy())
+
+
+def evaluate_long(panel: Panel, exprs: dict[str, str], start=None, end=None,
+                  missing: str = "error",
+                  progress: Callable[[int, int], None] | None = None) -> pl.DataFrame:
+    """Evaluate and keep only universe rows with start <= date <= end, as a long table.
+
+    Columns `datetime, instrument, <names>`; memory stays at one [T, N] array per live feature.
+    """
+    nodes = _prepare(panel, exprs, missing)
+    lo = 0 if start is None else int(np.searchsorted(panel.dates, np.datetime64(start, "D")))
+    hi = len(panel.dates) if end is None else int(
+        np.searchsorted(panel.dates, np.datetime64(end, "D"), side="right"))
+    keep = np.zeros(panel.shape, dtype=bool)
+    keep[lo:hi] = panel.universe[lo:hi]
+    ti, ni = np.nonzero(keep)
+    cols: dict[str, np.ndarray] = {
+        "datetime": panel.dates[ti],
+        "instrument": panel.instruments[ni],
+    }
+
+    def sink(name: str, arr: np.ndarray) -> None:
+        cols[name] = arr[ti, ni]
+
+    _run(panel, nodes, missing, sink, progress)
+    return pl.DataFrame(cols).with_columns(pl.col("datetime").cast(pl.Date))
+
+
+# ----------------------------------------------------------------------------- libraries
+
+
+def _libraries() -> dict[str, Callable[[], dict[str, str]]]:
+    from seqalpha.features.alpha158 import alpha158_expressions
+    from seqalpha.features.alpha360 import alpha360_expressions
+
+    return {"alpha158": alpha158_expressions, "alpha360": alpha360_expressions}
+
+
+LIBRARIES = ("alpha158", "alpha360")
+
+
+def library_expressions(name: str) -> dict[str, str]:
+    """`name -> expression` of a factor library ('alpha158' or 'alpha360')."""
+    libs = _libraries()
+    if name not in libs:
+        raise DataError(f"unknown feature library {name!r}; known: {sorted(libs)}")
+    return libs[name]()
+
+
+def compute_library(panel: Panel, name: str) -> Panel:
+    """A factor library on a panel (float32 [T, N] per feature); absent fields (e.g. $vwap) give NaN."""
+    return evaluate(panel, library_expressions(name), missing="nan")
