@@ -1,0 +1,186 @@
+"""Executors run one function over many jobs that share large read-only inputs:
+`local` (serial, in process), `process` (spawned worker processes reading the inputs
+memory-mapped), `ray` (Ray tasks; the inputs put once in the object store).
+
+`map_unordered(fn, shared, jobs)` yields `(job, fn(shared, job))` as jobs finish; `fn` must be
+a module-level function. Results do not depend on the executor.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from typing import Any, Callable, Iterator, Sequence
+
+from seqalpha.errors import ConfigError
+
+Fn = Callable[[Any, Any], Any]
+
+
+class Executor:
+    """Base class: map a function over jobs; `close()` releases workers."""
+
+    kind = "base"
+
+    def map_unordered(self, fn: Fn, shared: Any, jobs: Sequence[Any]) -> Iterator[tuple[Any, Any]]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release workers (idempotent)."""
+
+    def __enter__(self) -> "Executor":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class LocalExecutor(Executor):
+    """Serial, in this process, in job order."""
+
+    kind = "local"
+
+    def map_unordered(self, fn, shared, jobs):
+        for job in jobs:
+            yield job, fn(shared, job)
+
+
+# ------------------------------------------------------------------------------- processes
+
+_WORKER_SHARED: Any = None
+
+
+def _load_shared(kind: str, payload: Any) -> None:
+    global _WORKER_SHARED
+    if kind == "dir":
+        from seqalpha.train.inputs import Inputs
+
+        _WORKER_SHARED = Inputs.from_dir(payload, mmap=True)
+    else:
+        _WORKER_SHARED = payload
+
+
+def _call_in_worker(fn: Fn, job: Any) -> Any:
+    return fn(_WORKER_SHARED, job)
+
+
+class ProcessExecutor(Executor):
+    """`workers` spawned processes; Inputs travel as memory-mapped .npy files in a temp dir."""
+
+    kind = "process"
+
+    def __init__(self, workers: int = 2, scratch_dir: str | None = None):
+        self.workers = int(workers)
+        self.scratch_dir = scratch_dir
+
+    def map_unordered(self, fn, shared, jobs):
+        import multiprocessing as mp
+
+        from seqalpha.train.inputs import Inputs
+
+        jobs = list(jobs)
+        if not jobs:
+            return
+        tmp = None
+        if isinstance(shared, Inputs):
+            tmp = tempfile.mkdtemp(prefix="seqalpha-inputs-", dir=self.scratch_dir)
+            shared.to_dir(tmp)
+            init = ("dir", tmp)
+        else:
+            init = ("obj", shared)
+        try:
+            with ProcessPoolExecutor(max_workers=min(self.workers, len(jobs)),
+                                     mp_context=mp.get_context("spawn"),
+                                     initializer=_load_shared, initargs=init) as pool:
+                futures = {pool.submit(_call_in_worker, fn, job): job for job in jobs}
+                remaining = set(futures)
+                try:
+                    while remaining:
+                        done, remaining = wait(remaining, return_when=FIRST_COMPLETED)
+                        for fut in done:
+                            yield futures[fut], fut.result()
+                except BaseException:
+                    for fut in remaining:
+                        fut.cancel()
+                    raise
+        finally:
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------------ Ray
+
+def _ray_call(fn: Fn, shared: Any, job: Any) -> Any:
+    return fn(shared, job)
+
+
+class RayExecutor(Executor):
+    """Ray tasks (`num_cpus` each). `address=None` starts a local Ray with `local_cpus` CPUs;
+    otherwise connects to that cluster (e.g. `127.0.0.1:6379`)."""
+
+    kind = "ray"
+
+    def __init__(self, address: str | None = None, local_cpus: int = 2, num_cpus: float = 1.0):
+        self.address = address
+        self.local_cpus = int(local_cpus)
+        self.num_cpus = float(num_cpus)
+        self._started = False
+
+    def _init(self) -> None:
+        import ray
+
+        if ray.is_initialized():
+            return
+        # Ray's workers import seqalpha from the same (editable) installation as the driver.
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False,
+                                      logging_level="ERROR")
+        if self.address is None:
+            ray.init(num_cpus=self.local_cpus, **kwargs)
+        else:
+            ray.init(address=self.address, **kwargs)
+        self._started = True
+
+    def map_unordered(self, fn, shared, jobs):
+        import ray
+
+        jobs = list(jobs)
+        if not jobs:
+            return
+        self._init()
+        remote = ray.remote(num_cpus=self.num_cpus, max_retries=0)(_ray_call)
+        ref = ray.put(shared)
+        futures = {remote.remote(fn, ref, job): job for job in jobs}
+        remaining = list(futures)
+        try:
+            while remaining:
+                done, remaining = ray.wait(remaining, num_returns=1)
+                for r in done:
+                    yield futures[r], ray.get(r)
+        except BaseException:
+            for r in remaining:
+                ray.cancel(r, force=True)
+            raise
+
+    def close(self) -> None:
+        if self._started:
+            import ray
+
+            ray.shutdown()
+            self._started = False
+
+
+def make_executor(cfg) -> Executor:
+    """The executor of an ExecutorConfig (kind local|process|ray, address, workers)."""
+    if cfg.kind == "local":
+        return LocalExecutor()
+    if cfg.kind == "process":
+        return ProcessExecutor(cfg.workers)
+    if cfg.kind == "ray":
+        return RayExecutor(cfg.address, local_cpus=cfg.workers)
+    raise ConfigError(f"executor.kind: unknown executor {cfg.kind!r}; allowed: local, process, ray")
+
+
+__all__ = ["Executor", "LocalExecutor", "ProcessExecutor", "RayExecutor", "make_executor"]

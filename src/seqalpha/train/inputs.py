@@ -1,0 +1,155 @@
+"""Model inputs of a config: daily features [T, N, F], intraday bars [T, N, B, Fb], raw labels
+[T, N, H] and the universe mask [T, N], on the daily panel's grid (before any processor)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from seqalpha.errors import DataError
+
+_ARRAYS = ("dates", "instruments", "features", "bars", "labels", "mask")
+
+
+@dataclass
+class Inputs:
+    """Unprocessed arrays of one run; processors are fitted per window later.
+
+    dates datetime64[D] [T]; instruments str [N]; features float32 [T, N, F] or None;
+    bars float32 [T, N, B, Fb] or None; labels float32 [T, N, H] (raw); mask bool [T, N].
+    """
+
+    dates: np.ndarray
+    instruments: np.ndarray
+    features: np.ndarray | None
+    bars: np.ndarray | None
+    labels: np.ndarray
+    mask: np.ndarray
+    feature_names: list[str] = field(default_factory=list)
+    label_names: list[str] = field(default_factory=list)
+    lookback: int = 1
+
+    def __post_init__(self) -> None:
+        self.dates = np.asarray(self.dates, dtype="datetime64[D]")
+        self.instruments = np.asarray(self.instruments).astype(str)
+        T, N = len(self.dates), len(self.instruments)
+        for name in ("features", "bars", "labels", "mask"):
+            arr = getattr(self, name)
+            if arr is not None and tuple(arr.shape[:2]) != (T, N):
+                raise DataError(f"Inputs.{name}: shape {arr.shape} does not start with {(T, N)}")
+        if self.features is None and self.bars is None:
+            raise DataError("Inputs: neither daily features nor intraday bars were built")
+
+    def to_dir(self, path: str | Path) -> None:
+        """Save as .npy files + meta.json (read back memory-mapped by `from_dir`)."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        for name in _ARRAYS:
+            arr = getattr(self, name)
+            if arr is not None:
+                np.save(path / f"{name}.npy", arr if name != "instruments" else arr.astype("U"))
+        meta = {"feature_names": list(self.feature_names), "label_names": list(self.label_names),
+                "lookback": int(self.lookback)}
+        (path / "meta.json").write_text(json.dumps(meta))
+
+    @classmethod
+    def from_dir(cls, path: str | Path, mmap: bool = True) -> "Inputs":
+        """Inputs saved by `to_dir`; large arrays memory-mapped read-only when `mmap`."""
+        path = Path(path)
+        meta = json.loads((path / "meta.json").read_text())
+        arrays = {}
+        for name in _ARRAYS:
+            f = path / f"{name}.npy"
+            arrays[name] = np.load(f, mmap_mode="r" if mmap else None) if f.exists() else None
+        return cls(**arrays, **meta)
+
+
+def align_to(x: np.ndarray, src_dates: np.ndarray, src_inst: np.ndarray, dates: np.ndarray,
+             instruments: np.ndarray) -> np.ndarray:
+    """Re-grid x [D, M, ...] (src_dates x src_inst) onto dates x instruments [T, N, ...] (NaN
+    where the source has no row or column)."""
+    src_dates = np.asarray(src_dates, dtype="datetime64[D]")
+    dates = np.asarray(dates, dtype="datetime64[D]")
+    ti = np.searchsorted(src_dates, dates)
+    ti_c = np.minimum(ti, len(src_dates) - 1)
+    t_ok = (ti < len(src_dates)) & (src_dates[ti_c] == dates)
+    src_inst = np.asarray(src_inst).astype(str)
+    order = np.argsort(src_inst)
+    ins = np.asarray(instruments).astype(str)
+    pos = np.searchsorted(src_inst[order], ins)
+    pos_c = np.minimum(pos, len(src_inst) - 1)
+    ni = order[pos_c]
+    n_ok = (pos < len(src_inst)) & (src_inst[ni] == ins)
+    out = np.full((len(dates), len(ins), *x.shape[2:]), np.nan, dtype=np.float32)
+    sub = x[ti_c[t_ok]][:, ni[n_ok]]
+    out[np.ix_(np.nonzero(t_ok)[0], np.nonzero(n_ok)[0])] = sub
+    return out
+
+
+def _stack_panel(panel) -> tuple[list[str], np.ndarray]:
+    names = panel.field_names
+    return names, panel.stack(names)
+
+
+def build_inputs(cfg) -> Inputs:
+    """Load the data of `cfg` (a PipelineConfig) and build raw features, bars, labels, mask."""
+    from seqalpha.data import load_panel
+    from seqalpha.labels import LabelSpec, make_labels
+
+    d, f = cfg.data, cfg.features
+    panel = load_panel(d.dir, None, d.universe if isinstance(d.universe, str) else list(d.universe),
+                       d.start, d.end)
+    names: list[str] = []
+    blocks: list[np.ndarray] = []
+    if f.library in ("alpha158", "alpha360"):
+        from seqalpha.features import compute_library
+
+        n, x = _stack_panel(compute_library(panel, f.library))
+        names += n
+        blocks.append(x)
+    if f.extra:
+        from seqalpha.features import evaluate
+
+        n, x = _stack_panel(evaluate(panel, dict(f.extra)))
+        names += n
+        blocks.append(x)
+    bars_arr = None
+    minute = None
+    if f.library == "intraday" or f.bars:
+        minute = _load_bars(d.minute_dir, d.bar_minutes)
+    if f.library == "intraday":
+        from seqalpha.features.intraday import intraday_daily_features
+
+        n, x = intraday_daily_features(minute, window=f.intraday_window)
+        names += list(n)
+        blocks.append(align_to(x, minute.dates, minute.instruments, panel.dates, panel.instruments))
+    if f.bars:
+        from seqalpha.features.intraday import intraday_sequences
+
+        _, xb = intraday_sequences(minute)
+        bars_arr = align_to(xb, minute.dates, minute.instruments, panel.dates, panel.instruments)
+    feats = None
+    if blocks:
+        feats = blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=2)
+        feats = np.ascontiguousarray(feats, dtype=np.float32)
+    lab = cfg.labels
+    spec = LabelSpec(horizons=tuple(lab.horizons), kind=lab.kind, offset=lab.offset,
+                     benchmark=lab.benchmark, price_field=lab.price_field)
+    label_names, y = make_labels(panel, spec, bars=minute)
+    return Inputs(panel.dates, panel.instruments, feats, bars_arr, y.astype(np.float32),
+                  panel.universe.copy(), names, list(label_names), f.lookback)
+
+
+def _load_bars(minute_dir: str, bar_minutes: int):
+    """Minute bars of a directory resampled to `bar_minutes` (MinuteBars [D, B, N])."""
+    from seqalpha.data import minute as mmod
+
+    if not hasattr(mmod, "load_minute"):
+        raise DataError("intraday inputs need seqalpha.data.minute.load_minute, not available")
+    bars = mmod.load_minute(minute_dir)
+    if bar_minutes and hasattr(mmod, "resample"):
+        bars = mmod.resample(bars, bar_minutes)
+    return bars
