@@ -437,6 +437,21 @@ def check_components(cfg: PipelineConfig) -> None:
     if cfg.model.name not in MODELS:
         raise ConfigError(f"model.name: unknown model {cfg.model.name!r}; "
                           f"allowed: {', '.join(sorted(MODELS))}")
+    try:  # constructors validate their params (unknown -> ConfigError naming it)
+        model = MODELS[cfg.model.name](**cfg.model.params, seed=cfg.seeds[0])
+    except ConfigError as exc:
+        raise ConfigError(f"model.params: {exc}") from None
+    except TypeError as exc:
+        raise ConfigError(f"model.params: {cfg.model.name!r} rejects {sorted(cfg.model.params)} "
+                          f"({exc})") from None
+    kind = getattr(model, "input_kind", "tabular")
+    if kind == "intraday_seq" and not cfg.features.bars:
+        raise ConfigError(f"features.bars: model {cfg.model.name!r} reads intraday sequences "
+                          f"(input_kind intraday_seq); set features.bars: true")
+    if kind in ("tabular", "daily_seq") and cfg.features.library == "none" \
+            and not cfg.features.extra:
+        raise ConfigError(f"features.library: model {cfg.model.name!r} reads daily features "
+                          f"(input_kind {kind}); choose a library or extra expressions")
     procs = _processor_names()
     if procs is not None:
         for group in ("features", "labels"):

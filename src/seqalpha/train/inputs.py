@@ -119,13 +119,14 @@ def build_inputs(cfg) -> Inputs:
     bars_arr = None
     minute = None
     if f.library == "intraday" or f.bars:
-        minute = _load_bars(d.minute_dir, d.bar_minutes)
+        minute = _load_bars(d.minute_dir, d.bar_minutes, panel)
     if f.library == "intraday":
         from seqalpha.features.intraday import intraday_daily_features
 
         n, x = intraday_daily_features(minute, window=f.intraday_window)
         names += list(n)
-        blocks.append(align_to(x, minute.dates, minute.instruments, panel.dates, panel.instruments))
+        blocks.append(align_to(x, minute.dates, minute.instruments, panel.dates,
+                               panel.instruments))
     if f.bars:
         from seqalpha.features.intraday import intraday_sequences
 
@@ -143,13 +144,11 @@ def build_inputs(cfg) -> Inputs:
                   panel.universe.copy(), names, list(label_names), f.lookback)
 
 
-def _load_bars(minute_dir: str, bar_minutes: int):
-    """Minute bars of a directory resampled to `bar_minutes` (MinuteBars [D, B, N])."""
-    from seqalpha.data import minute as mmod
+def _load_bars(minute_dir: str, bar_minutes: int, panel):
+    """Minute bars of the panel's dates and instruments at `bar_minutes` (MinuteBars [D, B, N])."""
+    from seqalpha.data.minute import load_minute
 
-    if not hasattr(mmod, "load_minute"):
-        raise DataError("intraday inputs need seqalpha.data.minute.load_minute, not available")
-    bars = mmod.load_minute(minute_dir)
-    if bar_minutes and hasattr(mmod, "resample"):
-        bars = mmod.resample(bars, bar_minutes)
-    return bars
+    if not Path(minute_dir).is_dir():
+        raise DataError(f"data.minute_dir: {minute_dir} is not a directory")
+    return load_minute(minute_dir, panel.dates[0], panel.dates[-1],
+                       instruments=list(panel.instruments), bar_minutes=bar_minutes)

@@ -252,13 +252,27 @@ def run_job(inputs, job: Job) -> np.ndarray:
 
 # ---------------------------------------------------------------------------- the run
 
+def effective_lookback(cfg) -> int:
+    """Days of history a sample reads: features.lookback, or the model's sequence window
+    (`spec.seq_len` of sequence models with the window layout) when longer."""
+    from seqalpha.models.registry import create_model
+
+    model = create_model(cfg.model.name, **cfg.model.params, seed=cfg.seeds[0])
+    spec = getattr(model, "spec", None)
+    seq = 1
+    if spec is not None and getattr(spec, "kind", "tabular") != "tabular" and \
+            getattr(spec, "layout", "") == "window":
+        seq = int(getattr(spec, "seq_len", 1))
+    return max(int(cfg.features.lookback), seq)
+
+
 def train_spec(cfg, lookback: int | None = None) -> TrainSpec:
     """The TrainSpec of a PipelineConfig."""
     def items(specs):
         return [{"name": s.name, **s.params} for s in specs]
     return TrainSpec(cfg.model.name, dict(cfg.model.params), items(cfg.processors.features),
                      items(cfg.processors.labels),
-                     cfg.features.lookback if lookback is None else lookback)
+                     effective_lookback(cfg) if lookback is None else lookback)
 
 
 def _atomic_parquet(df: pl.DataFrame, path: Path) -> None:
@@ -346,12 +360,12 @@ def run_walkforward(cfg, run_dir: str | Path, inputs=None, executor=None,
         from seqalpha.train.inputs import build_inputs
 
         inputs = build_inputs(cfg)
-    windows = make_windows(inputs.dates, cfg.walkforward, cfg.embargo, cfg.features.lookback)
+    spec = train_spec(cfg)
+    windows = make_windows(inputs.dates, cfg.walkforward, cfg.embargo, spec.lookback)
     meta = {"config_hash": h, "embargo": cfg.embargo, "seeds": list(cfg.seeds),
             "windows": [w.describe(inputs.dates) for w in windows],
             "config": config_to_dict(cfg)}
     _atomic_text(json.dumps(meta, indent=1, default=str), run_dir / "run.json")
-    spec = train_spec(cfg)
     done = {w.index for w in windows if window_path(run_dir, w.index).exists()}
     jobs = [Job(w, s, model_seed(s, w.index), spec)
             for w in windows if w.index not in done for s in cfg.seeds]
