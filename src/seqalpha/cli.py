@@ -50,6 +50,23 @@ def data_ingest_daily(
     typer.echo(report.summary())
 
 
+@app.command("train")
+def train(
+    config: Path = typer.Argument(..., help="A pipeline config YAML."),
+    out: Path = typer.Option(..., "--out", help="Run directory (re-running resumes it)."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Override data.dir."),
+    set_: List[str] = typer.Option([], "--set", help="Override: key.path=value (YAML value)."),
+    fresh: bool = typer.Option(False, "--fresh", help="Discard windows of a different config."),
+) -> None:
+    """Walk-forward training: RUN_DIR/windows/*, predictions.parquet, metrics.json, config.yaml."""
+    from seqalpha.train.commands import train_command
+
+    try:
+        train_command(config, out, data_dir, set_, fresh, log=console.print)
+    except SeqAlphaError as exc:
+        _fail(exc)
+
+
 def main() -> None:  # pragma: no cover - entry point
     app()
 
