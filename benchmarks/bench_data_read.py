@@ -1,7 +1,10 @@
 """Read speed of the Qlib binary store: full cn_csi300 and the csi300 universe.
 
 Each case runs in a fresh process (so that peak RSS is its own): 5 timed reads, median shown.
-Usage: .venv/bin/python benchmarks/bench_data_read.py [--data DIR] [--runs 5]
+With --qlib, pyqlib 0.9.7 (benchmarks/.qlib-venv) reads the same fields side by side with
+`D.features` (2 kernels, no caches), one fresh process per run (its memory cache would
+otherwise serve repeats); peak RSS there is main process + largest worker.
+Usage: .venv/bin/python benchmarks/bench_data_read.py [--data DIR] [--runs 5] [--qlib N]
 """
 
 from __future__ import annotations
@@ -44,10 +47,42 @@ def run_case(data_dir: str, universe: str, runs: int) -> dict:
             "base_rss_mb": base_rss / 2**20}
 
 
+QLIB_CHILD = """
+import json, resource, sys, time
+import qlib
+from qlib.data import D
+qlib.init(provider_uri=sys.argv[1], region="cn", kernels=2, expression_cache=None,
+          dataset_cache=None, logging_level="WARNING")
+fields = ["$open", "$high", "$low", "$close", "$volume", "$change", "$factor"]
+t0 = time.perf_counter()
+df = D.features(D.instruments(sys.argv[2]), fields, freq="day")
+dt = time.perf_counter() - t0
+ru = resource.getrusage
+print(json.dumps({"time": dt, "rows": len(df), "peak_rss_mb": ru(resource.RUSAGE_SELF).ru_maxrss
+                  / 1024, "child_rss_mb": ru(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
+"""
+
+
+def run_qlib(data_dir: str, universe: str, runs: int) -> dict:
+    """`runs` fresh-process reads with pyqlib; times, long rows and peak RSS."""
+    py = Path(__file__).resolve().parent / ".qlib-venv" / "bin" / "python"
+    if not py.exists():
+        raise SystemExit(f"{py} not found: run `bash benchmarks/qlib_venv.sh` first")
+    res = []
+    for _ in range(runs):
+        out = subprocess.run([str(py), "-c", QLIB_CHILD, data_dir, universe], check=True,
+                             capture_output=True, text=True)
+        res.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    return {"times": [r["time"] for r in res], "rows": res[0]["rows"],
+            "peak_rss_mb": max(r["peak_rss_mb"] + r["child_rss_mb"] for r in res)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--data", default=None, help="Qlib store (default shared/data/cn_csi300)")
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--qlib", type=int, default=0, metavar="N",
+                    help="also time pyqlib D.features, N fresh-process runs per case")
     ap.add_argument("--one", default=None, help=argparse.SUPPRESS)  # child process: one case
     args = ap.parse_args()
     if args.data is None:
@@ -71,9 +106,15 @@ def main() -> None:
                              check=True, capture_output=True, text=True)
         r = json.loads(out.stdout.strip().splitlines()[-1])
         t = r["times"]
-        table.add_row(name, " x ".join(map(str, r["shape"])), f"{statistics.median(t):.3f}",
-                      f"{min(t):.3f}", f"{max(t):.3f}", f"{r['peak_rss_mb']:.0f}",
-                      f"{r['base_rss_mb']:.0f}")
+        table.add_row(f"seqalpha: {name}", " x ".join(map(str, r["shape"])),
+                      f"{statistics.median(t):.3f}", f"{min(t):.3f}", f"{max(t):.3f}",
+                      f"{r['peak_rss_mb']:.0f}", f"{r['base_rss_mb']:.0f}")
+        if args.qlib:
+            q = run_qlib(args.data, case["universe"], args.qlib)
+            qt = q["times"]
+            table.add_row(f"pyqlib D.features: {name} (median of {args.qlib})",
+                          f"{q['rows']:,} long rows x 7", f"{statistics.median(qt):.3f}",
+                          f"{min(qt):.3f}", f"{max(qt):.3f}", f"{q['peak_rss_mb']:.0f}", "")
     Console(width=140).print(table)
 
 

@@ -9,7 +9,12 @@ from typing import Any
 
 import numpy as np
 
-from seqalpha.data.qlib_bin import list_feature_codes, read_calendar, read_instruments, universe_mask
+from seqalpha.data.qlib_bin import (
+    list_feature_codes,
+    read_calendar,
+    read_instruments,
+    universe_mask,
+)
 from seqalpha.errors import DataError
 
 MAX_LISTED = 12
@@ -108,7 +113,7 @@ def describe_store(data_dir: str | Path, check_bins: bool = True) -> dict[str, A
     return {
         "path": str(root),
         "calendar": {"start": str(cal[0]) if len(cal) else None,
-                     "end": str(cal[-1]) if len(cal) else None, "days": int(len(cal))},
+                     "end": str(cal[-1]) if len(cal) else None, "days": len(cal)},
         "n_with_data": len(codes),
         "fields": dict(sorted(field_count.items())),
         "markets": markets,

@@ -9,9 +9,9 @@ instrument's first to last date, and every field becomes `features/<code>/<field
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import polars as pl

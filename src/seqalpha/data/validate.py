@@ -7,8 +7,9 @@ with `on_bad="drop"`, removes the offending rows and counts them per reason (lik
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Sequence
+from typing import Literal
 
 import polars as pl
 
