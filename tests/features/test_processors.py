@@ -8,8 +8,14 @@ import pytest
 from scipy.stats import norm
 
 from seqalpha.errors import ConfigError, DataError
-from seqalpha.features.processors import (PROCESSORS, ProcessorChain, cs_rankgauss, cs_zscore,
-                                          mad_winsorize, make_processor)
+from seqalpha.features.processors import (
+    PROCESSORS,
+    ProcessorChain,
+    cs_rankgauss,
+    cs_zscore,
+    mad_winsorize,
+    make_processor,
+)
 
 
 @pytest.fixture
@@ -32,8 +38,16 @@ def _back(df: pd.DataFrame, shape) -> np.ndarray:
 
 
 def test_registry_lists_known_names_on_error():
-    assert {"fillna", "mad_winsorize", "cs_zscore", "cs_rankgauss", "robust_zscore", "zscore",
-            "neutralize", "drop_missing_label"} <= set(PROCESSORS)
+    assert {
+        "fillna",
+        "mad_winsorize",
+        "cs_zscore",
+        "cs_rankgauss",
+        "robust_zscore",
+        "zscore",
+        "neutralize",
+        "drop_missing_label",
+    } <= set(PROCESSORS)
     with pytest.raises(ConfigError, match="robust_zscore"):
         make_processor("robustzscore")
     with pytest.raises(ConfigError, match="bad parameters"):
@@ -45,8 +59,9 @@ def test_registry_lists_known_names_on_error():
 def test_hand_computed_cross_sections():
     x = np.array([[[1.0], [2.0], [3.0], [np.nan], [100.0]]], dtype=np.float32)  # T=1, N=5, F=1
     np.testing.assert_array_equal(make_processor("fillna").transform(x)[0, :, 0], [1, 2, 3, 0, 100])
-    np.testing.assert_array_equal(make_processor("fillna", method="cs_median").transform(x)[0, :, 0],
-                                  [1, 2, 3, 2.5, 100])
+    np.testing.assert_array_equal(
+        make_processor("fillna", method="cs_median").transform(x)[0, :, 0], [1, 2, 3, 2.5, 100]
+    )
     # median 2.5, |dev| = 1.5 0.5 0.5 97.5 -> MAD 1.0; 2 raw MADs -> clip to [0.5, 4.5]
     w = make_processor("mad_winsorize", n=2, scale=1.0).transform(x)[0, :, 0]
     np.testing.assert_array_equal(w, [1, 2, 3, np.nan, 4.5])
@@ -84,13 +99,19 @@ def test_cs_zscore_and_rankgauss_match_pandas_reference(rand_panel):
     df = _long(rand_panel)
     g = df.groupby(level="t", group_keys=False)
     want_z = _back(g.apply(lambda d: (d - d.mean()) / d.std()), rand_panel.shape)
-    np.testing.assert_allclose(make_processor("cs_zscore").transform(rand_panel), want_z, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        make_processor("cs_zscore").transform(rand_panel), want_z, rtol=1e-5, atol=1e-6
+    )
 
     def rg(d):
-        return d.apply(lambda col: pd.Series(norm.ppf((col.rank() - 0.5) / col.count()), index=col.index))
+        return d.apply(
+            lambda col: pd.Series(norm.ppf((col.rank() - 0.5) / col.count()), index=col.index)
+        )
 
     want_g = _back(g.apply(rg), rand_panel.shape)
-    np.testing.assert_allclose(make_processor("cs_rankgauss").transform(rand_panel), want_g, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        make_processor("cs_rankgauss").transform(rand_panel), want_g, rtol=1e-5, atol=1e-6
+    )
 
 
 def test_fitted_zscores_match_reference_on_train_cells(rand_panel):
@@ -133,7 +154,7 @@ def test_transform_before_fit_is_an_error(rand_panel):
 
 def _neutralize_reference(x, industry, cap):
     """Per-day least squares with explicit dummies (pandas + numpy lstsq), one column at a time."""
-    T, N, F = x.shape
+    T, _N, F = x.shape
     out = np.full(x.shape, np.nan)
     for t in range(T):
         for f in range(F):
@@ -161,16 +182,24 @@ def test_neutralize_matches_per_day_regression(rand_panel):
     d = pd.DataFrame({"r": got[3, :, 0], "ind": industry[3]}).dropna()
     assert d.groupby("ind")["r"].mean().abs().max() < 1e-5
     with pytest.raises(DataError, match="industry shape"):
-        make_processor("neutralize", industry=industry[:5], market_cap=cap[:5]).transform(rand_panel)
+        make_processor("neutralize", industry=industry[:5], market_cap=cap[:5]).transform(
+            rand_panel
+        )
 
 
 def test_chain_fits_on_train_and_drops_missing_labels_only_in_training(rand_panel):
-    T, N, F = rand_panel.shape
+    T, N, _F = rand_panel.shape
     label = np.random.default_rng(0).normal(size=(T, N)).astype(np.float32)
     label[:, 0] = np.nan
     chain = ProcessorChain.from_config(
-        [{"name": "mad_winsorize", "n": 3}, {"name": "robust_zscore"}, {"name": "fillna"},
-         {"name": "drop_missing_label"}], label=label)
+        [
+            {"name": "mad_winsorize", "n": 3},
+            {"name": "robust_zscore"},
+            {"name": "fillna"},
+            {"name": "drop_missing_label"},
+        ],
+        label=label,
+    )
     train = np.zeros((T, N), bool)
     train[:10] = True
     out = chain.fit(rand_panel, train).transform(rand_panel)

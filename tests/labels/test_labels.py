@@ -9,18 +9,32 @@ import pytest
 from seqalpha.data.minute import MinuteBars
 from seqalpha.data.panel import Panel
 from seqalpha.errors import ConfigError, DataError
-from seqalpha.labels import (LabelSpec, classify, cs_rank, cs_zscore, excess,
-                             forward_bar_volatility, forward_return, make_labels, risk_adjusted)
+from seqalpha.labels import (
+    LabelSpec,
+    classify,
+    cs_rank,
+    cs_zscore,
+    excess,
+    forward_bar_volatility,
+    forward_return,
+    make_labels,
+    risk_adjusted,
+)
 
 
 @pytest.fixture
 def close() -> np.ndarray:
     """5 days x 3 stocks; stock 2 is missing on day 2."""
-    return np.array([[10.0, 20.0, 5.0],
-                     [11.0, 20.0, 5.5],
-                     [12.1, 22.0, np.nan],
-                     [12.1, 24.2, 6.0],
-                     [13.31, 24.2, 6.6]], dtype=np.float32)
+    return np.array(
+        [
+            [10.0, 20.0, 5.0],
+            [11.0, 20.0, 5.5],
+            [12.1, 22.0, np.nan],
+            [12.1, 24.2, 6.0],
+            [13.31, 24.2, 6.6],
+        ],
+        dtype=np.float32,
+    )
 
 
 def test_forward_return_default_offset_is_close_t1_to_close_t1_plus_h(close):
@@ -28,7 +42,7 @@ def test_forward_return_default_offset_is_close_t1_to_close_t1_plus_h(close):
     np.testing.assert_allclose(r[0], [12.1 / 11 - 1, 22 / 20 - 1, np.nan], rtol=1e-6)
     np.testing.assert_allclose(r[2], [13.31 / 12.1 - 1, 0.0, 0.1], rtol=1e-5, atol=1e-7)
     assert np.isnan(r[3:]).all()  # the last offset + horizon rows have no label
-    assert np.isnan(r[1, 2])      # base price missing
+    assert np.isnan(r[1, 2])  # base price missing
 
 
 def test_forward_return_offset_zero_and_multi_horizon(close):
@@ -111,7 +125,9 @@ def test_make_labels_multi_horizon_names_and_universe():
     assert y.shape == (30, 6, 2) and y.dtype == np.float32
     assert np.isnan(y[:, 5]).all()
     raw5 = forward_return(close, 5)
-    ref = (raw5[:, :5] - raw5[:, :5].mean(1, keepdims=True)) / raw5[:, :5].std(1, ddof=1, keepdims=True)
+    ref = (raw5[:, :5] - raw5[:, :5].mean(1, keepdims=True)) / raw5[:, :5].std(
+        1, ddof=1, keepdims=True
+    )
     np.testing.assert_allclose(y[:24, :5, 1], ref[:24], rtol=1e-4, atol=1e-5)
     assert np.isnan(y[24:, :, 1]).all()
 
@@ -119,7 +135,7 @@ def test_make_labels_multi_horizon_names_and_universe():
 def test_make_labels_excess_over_benchmark_instrument_and_classes():
     close = np.array([[10, 10, 100], [10, 10, 100], [10.5, 9.0, 101], [10.5, 9.0, 101]], float)
     p = _panel(close)
-    names, y = make_labels(p, LabelSpec(horizons=[1], kind="excess", benchmark="S2"))
+    _names, y = make_labels(p, LabelSpec(horizons=[1], kind="excess", benchmark="S2"))
     np.testing.assert_allclose(y[0, :, 0], [0.04, -0.11, 0.0], atol=1e-6)
     _, yc = make_labels(p, LabelSpec(horizons=[1], kind="class3", benchmark="S2"))
     np.testing.assert_array_equal(yc[0, :, 0], [1, -1, 0])
@@ -144,11 +160,21 @@ def test_risk_adjusted_labels_from_bars():
     open_ = 10 * np.exp(rng.normal(0, 0.05, (T, 1, N))) * np.ones((T, B, N))
     close = open_[:, :1] * np.exp(np.cumsum(bar_r, axis=1))
     op = np.concatenate([open_[:, :1], close[:, :-1]], axis=1)
-    f = {"open": op, "high": np.maximum(op, close), "low": np.minimum(op, close), "close": close,
-         "volume": np.ones((T, B, N)), "amount": close}
+    f = {
+        "open": op,
+        "high": np.maximum(op, close),
+        "low": np.minimum(op, close),
+        "close": close,
+        "volume": np.ones((T, B, N)),
+        "amount": close,
+    }
     dates = np.datetime64("2024-01-01") + np.arange(T)
-    bars = MinuteBars(dates, np.array(["a", "b", "c", "d"]), np.array(["S0", "S1", "S2"]),
-                      {k: v.astype(np.float32) for k, v in f.items()})
+    bars = MinuteBars(
+        dates,
+        np.array(["a", "b", "c", "d"]),
+        np.array(["S0", "S1", "S2"]),
+        {k: v.astype(np.float32) for k, v in f.items()},
+    )
     panel = Panel(dates, ["S0", "S1", "S2"], {"close": close[:, -1].astype(np.float32)})
     with pytest.raises(ConfigError, match="bars"):
         make_labels(panel, LabelSpec(kind="risk_adjusted"))
@@ -164,9 +190,13 @@ def test_h1_label_matches_qlib_label0(csi300_dir, reference_dir):
     ref = pd.read_parquet(reference_dir / "qlib_alpha158_sample.parquet", columns=["LABEL0"])
     codes = sorted(ref.index.get_level_values("instrument").unique())
     panel = load_panel(csi300_dir, ["close"], universe=codes, start="2020-12-01", end="2022-12-30")
-    names, y = make_labels(panel, LabelSpec(horizons=[1], kind="raw"))
-    ours = pd.Series(y[:, :, 0].ravel(), index=pd.MultiIndex.from_product(
-        [pd.DatetimeIndex(panel.dates), panel.instruments], names=["datetime", "instrument"]))
+    _names, y = make_labels(panel, LabelSpec(horizons=[1], kind="raw"))
+    ours = pd.Series(
+        y[:, :, 0].ravel(),
+        index=pd.MultiIndex.from_product(
+            [pd.DatetimeIndex(panel.dates), panel.instruments], names=["datetime", "instrument"]
+        ),
+    )
     want = ref["LABEL0"]
     got = ours.reindex(want.index).to_numpy(np.float64)
     w = want.to_numpy(np.float64)

@@ -27,10 +27,20 @@ def _bars(seed: int = 0) -> MinuteBars:
     close = day_open * np.exp(np.cumsum(ret, axis=1))
     op = np.concatenate([day_open, close[:, :-1]], axis=1)
     vol = rng.uniform(1e3, 1e4, (T, B, N))
-    f = {"open": op, "high": np.maximum(op, close) * 1.002, "low": np.minimum(op, close) * 0.998,
-         "close": close, "volume": vol, "amount": vol * close}
-    return MinuteBars(np.datetime64("2023-01-02") + np.arange(T), np.array(["a", "b", "c", "d"]),
-                      np.array([f"S{i}" for i in range(N)]), {k: v.astype(np.float32) for k, v in f.items()})
+    f = {
+        "open": op,
+        "high": np.maximum(op, close) * 1.002,
+        "low": np.minimum(op, close) * 0.998,
+        "close": close,
+        "volume": vol,
+        "amount": vol * close,
+    }
+    return MinuteBars(
+        np.datetime64("2023-01-02") + np.arange(T),
+        np.array(["a", "b", "c", "d"]),
+        np.array([f"S{i}" for i in range(N)]),
+        {k: v.astype(np.float32) for k, v in f.items()},
+    )
 
 
 def _perturb_bars(bars: MinuteBars, days: slice, seed: int = 9) -> MinuteBars:
@@ -76,14 +86,14 @@ def test_label_at_t_reads_only_dates_from_t_plus_offset(kind, offset):
 def test_intraday_features_at_t_read_no_later_bars():
     bars = _bars(1)
     names, x = intraday_daily_features(bars, window=5)
-    snames, s = intraday_sequences(bars, window=5)
+    _snames, s = intraday_sequences(bars, window=5)
     t = 25
     later = _perturb_bars(bars, slice(t + 1, T))
     _, x2 = intraday_daily_features(later, window=5)
     _, s2 = intraday_sequences(later, window=5)
     np.testing.assert_array_equal(x2[: t + 1], x[: t + 1])
     np.testing.assert_array_equal(s2[: t + 1], s[: t + 1])
-    assert not np.allclose(x2[t + 1:], x[t + 1:], equal_nan=True)
+    assert not np.allclose(x2[t + 1 :], x[t + 1 :], equal_nan=True)
     # a change on day t itself reaches the features of day t (sanity of the canary)
     today = _perturb_bars(bars, slice(t, t + 1))
     _, x3 = intraday_daily_features(today, window=5)
@@ -92,4 +102,4 @@ def test_intraday_features_at_t_read_no_later_bars():
     # mean (5 days) inside a 5-day rolling mean reaches t + 8, and nothing reaches t + 9
     rolled = [i for i, n in enumerate(names) if n.endswith("_mean5")]
     assert not np.allclose(x3[t + 4][:, rolled], x[t + 4][:, rolled], equal_nan=True)
-    np.testing.assert_allclose(x3[t + 9:], x[t + 9:], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(x3[t + 9 :], x[t + 9 :], rtol=1e-4, atol=1e-6)

@@ -23,28 +23,29 @@ from seqalpha.data.minute import MinuteBars
 from seqalpha.errors import ConfigError, DataError
 
 BAR_FEATURES: tuple[str, ...] = (
-    "ret",               # within-day log return of the bar (first bar: log close/open)
-    "cum_ret",           # log(close / first open of the day)
-    "range",             # log(high / low)
-    "close_pos",         # (close - low) / (high - low) - 0.5, 0 when high == low
-    "amount_share",      # bar amount / day amount
-    "signed_share",      # sign(ret) * amount_share: up/down traded value
+    "ret",  # within-day log return of the bar (first bar: log close/open)
+    "cum_ret",  # log(close / first open of the day)
+    "range",  # log(high / low)
+    "close_pos",  # (close - low) / (high - low) - 0.5, 0 when high == low
+    "amount_share",  # bar amount / day amount
+    "signed_share",  # sign(ret) * amount_share: up/down traded value
     "log1p_rel_amount",  # log(1 + bar amount / trailing mean bar amount of the stock)
-    "vwap_dev",          # log(close / running VWAP of the day up to this bar)
+    "vwap_dev",  # log(close / running VWAP of the day up to this bar)
 )
 
 DAILY_BASE: tuple[str, ...] = (
-    "id_ret",            # log(last close / first open): the intraday return
-    "rv",                # realized volatility: sqrt(sum of squared bar returns)
-    "updown_imb",        # (amount on up bars - on down bars) / (their sum)
-    "autocorr1",         # lag-1 autocorrelation of bar returns within the day
-    "hl_range",          # log(day high / day low)
-    "vwap_dev",          # log(last close / day VWAP)
-    "late_early",        # log(amount of the last quarter of bars / of the first quarter)
-    "log_rel_amount",    # log(day amount / trailing mean day amount)
-    "amount_hhi",        # sum of squared bar amount shares (volume concentration)
+    "id_ret",  # log(last close / first open): the intraday return
+    "rv",  # realized volatility: sqrt(sum of squared bar returns)
+    "updown_imb",  # (amount on up bars - on down bars) / (their sum)
+    "autocorr1",  # lag-1 autocorrelation of bar returns within the day
+    "hl_range",  # log(day high / day low)
+    "vwap_dev",  # log(last close / day VWAP)
+    "late_early",  # log(amount of the last quarter of bars / of the first quarter)
+    "log_rel_amount",  # log(day amount / trailing mean day amount)
+    "amount_hhi",  # sum of squared bar amount shares (volume concentration)
 )
 
+_MAX_CELLS = 4_000_000
 _REQUIRED = ("open", "high", "low", "close", "volume")
 
 
@@ -52,11 +53,15 @@ def _check_bars(bars: MinuteBars) -> tuple[int, int, int]:
     D, B, N = bars.shape
     missing = [f for f in _REQUIRED if f not in bars.fields]
     if missing:
-        raise DataError(f"intraday features: bars lack fields {missing}; they have {sorted(bars.fields)}")
+        raise DataError(
+            f"intraday features: bars lack fields {missing}; they have {sorted(bars.fields)}"
+        )
     for name, arr in bars.fields.items():
         if arr.shape != (D, B, N):
-            raise DataError(f"intraday features: bars field {name!r} has shape {arr.shape}, "
-                            f"expected [D, B, N] = {(D, B, N)}")
+            raise DataError(
+                f"intraday features: bars field {name!r} has shape {arr.shape}, "
+                f"expected [D, B, N] = {(D, B, N)}"
+            )
     if B < 2:
         raise DataError(f"intraday features need at least 2 bars a day, got B={B}")
     return D, B, N
@@ -113,7 +118,14 @@ def _check_params(window: int, chunk_days: int) -> None:
     if not isinstance(window, (int, np.integer)) or window < 2:
         raise ConfigError(f"intraday features: window must be an integer >= 2, got {window!r}")
     if not isinstance(chunk_days, (int, np.integer)) or chunk_days < 1:
-        raise ConfigError(f"intraday features: chunk_days must be an integer >= 1, got {chunk_days!r}")
+        raise ConfigError(
+            f"intraday features: chunk_days must be an integer >= 1, got {chunk_days!r}"
+        )
+
+
+def _chunk(chunk_days: int, B: int, N: int) -> int:
+    """Days per chunk: at most chunk_days and at most ~4M bar cells, to bound temporaries."""
+    return max(1, min(int(chunk_days), _MAX_CELLS // max(1, B * N)))
 
 
 def _bar_block(bars: MinuteBars, sl: slice, mean_bar_amount: np.ndarray) -> np.ndarray:
@@ -133,7 +145,9 @@ def _bar_block(bars: MinuteBars, sl: slice, mean_bar_amount: np.ndarray) -> np.n
         first_open = o[:, :1]
         share = np.where(traded, amt / np.where(traded, day_amt, 1.0), np.nan)
         out[..., 0] = r
-        out[..., 1] = np.log(np.where(c > 0, c, np.nan) / np.where(first_open > 0, first_open, np.nan))
+        out[..., 1] = np.log(
+            np.where(c > 0, c, np.nan) / np.where(first_open > 0, first_open, np.nan)
+        )
         out[..., 2] = np.log(h / lo)
         span = h - lo
         out[..., 3] = np.where(span > 0, (c - lo) / np.where(span > 0, span, 1.0) - 0.5, 0.0)
@@ -144,14 +158,17 @@ def _bar_block(bars: MinuteBars, sl: slice, mean_bar_amount: np.ndarray) -> np.n
         out[..., 6] = np.log1p(amt / np.where(m > 0, m, np.nan))
         cum_amt = np.cumsum(amt, axis=1)
         cum_vol = np.cumsum(vol, axis=1)
-        run_vwap = np.where((cum_vol > 0) & (cum_amt > 0), cum_amt / np.where(cum_vol > 0, cum_vol, 1.0), np.nan)
+        run_vwap = np.where(
+            (cum_vol > 0) & (cum_amt > 0), cum_amt / np.where(cum_vol > 0, cum_vol, 1.0), np.nan
+        )
         out[..., 7] = np.log(c / run_vwap)
     out[~np.isfinite(out)] = np.nan
     return out
 
 
-def intraday_sequences(bars: MinuteBars, window: int = 20, chunk_days: int = 64
-                       ) -> tuple[list[str], np.ndarray]:
+def intraday_sequences(
+    bars: MinuteBars, window: int = 20, chunk_days: int = 64
+) -> tuple[list[str], np.ndarray]:
     """Per-bar features of every day: (names [Fb], x float32 [D, N, B, Fb]).
 
     x is a view of an instrument-major buffer [N, D, B, Fb], which lets `intraday_windows`
@@ -160,6 +177,7 @@ def intraday_sequences(bars: MinuteBars, window: int = 20, chunk_days: int = 64
     """
     D, B, N = _check_bars(bars)
     _check_params(window, chunk_days)
+    chunk_days = _chunk(chunk_days, B, N)
     mean_bar = _trailing_mean(_day_amounts(bars, chunk_days), window) / B  # [D, N]
     buf = np.empty((N, D, B, len(BAR_FEATURES)), dtype=np.float32)
     for lo in range(0, D, chunk_days):
@@ -182,10 +200,13 @@ def intraday_windows(seq: np.ndarray, L: int = 20) -> np.ndarray:
         raise ConfigError(f"intraday_windows: L must be an integer in 1..{D}, got {L!r}")
     sd, sn, sb, sf = seq.strides
     if sd != B * sb:
-        raise DataError("intraday_windows: seq's days are not contiguous bar blocks (day stride "
-                        f"{sd} != B x bar stride {B * sb}); use the array intraday_sequences returns")
-    return np.lib.stride_tricks.as_strided(seq, shape=(D - L + 1, N, L * B, F),
-                                           strides=(sd, sn, sb, sf), writeable=False)
+        raise DataError(
+            "intraday_windows: seq's days are not contiguous bar blocks (day stride "
+            f"{sd} != B x bar stride {B * sb}); use the array intraday_sequences returns"
+        )
+    return np.lib.stride_tricks.as_strided(
+        seq, shape=(D - L + 1, N, L * B, F), strides=(sd, sn, sb, sf), writeable=False
+    )
 
 
 def _daily_block(bars: MinuteBars, sl: slice, mean_day_amount: np.ndarray) -> np.ndarray:
@@ -209,8 +230,11 @@ def _daily_block(bars: MinuteBars, sl: slice, mean_day_amount: np.ndarray) -> np
         out[..., 1] = np.where(have, np.sqrt(np.nansum(r * r, axis=1)), np.nan)
         up = np.sum(np.where(r > 0, amt, 0.0), axis=1)
         dn = np.sum(np.where(r < 0, amt, 0.0), axis=1)
-        out[..., 2] = np.where(up + dn > 0, (up - dn) / np.where(up + dn > 0, up + dn, 1.0),
-                               np.where(have, 0.0, np.nan))
+        out[..., 2] = np.where(
+            up + dn > 0,
+            (up - dn) / np.where(up + dn > 0, up + dn, 1.0),
+            np.where(have, 0.0, np.nan),
+        )
         dev = r - np.nanmean(r, axis=1, keepdims=True)
         num = np.nansum(dev[:, 1:] * dev[:, :-1], axis=1)
         den = np.nansum(dev * dev, axis=1)
@@ -218,11 +242,15 @@ def _daily_block(bars: MinuteBars, sl: slice, mean_day_amount: np.ndarray) -> np
         out[..., 4] = np.log(np.nanmax(h, axis=1) / np.nanmin(lo, axis=1))
         day_amt = amt.sum(axis=1)
         day_vol = vol.sum(axis=1)
-        vwap = np.where((day_vol > 0) & (day_amt > 0), day_amt / np.where(day_vol > 0, day_vol, 1.0), np.nan)
+        vwap = np.where(
+            (day_vol > 0) & (day_amt > 0), day_amt / np.where(day_vol > 0, day_vol, 1.0), np.nan
+        )
         out[..., 5] = np.log(last_c / vwap)
         q = max(1, B // 4)
         early, late = amt[:, :q].sum(axis=1), amt[:, -q:].sum(axis=1)
-        out[..., 6] = np.where((early > 0) & (late > 0), np.log(late / np.where(early > 0, early, 1.0)), np.nan)
+        out[..., 6] = np.where(
+            (early > 0) & (late > 0), np.log(late / np.where(early > 0, early, 1.0)), np.nan
+        )
         out[..., 7] = np.log(day_amt / mean_day_amount[sl])
         share = amt / np.where(day_amt > 0, day_amt, np.nan)[:, None, :]
         out[..., 8] = np.sum(share * share, axis=1)
@@ -239,8 +267,9 @@ def _last_finite(c: np.ndarray) -> np.ndarray:
     return np.where(ok.any(axis=1), val, np.nan)
 
 
-def rolling_mean_std_t(a: np.ndarray, window: int, min_periods: int | None = None
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def rolling_mean_std_t(
+    a: np.ndarray, window: int, min_periods: int | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Trailing `window`-day mean, std (ddof 1) and t-statistic mean/std*sqrt(n) of the finite
     values of a [D, ...] (days t-window+1..t); NaN with fewer than min_periods values."""
     if min_periods is None:
@@ -275,12 +304,14 @@ def rolling_mean_std_t(a: np.ndarray, window: int, min_periods: int | None = Non
     return mean, std, tstat
 
 
-def intraday_daily_features(bars: MinuteBars, window: int = 20, chunk_days: int = 64,
-                            min_periods: int | None = None) -> tuple[list[str], np.ndarray]:
+def intraday_daily_features(
+    bars: MinuteBars, window: int = 20, chunk_days: int = 64, min_periods: int | None = None
+) -> tuple[list[str], np.ndarray]:
     """Daily intraday aggregates plus their trailing `window`-day mean, std and t-statistic:
     (names [F], x float32 [D, N, F]) with F = 4 x len(DAILY_BASE)."""
     D, B, N = _check_bars(bars)
     _check_params(window, chunk_days)
+    chunk_days = _chunk(chunk_days, B, N)
     day_amt = _day_amounts(bars, chunk_days)
     mean_day = _trailing_mean(day_amt, window)
     base = np.empty((D, N, len(DAILY_BASE)))
@@ -297,6 +328,11 @@ def intraday_daily_features(bars: MinuteBars, window: int = 20, chunk_days: int 
 
 
 __all__ = [
-    "BAR_FEATURES", "DAILY_BASE", "bar_log_returns", "intraday_daily_features",
-    "intraday_sequences", "intraday_windows", "rolling_mean_std_t",
+    "BAR_FEATURES",
+    "DAILY_BASE",
+    "bar_log_returns",
+    "intraday_daily_features",
+    "intraday_sequences",
+    "intraday_windows",
+    "rolling_mean_std_t",
 ]

@@ -10,7 +10,8 @@ reduce along axis 1 (instruments) and are reused by `seqalpha.labels`.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Sequence
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 from scipy import stats as _stats
@@ -23,6 +24,7 @@ EPS = 1e-12
 
 # ---------------------------------------------------------------------------------------------
 # validation helpers
+
 
 def _as_3d(x: np.ndarray, what: str = "x") -> tuple[np.ndarray, bool]:
     """x as a 3-D array [T, N, F] (a 2-D [T, N] gets a trailing axis); flag whether it was 2-D."""
@@ -61,8 +63,9 @@ def _out(values: np.ndarray, was_2d: bool, dtype=np.float32) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 # pure cross-sectional functions (axis 1 = instruments)
 
+
 def cs_zscore(x: np.ndarray, universe: np.ndarray | None = None, ddof: int = 1) -> np.ndarray:
-    """Per date (and feature): (x - mean) / std over the universe's finite cells. [T, N(, F)] -> same.
+    """Per date (and feature): (x - mean) / std over the universe's finite cells; [T, N(, F)].
 
     ddof=1 as in Qlib's CSZScoreNorm; NaN outside the universe and where fewer than ddof+1 values.
     """
@@ -78,7 +81,10 @@ def cs_zscore(x: np.ndarray, universe: np.ndarray | None = None, ddof: int = 1) 
 
 
 def cs_rank(x: np.ndarray, universe: np.ndarray | None = None) -> np.ndarray:
-    """Per date: mid-point percentile rank (rank - 0.5) / count in (0, 1), ties averaged. [T, N(, F)]."""
+    """Per date: mid-point percentile rank (rank - 0.5) / count in (0, 1), ties averaged.
+
+    [T, N(, F)] -> same, float32; NaN outside the universe and where x is NaN.
+    """
     x3, flat = _as_3d(x)
     universe = _check_mask(universe, x3.shape[:2], "cs_rank")
     v = _masked(x3, universe)
@@ -96,8 +102,9 @@ def cs_rankgauss(x: np.ndarray, universe: np.ndarray | None = None) -> np.ndarra
     return _stats.norm.ppf(pct).astype(np.float32)
 
 
-def mad_winsorize(x: np.ndarray, n: float = 3.0, universe: np.ndarray | None = None,
-                  scale: float = MAD_TO_STD) -> np.ndarray:
+def mad_winsorize(
+    x: np.ndarray, n: float = 3.0, universe: np.ndarray | None = None, scale: float = MAD_TO_STD
+) -> np.ndarray:
     """Per date: clip to median +/- n * scale * MAD of the cross-section. [T, N(, F)] -> same.
 
     scale=1.4826 makes the MAD a consistent estimate of the standard deviation; scale=1 clips
@@ -120,6 +127,7 @@ class _quiet:
 
     def __enter__(self):
         import warnings
+
         self._cm = warnings.catch_warnings()
         self._cm.__enter__()
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -132,6 +140,7 @@ class _quiet:
 # ---------------------------------------------------------------------------------------------
 # processors
 
+
 class Processor:
     """Base: `fit(x [T, N, F], mask bool [T, N]) -> self`; `transform(x) -> new array`.
 
@@ -143,7 +152,7 @@ class Processor:
     fit_on_train_only: ClassVar[bool] = False
     valid_at_inference: ClassVar[bool] = True
 
-    def fit(self, x: np.ndarray, mask: np.ndarray | None = None) -> "Processor":
+    def fit(self, x: np.ndarray, mask: np.ndarray | None = None) -> Processor:
         """Learn statistics from the cells `mask` (training range x universe); stateless: no-op."""
         x3, _ = _as_3d(x, f"{self.name}.fit")
         _check_mask(mask, x3.shape[:2], f"{self.name}.fit")
@@ -153,8 +162,9 @@ class Processor:
         """A new float32 array shaped like x; cross-sections restricted to `universe` [T, N]."""
         raise NotImplementedError
 
-    def fit_transform(self, x: np.ndarray, mask: np.ndarray | None = None,
-                      universe: np.ndarray | None = None) -> np.ndarray:
+    def fit_transform(
+        self, x: np.ndarray, mask: np.ndarray | None = None, universe: np.ndarray | None = None
+    ) -> np.ndarray:
         """`fit(x, mask)` then `transform(x, universe)`."""
         return self.fit(x, mask).transform(x, universe)
 
@@ -193,7 +203,7 @@ def make_processor(name: str, **params: Any) -> Processor:
 
 @register_processor
 class FillNa(Processor):
-    """Fill NaN with 0 (`method="zero"`) or with the date's cross-sectional median (`"cs_median"`)."""
+    """Fill NaN with 0 (`method="zero"`) or the date's cross-sectional median (`"cs_median"`)."""
 
     name = "fillna"
 
@@ -278,8 +288,10 @@ class _Fitted(Processor):
         rows[~np.isfinite(rows)] = np.nan
         empty = np.nonzero(np.all(np.isnan(rows), axis=0))[0]
         if len(empty):
-            raise DataError(f"{self.name}.fit: features {empty.tolist()} have no finite value "
-                            f"in the training cells ({len(rows)} rows)")
+            raise DataError(
+                f"{self.name}.fit: features {empty.tolist()} have no finite value "
+                f"in the training cells ({len(rows)} rows)"
+            )
         self.center_, self.scale_ = self._stats(rows)
         return self
 
@@ -288,7 +300,9 @@ class _Fitted(Processor):
             raise ConfigError(f"{self.name}: transform called before fit")
         x3, flat = _as_3d(x, self.name)
         if x3.shape[2] != len(self.center_):
-            raise DataError(f"{self.name}: fitted on {len(self.center_)} features, got {x3.shape[2]}")
+            raise DataError(
+                f"{self.name}: fitted on {len(self.center_)} features, got {x3.shape[2]}"
+            )
         universe = _check_mask(universe, x3.shape[:2], self.name)
         v = _masked(x3, universe)
         z = (v - self.center_) / self.scale_
@@ -340,7 +354,9 @@ class Neutralize(Processor):
         self.industry = None if industry is None else np.asarray(industry)
         self.market_cap = None if market_cap is None else np.asarray(market_cap, dtype=np.float64)
         if self.industry is not None and not np.issubdtype(self.industry.dtype, np.integer):
-            raise DataError(f"neutralize: industry must be integer codes [T, N], got {self.industry.dtype}")
+            raise DataError(
+                f"neutralize: industry must be integer codes [T, N], got {self.industry.dtype}"
+            )
         for nm, a in (("industry", self.industry), ("market_cap", self.market_cap)):
             if a is not None and a.ndim != 2:
                 raise DataError(f"neutralize: {nm} must be [T, N], got shape {a.shape}")
@@ -437,24 +453,30 @@ class ProcessorChain:
         self.steps = list(steps)
 
     @classmethod
-    def from_config(cls, items: Sequence[dict], **arrays: Any) -> "ProcessorChain":
+    def from_config(cls, items: Sequence[dict], **arrays: Any) -> ProcessorChain:
         """From `[{"name": "robust_zscore", "clip": 3}, ...]`; `arrays` fill array parameters
         (e.g. industry=..., market_cap=..., label=...) for the processors that take them."""
         steps = []
         for k, item in enumerate(items):
             if not isinstance(item, dict) or "name" not in item:
-                raise ConfigError(f"processors[{k}]: expected a mapping with a 'name' key, got {item!r}")
+                raise ConfigError(
+                    f"processors[{k}]: expected a mapping with a 'name' key, got {item!r}"
+                )
             params = {key: v for key, v in item.items() if key != "name"}
             cls_ = PROCESSORS.get(item["name"])
             if cls_ is not None:
                 import inspect
+
                 accepted = inspect.signature(cls_.__init__).parameters
-                params.update({a: v for a, v in arrays.items() if a in accepted and a not in params})
+                params.update(
+                    {a: v for a, v in arrays.items() if a in accepted and a not in params}
+                )
             steps.append(make_processor(item["name"], **params))
         return cls(steps)
 
-    def fit(self, x: np.ndarray, mask: np.ndarray | None = None,
-            universe: np.ndarray | None = None) -> "ProcessorChain":
+    def fit(
+        self, x: np.ndarray, mask: np.ndarray | None = None, universe: np.ndarray | None = None
+    ) -> ProcessorChain:
         """Fit each processor on the training cells `mask` of the previous output."""
         cur = x
         for s in self.steps:
@@ -463,8 +485,9 @@ class ProcessorChain:
                 mask = s.keep_mask(mask)
         return self
 
-    def transform(self, x: np.ndarray, universe: np.ndarray | None = None,
-                  inference: bool = False) -> np.ndarray:
+    def transform(
+        self, x: np.ndarray, universe: np.ndarray | None = None, inference: bool = False
+    ) -> np.ndarray:
         """Apply the fitted chain to any range; returns a new array (x is not modified)."""
         cur = x
         for s in self.steps:
@@ -488,8 +511,21 @@ class ProcessorChain:
 
 
 __all__ = [
-    "PROCESSORS", "Processor", "ProcessorChain", "make_processor", "register_processor",
-    "cs_zscore", "cs_rank", "cs_rankgauss", "mad_winsorize",
-    "FillNa", "MadWinsorize", "CSZScore", "CSRankGauss", "ZScore", "RobustZScore",
-    "Neutralize", "DropMissingLabel",
+    "PROCESSORS",
+    "CSRankGauss",
+    "CSZScore",
+    "DropMissingLabel",
+    "FillNa",
+    "MadWinsorize",
+    "Neutralize",
+    "Processor",
+    "ProcessorChain",
+    "RobustZScore",
+    "ZScore",
+    "cs_rank",
+    "cs_rankgauss",
+    "cs_zscore",
+    "mad_winsorize",
+    "make_processor",
+    "register_processor",
 ]

@@ -2,12 +2,28 @@
 risk-adjusted, classes). A label at date t reads prices from t+offset onwards only."""
 
 from seqalpha.labels.classes import CLASS_PRESETS, class_edges, classify
-from seqalpha.labels.returns import (cs_rank, cs_zscore, excess, forward_bar_volatility,
-                                     forward_return, risk_adjusted)
+from seqalpha.labels.returns import (
+    cs_rank,
+    cs_zscore,
+    excess,
+    forward_bar_volatility,
+    forward_return,
+    risk_adjusted,
+)
 from seqalpha.labels.spec import LABEL_KINDS, LabelSpec, day_sumsq_on_panel, make_labels
 
 __all__ = [
-    "CLASS_PRESETS", "LABEL_KINDS", "LabelSpec", "class_edges", "classify", "cs_rank",
-    "cs_zscore", "day_sumsq_on_panel", "excess", "forward_bar_volatility", "forward_return",
-    "make_labels", "risk_adjusted",
+    "CLASS_PRESETS",
+    "LABEL_KINDS",
+    "LabelSpec",
+    "class_edges",
+    "classify",
+    "cs_rank",
+    "cs_zscore",
+    "day_sumsq_on_panel",
+    "excess",
+    "forward_bar_volatility",
+    "forward_return",
+    "make_labels",
+    "risk_adjusted",
 ]

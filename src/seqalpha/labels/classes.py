@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -20,12 +20,16 @@ def class_edges(name_or_edges: str | Sequence[float]) -> np.ndarray:
         try:
             edges = CLASS_PRESETS[name_or_edges]
         except KeyError:
-            raise ConfigError(f"unknown class preset {name_or_edges!r}; known: {sorted(CLASS_PRESETS)}") from None
+            raise ConfigError(
+                f"unknown class preset {name_or_edges!r}; known: {sorted(CLASS_PRESETS)}"
+            ) from None
     else:
         edges = name_or_edges
     e = np.asarray(edges, dtype=np.float64)
     if e.ndim != 1 or len(e) < 1 or not np.all(np.isfinite(e)) or np.any(np.diff(e) <= 0):
-        raise ConfigError(f"class edges must be a non-empty strictly increasing list, got {list(edges)}")
+        raise ConfigError(
+            f"class edges must be a non-empty strictly increasing list, got {list(edges)}"
+        )
     return e
 
 

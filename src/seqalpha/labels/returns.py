@@ -35,16 +35,17 @@ def forward_return(close: np.ndarray, horizon: int, offset: int = 1) -> np.ndarr
     T = c.shape[0]
     k = offset + horizon
     if T > k:
-        base, end = c[offset:T - horizon], c[k:]
+        base, end = c[offset : T - horizon], c[k:]
         with np.errstate(invalid="ignore", divide="ignore"):
             r = end / base - np.float32(1.0)
         r[~((base > 0) & (end > 0))] = np.nan
-        out[:T - k] = r
+        out[: T - k] = r
     return out
 
 
-def excess(ret: np.ndarray, benchmark_ret: np.ndarray | None = None,
-           universe: np.ndarray | None = None) -> np.ndarray:
+def excess(
+    ret: np.ndarray, benchmark_ret: np.ndarray | None = None, universe: np.ndarray | None = None
+) -> np.ndarray:
     """ret [T, N(, H)] minus a benchmark [T(, H)], or minus the universe's cross-sectional mean.
 
     NaN outside the universe [T, N] when one is given.
@@ -59,13 +60,16 @@ def excess(ret: np.ndarray, benchmark_ret: np.ndarray | None = None,
         r[~universe] = np.nan
     if benchmark_ret is None:
         import warnings
+
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             bench = np.nanmean(r, axis=1, keepdims=True)
     else:
         b = np.asarray(benchmark_ret, dtype=np.float64)
         if b.shape != (r.shape[0],) + r.shape[2:]:
-            raise DataError(f"excess: benchmark shape {b.shape} != {(r.shape[0],) + r.shape[2:]} [T(, H)]")
+            raise DataError(
+                f"excess: benchmark shape {b.shape} != {(r.shape[0],) + r.shape[2:]} [T(, H)]"
+            )
         bench = b[:, None]
     return (r - bench).astype(np.float32)
 
@@ -111,7 +115,7 @@ def forward_bar_volatility(day_sumsq: np.ndarray, horizon: int, offset: int = 1)
     lo, hi = offset + 1, offset + horizon + 1  # days [t+lo, t+hi) -> prefix indices t+lo .. t+hi
     n = T - (offset + horizon)
     if n > 0:
-        total = csum[hi:hi + n] - csum[lo:lo + n]
-        count = cnt[hi:hi + n] - cnt[lo:lo + n]
+        total = csum[hi : hi + n] - csum[lo : lo + n]
+        count = cnt[hi : hi + n] - cnt[lo : lo + n]
         out[:n] = np.where(count == horizon, np.sqrt(np.maximum(total, 0.0)), np.nan)
     return out.astype(np.float32)

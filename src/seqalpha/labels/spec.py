@@ -1,9 +1,9 @@
-"""Multi-horizon label sets from a Panel: `make_labels(panel, LabelSpec(...)) -> (names, y [T, N, H])`."""
+"""Multi-horizon label sets: `make_labels(panel, LabelSpec(...)) -> (names, y [T, N, H])`."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 
@@ -11,8 +11,14 @@ from seqalpha.data.minute import MinuteBars
 from seqalpha.data.panel import Panel
 from seqalpha.errors import ConfigError, DataError
 from seqalpha.labels.classes import CLASS_PRESETS, classify
-from seqalpha.labels.returns import (cs_rank, cs_zscore, excess, forward_bar_volatility,
-                                     forward_return, risk_adjusted)
+from seqalpha.labels.returns import (
+    cs_rank,
+    cs_zscore,
+    excess,
+    forward_bar_volatility,
+    forward_return,
+    risk_adjusted,
+)
 
 LABEL_KINDS = ("raw", "excess", "zscore", "rank", "risk_adjusted", "class3", "class5")
 
@@ -37,15 +43,21 @@ class LabelSpec:
     def __post_init__(self) -> None:
         hs = list(self.horizons)
         if not hs or any(not isinstance(h, (int, np.integer)) or h < 1 for h in hs):
-            raise ConfigError(f"LabelSpec.horizons must be a non-empty list of integers >= 1, got {hs}")
+            raise ConfigError(
+                f"LabelSpec.horizons must be a non-empty list of integers >= 1, got {hs}"
+            )
         if len(set(hs)) != len(hs):
             raise ConfigError(f"LabelSpec.horizons has duplicates: {hs}")
         if self.kind not in LABEL_KINDS:
-            raise ConfigError(f"LabelSpec.kind {self.kind!r} is unknown; known: {list(LABEL_KINDS)}")
+            raise ConfigError(
+                f"LabelSpec.kind {self.kind!r} is unknown; known: {list(LABEL_KINDS)}"
+            )
         if not isinstance(self.offset, (int, np.integer)) or self.offset < 0:
             raise ConfigError(f"LabelSpec.offset must be an integer >= 0, got {self.offset!r}")
         if self.names is not None and len(self.names) != len(hs):
-            raise ConfigError(f"LabelSpec.names has {len(self.names)} entries for {len(hs)} horizons")
+            raise ConfigError(
+                f"LabelSpec.names has {len(self.names)} entries for {len(hs)} horizons"
+            )
         object.__setattr__(self, "horizons", tuple(int(h) for h in hs))
 
     def label_names(self) -> list[str]:
@@ -61,10 +73,10 @@ class LabelSpec:
 
 
 def day_sumsq_on_panel(bars: MinuteBars, panel: Panel) -> np.ndarray:
-    """Per-day sum of squared within-day bar log returns on the panel grid [T, N] (NaN where no bars)."""
+    """Per-day sum of squared within-day bar log returns on the panel grid [T, N] (NaN: no bars)."""
     from seqalpha.features.intraday import bar_log_returns
 
-    r = bar_log_returns(bars)                           # [D, B, N]
+    r = bar_log_returns(bars)  # [D, B, N]
     have = np.any(np.isfinite(r), axis=1)
     ss = np.where(have, np.nansum(r.astype(np.float64) ** 2, axis=1), np.nan)  # [D, N]
     T, N = panel.shape
@@ -80,18 +92,26 @@ def day_sumsq_on_panel(bars: MinuteBars, panel: Panel) -> np.ndarray:
     return out
 
 
-def make_labels(panel: Panel, spec: LabelSpec, bars: MinuteBars | None = None
-                ) -> tuple[list[str], np.ndarray]:
-    """Labels for every horizon of `spec`: (names [H], y float32 [T, N, H]); NaN outside the universe."""
+def make_labels(
+    panel: Panel, spec: LabelSpec, bars: MinuteBars | None = None
+) -> tuple[list[str], np.ndarray]:
+    """Labels for every horizon of `spec`: (names [H], y float32 [T, N, H]).
+
+    NaN outside the universe; cross-sectional kinds use universe members only.
+    """
     if spec.price_field not in panel:
-        raise DataError(f"make_labels: the panel has no field {spec.price_field!r}; it has {panel.field_names}")
+        raise DataError(
+            f"make_labels: the panel has no field {spec.price_field!r}; it has {panel.field_names}"
+        )
     close = panel[spec.price_field]
     uni = panel.universe
     bench_close = None
     if spec.benchmark is not None:
         codes = panel.instruments.tolist()
         if spec.benchmark not in codes:
-            raise ConfigError(f"LabelSpec.benchmark {spec.benchmark!r} is not an instrument of the panel")
+            raise ConfigError(
+                f"LabelSpec.benchmark {spec.benchmark!r} is not an instrument of the panel"
+            )
         bench_close = close[:, codes.index(spec.benchmark)]
     sumsq = None
     if spec.kind == "risk_adjusted":
