@@ -175,3 +175,47 @@ def test_cli_ingest_then_info(tmp_path: Path) -> None:
     info = describe_store(out)
     assert info["calendar"]["days"] == 2 and info["n_with_data"] == 2
     assert info["fields"] == {f: 2 for f in ("close", "high", "low", "open", "volume")}
+
+
+def test_extra_columns_are_stored_and_failed_overwrite_keeps_old_store(tmp_path: Path) -> None:
+    src = tmp_path / "with_change.csv"
+    bars(GOOD).with_columns(pl.Series("change", [0.5, -1.0, float("nan"), 2.0, 4.0])).write_csv(src)
+    out = tmp_path / "store"
+    rep = ingest_daily(src, out, extra=["change"])
+    assert rep.fields[-1] == "change"
+    p = load_panel(out, ["change"])
+    assert p["change"][1, 0] == -1.0 and math.isnan(p["change"][2, 0])
+    with pytest.raises(ConfigError, match=r"extra=\['close'\]"):
+        ingest_daily(src, out, overwrite=True, extra=["close"])
+    bad = tmp_path / "bad.csv"
+    bars([GOOD[0], BAD_CASES[4][1]]).write_csv(bad)
+    with pytest.raises(DataError, match="bad_volume"):
+        ingest_daily(bad, out, overwrite=True)
+    assert load_panel(out, ["change"]).shape == (3, 2)  # the old store is intact
+
+
+@pytest.mark.shared
+def test_real_bars_round_trip_through_long_parquet(csi300_dir: Path, tmp_path: Path) -> None:
+    codes = ["SH600000", "SH600519", "SZ000001", "SH000300", "SH000852", "SZ399006"]
+    fields = ["open", "high", "low", "close", "volume", "factor", "change"]
+    orig = load_panel(csi300_dir, fields, universe=codes)
+    listed = load_panel(csi300_dir, ["close"], universe="all").select_instruments(codes).universe
+    orig.universe = listed
+    long = orig.to_long(fields).rename({"datetime": "date"})
+    long.write_parquet(tmp_path / "bars.parquet")
+    bad_rows = long.filter(pl.any_horizontal([pl.col(c).is_nan() for c in
+                                              ("open", "high", "low", "close", "volume")]))
+    rep = ingest_daily(tmp_path / "bars.parquet", tmp_path / "store", on_bad="drop",
+                       extra=["change"])
+    assert rep.rows_read == long.height and rep.total_dropped == bad_rows.height
+    assert rep.dropped["bad_price"] >= 243  # CSI1000 has no values before its launch
+    back = load_panel(tmp_path / "store", fields)
+    np.testing.assert_array_equal(back.instruments, sorted(codes))
+    kept = back.dates
+    sub = orig.select_instruments(list(back.instruments))
+    t = np.searchsorted(sub.dates, kept)
+    for f in fields:
+        a, b = back[f], sub[f][t]
+        both = ~np.isnan(a)
+        np.testing.assert_array_equal(a[both], b[both])
+    assert int(np.isnan(back["close"]).sum()) == int(np.isnan(sub["close"][t]).sum())

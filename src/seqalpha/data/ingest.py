@@ -26,7 +26,7 @@ from seqalpha.data.validate import (
     check_on_bad,
     clean_daily_bars,
 )
-from seqalpha.errors import DataError
+from seqalpha.errors import ConfigError, DataError
 
 PathLike = str | Path
 
@@ -61,7 +61,7 @@ class IngestReport:
                 f"{self.identical_duplicates}")
 
 
-def _read_one(path: Path) -> pl.DataFrame:
+def _read_one(path: Path, extra: Sequence[str] = ()) -> pl.DataFrame:
     """One source file as a frame with lower-case columns, `date` as Date, `instrument` upper."""
     if not path.is_file():
         raise DataError(f"{path}: input file not found")
@@ -95,7 +95,8 @@ def _read_one(path: Path) -> pl.DataFrame:
         except pl.exceptions.PolarsError as exc:
             raise DataError(f"{path}: column 'date' of type {df.schema['date']} is not a date "
                             f"({exc})") from None
-    numeric = [c for c in (*PRICE_COLUMNS, "volume", *OPTIONAL_COLUMNS) if c in df.columns]
+    numeric = [c for c in (*PRICE_COLUMNS, "volume", *OPTIONAL_COLUMNS, *extra)
+               if c in df.columns]
     try:
         df = df.with_columns([pl.col(c).cast(pl.Float64) for c in numeric])
     except pl.exceptions.PolarsError as exc:
@@ -107,32 +108,39 @@ def _read_one(path: Path) -> pl.DataFrame:
     )
 
 
-def read_daily_sources(src: PathLike | Sequence[PathLike]) -> pl.DataFrame:
+def read_daily_sources(src: PathLike | Sequence[PathLike],
+                       extra: Sequence[str] = ()) -> pl.DataFrame:
     """All source files as one long frame (columns aligned; missing optional ones are null)."""
     paths = [Path(src)] if isinstance(src, (str, Path)) else [Path(p) for p in src]
     if not paths:
         raise DataError("ingest: no input files given")
-    frames = [_read_one(p) for p in paths]
+    frames = [_read_one(p, extra) for p in paths]
     return pl.concat(frames, how="diagonal_relaxed")
 
 
 def ingest_daily(src: PathLike | Sequence[PathLike], out_dir: PathLike, on_bad: OnBad = "raise",
-                 overwrite: bool = False, max_loss: float | None = None) -> IngestReport:
+                 overwrite: bool = False, max_loss: float | None = None,
+                 extra: Sequence[str] = ()) -> IngestReport:
     """Validate long daily bars and write them as a Qlib store under `out_dir`.
 
     on_bad: "raise" (first bad row is a DataError) or "drop" (bad rows removed and counted).
     max_loss: with "drop", the largest tolerated fraction of dropped rows (None: no limit).
+    extra: further numeric columns (e.g. `change`) stored as fields unchecked; NaN allowed.
     """
+    extra = [c.strip().lower() for c in extra]
+    clash = [c for c in extra if c in (*PRICE_COLUMNS, "volume", *OPTIONAL_COLUMNS, "date",
+                                       "instrument")]
+    if clash:
+        raise ConfigError(f"extra={clash}: these columns are ingested anyway")
     check_on_bad(on_bad)
     out = Path(out_dir)
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise DataError(f"{out}: output directory is not empty (pass overwrite=True)")
-        for sub in ("calendars", "instruments", "features"):
-            if (out / sub).is_dir():
-                shutil.rmtree(out / sub)
-    df = read_daily_sources(src)
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise DataError(f"{out}: output directory is not empty (pass overwrite=True)")
+    df = read_daily_sources(src, extra)
     sources = df[SOURCE_COLUMN].unique(maintain_order=True).to_list()
+    absent = [c for c in extra if c not in df.columns]
+    if absent:
+        raise DataError(f"extra columns {absent} are in none of {sources}")
     clean, rep = clean_daily_bars(df, on_bad)
     if max_loss is not None and rep.rows_in and rep.total_dropped / rep.rows_in > max_loss:
         raise DataError(f"ingest: {rep.total_dropped} of {rep.rows_in} rows dropped "
@@ -140,7 +148,12 @@ def ingest_daily(src: PathLike | Sequence[PathLike], out_dir: PathLike, on_bad: 
                         f"{ {k: v for k, v in rep.dropped.items() if v} }")
     if clean.height == 0:
         raise DataError(f"ingest: no valid rows left in {sources}")
-    value_cols = [c for c in (*PRICE_COLUMNS, "volume", *OPTIONAL_COLUMNS) if c in clean.columns]
+    # Only now, with valid input in hand, replace an existing store.
+    for sub in ("calendars", "instruments", "features"):
+        if overwrite and (out / sub).is_dir():
+            shutil.rmtree(out / sub)
+    value_cols = [c for c in (*PRICE_COLUMNS, "volume", *OPTIONAL_COLUMNS, *extra)
+                  if c in clean.columns]
     # Optional columns absent from every file were null-filled by the diagonal concat: skip them.
     value_cols = [c for c in value_cols if clean[c].null_count() < clean.height]
     long = clean.rename({"date": "datetime"}).select(["datetime", "instrument", *value_cols])

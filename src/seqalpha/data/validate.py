@@ -112,7 +112,6 @@ def clean_daily_bars(df: pl.DataFrame, on_bad: OnBad = "raise") -> tuple[pl.Data
         raise DataError(f"{src}: daily bars lack the required columns {missing}; "
                         f"they have {[c for c in df.columns if c != SOURCE_COLUMN]}")
     rep = CleanReport(rows_in=df.height)
-    present_opt = [c for c in OPTIONAL_COLUMNS if c in df.columns]
     rules = _rule_exprs(df.columns)
     flags = df.select([e.alias(r) for r, e in rules.items()])
     already = pl.Series([False] * df.height, dtype=pl.Boolean)
@@ -128,7 +127,7 @@ def clean_daily_bars(df: pl.DataFrame, on_bad: OnBad = "raise") -> tuple[pl.Data
         already = already | hit
     df = df.filter(~already)
 
-    value_cols = [*PRICE_COLUMNS, "volume", *present_opt]
+    value_cols = [c for c in df.columns if c not in ("date", "instrument", SOURCE_COLUMN)]
     key = pl.struct("date", "instrument")
     dup_mask = df.select(key.is_duplicated()).to_series()
     if dup_mask.any():
