@@ -46,3 +46,16 @@ def reference_dir() -> Path:
 
 
 __all__ = ["require_shared", "shared_data_dir"]
+
+
+@pytest.fixture(scope="session")
+def synth_market(tmp_path_factory) -> Path:
+    """A small synthetic market (60 stocks x 160 days, 30-minute bars, seed 7), generated once.
+
+    Layout: Qlib store (market `market`, benchmark `SYN_INDEX`), `minute/`, `oracle.parquet`,
+    `meta.json`; see `seqalpha.data.synthetic`.
+    """
+    from seqalpha.data.synthetic import SynthConfig, generate_market
+
+    out = tmp_path_factory.mktemp("synth") / "market"
+    return generate_market(out, SynthConfig(n_stocks=60, n_days=160, bar_minutes=30, seed=7))

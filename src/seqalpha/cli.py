@@ -50,6 +50,86 @@ def data_ingest_daily(
     typer.echo(report.summary())
 
 
+def _synthesize(out: Path, cfg) -> None:
+    """Generate a synthetic market with a rich progress bar over chunks of days."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from seqalpha.data.synthetic import generate_market
+
+    with Progress(TextColumn("[bold]synth[/] {task.description}"), BarColumn(),
+                  TextColumn("{task.completed}/{task.total} days"), TimeElapsedColumn(),
+                  console=console) as bar:
+        task = bar.add_task(f"{cfg.n_stocks} stocks -> {out}", total=cfg.n_days)
+        generate_market(out, cfg, progress=lambda done, total: bar.update(task, completed=done))
+
+
+@data_app.command("synth")
+def data_synth(
+    out: Path = typer.Argument(..., help="Output directory (Qlib store + minute/ + oracle.parquet)."),
+    seed: int = typer.Option(0, "--seed"),
+    n_stocks: int = typer.Option(300, "--n-stocks"),
+    n_days: int = typer.Option(750, "--n-days"),
+    bar_minutes: int = typer.Option(1, "--bar-minutes", help="Minute-bar length (1 -> 240 bars/day)."),
+    start: str = typer.Option("2020-01-02", "--start", help="First trading date."),
+    chunk_days: int = typer.Option(50, "--chunk-days"),
+    strength: List[str] = typer.Option([], "--strength", help="Signal strength name=value (0 = off)."),
+) -> None:
+    """Synthesize a market with planted signals (reversal interaction intraday regime leadlag)."""
+    from seqalpha.data.synthetic import DEFAULT_STRENGTHS, SynthConfig
+    from seqalpha.errors import ConfigError
+
+    try:
+        strengths = dict(DEFAULT_STRENGTHS)
+        for item in strength:
+            name, sep, value = item.partition("=")
+            try:
+                strengths[name.strip()] = float(value) if sep else float("nan")
+            except ValueError:
+                raise ConfigError(f"--strength {item!r}: expected name=number") from None
+        cfg = SynthConfig(n_stocks=n_stocks, n_days=n_days, start=start, seed=seed,
+                          bar_minutes=bar_minutes, chunk_days=chunk_days, strengths=strengths)
+        _synthesize(out, cfg)
+    except SeqAlphaError as exc:
+        _fail(exc)
+    typer.echo(f"synthetic market written to {out}")
+
+
+@data_app.command("ingest-minute")
+def data_ingest_minute(
+    src: List[Path] = typer.Argument(..., help="CSV or Parquet files of minute bars (datetime = bar end)."),
+    out: Path = typer.Option(..., "--out", help="Output directory (date=YYYY-MM-DD partitions)."),
+    on_bad: str = typer.Option("raise", "--on-bad", help="raise | drop (bad rows counted)."),
+    session: str = typer.Option("09:30-11:30,13:00-15:00", "--session", help="Trading sessions."),
+    bar_minutes: Optional[int] = typer.Option(None, "--bar-minutes", help="Expected bar length."),
+) -> None:
+    """Validate minute bars and write them as date-partitioned zstd Parquet."""
+    from seqalpha.data.minute import Session, ingest_minute
+
+    try:
+        report = ingest_minute(src, out, Session.parse(session), on_bad=on_bad,  # type: ignore[arg-type]
+                               bar_minutes=bar_minutes)
+    except SeqAlphaError as exc:
+        _fail(exc)
+    typer.echo(report.summary())
+
+
+@app.command("demo")
+def demo(out: Path = typer.Option(Path("runs/demo/market"), "--out", help="Market directory.")) -> None:
+    """Synthesize the demo market (300 stocks x 750 days, 30-minute bars, seed 0) and summarize it."""
+    from seqalpha.data.synthetic import SynthConfig
+
+    try:
+        _synthesize(out, SynthConfig(n_stocks=300, n_days=750, bar_minutes=30, seed=0))
+        try:
+            from seqalpha.data.info import print_store_info
+        except ImportError:  # pragma: no cover - info module absent
+            typer.echo(f"demo market written to {out}")
+        else:
+            print_store_info(out)
+    except SeqAlphaError as exc:
+        _fail(exc)
+
+
 @app.command("train")
 def train(
     config: Path = typer.Argument(..., help="A pipeline config YAML."),
