@@ -216,7 +216,8 @@ def test_round_trip_property(case) -> None:
             np.testing.assert_array_equal(mk.universe, member[:, keep])
 
 
-def test_describe_store_reports_markets_fields_problems_and_synthetic_meta(store: Path) -> None:
+def test_describe_store_reports_markets_fields_problems_and_synthetic_meta(store: Path,
+                                                                           capsys) -> None:
     import json
 
     from seqalpha.data.info import describe_store, print_store_info
@@ -226,7 +227,7 @@ def test_describe_store_reports_markets_fields_problems_and_synthetic_meta(store
         "SH699999\t2021-01-04\t2021-01-11\n")
     (store / "features" / "sz000001" / "volume.day.bin").unlink()
     (store / "features" / "sh600001" / "close.day.bin").write_bytes(b"\x00" * 6)
-    (store / "meta.json").write_text(json.dumps({"generator": "synthetic", "seed": 7}))
+    (store / "meta.json").write_text(json.dumps({"generator": "synthetic", "config": {"seed": 7}}))
     info = describe_store(store)
     assert info["calendar"] == {"start": "2021-01-04", "end": "2021-01-11", "days": 6}
     assert info["fields"] == {"close": 3, "volume": 2}
@@ -239,5 +240,8 @@ def test_describe_store_reports_markets_fields_problems_and_synthetic_meta(store
     assert "field 'volume' is missing for 1 instruments: ['SZ000001']" in text
     assert "sh600001/close.day.bin: size 6 bytes is not a multiple of 4" in text
     assert "market 'big': 1 codes have no data files: ['SH699999']" in text
-    assert info["synthetic"] == {"generator": "synthetic", "seed": 7}
+    assert info["synthetic"] == {"generator": "synthetic", "config": {"seed": 7}}
+    capsys.readouterr()
     assert print_store_info(store)["n_with_data"] == 3
+    printed = capsys.readouterr().out
+    assert "config.seed" in printed and "SH699999" in printed

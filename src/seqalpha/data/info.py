@@ -149,9 +149,15 @@ def print_store_info(data_dir: str | Path) -> dict[str, Any]:
         syn = Table(title="synthetic store parameters (meta.json)")
         syn.add_column("parameter")
         syn.add_column("value")
+        rows = []
         for k, v in info["synthetic"].items():
-            text = json.dumps(v) if not isinstance(v, str) else v
-            syn.add_row(str(k), text if len(text) <= 100 else text[:97] + "...")
+            if isinstance(v, dict):  # one level of nesting (e.g. the generator config) flattened
+                rows.extend((f"{k}.{k2}", v2) for k2, v2 in v.items())
+            else:
+                rows.append((str(k), v))
+        for k, v in rows:
+            text = json.dumps(v, ensure_ascii=False) if not isinstance(v, str) else v
+            syn.add_row(k, text if len(text) <= 100 else text[:97] + "...")
         console.print(syn)
 
     for w in info["warnings"]:
