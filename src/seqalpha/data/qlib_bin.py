@@ -236,6 +236,7 @@ def write_store(data_dir: str | Path, panel: Panel, markets: dict[str, np.ndarra
                             f"!= panel shape {panel.shape}")
     cal = panel.dates if calendar is None else as_dates(calendar)
     (root / "calendars").mkdir(parents=True, exist_ok=True)
+    (root / "features").mkdir(exist_ok=True)  # present even when no instrument has a value
     _atomic_text(root / "calendars" / "day.txt", "".join(f"{d}\n" for d in cal))
     offset = int(np.searchsorted(cal, panel.dates[0]))
     if len(cal) < offset + len(panel.dates) or not np.array_equal(
