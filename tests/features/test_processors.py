@@ -11,6 +11,7 @@ from seqalpha.errors import ConfigError, DataError
 from seqalpha.features.processors import (
     PROCESSORS,
     ProcessorChain,
+    cs_rank,
     cs_rankgauss,
     cs_zscore,
     mad_winsorize,
@@ -211,3 +212,34 @@ def test_chain_fits_on_train_and_drops_missing_labels_only_in_training(rand_pane
     np.testing.assert_array_equal(inf, out)
     with pytest.raises(ConfigError, match="processors\\[0\\]"):
         ProcessorChain.from_config([{"n": 3}])
+
+
+def test_ranks_and_medians_with_ties_match_pandas():
+    rng = np.random.default_rng(11)
+    x = rng.integers(0, 4, (6, 9, 2)).astype(np.float32)  # many ties
+    x[rng.random(x.shape) < 0.2] = np.nan
+    x[2, :, 1] = np.nan  # an empty cross-section
+    g = _long(x).groupby(level="t", group_keys=False)
+    want = _back(g.apply(lambda d: (d.rank() - 0.5) / d.count()), x.shape)
+    np.testing.assert_allclose(cs_rank(x), want, rtol=1e-6, equal_nan=True)
+    med = _back(g.apply(lambda d: d.fillna(d.median())), x.shape)
+    got = make_processor("fillna", method="cs_median").transform(x)
+    np.testing.assert_allclose(got, med, rtol=1e-6, equal_nan=True)
+    assert np.isnan(got[2, :, 1]).all()
+
+
+def test_no_processor_modifies_its_input(rand_panel):
+    T, N, _ = rand_panel.shape
+    rng = np.random.default_rng(1)
+    arrays = {
+        "industry": rng.integers(0, 3, (T, N)),
+        "market_cap": np.exp(rng.normal(size=(T, N))),
+        "label": rng.normal(size=(T, N)),
+    }
+    before = rand_panel.copy()
+    uni = rng.random((T, N)) < 0.9
+    for name in PROCESSORS:
+        chain = ProcessorChain.from_config([{"name": name}], **arrays)
+        out = chain.fit_transform(rand_panel, np.ones((T, N), bool), uni)
+        assert out.shape == rand_panel.shape, name
+        assert np.array_equal(rand_panel, before, equal_nan=True), name
