@@ -176,13 +176,16 @@ def series_span(panel: Panel, fields: Iterable[str] | None = None) -> tuple[np.n
 
 
 class _Evaluator:
+    """Evaluates nodes in the internal layout `[N, T]` (one contiguous row per instrument)."""
+
     def __init__(self, panel: Panel, missing: str):
         self.panel = panel
         self.missing = missing
         T, N = panel.shape
+        self.shape = (N, T)
         self.start, self.stop = series_span(panel)
-        rows = np.arange(T)[:, None]
-        self.outside = (rows < self.start[None, :]) | (rows > self.stop[None, :])
+        cols = np.arange(T)[None, :]
+        self.outside = (cols < self.start[:, None]) | (cols > self.stop[:, None])
         self.any_outside = bool(self.outside.any())
         self.memo: dict[str, Value] = {}
         self.refs: Counter = Counter()
@@ -190,20 +193,18 @@ class _Evaluator:
     # reference counts let shared sub-expressions be computed once and freed after last use
     def count_refs(self, roots: Iterable[Node]) -> None:
         seen: set[str] = set()
-
-        def walk(n: Node) -> None:
-            key = str(n)
-            if key in seen:
-                return
-            seen.add(key)
-            if isinstance(n, Call):
-                for a in n.args:
-                    self.refs[str(a)] += 1
-                    walk(a)
-
+        stack = list(roots)
         for r in roots:
             self.refs[str(r)] += 1
-            walk(r)
+        while stack:
+            n = stack.pop()
+            key = str(n)
+            if key in seen:
+                continue
+            seen.add(key)
+            for a in _children(n):
+                self.refs[str(a)] += 1
+                stack.append(a)
 
     def get(self, n: Node) -> Value:
         key = str(n)
@@ -219,20 +220,20 @@ class _Evaluator:
 
     def mask(self, arr: np.ndarray) -> np.ndarray:
         if self.any_outside:
-            arr[self.outside] = np.nan
+            np.putmask(arr, self.outside, np.nan)
         return arr
 
     def full(self, value: float) -> np.ndarray:
-        return self.mask(np.full(self.panel.shape, value, dtype=np.float32))
+        return self.mask(np.full(self.shape, value, dtype=np.float32))
 
     def compute(self, n: Node) -> Value:
         if isinstance(n, Const):
             return n.value
         if isinstance(n, Field):
             if n.name in self.panel:
-                return self.panel[n.name]
+                return np.ascontiguousarray(self.panel[n.name].T)
             if self.missing == "nan":
-                return np.full(self.panel.shape, np.nan, dtype=np.float32)
+                return np.full(self.shape, np.nan, dtype=np.float32)
             raise DataError(f"unknown field ${n.name}; the panel has "
                             f"{', '.join('$' + f for f in self.panel.field_names)}")
         assert isinstance(n, Call)
@@ -294,13 +295,15 @@ class _Evaluator:
             return x - out
         return out
 
+    def near_zero_std(self, n: Call, arg: Node, w) -> np.ndarray:
+        """Qlib's guard for Corr and Rsquare: rolling std within 2e-5 of zero (NaN is not)."""
+        return np.abs(self.arr(_std_node(arg, w))) <= 2e-5
+
     def roll(self, n: Call) -> np.ndarray:
         op = n.op
-        x = self.arr(n.args[0], np.float64)
-        if op not in _KEEP_INF:
-            x = _inf_to_nan(x)
+        x = self.arr(n.args[0])  # float32 or float64; kernels compute in float64
         w = n.args[1].value
-        T = x.shape[0]
+        T = x.shape[1]
         if op == "EMA":
             alpha = w if isinstance(w, float) else 2.0 / (1.0 + (w if w > 0 else T))
             return self.mask(ops.ewm_mean(x, alpha))
@@ -329,72 +332,74 @@ class _Evaluator:
         if op in ("Slope", "Rsquare", "Resi"):
             res = ops.roll_regression(x, w, ("Slope", "Rsquare", "Resi").index(op))
             if op == "Rsquare":  # Qlib blanks R^2 where the window is (nearly) constant
-                res[_near_zero_std(_inf_to_nan(x), w)] = np.nan
+                res[self.near_zero_std(n, n.args[0], n.args[1])] = np.nan
             return res
         raise DataError(f"operator {op} is not implemented")
 
     def pair(self, n: Call) -> np.ndarray:
-        x = _inf_to_nan(self.arr(n.args[0], np.float64))
-        y = _inf_to_nan(self.arr(n.args[1], np.float64))
-        w = int(n.args[2].value) or max(x.shape[0], 1)
+        x = self.arr(n.args[0])
+        y = self.arr(n.args[1])
+        w = int(n.args[2].value) or max(x.shape[1], 1)
         res = ops.roll_cov_corr(x, y, w, n.op == "Corr")
         if n.op == "Corr":  # Qlib blanks Corr where either side is (nearly) constant
-            res[_near_zero_std(x, w) | _near_zero_std(y, w)] = np.nan
+            res[self.near_zero_std(n, n.args[0], n.args[2])
+                | self.near_zero_std(n, n.args[1], n.args[2])] = np.nan
         return res
 
     def cross(self, n: Call) -> np.ndarray:
-        x = self.arr(n.args[0], np.float64)
+        x = np.ascontiguousarray(self.arr(n.args[0], np.float64).T)  # [T, N]
         member = self.panel.universe & ~np.isnan(x)
         if n.op == "CSRank":
-            return ops.cs_rank(x, member)
-        if n.op in ("CSZScore", "CSDemean"):
+            res = ops.cs_rank(x, member)
+        elif n.op in ("CSZScore", "CSDemean"):
             xm = np.where(member, x, np.nan)
             cnt = member.sum(axis=1, keepdims=True)
             mean = np.nansum(xm, axis=1, keepdims=True) / np.maximum(cnt, 1)
-            dev = xm - mean
-            if n.op == "CSDemean":
-                return dev
-            sd = np.sqrt(np.nansum(dev * dev, axis=1, keepdims=True) / (cnt - 1))
-            return dev / sd
-        if n.op == "CSNeutralize":
-            g = self.arr(n.args[1], np.float64)
+            res = xm - mean
+            if n.op == "CSZScore":
+                res = res / np.sqrt(np.nansum(res * res, axis=1, keepdims=True) / (cnt - 1))
+        elif n.op == "CSNeutralize":
+            g = self.arr(n.args[1], np.float64).T
             vals, inv = np.unique(np.where(np.isnan(g), np.inf, g), return_inverse=True)
             codes = inv.reshape(g.shape).astype(np.int64)
             codes[np.isnan(g)] = -1
-            return ops.cs_group_demean(x, member, codes, len(vals))
-        if n.op == "CSResidual":
-            exps = [self.arr(a, np.float64) for a in n.args[1:]]
-            return _cs_residual(x, exps, member)
-        raise DataError(f"operator {n.op} is not implemented")
+            res = ops.cs_group_demean(x, member, codes, len(vals))
+        elif n.op == "CSResidual":
+            exps = [self.arr(a, np.float64).T for a in n.args[1:]]
+            res = _cs_residual(x, exps, member)
+        else:
+            raise DataError(f"operator {n.op} is not implemented")
+        return np.ascontiguousarray(res.T)
 
 
-# pandas' rolling aggregations treat +-inf as missing; rolling.apply (Qlib's IdxMax, Mad, WMA),
-# count and Qlib's own Slope/Rsquare/Resi see them as values
-_KEEP_INF = frozenset({"Count", "IdxMax", "IdxMin", "Mad", "WMA", "Slope", "Rsquare", "Resi"})
+def _std_node(arg: Node, w) -> Call:
+    return Call("Std", (arg, w if isinstance(w, Const) else Const(w)))
 
 
-def _inf_to_nan(x: np.ndarray) -> np.ndarray:
-    bad = np.isinf(x)
-    if bad.any():
-        x = np.where(bad, np.nan, x)
-    return x
+def _children(n: Node) -> list[Node]:
+    """Arguments of a node plus the hidden nodes its evaluation reads (Qlib's std guards)."""
+    if not isinstance(n, Call):
+        return []
+    kids = list(n.args)
+    if n.op == "Rsquare":
+        kids.append(_std_node(n.args[0], n.args[1]))
+    elif n.op == "Corr":
+        kids += [_std_node(n.args[0], n.args[2]), _std_node(n.args[1], n.args[2])]
+    return kids
 
 
 def shift(x: np.ndarray, k: int) -> np.ndarray:
-    """x shifted down by k rows along time (k < 0 reads the future), NaN-filled, same dtype."""
+    """[N, T] x shifted later by k steps along time (k < 0 reads the future), NaN-filled."""
     if k == 0:
         return x
-    out = np.full_like(x, np.nan)
+    out = np.empty_like(x)
     if k > 0:
-        out[k:] = x[:-k]
+        out[:, :k] = np.nan
+        out[:, k:] = x[:, :-k]
     else:
-        out[:k] = x[-k:]
+        out[:, k:] = np.nan
+        out[:, :k] = x[:, -k:]
     return out
-
-
-def _near_zero_std(x: np.ndarray, w: int) -> np.ndarray:
-    """Qlib's guard: rolling std (ddof=1) within 2e-5 of zero (NaN std is not near zero)."""
-    return np.sqrt(ops.roll_var(x, w, 1)) <= 2e-5
 
 
 def _cs_residual(y: np.ndarray, exps: list[np.ndarray], member: np.ndarray) -> np.ndarray:
@@ -437,11 +442,8 @@ def _run(panel: Panel, nodes: dict[str, Node], missing: str,
     ev = _Evaluator(panel, missing)
     ev.count_refs(nodes.values())
     for i, (name, node) in enumerate(nodes.items()):
-        v = ev.arr(node)
-        out = v.astype(np.float32)  # always a fresh array (never a view of the panel)
-        if ev.any_outside:
-            out[ev.outside] = np.nan
-        sink(name, out)
+        # [N, T]; rows outside each series are already NaN (sources of non-NaN values are masked)
+        sink(name, ev.arr(node).astype(np.float32))
         if progress is not None:
             progress(i + 1, len(nodes))
 
@@ -454,7 +456,11 @@ def evaluate(panel: Panel, exprs: dict[str, str], missing: str = "error",
     """
     nodes = _prepare(panel, exprs, missing)
     out: dict[str, np.ndarray] = {}
-    _run(panel, nodes, missing, out.__setitem__, progress)
+
+    def sink(name: str, arr: np.ndarray) -> None:
+        out[name] = np.ascontiguousarray(arr.T)
+
+    _run(panel, nodes, missing, sink, progress)
     return Panel(panel.dates, panel.instruments, out, panel.universe.copy())
 
 
@@ -472,13 +478,14 @@ def evaluate_long(panel: Panel, exprs: dict[str, str], start=None, end=None,
     keep = np.zeros(panel.shape, dtype=bool)
     keep[lo:hi] = panel.universe[lo:hi]
     ti, ni = np.nonzero(keep)
+    flat = ni.astype(np.int64) * panel.shape[0] + ti  # positions in the [N, T] layout
     cols: dict[str, np.ndarray] = {
         "datetime": panel.dates[ti],
         "instrument": panel.instruments[ni],
     }
 
     def sink(name: str, arr: np.ndarray) -> None:
-        cols[name] = arr[ti, ni]
+        cols[name] = np.take(arr.reshape(-1), flat)
 
     _run(panel, nodes, missing, sink, progress)
     return pl.DataFrame(cols).with_columns(pl.col("datetime").cast(pl.Date))

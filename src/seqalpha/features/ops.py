@@ -1,9 +1,10 @@
 """Time-series and cross-sectional kernels on `[T, N]` arrays (numba, parallel over instruments).
 
-Rolling kernels follow pandas' `rolling(w, min_periods=1)` semantics as Qlib uses them: NaN
+Rolling kernels take `[N, T]` arrays (one contiguous row per instrument, the engine's internal
+layout) and follow pandas' `rolling(w, min_periods=1)` semantics as Qlib uses them: NaN
 values are skipped, a window with no value gives NaN. `start[N]` is the first row of each
 instrument's series (Qlib evaluates each instrument from its first stored date); windows never
-reach before it. Inputs are float64 `[T, N]`; outputs float64 `[T, N]`.
+reach before it. Outputs are float64 `[N, T]`. Cross-sectional kernels (`cs_*`) take `[T, N]`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,11 @@ import numba as nb
 import numpy as np
 
 _JIT = dict(parallel=True, cache=True, nogil=True)
+
+
+@nb.njit(inline="always")
+def _finite(v) -> bool:
+    return (v - v) == 0.0
 _JIT1 = dict(cache=True, nogil=True)
 
 
@@ -23,8 +29,8 @@ _JIT1 = dict(cache=True, nogil=True)
 @nb.njit(**_JIT)
 def roll_sum(x: np.ndarray, w: int, mean: bool) -> np.ndarray:
     """Rolling sum (or mean) of non-NaN values over `w` rows, Kahan-compensated like pandas."""
-    T, N = x.shape
-    out = np.empty((T, N))
+    N, T = x.shape
+    out = np.empty((N, T))
     for j in nb.prange(N):
         s = 0.0
         comp = 0.0
@@ -33,8 +39,8 @@ def roll_sum(x: np.ndarray, w: int, mean: bool) -> np.ndarray:
         same = 0
         prev = np.nan
         for t in range(T):
-            v = x[t, j]
-            if v == v:
+            v = np.float64(x[j, t])
+            if _finite(v):
                 nobs += 1
                 y = v - comp
                 tt = s + y
@@ -48,8 +54,8 @@ def roll_sum(x: np.ndarray, w: int, mean: bool) -> np.ndarray:
                     same = 1
                     prev = v
             if t >= w:
-                u = x[t - w, j]
-                if u == u:
+                u = np.float64(x[j, t - w])
+                if _finite(u):
                     nobs -= 1
                     y = -u - comp
                     tt = s + y
@@ -58,43 +64,43 @@ def roll_sum(x: np.ndarray, w: int, mean: bool) -> np.ndarray:
                     if u < 0:
                         neg -= 1
             if nobs == 0:
-                out[t, j] = np.nan
+                out[j, t] = np.nan
                 if t >= w:
                     s = 0.0
                     comp = 0.0
             elif same >= nobs:
-                out[t, j] = prev if mean else prev * nobs
+                out[j, t] = prev if mean else prev * nobs
             else:
                 r = s / nobs if mean else s
                 if neg == 0 and r < 0:
                     r = 0.0
                 elif neg == nobs and r > 0:
                     r = 0.0
-                out[t, j] = r
+                out[j, t] = r
     return out
 
 
 @nb.njit(**_JIT)
 def roll_count(x: np.ndarray, w: int) -> np.ndarray:
     """Number of non-NaN values in the last `w` rows (0 when none, as pandas)."""
-    T, N = x.shape
-    out = np.empty((T, N))
+    N, T = x.shape
+    out = np.empty((N, T))
     for j in nb.prange(N):
         c = 0
         for t in range(T):
-            if x[t, j] == x[t, j]:
+            if np.float64(x[j, t]) == np.float64(x[j, t]):
                 c += 1
-            if t >= w and x[t - w, j] == x[t - w, j]:
+            if t >= w and np.float64(x[j, t - w]) == np.float64(x[j, t - w]):
                 c -= 1
-            out[t, j] = c
+            out[j, t] = c
     return out
 
 
 @nb.njit(**_JIT)
 def roll_var(x: np.ndarray, w: int, ddof: int) -> np.ndarray:
     """Rolling variance (online add/remove as pandas; exactly 0 on a constant window)."""
-    T, N = x.shape
-    out = np.empty((T, N))
+    N, T = x.shape
+    out = np.empty((N, T))
     for j in nb.prange(N):
         mean = 0.0
         ssq = 0.0
@@ -103,8 +109,8 @@ def roll_var(x: np.ndarray, w: int, ddof: int) -> np.ndarray:
         same = 0
         prev = np.nan
         for t in range(T):
-            v = x[t, j]
-            if v == v:
+            v = np.float64(x[j, t])
+            if _finite(v):
                 nobs += 1
                 if v == prev:
                     same += 1
@@ -118,8 +124,8 @@ def roll_var(x: np.ndarray, w: int, ddof: int) -> np.ndarray:
                 mean = mean + d / nobs
                 ssq += (v - prev_mean) * (v - mean)
             if t >= w:
-                u = x[t - w, j]
-                if u == u:
+                u = np.float64(x[j, t - w])
+                if _finite(u):
                     nobs -= 1
                     if nobs > 0:
                         prev_mean = mean - comp
@@ -134,41 +140,41 @@ def roll_var(x: np.ndarray, w: int, ddof: int) -> np.ndarray:
                         comp = 0.0
             if nobs > ddof and nobs >= 1:
                 if nobs == 1 or same >= nobs:
-                    out[t, j] = 0.0
+                    out[j, t] = 0.0
                 else:
                     r = ssq / (nobs - ddof)
-                    out[t, j] = r if r > 0 else 0.0
+                    out[j, t] = r if r > 0 else 0.0
             else:
-                out[t, j] = np.nan
+                out[j, t] = np.nan
     return out
 
 
 @nb.njit(**_JIT)
 def roll_moments(x: np.ndarray, w: int, kurt: bool) -> np.ndarray:
     """Rolling bias-corrected skewness (or excess kurtosis) as pandas; NaN on a constant window."""
-    T, N = x.shape
-    out = np.empty((T, N))
+    N, T = x.shape
+    out = np.empty((N, T))
     for j in nb.prange(N):
         for t in range(T):
             lo = max(t - w + 1, 0)
             n = 0
             s = 0.0
             for k in range(lo, t + 1):
-                v = x[k, j]
-                if v == v:
+                v = np.float64(x[j, k])
+                if _finite(v):
                     n += 1
                     s += v
             need = 4 if kurt else 3
             if n < need:
-                out[t, j] = np.nan
+                out[j, t] = np.nan
                 continue
             m = s / n
             m2 = 0.0
             m3 = 0.0
             m4 = 0.0
             for k in range(lo, t + 1):
-                v = x[k, j]
-                if v == v:
+                v = np.float64(x[j, k])
+                if _finite(v):
                     d = v - m
                     d2 = d * d
                     m2 += d2
@@ -178,14 +184,14 @@ def roll_moments(x: np.ndarray, w: int, kurt: bool) -> np.ndarray:
             m3 /= n
             m4 /= n
             if m2 <= 1e-14 * max(1.0, m * m):
-                out[t, j] = np.nan
+                out[j, t] = np.nan
                 continue
             if kurt:
                 g2 = m4 / (m2 * m2) - 3.0
-                out[t, j] = ((n + 1) * g2 + 6.0) * (n - 1) / ((n - 2) * (n - 3))
+                out[j, t] = ((n + 1) * g2 + 6.0) * (n - 1) / ((n - 2) * (n - 3))
             else:
                 g1 = m3 / m2 ** 1.5
-                out[t, j] = g1 * math.sqrt(n * (n - 1.0)) / (n - 2)
+                out[j, t] = g1 * math.sqrt(n * (n - 1.0)) / (n - 2)
     return out
 
 
@@ -195,61 +201,73 @@ def roll_moments(x: np.ndarray, w: int, kurt: bool) -> np.ndarray:
 @nb.njit(**_JIT)
 def roll_extreme(x: np.ndarray, w: int, start: np.ndarray, want_max: bool,
                  want_idx: bool) -> np.ndarray:
-    """Rolling max/min of non-NaN values, or its 1-based position in the window.
+    """Rolling max/min, or its 1-based position in the window (monotonic deque, O(1) amortized).
 
-    The position follows numpy's argmax on the raw window (Qlib's IdxMax): the first NaN in the
-    window wins, else the first occurrence of the extreme; the window starts at the series start.
+    Max/Min skip NaN and +-inf (pandas); the position follows numpy's argmax on the raw window
+    (Qlib's IdxMax): the first NaN in the window wins, else the first occurrence of the extreme
+    (inf included); the window starts at the instrument's series start.
     """
-    T, N = x.shape
-    out = np.empty((T, N))
+    N, T = x.shape
+    out = np.empty((N, T))
     for j in nb.prange(N):
+        dq = np.empty(T, dtype=np.int64)  # indices, values monotone from the front
+        head = 0
+        tail = 0
+        nan_q = np.empty(T, dtype=np.int64)  # indices of NaN, increasing
+        nh = 0
+        nt = 0
         s0 = start[j]
         for t in range(T):
+            v = np.float64(x[j, t])
             lo = max(t - w + 1, s0, 0)
-            best = np.nan
-            pos = -1
-            nan_pos = -1
-            n = 0
-            for k in range(lo, t + 1):
-                v = x[k, j]
-                if v != v:
-                    if nan_pos < 0:
-                        nan_pos = k
-                    continue
-                n += 1
-                if pos < 0 or (want_max and v > best) or ((not want_max) and v < best):
-                    best = v
-                    pos = k
-            if n == 0:
-                out[t, j] = np.nan
+            usable = (v == v) if want_idx else ((v - v) == 0.0)
+            if usable:
+                if want_max:
+                    while tail > head and np.float64(x[j, dq[tail - 1]]) < v:
+                        tail -= 1
+                else:
+                    while tail > head and np.float64(x[j, dq[tail - 1]]) > v:
+                        tail -= 1
+                dq[tail] = t
+                tail += 1
+            elif v != v:
+                nan_q[nt] = t
+                nt += 1
+            while tail > head and dq[head] < lo:
+                head += 1
+            while nt > nh and nan_q[nh] < lo:
+                nh += 1
+            if tail == head:
+                out[j, t] = np.nan
             elif want_idx:
-                out[t, j] = (nan_pos if nan_pos >= 0 else pos) - lo + 1
+                p = nan_q[nh] if nt > nh else dq[head]
+                out[j, t] = p - lo + 1
             else:
-                out[t, j] = best
+                out[j, t] = np.float64(x[j, dq[head]])
     return out
 
 
 @nb.njit(**_JIT)
 def roll_quantile(x: np.ndarray, w: int, q: float) -> np.ndarray:
     """Rolling quantile of non-NaN values with linear interpolation (pandas' default)."""
-    T, N = x.shape
-    out = np.empty((T, N))
+    N, T = x.shape
+    out = np.empty((N, T))
     for j in nb.prange(N):
         buf = np.empty(w)
         n = 0
         for t in range(T):
             # keep `buf[:n]` sorted: remove the value leaving, insert the value entering
             if t >= w:
-                u = x[t - w, j]
-                if u == u:
+                u = np.float64(x[j, t - w])
+                if _finite(u):
                     k = 0
                     while buf[k] != u:
                         k += 1
                     for m in range(k, n - 1):
                         buf[m] = buf[m + 1]
                     n -= 1
-            v = x[t, j]
-            if v == v:
+            v = np.float64(x[j, t])
+            if _finite(v):
                 k = n
                 while k > 0 and buf[k - 1] > v:
                     buf[k] = buf[k - 1]
@@ -257,106 +275,106 @@ def roll_quantile(x: np.ndarray, w: int, q: float) -> np.ndarray:
                 buf[k] = v
                 n += 1
             if n == 0:
-                out[t, j] = np.nan
+                out[j, t] = np.nan
             else:
                 f = q * (n - 1)
                 i = int(f)
                 if i >= n - 1:
-                    out[t, j] = buf[n - 1]
+                    out[j, t] = buf[n - 1]
                 else:
-                    out[t, j] = buf[i] + (buf[i + 1] - buf[i]) * (f - i)
+                    out[j, t] = buf[i] + (buf[i + 1] - buf[i]) * (f - i)
     return out
 
 
 @nb.njit(**_JIT)
 def roll_rank(x: np.ndarray, w: int) -> np.ndarray:
     """Percentile (average-tie) rank of the last value among the window's non-NaN values."""
-    T, N = x.shape
-    out = np.empty((T, N))
+    N, T = x.shape
+    out = np.empty((N, T))
     for j in nb.prange(N):
         for t in range(T):
-            v = x[t, j]
-            if v != v:
-                out[t, j] = np.nan
+            v = np.float64(x[j, t])
+            if not _finite(v):
+                out[j, t] = np.nan
                 continue
             less = 0
             eq = 0
             n = 0
             for k in range(max(t - w + 1, 0), t + 1):
-                u = x[k, j]
-                if u == u:
+                u = np.float64(x[j, k])
+                if _finite(u):
                     n += 1
                     if u < v:
                         less += 1
                     elif u == v:
                         eq += 1
-            out[t, j] = (less + (eq + 1) / 2.0) / n
+            out[j, t] = (less + (eq + 1) / 2.0) / n
     return out
 
 
 @nb.njit(**_JIT)
 def roll_mad(x: np.ndarray, w: int) -> np.ndarray:
     """Rolling mean absolute deviation around the window mean (non-NaN values)."""
-    T, N = x.shape
-    out = np.empty((T, N))
+    N, T = x.shape
+    out = np.empty((N, T))
     for j in nb.prange(N):
         for t in range(T):
             lo = max(t - w + 1, 0)
             n = 0
             s = 0.0
             for k in range(lo, t + 1):
-                if x[k, j] == x[k, j]:
+                if np.float64(x[j, k]) == np.float64(x[j, k]):
                     n += 1
-                    s += x[k, j]
+                    s += np.float64(x[j, k])
             if n == 0:
-                out[t, j] = np.nan
+                out[j, t] = np.nan
                 continue
             m = s / n
             a = 0.0
             for k in range(lo, t + 1):
-                if x[k, j] == x[k, j]:
-                    a += abs(x[k, j] - m)
-            out[t, j] = a / n
+                if np.float64(x[j, k]) == np.float64(x[j, k]):
+                    a += abs(np.float64(x[j, k]) - m)
+            out[j, t] = a / n
     return out
 
 
 @nb.njit(**_JIT)
 def roll_wma(x: np.ndarray, w: int, start: np.ndarray) -> np.ndarray:
     """Qlib's WMA: weights 1..L over the window (L = its length), nanmean of weight * value."""
-    T, N = x.shape
-    out = np.empty((T, N))
+    N, T = x.shape
+    out = np.empty((N, T))
     for j in nb.prange(N):
         for t in range(T):
             lo = max(t - w + 1, start[j], 0)
             L = t - lo + 1
             if L <= 0:
-                out[t, j] = np.nan
+                out[j, t] = np.nan
                 continue
             tot = L * (L + 1) / 2.0
             n = 0
             s = 0.0
             for k in range(lo, t + 1):
-                v = x[k, j]
+                v = np.float64(x[j, k])
                 if v == v:
                     n += 1
                     s += (k - lo + 1) / tot * v
-            out[t, j] = s / n if n > 0 else np.nan
+            out[j, t] = s / n if n > 0 else np.nan
     return out
 
 
 @nb.njit(**_JIT)
 def ewm_mean(x: np.ndarray, alpha: float) -> np.ndarray:
     """pandas `ewm(alpha, adjust=True, ignore_na=False, min_periods=1).mean()` per column."""
-    T, N = x.shape
-    out = np.empty((T, N))
+    N, T = x.shape
+    out = np.empty((N, T))
     decay = 1.0 - alpha
     for j in nb.prange(N):
         wt = np.nan
         old = 1.0
         for t in range(T):
-            v = x[t, j]
-            obs = v == v
-            if wt == wt:
+            v = np.float64(x[j, t])
+            obs = _finite(v)
+            if _finite(wt):
                 old *= decay
                 if obs:
                     if wt != v:
@@ -365,7 +383,7 @@ def ewm_mean(x: np.ndarray, alpha: float) -> np.ndarray:
             elif obs:
                 wt = v
                 old = 1.0
-            out[t, j] = wt
+            out[j, t] = wt
     return out
 
 
@@ -376,47 +394,61 @@ def ewm_mean(x: np.ndarray, alpha: float) -> np.ndarray:
 def roll_regression(x: np.ndarray, w: int, kind: int) -> np.ndarray:
     """Regression of the window on its slot positions 1..w (NaN slots skipped), as Qlib.
 
-    kind 0: slope, 1: R^2, 2: residual of the last value.
+    kind 0: slope, 1: R^2, 2: residual of the last value. Running sums over the window, O(1).
     """
-    T, N = x.shape
-    out = np.empty((T, N))
+    N, T = x.shape
+    out = np.empty((N, T))
     for j in nb.prange(N):
+        n = 0
+        sk = 0.0  # sums over the window's values of k (absolute index), k^2, y, y^2, k*y
+        skk = 0.0
+        sy = 0.0
+        syy = 0.0
+        sky = 0.0
         for t in range(T):
-            n = 0
-            sp = 0.0
-            spp = 0.0
-            sy = 0.0
-            syy = 0.0
-            spy = 0.0
-            for k in range(max(t - w + 1, 0), t + 1):
-                v = x[k, j]
-                if v == v:
-                    p = k - (t - w)  # position 1..w, newest = w
-                    n += 1
-                    sp += p
-                    spp += p * p
-                    sy += v
-                    syy += v * v
-                    spy += p * v
+            v = np.float64(x[j, t])
+            if v == v:
+                n += 1
+                sk += t
+                skk += t * t
+                sy += v
+                syy += v * v
+                sky += t * v
+            if t >= w:
+                u = np.float64(x[j, t - w])
+                k = t - w
+                if u == u:
+                    n -= 1
+                    sk -= k
+                    skk -= k * k
+                    sy -= u
+                    syy -= u * u
+                    sky -= k * u
+                    if n == 0:
+                        sk = skk = sy = syy = sky = 0.0
+            # positions p = k - (t - w), newest = w
+            o = t - w
+            sp = sk - n * o
+            spp = skk - 2.0 * o * sk + n * o * o
+            spy = sky - o * sy
             den = n * spp - sp * sp
             num = n * spy - sp * sy
             if kind == 0:
-                out[t, j] = num / den if den != 0 else (np.nan if num == 0 else math.copysign(np.inf, num))
+                out[j, t] = num / den if den != 0 else (np.nan if num == 0 else math.copysign(np.inf, num))
             elif kind == 1:
                 d2 = den * (n * syy - sy * sy)
                 if d2 > 0:
                     r = num / math.sqrt(d2)
-                    out[t, j] = r * r
+                    out[j, t] = r * r
                 else:
-                    out[t, j] = np.nan
+                    out[j, t] = np.nan
             else:
-                v = x[t, j]
                 if v != v or den == 0 or n == 0:
-                    out[t, j] = np.nan
+                    out[j, t] = np.nan
                 else:
                     b = num / den
                     a = sy / n - b * sp / n
-                    out[t, j] = v - (b * w + a)
+                    out[j, t] = v - (b * w + a)
     return out
 
 
@@ -456,8 +488,8 @@ def cs_rank(x: np.ndarray, member: np.ndarray) -> np.ndarray:
 @nb.njit(**_JIT)
 def roll_cov_corr(x: np.ndarray, y: np.ndarray, w: int, corr: bool) -> np.ndarray:
     """Rolling covariance (ddof=1) or correlation over pairs where both values exist."""
-    T, N = x.shape
-    out = np.empty((T, N))
+    N, T = x.shape
+    out = np.empty((N, T))
     for j in nb.prange(N):
         n = 0
         mx = 0.0
@@ -466,9 +498,9 @@ def roll_cov_corr(x: np.ndarray, y: np.ndarray, w: int, corr: bool) -> np.ndarra
         syy = 0.0
         sxy = 0.0
         for t in range(T):
-            a = x[t, j]
-            b = y[t, j]
-            if a == a and b == b:
+            a = np.float64(x[j, t])
+            b = np.float64(y[j, t])
+            if _finite(a) and _finite(b):
                 n += 1
                 dx = a - mx
                 mx += dx / n
@@ -478,9 +510,9 @@ def roll_cov_corr(x: np.ndarray, y: np.ndarray, w: int, corr: bool) -> np.ndarra
                 syy += dy * (b - my)
                 sxy += dx * (b - my)
             if t >= w:
-                a = x[t - w, j]
-                b = y[t - w, j]
-                if a == a and b == b:
+                a = np.float64(x[j, t - w])
+                b = np.float64(y[j, t - w])
+                if _finite(a) and _finite(b):
                     n -= 1
                     if n == 0:
                         mx = my = sxx = syy = sxy = 0.0
@@ -493,12 +525,12 @@ def roll_cov_corr(x: np.ndarray, y: np.ndarray, w: int, corr: bool) -> np.ndarra
                         syy -= dy * (b - my)
                         sxy -= dx * (b - my)
             if n < 2:
-                out[t, j] = np.nan
+                out[j, t] = np.nan
             elif corr:
                 d = sxx * syy
-                out[t, j] = sxy / math.sqrt(d) if d > 0 else np.nan
+                out[j, t] = sxy / math.sqrt(d) if d > 0 else np.nan
             else:
-                out[t, j] = sxy / (n - 1)
+                out[j, t] = sxy / (n - 1)
     return out
 
 
