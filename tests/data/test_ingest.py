@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from seqalpha.cli import app
@@ -20,8 +22,9 @@ from seqalpha.errors import ConfigError, DataError
 
 def bars(rows: list[tuple]) -> pl.DataFrame:
     """Long bars from (date, instrument, open, high, low, close, volume) tuples."""
-    return pl.DataFrame(rows, schema=["date", "instrument", "open", "high", "low", "close",
-                                      "volume"], orient="row")
+    schema = {"date": pl.Utf8, "instrument": pl.Utf8,
+              **{c: pl.Float64 for c in ("open", "high", "low", "close", "volume")}}
+    return pl.DataFrame(rows, schema=schema, orient="row")
 
 
 GOOD = [
@@ -219,3 +222,48 @@ def test_real_bars_round_trip_through_long_parquet(csi300_dir: Path, tmp_path: P
         both = ~np.isnan(a)
         np.testing.assert_array_equal(a[both], b[both])
     assert int(np.isnan(back["close"]).sum()) == int(np.isnan(sub["close"][t]).sum())
+
+
+def _first_reason(row: dict) -> str | None:
+    """Slow, obvious classification of one row (the order of `REASONS`)."""
+    if row["date"] is None or row["instrument"] is None:
+        return "missing_key"
+    for c in ("open", "high", "low", "close"):
+        v = row[c]
+        if v is None or math.isnan(v) or math.isinf(v) or v <= 0:
+            return "bad_price"
+    if row["high"] < row["low"]:
+        return "high_below_low"
+    v = row["volume"]
+    if v is None or math.isnan(v) or math.isinf(v) or v < 0:
+        return "bad_volume"
+    return None
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(
+    st.sampled_from(["2022-01-03", "2022-01-04", None]),
+    st.sampled_from(["SH600000", "SZ000001"]),
+    *[st.sampled_from([1.0, 2.0, 0.0, -1.0, float("nan"), float("inf")])] * 5,
+), min_size=1, max_size=30))
+def test_clean_counts_match_a_row_by_row_reference(rows) -> None:
+    df = bars(rows).with_columns(pl.col("date").str.to_date())
+    clean, rep = clean_daily_bars(df, on_bad="drop")
+    expected = {r: 0 for r in rep.dropped}
+    survivors = []
+    for row in df.rows(named=True):
+        reason = _first_reason(row)
+        if reason:
+            expected[reason] += 1
+        else:
+            survivors.append(row)
+    distinct = {}
+    for r in survivors:
+        distinct.setdefault((r["date"], r["instrument"]), set()).add(
+            tuple(r[c] for c in ("open", "high", "low", "close", "volume")))
+    # Exact copies collapse to one row per distinct value; a key left with several rows conflicts
+    # and loses all of them.
+    expected["duplicate"] = sum(len(v) for v in distinct.values() if len(v) > 1)
+    assert rep.dropped == expected
+    assert clean.height == sum(1 for v in distinct.values() if len(v) == 1)
+    assert rep.identical_duplicates == len(survivors) - sum(len(v) for v in distinct.values())
