@@ -162,12 +162,13 @@ class _Market:
         # hidden concept groups: leaders are the largest members
         self.concept = np.full(N, -1, dtype=np.int64)
         self.leader = np.zeros(N, dtype=bool)
-        n_groups = max(1, N // (2 * cfg.concept_size))
-        members = rng.permutation(N)[: n_groups * cfg.concept_size].reshape(n_groups, cfg.concept_size)
+        size = max(2, min(cfg.concept_size, N // 2))
+        n_groups = max(1, N // (2 * size))
+        members = rng.permutation(N)[: n_groups * size].reshape(n_groups, size)
         cap0 = self.shares * self.raw_close
         for g, idx in enumerate(members):
             self.concept[idx] = g
-            top = idx[np.argsort(-cap0[idx])[: max(1, cfg.concept_size // 5)]]
+            top = idx[np.argsort(-cap0[idx])[: max(1, size // 5)]]
             self.leader[top] = True
         self.n_groups = n_groups
         self.follower = (self.concept >= 0) & ~self.leader
