@@ -147,6 +147,33 @@ def train(
         _fail(exc)
 
 
+@app.command("features")
+def features(
+    data_dir: Path = typer.Argument(..., help="A Qlib-format data directory (minute bars for intraday)."),
+    library: Optional[str] = typer.Option(None, "--library", help="alpha158 | alpha360 | intraday."),
+    universe: str = typer.Option("csi300", "--universe", help="Market file under instruments/."),
+    start: Optional[str] = typer.Option(None, "--start", help="First output date (YYYY-MM-DD)."),
+    end: Optional[str] = typer.Option(None, "--end", help="Last output date (YYYY-MM-DD)."),
+    instruments: Optional[Path] = typer.Option(None, "--instruments", help="File of codes (replaces --universe)."),
+    expr: List[str] = typer.Option([], "--expr", help="Extra feature NAME=EXPR (Qlib syntax); repeatable."),
+    out: Path = typer.Option(..., "--out", help="Output Parquet: datetime, instrument, one column per feature."),
+) -> None:
+    """Compute a factor library and/or expressions for universe members into a long Parquet table."""
+    from rich.progress import Progress
+
+    from seqalpha.features.commands import features_command
+
+    try:
+        with Progress(console=console, transient=True) as bar:
+            task = bar.add_task("features", total=None)
+            df = features_command(data_dir, library, universe, start, end, instruments, expr, out,
+                                  progress=lambda i, n: bar.update(task, completed=i, total=n),
+                                  log=console.print)
+        console.print(f"wrote {df.height} rows x {df.width - 2} features to {out}")
+    except SeqAlphaError as exc:
+        _fail(exc)
+
+
 def main() -> None:  # pragma: no cover - entry point
     app()
 
