@@ -298,7 +298,7 @@ def write_minute_day(out_dir: PathLike, day: np.datetime64, frame: pl.DataFrame)
     target = _partition_dir(out_dir, np.datetime64(day, "D"))
     tmp = out_dir / f".tmp-{target.name}-{uuid.uuid4().hex}"
     tmp.mkdir(parents=True)
-    frame.write_parquet(tmp / "part-0.parquet", compression="zstd", statistics=False)
+    frame.write_parquet(tmp / "part-0.parquet", compression="zstd", compression_level=1, statistics=False)
     if target.exists():
         trash = out_dir / f".old-{target.name}-{uuid.uuid4().hex}"
         os.replace(target, trash)
@@ -316,11 +316,12 @@ def bars_frame(day: np.datetime64, bar_end_minutes: np.ndarray, instruments: np.
     base = np.datetime64(day, "D").astype("datetime64[us]")
     stamps = base + (np.asarray(bar_end_minutes) * 60_000_000).astype("timedelta64[us]")
     keep_flat = np.ones(B * N, dtype=bool) if keep is None else np.asarray(keep).reshape(-1)
-    cols = {"datetime": np.repeat(stamps, N)[keep_flat],
-            "instrument": np.tile(np.asarray(instruments, dtype=str), B)[keep_flat]}
+    codes = pl.Series("instrument", np.asarray(instruments, dtype=str).tolist(), dtype=pl.Utf8)
+    cols = [pl.Series("datetime", np.repeat(stamps, N)[keep_flat]),
+            codes.gather(np.tile(np.arange(N, dtype=np.uint32), B)[keep_flat])]
     for name in MINUTE_FIELDS:
         dtype = np.float32 if name in PRICE_FIELDS else np.float64
-        cols[name] = np.asarray(fields[name]).reshape(-1)[keep_flat].astype(dtype)
+        cols.append(pl.Series(name, np.asarray(fields[name]).reshape(-1)[keep_flat].astype(dtype)))
     return pl.DataFrame(cols)
 
 

@@ -72,8 +72,8 @@ class SynthConfig:
                 raise ConfigError(f"SynthConfig.{name}={value!r}: must be a positive integer")
         if self.n_stocks < 10:
             raise ConfigError(f"SynthConfig.n_stocks={self.n_stocks}: need at least 10 stocks")
-        if self.n_days < 30:
-            raise ConfigError(f"SynthConfig.n_days={self.n_days}: need at least 30 days")
+        if self.n_days < 10:
+            raise ConfigError(f"SynthConfig.n_days={self.n_days}: need at least 10 days")
         unknown = sorted(set(self.strengths) - set(SIGNALS))
         if unknown:
             raise ConfigError(f"SynthConfig.strengths: unknown signal(s) {unknown}; known: {list(SIGNALS)}")
@@ -155,7 +155,8 @@ class _Market:
         # life: listing and delisting days
         self.list_day = np.zeros(N, dtype=np.int64)
         late = rng.random(N) < cfg.frac_late_listing
-        self.list_day[late] = rng.integers(20, max(21, int(T * 0.8)), late.sum())
+        first = min(20, T // 3)
+        self.list_day[late] = rng.integers(first, max(first + 1, int(T * 0.8)), late.sum())
         self.delist_day = np.full(N, T + 10, dtype=np.int64)
         dead = (rng.random(N) < cfg.frac_delisting) & ~late
         self.delist_day[dead] = rng.integers(int(T * 0.3), T, dead.sum())
