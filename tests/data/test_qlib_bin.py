@@ -148,6 +148,16 @@ def test_unparseable_calendar_line(store: Path) -> None:
         read_calendar(store)
 
 
+def test_bad_market_file_lines_name_file_and_line(store: Path) -> None:
+    (store / "instruments" / "m.txt").write_text("SH600000\t2021-01-04\t2021-01-11\n"
+                                                  "SH600001\t2021-01-08\t2021-01-05\n")
+    with pytest.raises(DataError, match=r"m\.txt:2: spell of SH600001 ends \(2021-01-05\) before"):
+        read_instruments(store, "m")
+    (store / "instruments" / "m.txt").write_text("SH600000\t2021-01-04\n")
+    with pytest.raises(DataError, match=r"m\.txt:1: expected CODE<TAB>start<TAB>end"):
+        load_panel(store, universe="m")
+
+
 def test_write_store_rejects_mismatched_market_mask(tmp_path: Path, small_panel: Panel) -> None:
     with pytest.raises(DataError, match="market 'bad' mask shape"):
         write_store(tmp_path, small_panel, markets={"bad": np.ones((2, 2), bool)})

@@ -71,10 +71,14 @@ def read_instruments(data_dir: str | Path, market: str = "all") -> list[Spell]:
         if len(parts) < 3:
             raise DataError(f"{path}:{k}: expected CODE<TAB>start<TAB>end, got {line!r}")
         try:
-            spells.append(Spell(parts[0].strip().upper(), np.datetime64(parts[1].strip()[:10], "D"),
-                                np.datetime64(parts[2].strip()[:10], "D")))
+            spell = Spell(parts[0].strip().upper(), np.datetime64(parts[1].strip()[:10], "D"),
+                          np.datetime64(parts[2].strip()[:10], "D"))
         except ValueError:
             raise DataError(f"{path}:{k}: bad date in {line!r}") from None
+        if spell.end < spell.start:
+            raise DataError(f"{path}:{k}: spell of {spell.code} ends ({spell.end}) before it "
+                            f"starts ({spell.start})")
+        spells.append(spell)
     return spells
 
 
