@@ -294,3 +294,21 @@ def test_resample_invariants(seed, k_in, target, nan_frac, n):
         two = resample(resample(bars, 2 * k_in), target)
         for k in ("open", "high", "low", "close"):
             np.testing.assert_array_equal(two[k], out[k])
+
+
+def test_ingesting_in_batches_merges_partitions_and_replaces_same_bars(minute_csv, tmp_path):
+    path, bars = minute_csv
+    df = pl.read_csv(path, try_parse_dates=True)
+    df.filter(pl.col("instrument") != "S001").write_csv(tmp_path / "a.csv")
+    fixed = df.filter(pl.col("instrument") == "S001").with_columns(pl.col("volume") + 1)
+    fixed.write_csv(tmp_path / "b.csv")
+    out = tmp_path / "out"
+    ingest_minute(tmp_path / "a.csv", out)
+    first = ingest_minute(tmp_path / "b.csv", out)
+    assert first.replaced == 0
+    again = ingest_minute(tmp_path / "b.csv", out)  # the same bars again: replaced, not duplicated
+    assert again.replaced == fixed.height
+    loaded = load_minute(out)
+    assert loaded.instruments.tolist() == ["S000", "S001", "S002"]
+    np.testing.assert_allclose(loaded["volume"][..., 1], bars["volume"][..., 1] + 1)
+    np.testing.assert_allclose(loaded["close"], bars["close"], rtol=1e-6)

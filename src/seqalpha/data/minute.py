@@ -348,6 +348,7 @@ class MinuteIngestReport:
     rows_read: int = 0
     rows_written: int = 0
     empty_bars: int = 0
+    replaced: int = 0
     dropped: dict[str, int] = field(default_factory=lambda: {r: 0 for r in REASONS})
     bar_minutes: int = 0
     dates: int = 0
@@ -358,7 +359,7 @@ class MinuteIngestReport:
         return (f"{self.rows_read:,} rows read from {len(self.sources)} file(s); "
                 f"{self.rows_written:,} written ({self.dates} dates, {self.instruments} instruments, "
                 f"{self.bar_minutes}-minute bars) to {self.out_dir}; empty no-trade bars skipped: "
-                f"{self.empty_bars:,}; dropped: {drops}")
+                f"{self.empty_bars:,}; stored bars replaced: {self.replaced:,}; dropped: {drops}")
 
 
 def _read_source(path: Path) -> pl.DataFrame:
@@ -439,8 +440,8 @@ def ingest_minute(src: PathLike | Sequence[PathLike], out_dir: PathLike, session
 
     Rows whose prices and volume are all zero (a no-trade placeholder) are skipped as missing bars
     and counted in `empty_bars`. Other bad rows raise a DataError naming the file, instrument and
-    datetime, or with `on_bad="drop"` are dropped and counted per reason. A date partition already
-    in `out_dir` is replaced by the new one.
+    datetime, or with `on_bad="drop"` are dropped and counted per reason. Ingesting into an existing
+    directory merges by date: new bars replace stored bars of the same (datetime, instrument).
     """
     if on_bad not in ("raise", "drop"):
         raise ConfigError(f"on_bad={on_bad!r}: expected 'raise' or 'drop'")
@@ -494,7 +495,15 @@ def ingest_minute(src: PathLike | Sequence[PathLike], out_dir: PathLike, session
     df = df.with_columns(pl.col(c).cast(pl.Float32) for c in PRICE_FIELDS).sort("datetime", "instrument")
     df = df.with_columns(pl.col("datetime").dt.date().alias("__date"))
     for (day,), part in df.partition_by("__date", as_dict=True, maintain_order=True).items():
-        write_minute_day(out, np.datetime64(day, "D"), part.drop("__date"))
+        day = np.datetime64(day, "D")
+        part = part.drop("__date")
+        old_files = sorted(_partition_dir(out, day).glob("*.parquet"))
+        if old_files:  # upsert: keep stored bars of other (datetime, instrument) keys
+            old = pl.read_parquet(old_files).select(part.columns).cast(part.schema)  # type: ignore[arg-type]
+            kept = old.join(part.select("datetime", "instrument"), on=["datetime", "instrument"], how="anti")
+            report.replaced += old.height - kept.height
+            part = pl.concat([kept, part]).sort("datetime", "instrument")
+        write_minute_day(out, day, part)
         report.dates += 1
     report.rows_written = df.height
     report.instruments = df["instrument"].n_unique()
