@@ -291,6 +291,8 @@ class _Evaluator:
         x = self.arr(n.args[0])
         k = int(n.args[1].value)
         out = shift(x, k)
+        if k < 0:  # the future must not leak into rows before an instrument's series starts
+            out = self.mask(out)
         if n.op == "Delta":
             return x - out
         return out
