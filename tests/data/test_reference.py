@@ -55,6 +55,8 @@ def test_industry_is_point_in_time(meta: Path) -> None:
     assert (codes[:, 5] == -1).all()  # not in the file
     early, _ = load_industry(meta, np.array(["2010-05-04"], "datetime64[D]"), ["SZ000003"])
     assert early[0, 0] == -1  # before its first start date
+    none, _ = load_industry(meta, DATES, ["SH699999"])
+    assert none.shape == (4, 1) and (none == -1).all()
 
 
 def test_industry_codes_do_not_depend_on_the_universe(meta: Path) -> None:

@@ -132,12 +132,14 @@ def load_industry(meta_dir: str | Path, dates: np.ndarray, instruments: np.ndarr
     pos = np.searchsorted(inst[order], row_inst)
     pos = np.minimum(pos, N - 1)
     keep = inst[order][pos] == row_inst
+    if not keep.any():
+        return codes, names
     col = order[pos[keep]].astype(np.int64)
     start = df["start_date"].to_numpy().astype("datetime64[D]").astype(np.int64)[keep]
     lab_id = lab_id[keep]
     # One sorted key per row (instrument column, start day); each query (t, n) finds the last
     # row of instrument n whose start is on or before t.
-    day0 = min(int(start.min()) if len(start) else 0, int(_day_numbers(dates).min())) - 1
+    day0 = min(int(start.min()), int(_day_numbers(dates).min())) - 1
     span = np.int64(1 << 32)
     key = col * span + (start - day0)
     srt = np.argsort(key, kind="stable")
