@@ -49,35 +49,41 @@ class LocalExecutor(Executor):
 
 # ------------------------------------------------------------------------------- processes
 
-_WORKER_SHARED: Any = None
+_WORKER_SHARED: dict[str, Any] = {}
 
 
-def _load_shared(kind: str, payload: Any) -> None:
-    global _WORKER_SHARED
-    if kind == "dir":
-        from seqalpha.train.inputs import Inputs
+def _call_in_worker(fn: Fn, key: str, payload: Any, job: Any) -> Any:
+    """Run fn(shared, job) in a worker; Inputs are loaded (memory-mapped) once per key."""
+    if payload is None:
+        if key not in _WORKER_SHARED:
+            from seqalpha.train.inputs import Inputs
 
-        _WORKER_SHARED = Inputs.from_dir(payload, mmap=True)
-    else:
-        _WORKER_SHARED = payload
-
-
-def _call_in_worker(fn: Fn, job: Any) -> Any:
-    return fn(_WORKER_SHARED, job)
+            _WORKER_SHARED.clear()
+            _WORKER_SHARED[key] = Inputs.from_dir(key, mmap=True)
+        return fn(_WORKER_SHARED[key], job)
+    return fn(payload, job)
 
 
 class ProcessExecutor(Executor):
-    """`workers` spawned processes; Inputs travel as memory-mapped .npy files in a temp dir."""
+    """`workers` spawned processes, kept until `close()`; Inputs travel as memory-mapped .npy
+    files in a temporary directory, other shared objects are pickled with each job."""
 
     kind = "process"
 
     def __init__(self, workers: int = 2, scratch_dir: str | None = None):
         self.workers = int(workers)
         self.scratch_dir = scratch_dir
+        self._pool: ProcessPoolExecutor | None = None
 
-    def map_unordered(self, fn, shared, jobs):
+    def _get_pool(self) -> ProcessPoolExecutor:
         import multiprocessing as mp
 
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(max_workers=self.workers,
+                                             mp_context=mp.get_context("spawn"))
+        return self._pool
+
+    def map_unordered(self, fn, shared, jobs):
         from seqalpha.train.inputs import Inputs
 
         jobs = list(jobs)
@@ -87,27 +93,28 @@ class ProcessExecutor(Executor):
         if isinstance(shared, Inputs):
             tmp = tempfile.mkdtemp(prefix="seqalpha-inputs-", dir=self.scratch_dir)
             shared.to_dir(tmp)
-            init = ("dir", tmp)
+            key, payload = tmp, None
         else:
-            init = ("obj", shared)
+            key, payload = "", shared
+        pool = self._get_pool()
+        futures = {pool.submit(_call_in_worker, fn, key, payload, job): job for job in jobs}
+        remaining = set(futures)
         try:
-            with ProcessPoolExecutor(max_workers=min(self.workers, len(jobs)),
-                                     mp_context=mp.get_context("spawn"),
-                                     initializer=_load_shared, initargs=init) as pool:
-                futures = {pool.submit(_call_in_worker, fn, job): job for job in jobs}
-                remaining = set(futures)
-                try:
-                    while remaining:
-                        done, remaining = wait(remaining, return_when=FIRST_COMPLETED)
-                        for fut in done:
-                            yield futures[fut], fut.result()
-                except BaseException:
-                    for fut in remaining:
-                        fut.cancel()
-                    raise
+            while remaining:
+                done, remaining = wait(remaining, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    yield futures[fut], fut.result()
         finally:
+            for fut in remaining:
+                fut.cancel()
+            wait(remaining)
             if tmp is not None:
                 shutil.rmtree(tmp, ignore_errors=True)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
 
 # ------------------------------------------------------------------------------------ Ray
