@@ -221,3 +221,21 @@ def test_real_market_cap_plausible_and_point_in_time(meta_dir: Path, csi300_dir:
     ind, cap2 = industry_and_size(csi300_dir, csi300_panel.slice_dates("2019-01-01"))
     np.testing.assert_array_equal(cap2, cap[csi300_panel.date_index("2019-01-02"):])
     assert (ind[csi300_panel.slice_dates("2019-01-01").universe] >= 0).all()
+
+
+@pytest.mark.shared
+def test_real_industry_matches_a_slow_as_of_lookup(meta_dir: Path) -> None:
+    rows = pl.read_csv(meta_dir / "industry_sw_pit.csv", schema_overrides={"sw_code": pl.Utf8})
+    rng = np.random.default_rng(0)
+    inst = rng.choice(rows["instrument"].unique().sort().to_numpy(), 25, replace=False)
+    inst = np.append(inst, "SH699999")
+    dates = np.sort(rng.choice(np.arange("2008-01-01", "2023-01-01", dtype="datetime64[D]"), 40,
+                               replace=False))
+    codes, names = load_industry(meta_dir, dates, inst, level="l3")
+    for j, code in enumerate(inst):
+        mine = rows.filter(pl.col("instrument") == code).sort("start").rows(named=True)
+        for t, d in enumerate(dates):
+            before = [r for r in mine if np.datetime64(r["start"]) <= d]
+            want = before[-1]["sw_code"] if before else None
+            got = names[codes[t, j]] if codes[t, j] >= 0 else None
+            assert got == want, (code, d)
