@@ -1,1 +1,7 @@
-"""seqalpha.models"""
+"""seqalpha.models: the model zoo behind one interface (importing this registers every model)."""
+
+from seqalpha.models import classic, torch_models  # noqa: F401  (registers the zoo)
+from seqalpha.models.base import Model, load_model
+from seqalpha.models.registry import MODELS, create_model, register_model
+
+__all__ = ["MODELS", "Model", "create_model", "load_model", "register_model"]

@@ -1,0 +1,51 @@
+"""Tabular rows (date, stock) of a SampleSet for linear and tree models."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from seqalpha.dataset.core import SampleSet
+from seqalpha.errors import DataError
+
+
+def sample_index(data: SampleSet, require_label: bool, label_col: int | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """(t, i) int64 [n] of the samples in `data.rows`: mask True (and a finite label when asked).
+
+    `label_col` None requires every label column finite; an int requires only that column.
+    """
+    t0, t1 = data.rows
+    ok = data.mask[t0:t1].copy()
+    if require_label:
+        if data.labels is None:
+            raise DataError("SampleSet.labels: training needs labels, the set has none")
+        lab = data.labels[t0:t1]
+        fin = np.isfinite(lab).all(axis=2) if label_col is None else np.isfinite(lab[:, :, label_col])
+        ok &= fin
+    t, i = np.nonzero(ok)
+    return t.astype(np.int64) + t0, i.astype(np.int64)
+
+
+def tabular(data: SampleSet, train: bool = True, label_col: int | None = None
+            ) -> tuple[np.ndarray, np.ndarray | None, tuple[np.ndarray, np.ndarray]]:
+    """Rows of `data`: X float32 [n, F], y float32 [n, H] (None without labels), (t, i) index.
+
+    Training (`train=True`) keeps rows with mask and finite label(s); predict keeps all masked rows.
+    Features may contain NaN (tree models handle it; linear models fill it).
+    """
+    if data.features is None:
+        raise DataError("SampleSet.features: tabular models need daily features, the set has none")
+    t, i = sample_index(data, require_label=train, label_col=label_col)
+    X = data.features[t, i]
+    y = data.labels[t, i] if data.labels is not None else None
+    return X, y, (t, i)
+
+
+def scatter_scores(data: SampleSet, index: tuple[np.ndarray, np.ndarray], scores: np.ndarray
+                   ) -> np.ndarray:
+    """Place per-row scores [n] onto float32 [t1 - t0, N] (NaN elsewhere)."""
+    t0, t1 = data.rows
+    out = np.full((t1 - t0, len(data.instruments)), np.nan, dtype=np.float32)
+    t, i = index
+    out[t - t0, i] = np.asarray(scores, dtype=np.float32).reshape(-1)
+    return out

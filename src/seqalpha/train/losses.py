@@ -1,0 +1,115 @@
+"""Training losses (torch) and per-day validation metrics (numpy), as small pure functions."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from seqalpha.errors import ConfigError
+
+# ---------------------------------------------------------------- torch losses
+
+
+def mse(pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean squared error over finite labels; pred, y [n] or [n, H]."""
+    ok = torch.isfinite(y)
+    diff = torch.where(ok, pred - torch.nan_to_num(y), torch.zeros_like(pred))
+    return diff.pow(2).sum() / ok.sum().clamp(min=1)
+
+
+def weighted_mse(pred: torch.Tensor, y: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Weighted MSE over finite labels; pred, y [n, H]; weight broadcastable to [n, H] (e.g. [H])."""
+    ok = torch.isfinite(y)
+    w = torch.where(ok, weight.expand_as(y), torch.zeros_like(y))
+    diff = pred - torch.nan_to_num(y)
+    return (w * diff.pow(2)).sum() / w.sum().clamp(min=1e-12)
+
+
+def cross_entropy(logits: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of logits [n, C] against int64 classes [n] (negative classes ignored)."""
+    return torch.nn.functional.cross_entropy(logits, classes, ignore_index=-1)
+
+
+def ic_loss(pred: torch.Tensor, y: torch.Tensor, day: torch.Tensor | None = None) -> torch.Tensor:
+    """Negative mean per-day Pearson correlation; pred, y [n]; day int64 [n] groups (None = one day)."""
+    ok = torch.isfinite(y)
+    pred, y = pred[ok], y[ok]
+    if day is None:
+        day = torch.zeros(len(y), dtype=torch.long)
+    else:
+        day = day[ok]
+    _, g = torch.unique(day, return_inverse=True)
+    G = int(g.max()) + 1 if len(g) else 0
+    if G == 0:
+        return pred.sum() * 0.0
+    cnt = torch.zeros(G).index_add_(0, g, torch.ones_like(y))
+    pc = pred - (torch.zeros(G).index_add(0, g, pred) / cnt)[g]
+    yc = y - (torch.zeros(G).index_add(0, g, y) / cnt)[g]
+    cov = torch.zeros(G).index_add(0, g, pc * yc)
+    vp = torch.zeros(G).index_add(0, g, pc * pc)
+    vy = torch.zeros(G).index_add(0, g, yc * yc)
+    corr = cov / (vp * vy).clamp(min=1e-12).sqrt()
+    return -corr[cnt > 1].mean()
+
+
+# ---------------------------------------------------------------- numpy metrics (per day)
+
+
+def daily_ic(scores: np.ndarray, labels: np.ndarray, min_count: int = 2) -> np.ndarray:
+    """Pearson IC per day of scores [T, N] vs labels [T, N] over pairs both finite; NaN if too few."""
+    ok = np.isfinite(scores) & np.isfinite(labels)
+    n = ok.sum(axis=1)
+    s = np.where(ok, scores, 0.0).astype(np.float64)
+    y = np.where(ok, labels, 0.0).astype(np.float64)
+    nn = np.maximum(n, 1)
+    sc = np.where(ok, s - (s.sum(1) / nn)[:, None], 0.0)
+    yc = np.where(ok, y - (y.sum(1) / nn)[:, None], 0.0)
+    den = np.sqrt((sc * sc).sum(1) * (yc * yc).sum(1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ic = (sc * yc).sum(1) / den
+    ic[(n < min_count) | ~(den > 0)] = np.nan
+    return ic
+
+
+def _rank_rows(x: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """Average ranks per row over `ok` entries (ties averaged); NaN elsewhere. x [T, N]."""
+    from scipy.stats import rankdata
+
+    r = rankdata(np.where(ok, x, np.inf), axis=1, method="average").astype(np.float64)
+    return np.where(ok, r, np.nan)
+
+
+def daily_rank_ic(scores: np.ndarray, labels: np.ndarray, min_count: int = 2) -> np.ndarray:
+    """Spearman (rank) IC per day of scores [T, N] vs labels [T, N]."""
+    ok = np.isfinite(scores) & np.isfinite(labels)
+    return daily_ic(_rank_rows(scores, ok), _rank_rows(labels, ok), min_count)
+
+
+def icir(ic: np.ndarray) -> float:
+    """Mean / std of a daily IC series [T] (NaN days ignored; NaN when fewer than 2 days)."""
+    v = ic[np.isfinite(ic)]
+    if len(v) < 2 or v.std(ddof=1) == 0:
+        return float("nan")
+    return float(v.mean() / v.std(ddof=1))
+
+
+METRICS = ("ic", "rank_ic", "icir", "rank_icir", "loss")
+
+
+def signal_metric(name: str, scores: np.ndarray, labels: np.ndarray) -> float:
+    """Validation metric (higher is better) of scores [T, N] vs labels [T, N]: ic, rank_ic, icir,
+    rank_icir, or loss (= minus the MSE over finite pairs)."""
+    if name == "ic":
+        v = daily_ic(scores, labels)
+        return float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
+    if name == "rank_ic":
+        v = daily_rank_ic(scores, labels)
+        return float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
+    if name == "icir":
+        return icir(daily_ic(scores, labels))
+    if name == "rank_icir":
+        return icir(daily_rank_ic(scores, labels))
+    if name == "loss":
+        ok = np.isfinite(scores) & np.isfinite(labels)
+        return -float(np.mean((scores[ok] - labels[ok]) ** 2)) if ok.any() else float("nan")
+    raise ConfigError(f"early_stop_metric: unknown metric {name!r}; choose from {METRICS}")
