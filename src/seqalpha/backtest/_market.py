@@ -40,6 +40,13 @@ class Market:
     def shape(self) -> tuple[int, int]:
         return self.price.shape
 
+    def rows(self, start: int, stop: int | None = None) -> "Market":
+        """The market restricted to days start..stop-1 (views)."""
+        sl = slice(start, stop)
+        return Market(self.dates[sl], self.instruments, self.price[sl], self.close[sl],
+                      self.factor[sl], self.can_buy[sl], self.can_sell[sl], self.suspended[sl],
+                      self.limit_up[sl], self.limit_down[sl], self.benchmark[sl], self.benchmark_name)
+
     @classmethod
     def from_panel(cls, panel: Panel, deal_price: str = "close", benchmark: str | None = "SH000300",
                    limit_threshold: float | None = 0.095,
@@ -86,6 +93,7 @@ class Market:
             np.isfinite(panel[deal_price]) & (panel[deal_price] > 0), panel[deal_price], close
         ).astype(np.float64)
         factor = panel["factor"].astype(np.float64) if "factor" in panel else np.ones((T, N))
+        factor = np.where(np.isfinite(factor) & (factor > 0), factor, 1.0)  # unknown: raw = adjusted
         if limit_threshold is None:
             up = down = np.zeros((T, N), dtype=bool)
         else:

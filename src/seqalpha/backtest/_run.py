@@ -13,7 +13,7 @@ from seqalpha.backtest._engine import run_topk, run_weights
 from seqalpha.backtest._market import Market
 from seqalpha.backtest._metrics import performance_table
 from seqalpha.data.panel import Panel
-from seqalpha.data.qlib_bin import load_panel
+from seqalpha.data.qlib_bin import QlibStore
 from seqalpha.errors import ConfigError, DataError
 from seqalpha.portfolio._topk import TopkDropout
 
@@ -76,11 +76,19 @@ class BacktestResult:
 def load_market(data_dir: str | Path, start=None, end=None, benchmark: str | None = "SH000300",
                 deal_price: str = "close", limit_threshold: float | None = 0.095,
                 change_unit: str = "auto", suspend_zero_volume: bool = True) -> Market:
-    """A `Market` from a Qlib store: every instrument's close/open/volume/change/factor, [start, end]."""
+    """A `Market` from a Qlib store: every instrument's close/open/volume/change/factor, [start, end].
+
+    One trading day before `start` is read too, so that the first day's benchmark return and
+    close-implied change are known (as Qlib's `Ref($close, 1)` does), then dropped.
+    """
     fields = ["close", "open", "volume", "change", "factor"]
-    panel = load_panel(data_dir, fields, "all", start, end)
-    return Market.from_panel(panel, deal_price, benchmark, limit_threshold, change_unit,
-                             suspend_zero_volume)
+    store = QlibStore(data_dir)
+    cal = store.calendar
+    lo = 0 if start is None else int(np.searchsorted(cal, np.datetime64(start, "D")))
+    panel = store.load(fields, "all", cal[max(lo - 1, 0)] if lo < len(cal) else start, end)
+    market = Market.from_panel(panel, deal_price, benchmark, limit_threshold, change_unit,
+                               suspend_zero_volume)
+    return market.rows(1) if lo > 0 and len(market.dates) > 1 else market
 
 
 def scores_to_grid(scores: pl.DataFrame | np.ndarray, market: Market,

@@ -1,0 +1,134 @@
+"""Cross-check and speed of seqalpha's top-k dropout backtest against Qlib's, same predictions.
+
+Needs benchmarks/out/qlib_lgbm/ from `benchmarks/.qlib-venv/bin/python
+benchmarks/qlib_lgbm_predictions.py` (Qlib's LightGBM/Alpha158 test predictions, its report and
+its backtest wall time). Prints (a) annualized excess return with/without cost and IR, seqalpha
+vs Qlib, and (b) the time from predictions to metrics, seqalpha (median of --runs) vs Qlib.
+
+Usage: .venv/bin/python benchmarks/bench_backtest.py [--runs 7] [--data DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from seqalpha.backtest import BacktestConfig, backtest_topk, load_market, performance_table
+from seqalpha.paths import shared_data_dir
+from seqalpha.portfolio import TopkDropout
+
+HERE = Path(__file__).resolve().parent
+START, END = "2021-01-01", "2022-12-30"
+STRATEGY = TopkDropout(topk=50, n_drop=5)
+CONFIG = BacktestConfig(account=1e8, buy_cost=0.0005, sell_cost=0.0015, min_cost=5.0)
+
+
+def run_seqalpha(data: Path, preds: pl.DataFrame, suspend_zero_volume: bool) -> tuple[dict, object]:
+    """Predictions -> market -> backtest -> metrics (what is timed)."""
+    market = load_market(data, START, END, benchmark="SH000300", deal_price="close",
+                         limit_threshold=0.095, change_unit="percent",
+                         suspend_zero_volume=suspend_zero_volume)
+    res = backtest_topk(preds, market, STRATEGY, CONFIG)
+    return performance_table(res.returns), res
+
+
+def qlib_metrics(report: pl.DataFrame) -> dict:
+    ex_nc = report["return"] - report["bench"]
+    df = pl.DataFrame({"datetime": report["datetime"], "excess": ex_nc - report["cost"],
+                       "excess_nc": ex_nc, "turnover": report["turnover"]})
+    return performance_table(df)
+
+
+def rel(a: float, b: float) -> str:
+    return f"{(a - b) / abs(b) * 100:+.1f}%" if b else "n/a"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--data", default=str(shared_data_dir("cn_csi300")))
+    ap.add_argument("--qlib-out", default=str(HERE / "out" / "qlib_lgbm"))
+    args = ap.parse_args()
+    qdir = Path(args.qlib_out)
+    if not (qdir / "predictions.parquet").exists():
+        raise SystemExit(f"{qdir}/predictions.parquet missing: run benchmarks/qlib_lgbm_predictions.py "
+                         "in the Qlib venv first")
+    preds = pl.read_parquet(qdir / "predictions.parquet").with_columns(
+        pl.col("datetime").cast(pl.Date))
+    qinfo = json.loads((qdir / "metrics.json").read_text())
+    report = pl.read_parquet(qdir / "report.parquet").with_columns(pl.col("datetime").cast(pl.Date))
+    data = Path(args.data)
+
+    t0 = time.perf_counter()
+    run_seqalpha(data, preds, True)  # first call: numba compile (or cache load)
+    first = time.perf_counter() - t0
+    times = []
+    for _ in range(args.runs):
+        t0 = time.perf_counter()
+        tab, res = run_seqalpha(data, preds, True)
+        times.append(time.perf_counter() - t0)
+    tab_q, res_q = run_seqalpha(data, preds, False)
+
+    # align on Qlib's report dates
+    qdates = report["datetime"]
+    ours = res.returns.filter(pl.col("datetime").is_in(qdates.implode()))
+    ours_q = res_q.returns.filter(pl.col("datetime").is_in(qdates.implode()))
+    qm = qlib_metrics(report)["overall"]
+    sm = performance_table(ours)["overall"]
+    sq = performance_table(ours_q)["overall"]
+
+    print("\n(a) cross-check, LightGBM/Alpha158 predictions, DEV test "
+          f"{qdates.min()}..{qdates.max()} ({len(qdates)} days), top-k 50/5")
+    rows = [("excess ann. return, with cost", "AlphaRtn"), ("excess ann. return, no cost", "AlphaRtnNC"),
+            ("information ratio, with cost", "AlphaSharpe"), ("information ratio, no cost", "AlphaSharpeNC"),
+            ("max drawdown, with cost", "max_drawdown"), ("mean daily turnover", "TOV")]
+    print(f"{'metric':32s} {'Qlib 0.9.7':>11s} {'seqalpha':>10s} {'rel.diff':>9s} "
+          f"{'seqalpha*':>10s} {'rel.diff':>9s}")
+    for name, key in rows:
+        print(f"{name:32s} {qm[key]:11.4f} {sm[key]:10.4f} {rel(sm[key], qm[key]):>9s} "
+              f"{sq[key]:10.4f} {rel(sq[key], qm[key]):>9s}")
+    print("seqalpha  = default rules (zero/NaN volume = suspended)")
+    print("seqalpha* = Qlib's suspension rule (only a NaN close is suspended)")
+    for label, r in (("seqalpha", ours), ("seqalpha*", ours_q)):
+        j = r.join(report.select("datetime", "return", "bench", "cost", "turnover"),
+                   on="datetime", suffix="_q")
+        corr = np.corrcoef(j["return_nc"].to_numpy(), j["return_q"].to_numpy())[0, 1]
+        mad = np.mean(np.abs(j["return_nc"].to_numpy() - j["return_q"].to_numpy()))
+        print(f"  {label}: daily gross return corr with Qlib {corr:.4f}, mean |diff| {mad * 1e4:.2f} bp, "
+              f"benchmark max |diff| {np.max(np.abs(j['benchmark'] - j['bench'])):.2e}")
+    qpos = qdir / "positions.parquet"
+    if qpos.exists():
+        qp = pl.read_parquet(qpos).with_columns(pl.col("datetime").cast(pl.Date),
+                                                pl.col("instrument").str.to_uppercase())
+        for label, r in (("seqalpha", res), ("seqalpha*", res_q)):
+            a = r.positions.select("datetime", "instrument").with_columns(pl.lit(1).alias("s"))
+            b = qp.select("datetime", "instrument").with_columns(pl.lit(1).alias("q"))
+            m = a.join(b, on=["datetime", "instrument"], how="full", coalesce=True)
+            m = m.filter(pl.col("datetime").is_in(qdates.implode()))
+            same = m.group_by("datetime").agg((pl.col("s").is_null() | pl.col("q").is_null()).sum()
+                                              .alias("diff"))
+            print(f"  {label}: days with identical holdings {int((same['diff'] == 0).sum())}/{same.height}, "
+                  f"mean names held by only one side {same['diff'].mean():.2f}")
+
+    qt = qinfo["times"].get("backtest", float("nan"))
+    med = statistics.median(times)
+    print("\n(b) speed, predictions -> metrics, 2-year test period (seconds)")
+    print(f"{'':32s} {'seconds':>9s}")
+    print(f"{'Qlib backtest + risk analysis':32s} {qt:9.3f}")
+    print(f"{'seqalpha, median of ' + str(args.runs):32s} {med:9.3f}   (runs: "
+          + ", ".join(f"{t:.3f}" for t in times) + ")")
+    print(f"{'seqalpha, first call (JIT/cache)':32s} {first:9.3f}")
+    print(f"speed-up (Qlib / seqalpha median): {qt / med:.0f}x")
+    out = {"qlib": qm, "seqalpha": sm, "seqalpha_qlib_suspension": sq, "qlib_seconds": qt,
+           "seqalpha_seconds": times, "seqalpha_first_call": first}
+    (HERE / "out" / "bench_backtest.json").write_text(json.dumps(out, indent=2, default=float))
+
+
+if __name__ == "__main__":
+    main()
