@@ -235,7 +235,7 @@ def test_switched_off_signal_leaves_no_trace(moderate, tmp_path):
     _, panel_on, label_on, _ = moderate
     out = generate_market(tmp_path / "off", SynthConfig(seed=11, strengths={
         "reversal": 0.0, "interaction": 0.06, "intraday": 0.06, "regime": 0.06, "leadlag": 0.06},
-        **MODERATE))
+        **{**MODERATE, "bar_minutes": 120}))  # daily paths do not depend on the bar length
     panel = load_panel(out)
     panel = panel.select_instruments(panel.instruments[stocks(panel)].tolist())
     orc = oracle_panel(out, panel)

@@ -275,7 +275,8 @@ def read_minute_meta(data_dir: PathLike) -> dict | None:
         raise DataError(f"{path}: not valid JSON ({exc})") from None
 
 
-def _write_meta(out_dir: Path, bar_minutes: int, session: Session) -> None:
+def write_minute_meta(out_dir: Path, bar_minutes: int, session: Session) -> None:
+    """Record the bar length and session in `_minute.json` (an error if the folder holds other bars)."""
     old = read_minute_meta(out_dir)
     if old is not None and (old.get("bar_minutes") != bar_minutes
                             or old.get("session") != session.to_json()):
@@ -491,7 +492,7 @@ def ingest_minute(src: PathLike | Sequence[PathLike], out_dir: PathLike, session
     k = bar_minutes or session.infer_bar_minutes(minutes_of_day.to_numpy())
     session.bar_end_minutes(k)  # validates that k tiles the session
     out.mkdir(parents=True, exist_ok=True)
-    _write_meta(out, k, session)
+    write_minute_meta(out, k, session)
     df = df.with_columns(pl.col(c).cast(pl.Float32) for c in PRICE_FIELDS).sort("datetime", "instrument")
     df = df.with_columns(pl.col("datetime").dt.date().alias("__date"))
     for (day,), part in df.partition_by("__date", as_dict=True, maintain_order=True).items():

@@ -20,7 +20,7 @@ from typing import Callable
 import numpy as np
 import polars as pl
 
-from seqalpha.data.minute import A_SHARE, bars_frame, _write_meta, write_minute_day
+from seqalpha.data.minute import A_SHARE, bars_frame, write_minute_day, write_minute_meta
 from seqalpha.data.panel import Panel
 from seqalpha.data.qlib_bin import write_store
 from seqalpha.errors import ConfigError
@@ -381,7 +381,7 @@ def generate_market(out_dir: str | Path, config: SynthConfig | None = None,
     out.mkdir(parents=True, exist_ok=True)
     minute_dir = out / "minute"
     minute_dir.mkdir(parents=True, exist_ok=True)
-    _write_meta(minute_dir, cfg.bar_minutes, A_SHARE)
+    write_minute_meta(minute_dir, cfg.bar_minutes, A_SHARE)
 
     N, T = cfg.n_stocks, cfg.n_days
     dates = np.busday_offset(np.datetime64(cfg.start, "D"), np.arange(T), roll="forward")
