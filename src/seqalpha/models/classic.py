@@ -31,6 +31,10 @@ def _xy(data: SampleSet, label_col: int, train: bool, fill: bool):
     return X, yy, idx
 
 
+def _f64(v: float) -> torch.Tensor:
+    return torch.tensor([v], dtype=torch.float64)
+
+
 def ridge_fit(X: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, float]:
     """Ridge (alpha > 0) or OLS (alpha = 0, lstsq) with an unpenalised intercept; X [n, F], y [n]."""
     X = X.astype(np.float64)
@@ -70,7 +74,7 @@ class LinearModel(Model):
         return scatter_scores(data, idx, X.astype(np.float64) @ self.coef + self.intercept)
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
-        return {"coef": torch.from_numpy(self.coef), "intercept": torch.tensor([self.intercept])}
+        return {"coef": torch.from_numpy(self.coef), "intercept": _f64(self.intercept)}
 
     def load_state(self, tensors: dict[str, torch.Tensor], extra: dict[str, Any]) -> None:
         self.coef = tensors["coef"].numpy()
@@ -310,7 +314,7 @@ class RidgeETRegime(_TreesMixin, Model):
         return scatter_scores(data, idx, (1 - w) * lin + w * tree)
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
-        return {"coef": torch.from_numpy(self.coef), "intercept": torch.tensor([self.intercept]),
+        return {"coef": torch.from_numpy(self.coef), "intercept": _f64(self.intercept),
                 "threshold": torch.tensor([self.threshold], dtype=torch.float64),
                 **self._tree_tensors()}
 
