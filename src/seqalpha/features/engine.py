@@ -444,8 +444,9 @@ def _run(panel: Panel, nodes: dict[str, Node], missing: str,
     ev = _Evaluator(panel, missing)
     ev.count_refs(nodes.values())
     for i, (name, node) in enumerate(nodes.items()):
-        # [N, T]; rows outside each series are already NaN (sources of non-NaN values are masked)
-        sink(name, ev.arr(node).astype(np.float32))
+        # [N, T] float32 or float64; rows outside each series are already NaN (the sources of
+        # non-NaN values there are masked)
+        sink(name, ev.arr(node))
         if progress is not None:
             progress(i + 1, len(nodes))
 
@@ -460,7 +461,7 @@ def evaluate(panel: Panel, exprs: dict[str, str], missing: str = "error",
     out: dict[str, np.ndarray] = {}
 
     def sink(name: str, arr: np.ndarray) -> None:
-        out[name] = np.ascontiguousarray(arr.T)
+        out[name] = np.ascontiguousarray(arr.T, dtype=np.float32)
 
     _run(panel, nodes, missing, sink, progress)
     return Panel(panel.dates, panel.instruments, out, panel.universe.copy())
@@ -471,7 +472,8 @@ def evaluate_long(panel: Panel, exprs: dict[str, str], start=None, end=None,
                   progress: Callable[[int, int], None] | None = None) -> pl.DataFrame:
     """Evaluate and keep only universe rows with start <= date <= end, as a long table.
 
-    Columns `datetime, instrument, <names>`; memory stays at one [T, N] array per live feature.
+    Columns `datetime, instrument, <names>` (float32), rows ordered by instrument then date;
+    memory stays at the output plus one [T, N] array per live sub-expression.
     """
     nodes = _prepare(panel, exprs, missing)
     lo = 0 if start is None else int(np.searchsorted(panel.dates, np.datetime64(start, "D")))
@@ -479,18 +481,18 @@ def evaluate_long(panel: Panel, exprs: dict[str, str], start=None, end=None,
         np.searchsorted(panel.dates, np.datetime64(end, "D"), side="right"))
     keep = np.zeros(panel.shape, dtype=bool)
     keep[lo:hi] = panel.universe[lo:hi]
-    ti, ni = np.nonzero(keep)
+    ni, ti = np.nonzero(keep.T)  # instrument-major rows: gathers read memory in order
     flat = ni.astype(np.int64) * panel.shape[0] + ti  # positions in the [N, T] layout
-    cols: dict[str, np.ndarray] = {
-        "datetime": panel.dates[ti],
-        "instrument": panel.instruments[ni],
+    cols: dict[str, np.ndarray | pl.Series] = {
+        "datetime": pl.Series("datetime", panel.dates[ti]).cast(pl.Date),
+        "instrument": pl.Series("instrument", panel.instruments).gather(ni),
     }
 
     def sink(name: str, arr: np.ndarray) -> None:
-        cols[name] = np.take(arr.reshape(-1), flat)
+        cols[name] = np.take(arr.reshape(-1), flat).astype(np.float32, copy=False)
 
     _run(panel, nodes, missing, sink, progress)
-    return pl.DataFrame(cols).with_columns(pl.col("datetime").cast(pl.Date))
+    return pl.DataFrame(cols)
 
 
 # ----------------------------------------------------------------------------- libraries

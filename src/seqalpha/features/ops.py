@@ -256,18 +256,37 @@ def roll_quantile(x: np.ndarray, w: int, q: float) -> np.ndarray:
         buf = np.empty(w)
         n = 0
         for t in range(T):
-            # keep `buf[:n]` sorted: remove the value leaving, insert the value entering
-            if t >= w:
-                u = np.float64(x[j, t - w])
-                if _finite(u):
-                    k = 0
-                    while buf[k] != u:
+            # keep `buf[:n]` sorted: replace the value leaving by the value entering, moving
+            # only the entries between their two positions
+            u = np.float64(x[j, t - w]) if t >= w else np.nan
+            v = np.float64(x[j, t])
+            has_u = _finite(u)
+            has_v = _finite(v)
+            if has_u:
+                lo = 0
+                hi = n
+                while lo < hi:  # binary search: the leftmost entry equal to u
+                    mid = (lo + hi) >> 1
+                    if buf[mid] < u:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                k = lo
+                if has_v and v >= u:
+                    while k + 1 < n and buf[k + 1] < v:
+                        buf[k] = buf[k + 1]
                         k += 1
+                    buf[k] = v
+                elif has_v:
+                    while k > 0 and buf[k - 1] > v:
+                        buf[k] = buf[k - 1]
+                        k -= 1
+                    buf[k] = v
+                else:
                     for m in range(k, n - 1):
                         buf[m] = buf[m + 1]
                     n -= 1
-            v = np.float64(x[j, t])
-            if _finite(v):
+            elif has_v:
                 k = n
                 while k > 0 and buf[k - 1] > v:
                     buf[k] = buf[k - 1]
