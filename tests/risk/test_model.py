@@ -133,7 +133,7 @@ def test_names_without_industry_or_enough_residuals(planted):
     r2 = r.copy()
     r2[:-5, 11] = np.nan  # only 4 residuals: median specific variance
     m = FactorRiskModel(PARAMS).fit(r2, ind2, cap, value=value)
-    X, F, d = m.covariance(r.shape[0] - 1)
+    X, _, d = m.covariance(r.shape[0] - 1)
     assert np.isnan(d[10]) and np.isnan(X[10]).all()
     enough = np.isfinite(m.specific_returns[-PARAMS.specific_window:]).sum(0) >= 10
     assert not enough[11]

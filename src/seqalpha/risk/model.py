@@ -133,7 +133,6 @@ def style_exposures(returns: np.ndarray, market_cap: np.ndarray, universe: np.nd
     data; a universe name with a missing raw style gets 0 (the mean).
     """
     r = np.asarray(returns, dtype=np.float64)
-    T, N = r.shape
     ok = np.isfinite(r)
     lr = np.log1p(np.where(ok, np.maximum(r, -0.99), 0.0))
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -327,5 +326,5 @@ def fit_factor_model(data_dir: str | Path, panel, meta_dir: str | Path | None = 
     with np.errstate(invalid="ignore", divide="ignore"):
         r[1:] = close[1:] / close[:-1] - 1.0
     ind, cap = industry_and_size(data_dir, panel, meta_dir, taxonomy=taxonomy)
-    value = panel["bp"] if "bp" in panel else None
+    value = panel.fields.get("bp")
     return FactorRiskModel(params).fit(r, ind, cap, panel.universe, value, panel.dates)

@@ -1,0 +1,270 @@
+"""Mean-variance optimizer with a factor risk model: scores [T, N] -> target weights [T, N].
+
+Per rebalance day t (cvxpy, one parametrized QP compiled once and re-solved):
+
+    maximize  alpha' w - risk_aversion * (||L' X' (w - b)||^2 + ||sqrt(d) * (w - b)||^2)
+              - turnover_cost * ||w - w_prev||_1
+    s.t.      sum(w) = budget (long-only) or 0 with sum|w| <= gross (dollar-neutral),
+              per-name bounds, optional industry exposure limits against the benchmark b,
+              names outside the universe at 0, untradable names held at their previous weight.
+
+(X, F = L L', d) come from a risk model's `covariance(t)`, so the problem keeps N + K
+variables and never an N x N matrix. Row t of the output follows the convention of
+`seqalpha.portfolio` weight strategies: the portfolio wanted after trading on the day the
+score row t is known (the backtest applies it `signal_lag` days later). Rows where no
+decision is made (risk model not ready, no valid score) are NaN: "keep the holdings".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import cvxpy as cp
+import numpy as np
+
+from seqalpha.errors import ConfigError, DataError
+
+
+class InfeasibleError(ConfigError):
+    """The constraints of a rebalance day admit no portfolio (the message names the date)."""
+
+
+@dataclass(frozen=True)
+class OptimizerParams:
+    """Settings of `optimize_weights`.
+
+    mode: "long_only" (sum w = budget, w >= 0) or "dollar_neutral" (sum w = 0, sum |w| <= gross).
+    alpha: "zscore" turns each day's scores into alpha_scale * cross-sectional z-score over the
+    investable names; "raw" uses scores as expected returns. max_weight bounds |w_i|.
+    industry_neutral / max_industry_active: net industry weight of w - benchmark equal to 0 /
+    within +-max_industry_active (needs industry codes; long-only needs benchmark weights).
+    risk_on_active: risk of w - benchmark (True) or of w (False), when a benchmark is given.
+    """
+
+    risk_aversion: float = 1.0
+    turnover_cost: float = 0.0
+    mode: Literal["long_only", "dollar_neutral"] = "long_only"
+    budget: float = 1.0
+    gross: float = 2.0
+    max_weight: float = 0.05
+    alpha: Literal["zscore", "raw"] = "zscore"
+    alpha_scale: float = 0.01
+    industry_neutral: bool = False
+    max_industry_active: float | None = None
+    risk_on_active: bool = True
+    rebalance_every: int = 1
+    solver: Literal["CLARABEL", "OSQP"] = "CLARABEL"
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("long_only", "dollar_neutral"):
+            raise ConfigError(f"OptimizerParams.mode={self.mode!r}: expected 'long_only' or "
+                              f"'dollar_neutral'")
+        if self.alpha not in ("zscore", "raw"):
+            raise ConfigError(f"OptimizerParams.alpha={self.alpha!r}: expected 'zscore' or 'raw'")
+        if self.solver not in ("CLARABEL", "OSQP"):
+            raise ConfigError(f"OptimizerParams.solver={self.solver!r}: expected 'CLARABEL' or 'OSQP'")
+        for k in ("risk_aversion", "turnover_cost"):
+            if getattr(self, k) < 0:
+                raise ConfigError(f"OptimizerParams.{k} must be >= 0, got {getattr(self, k)}")
+        for k in ("max_weight", "gross", "budget", "alpha_scale"):
+            if getattr(self, k) <= 0:
+                raise ConfigError(f"OptimizerParams.{k} must be > 0, got {getattr(self, k)}")
+        if self.max_industry_active is not None and self.max_industry_active < 0:
+            raise ConfigError(f"OptimizerParams.max_industry_active must be >= 0, "
+                              f"got {self.max_industry_active}")
+        if self.rebalance_every < 1:
+            raise ConfigError(f"OptimizerParams.rebalance_every must be >= 1, got {self.rebalance_every}")
+
+    @property
+    def industry_constrained(self) -> bool:
+        return self.industry_neutral or self.max_industry_active is not None
+
+
+class _Problem:
+    """The parametrized QP for N names, K risk factors and J industries (compiled once)."""
+
+    def __init__(self, N: int, K: int, J: int, p: OptimizerParams):
+        self.w = w = cp.Variable(N)
+        self.alpha = cp.Parameter(N)
+        self.G = cp.Parameter((N, K))  # X @ chol(F)
+        self.Gb = cp.Parameter(K)  # G' b
+        self.sd = cp.Parameter(N, nonneg=True)  # sqrt(d)
+        self.sdb = cp.Parameter(N)  # sqrt(d) * b
+        self.prev = cp.Parameter(N)
+        self.lb = cp.Parameter(N)
+        self.ub = cp.Parameter(N)
+        risk = cp.sum_squares(self.G.T @ w - self.Gb) + cp.sum_squares(cp.multiply(self.sd, w) - self.sdb)
+        obj = self.alpha @ w - p.risk_aversion * risk
+        if p.turnover_cost > 0:
+            obj = obj - p.turnover_cost * cp.norm1(w - self.prev)
+        cons = [w >= self.lb, w <= self.ub]
+        if p.mode == "long_only":
+            cons.append(cp.sum(w) == p.budget)
+        else:
+            cons += [cp.sum(w) == 0, cp.norm1(w) <= p.gross]
+        self.H = self.target = None
+        if J > 0:
+            self.H = cp.Parameter((J, N))
+            self.target = cp.Parameter(J)
+            if p.industry_neutral:
+                cons.append(self.H @ w == self.target)
+            else:
+                band = float(p.max_industry_active)  # type: ignore[arg-type]
+                cons += [self.H @ w <= self.target + band, self.H @ w >= self.target - band]
+        self.problem = cp.Problem(cp.Maximize(obj), cons)
+
+
+def _check(name: str, a: np.ndarray | None, shape: tuple[int, int], dtype=None) -> np.ndarray | None:
+    if a is None:
+        return None
+    a = np.asarray(a) if dtype is None else np.asarray(a, dtype=dtype)
+    if a.shape != shape:
+        raise DataError(f"optimize_weights: {name} shape {a.shape} differs from scores {shape}")
+    return a
+
+
+def _snap(w: np.ndarray, lo: np.ndarray, hi: np.ndarray, total: float, tol: float = 1e-6
+          ) -> np.ndarray:
+    """Interior-point output [N] cleaned: values within `tol` of a bound (or of 0) are set to
+    it, and the tiny change of the sum is spread over the names strictly inside their bounds."""
+    w = np.clip(w, lo, hi)
+    w = np.where(np.abs(w - lo) < tol, lo, w)
+    w = np.where(np.abs(w - hi) < tol, hi, w)
+    w = np.where(np.abs(w) < tol, 0.0, w)
+    inner = (w > lo + tol) & (w < hi - tol)
+    if inner.any():
+        w[inner] += (total - w.sum()) / inner.sum()
+    return w
+
+
+def _label(dates: np.ndarray | None, t: int) -> str:
+    return str(dates[t]) if dates is not None else f"row {t}"
+
+
+def optimize_weights(scores: np.ndarray, risk_model, params: OptimizerParams | None = None,
+                     mask: np.ndarray | None = None, tradable: np.ndarray | None = None, *,
+                     industry: np.ndarray | None = None, benchmark: np.ndarray | None = None,
+                     can_buy: np.ndarray | None = None, can_sell: np.ndarray | None = None,
+                     initial: np.ndarray | None = None, dates: np.ndarray | None = None
+                     ) -> np.ndarray:
+    """Target weights float64 [T, N] from scores [T, N] and a risk model on the same grid.
+
+    mask bool [T, N]: investable universe (outside: weight 0 unless untradable). tradable bool
+    [T, N]: False holds the previous weight. can_buy / can_sell bool [T, N] (optional): a rise /
+    a fall needs them. industry int [T, N] (default: the risk model's codes), benchmark [T, N]
+    weights, initial [N] weights before row 0. NaN rows: no decision that day (risk model not
+    ready or no valid score). Raises InfeasibleError naming the date when a day has no solution.
+    """
+    p = params if params is not None else OptimizerParams()
+    s = np.asarray(scores, dtype=np.float64)
+    if s.ndim != 2:
+        raise DataError(f"optimize_weights: scores must be [T, N], got shape {s.shape}")
+    T, N = s.shape
+    if hasattr(risk_model, "shape") and tuple(risk_model.shape) != (T, N):
+        raise DataError(f"optimize_weights: risk model grid {tuple(risk_model.shape)} differs from "
+                        f"scores {(T, N)}")
+    mask = _check("mask", mask, (T, N), bool)
+    tradable = _check("tradable", tradable, (T, N), bool)
+    can_buy = _check("can_buy", can_buy, (T, N), bool)
+    can_sell = _check("can_sell", can_sell, (T, N), bool)
+    bench = _check("benchmark", benchmark, (T, N), np.float64)
+    if dates is None:
+        dates = getattr(risk_model, "dates", None)
+    if industry is None and p.industry_constrained:
+        industry = getattr(risk_model, "industry_codes", None)
+        if industry is None:
+            raise ConfigError("optimize_weights: industry constraints need industry codes "
+                              "(pass industry=[T, N] or use a FactorRiskModel)")
+    ind = _check("industry", industry, (T, N))
+    if p.industry_constrained and p.mode == "long_only" and bench is None:
+        raise ConfigError("optimize_weights: industry constraints in long_only mode need "
+                          "benchmark weights (benchmark=[T, N])")
+    codes = np.unique(ind[ind >= 0]) if (ind is not None and p.industry_constrained) else np.zeros(0)
+    J = len(codes)
+    prev = np.zeros(N) if initial is None else np.nan_to_num(np.asarray(initial, dtype=np.float64))
+    if prev.shape != (N,):
+        raise DataError(f"optimize_weights: initial weights shape {prev.shape} != ({N},)")
+
+    out = np.full((T, N), np.nan)
+    prob: _Problem | None = None
+    last_decision = -10 ** 9
+    for t in range(T):
+        if t - last_decision < p.rebalance_every:
+            out[t] = out[t - 1]
+            continue
+        ready = risk_model.ready(t) if hasattr(risk_model, "ready") else True
+        valid = np.isfinite(s[t]) if mask is None else np.isfinite(s[t]) & mask[t]
+        if not ready or not valid.any():
+            continue
+        X, F, d = risk_model.covariance(t)
+        has_risk = np.isfinite(d) & np.isfinite(X).all(axis=1)
+        valid &= has_risk
+        fixed = np.zeros(N, bool) if tradable is None else ~tradable[t]
+        free = valid & ~fixed
+        # risk inputs: names without risk but held fixed get no factor risk and the median d
+        Xc = np.where(has_risk[:, None], X, 0.0)
+        d_fill = float(np.median(d[has_risk])) if has_risk.any() else 0.0
+        dc = np.where(has_risk, d, d_fill)
+        K = F.shape[0]
+        L = np.linalg.cholesky(F + 1e-12 * max(np.trace(F) / max(K, 1), 1e-12) * np.eye(K))
+        G = Xc @ L
+        b = np.zeros(N) if bench is None else np.nan_to_num(bench[t])
+        if bench is None or not p.risk_on_active:
+            b_risk = np.zeros(N)
+        else:
+            b_risk = b
+        # alpha
+        a = np.zeros(N)
+        if free.any():
+            if p.alpha == "raw":
+                a[free] = s[t, free]
+            else:
+                v = s[t, free]
+                sd = v.std()
+                a[free] = p.alpha_scale * ((v - v.mean()) / sd if sd > 0 else 0.0)
+        # bounds
+        lo = np.zeros(N) if p.mode == "long_only" else np.full(N, -p.max_weight)
+        hi = np.full(N, p.max_weight)
+        if can_buy is not None:
+            hi = np.where(can_buy[t], hi, np.minimum(hi, prev))
+        if can_sell is not None:
+            lo = np.where(can_sell[t], lo, np.maximum(lo, prev))
+        hi = np.maximum(hi, lo)
+        lo = np.where(free, lo, np.where(fixed, prev, 0.0))
+        hi = np.where(free, hi, np.where(fixed, prev, 0.0))
+        if p.mode == "long_only" and (hi.sum() < p.budget - 1e-9 or lo.sum() > p.budget + 1e-9):
+            raise InfeasibleError(
+                f"optimize_weights({_label(dates, t)}): bounds allow total weight in "
+                f"[{lo.sum():.4f}, {hi.sum():.4f}] but budget is {p.budget} "
+                f"({int(free.sum())} investable names, max_weight {p.max_weight})")
+        if prob is None or prob.G.shape != (N, K):
+            prob = _Problem(N, K, J, p)
+        prob.alpha.value = a
+        prob.G.value = G
+        prob.Gb.value = G.T @ b_risk
+        prob.sd.value = np.sqrt(np.maximum(dc, 0.0))
+        prob.sdb.value = np.sqrt(np.maximum(dc, 0.0)) * b_risk
+        prob.prev.value = prev
+        prob.lb.value = lo
+        prob.ub.value = hi
+        if J:
+            H = (ind[t][None, :] == codes[:, None]).astype(np.float64)
+            prob.H.value = H
+            prob.target.value = H @ b if bench is not None else np.zeros(J)
+        try:
+            prob.problem.solve(solver=p.solver)
+        except cp.error.SolverError as exc:
+            raise InfeasibleError(f"optimize_weights({_label(dates, t)}): solver {p.solver} "
+                                  f"failed: {exc}") from exc
+        if prob.problem.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) or prob.w.value is None:
+            raise InfeasibleError(
+                f"optimize_weights({_label(dates, t)}): problem is {prob.problem.status} "
+                f"(mode {p.mode}, {int(free.sum())} investable names, {int(fixed.sum())} held "
+                f"fixed, industry constraints {'on' if J else 'off'})")
+        w = _snap(prob.w.value, lo, hi, p.budget if p.mode == "long_only" else 0.0)
+        w[fixed] = prev[fixed]
+        out[t] = w
+        prev = w
+        last_decision = t
+    return out
