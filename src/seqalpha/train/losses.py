@@ -42,12 +42,14 @@ def ic_loss(pred: torch.Tensor, y: torch.Tensor, day: torch.Tensor | None = None
     G = int(g.max()) + 1 if len(g) else 0
     if G == 0:
         return pred.sum() * 0.0
-    cnt = torch.zeros(G).index_add_(0, g, torch.ones_like(y))
-    pc = pred - (torch.zeros(G).index_add(0, g, pred) / cnt)[g]
-    yc = y - (torch.zeros(G).index_add(0, g, y) / cnt)[g]
-    cov = torch.zeros(G).index_add(0, g, pc * yc)
-    vp = torch.zeros(G).index_add(0, g, pc * pc)
-    vy = torch.zeros(G).index_add(0, g, yc * yc)
+    y = y.to(pred.dtype)
+    zeros = pred.new_zeros(G)
+    cnt = zeros.index_add(0, g, torch.ones_like(y))
+    pc = pred - (zeros.index_add(0, g, pred) / cnt)[g]
+    yc = y - (zeros.index_add(0, g, y) / cnt)[g]
+    cov = zeros.index_add(0, g, pc * yc)
+    vp = zeros.index_add(0, g, pc * pc)
+    vy = zeros.index_add(0, g, yc * yc)
     corr = cov / (vp * vy).clamp(min=1e-12).sqrt()
     return -corr[cnt > 1].mean()
 
