@@ -507,11 +507,13 @@ def config_from_dict(raw: Any, source: str = "<config>", base_dir: Path | None =
     else:
         cfg.data.dir = resolve_path(cfg.data.dir, bases)
     if cfg.data.minute_dir:
+        # a relative minute_dir is looked up inside data.dir first (e.g. `minute` of a
+        # synthetic market), then like data.dir
         md = Path(cfg.data.minute_dir)
-        if not md.is_absolute() and data_dir is not None and (Path(cfg.data.dir) / md).exists():
+        if not md.is_absolute() and (Path(cfg.data.dir) / md).exists():
             cfg.data.minute_dir = str((Path(cfg.data.dir) / md).resolve())
         else:
-            cfg.data.minute_dir = resolve_path(cfg.data.minute_dir, [*bases, Path(cfg.data.dir)])
+            cfg.data.minute_dir = resolve_path(cfg.data.minute_dir, bases)
     if check:
         try:
             check_components(cfg)
