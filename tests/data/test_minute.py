@@ -312,3 +312,15 @@ def test_ingesting_in_batches_merges_partitions_and_replaces_same_bars(minute_cs
     assert loaded.instruments.tolist() == ["S000", "S001", "S002"]
     np.testing.assert_allclose(loaded["volume"][..., 1], bars["volume"][..., 1] + 1)
     np.testing.assert_allclose(loaded["close"], bars["close"], rtol=1e-6)
+
+
+def test_chunked_loading_equals_one_pass(minute_csv, tmp_path):
+    path, bars = minute_csv
+    ingest_minute(path, tmp_path / "m")
+    for k in (1, 30):
+        one = load_minute(tmp_path / "m", bar_minutes=k, chunk_days=100)
+        daily = load_minute(tmp_path / "m", bar_minutes=k, chunk_days=1)
+        for name in ("open", "high", "low", "close", "volume", "amount"):
+            np.testing.assert_array_equal(one[name], daily[name])
+    with pytest.raises(ConfigError, match="bar_minutes=7"):
+        load_minute(tmp_path / "m", bar_minutes=7)

@@ -530,17 +530,24 @@ def minute_dates(data_dir: PathLike) -> np.ndarray:
     return np.array(sorted(days), dtype="datetime64[D]")
 
 
+def _minute_of_day(col: str = "datetime") -> pl.Expr:
+    return pl.col(col).dt.hour().cast(pl.Int64) * 60 + pl.col(col).dt.minute().cast(pl.Int64)
+
+
 def load_minute(data_dir: PathLike, start=None, end=None, instruments: Sequence[str] | None = None,
-                bar_minutes: int | None = None, session: Session | None = None) -> MinuteBars:
+                bar_minutes: int | None = None, session: Session | None = None,
+                chunk_days: int = 20) -> MinuteBars:
     """Dense bars `[D, B, N]` (float32, NaN where missing) from a date-partitioned directory.
 
-    Reads only the partitions in `start..end`; `instruments` fixes the columns and their order;
-    `bar_minutes` coarser than the stored bars resamples on load.
+    Reads only the partitions in `start..end`, `chunk_days` at a time; `instruments` fixes the
+    columns and their order; `bar_minutes` coarser than the stored bars resamples each chunk on
+    load, so the finer bars are never all in memory.
     """
     root = Path(data_dir)
     meta = read_minute_meta(root)
     if session is None:
-        session = Session(tuple(tuple(iv) for iv in meta["session"])) if meta else A_SHARE  # type: ignore[arg-type]
+        session = (Session(tuple(tuple(iv) for iv in meta["session"]))  # type: ignore[arg-type]
+                   if meta else A_SHARE)
     days = minute_dates(root)
     if start is not None:
         days = days[days >= np.datetime64(start, "D")]
@@ -548,46 +555,77 @@ def load_minute(data_dir: PathLike, start=None, end=None, instruments: Sequence[
         days = days[days <= np.datetime64(end, "D")]
     if not len(days):
         raise DataError(f"{root}: no minute-bar partitions in {start}..{end}")
-    files = [f for d in days for f in sorted(_partition_dir(root, d).glob("*.parquet"))]
-    lazy = pl.scan_parquet(files, hive_partitioning=False) if files else None
+    files = {d: sorted(_partition_dir(root, d).glob("*.parquet")) for d in days}
+    all_files = [f for fs in files.values() for f in fs]
     want = None if instruments is None else [str(c).upper() for c in instruments]
-    if lazy is not None and want is not None:
-        lazy = lazy.filter(pl.col("instrument").is_in(want))
-    df = lazy.collect() if lazy is not None else pl.DataFrame(schema=_empty_frame_schema())
-    minute = (df["datetime"].dt.hour().cast(pl.Int64) * 60 + df["datetime"].dt.minute()).to_numpy()
     if meta is not None:
         k_native = int(meta["bar_minutes"])
-    elif len(minute):
-        k_native = session.infer_bar_minutes(np.unique(minute))
+    elif all_files:
+        mins = pl.scan_parquet(all_files).select(_minute_of_day().unique()).collect().to_series()
+        k_native = session.infer_bar_minutes(mins.to_numpy())
     else:
         raise DataError(f"{root}: no bars and no {META_FILE}; cannot tell the bar length")
-    ends = session.bar_end_minutes(k_native)
-    lookup = np.full(24 * 60 + 1, -1, dtype=np.int64)
-    lookup[ends] = np.arange(len(ends))
-    b_idx = lookup[minute]
-    if (b_idx < 0).any():
-        i = int(np.nonzero(b_idx < 0)[0][0])
-        raise DataError(f"{root}: bar at {df['datetime'][i]} ({df['instrument'][i]}) is not on the "
-                        f"{k_native}-minute grid of session {session.intervals}")
     if want is not None:
         inst = np.array(want, dtype=str)
+    elif all_files:
+        codes = pl.scan_parquet(all_files).select(pl.col("instrument").unique()).collect()
+        inst = np.array(sorted(codes.to_series().to_list()), dtype=str)
     else:
-        inst = np.array(df["instrument"].unique().sort().to_list(), dtype=str)
+        inst = np.array([], dtype=str)
     if len(set(inst.tolist())) != len(inst):
         raise DataError("load_minute: duplicate codes in `instruments`")
-    code_map = pl.DataFrame({"instrument": inst.tolist(), "__j": np.arange(len(inst), dtype=np.int64)})
-    n_idx = df.select("instrument").join(code_map, on="instrument", how="left",
-                                         maintain_order="left")["__j"].to_numpy()
-    day_num = df["datetime"].dt.date().cast(pl.Int32).to_numpy()
-    d_idx = np.searchsorted(days.astype(np.int64), day_num)
-    D, B, N = len(days), len(ends), len(inst)
-    fields = {}
-    for name in MINUTE_FIELDS:
-        arr = np.full((D, B, N), np.nan, dtype=np.float32)
-        if df.height:
-            arr[d_idx, b_idx, n_idx] = df[name].cast(pl.Float64).to_numpy().astype(np.float32)
-        fields[name] = arr
-    bars = MinuteBars(days, session.bar_ends(k_native), inst, fields)
-    if bar_minutes is not None and bar_minutes != k_native:
-        bars = resample(bars, bar_minutes, session)
+    ends = session.bar_end_minutes(k_native)
+    k_out = k_native if bar_minutes is None else int(bar_minutes)
+    if k_out % k_native:
+        raise ConfigError(f"load_minute: {k_out}-minute bars cannot be built from the stored "
+                          f"{k_native}-minute bars in {root}")
+    out_ends = session.bar_end_minutes(k_out)
+    D, N = len(days), len(inst)
+    fields = {name: np.full((D, len(out_ends), N), np.nan, dtype=np.float32) for name in MINUTE_FIELDS}
+    if chunk_days < 1:
+        raise ConfigError(f"load_minute: chunk_days={chunk_days} must be >= 1")
+    for c0 in range(0, D, chunk_days):
+        sub_days = days[c0:c0 + chunk_days]
+        chunk = _dense_chunk(root, [f for d in sub_days for f in files[d]], sub_days, ends, inst,
+                             want, session, k_native)
+        if k_out != k_native:
+            chunk = resample(chunk, k_out, session)
+        for name in MINUTE_FIELDS:
+            fields[name][c0:c0 + len(sub_days)] = chunk[name]
+    bars = MinuteBars(days, session.bar_ends(k_out), inst, fields)
+    if k_out != k_native:
+        bars.fields["vwap"] = bars.vwap()
     return bars
+
+
+def _dense_chunk(root: Path, files: list[Path], days: np.ndarray, ends: np.ndarray, inst: np.ndarray,
+                 want: list[str] | None, session: Session, k_native: int) -> MinuteBars:
+    """The bars of some days as dense arrays [d, B, N] (NaN where a bar is absent)."""
+    D, B, N = len(days), len(ends), len(inst)
+    fields = {name: np.full((D, B, N), np.nan, dtype=np.float32) for name in MINUTE_FIELDS}
+    if files:
+        lazy = pl.scan_parquet(files, hive_partitioning=False)
+        if want is not None:
+            lazy = lazy.filter(pl.col("instrument").is_in(want))
+        df = lazy.collect()
+    else:
+        df = pl.DataFrame(schema=_empty_frame_schema())
+    if df.height:
+        lookup = np.full(24 * 60 + 1, -1, dtype=np.int64)
+        lookup[ends] = np.arange(B)
+        b_idx = lookup[df.select(_minute_of_day()).to_series().to_numpy()]
+        day_num = df["datetime"].dt.date().cast(pl.Int32).to_numpy()
+        day_int = days.astype(np.int64)
+        d_idx = np.minimum(np.searchsorted(day_int, day_num), D - 1)
+        bad = (b_idx < 0) | (day_int[d_idx] != day_num)
+        if bad.any():
+            i = int(np.nonzero(bad)[0][0])
+            raise DataError(f"{root}: bar at {df['datetime'][i]} ({df['instrument'][i]}) is not on the "
+                            f"{k_native}-minute grid of session {session.intervals} or lies in "
+                            "another date's partition")
+        code_map = pl.DataFrame({"instrument": inst.tolist(), "__j": np.arange(N, dtype=np.int64)})
+        n_idx = df.select("instrument").join(code_map, on="instrument", how="left",
+                                             maintain_order="left")["__j"].to_numpy()
+        for name in MINUTE_FIELDS:
+            fields[name][d_idx, b_idx, n_idx] = df[name].cast(pl.Float32).to_numpy()
+    return MinuteBars(days, session.bar_ends(k_native), inst, fields)
