@@ -191,3 +191,24 @@ def test_default_data_dir_is_shared_csi300():
 def test_intraday_needs_minute_dir(cfg_file: Path):
     msg = _err(cfg_file, ["features.bars=true"])
     assert "features.bars" in msg and "minute_dir" in msg
+
+
+EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_example_configs_validate(path: Path, tmp_path: Path):
+    (tmp_path / "minute").mkdir()
+    cfg = load_config(path, data_dir=tmp_path)  # model names, params and processors checked
+    assert cfg.data.dir == str(tmp_path.resolve())
+    assert cfg.embargo >= cfg.labels.offset + max(cfg.labels.horizons)
+    if cfg.walkforward.schedule == "fixed":  # the DEV split of BENCHMARKS.md
+        assert str(cfg.walkforward.test.start) == "2021-01-01"
+        assert str(cfg.walkforward.train.end) == "2018-12-31"
+    else:
+        assert cfg.features.bars and cfg.data.minute_dir == str(tmp_path / "minute")
+
+
+def test_example_list_is_complete():
+    assert {p.name for p in EXAMPLES} >= {"csi300_lgbm_alpha158.yaml", "csi300_gru_alpha360.yaml",
+                                          "synthetic_intraday_gru.yaml"}

@@ -143,3 +143,19 @@ def test_changed_config_needs_fresh(market: Path, tmp_path: Path):
     m = json.loads((run / "metrics.json").read_text())
     assert m["windows_resumed"] == 0 and m["windows_trained"] == m["n_windows"]
     assert load_config(run / "config.yaml").model.params == {"alpha": 0.5}
+
+
+def test_synthetic_intraday_example_runs(market: Path, tmp_path: Path):
+    example = Path(__file__).resolve().parents[2] / "examples" / "synthetic_intraday_gru.yaml"
+    run = tmp_path / "run"
+    res = invoke(example, "--out", run, "--data-dir", market,
+                 "--set", "model.params.epochs=1", "--set", "model.params.hidden_size=8",
+                 "--set", "model.params.threads=1", "--set", "walkforward.train_days=50",
+                 "--set", "walkforward.step=40")
+    assert res.exit_code == 0, res.output
+    cfg = load_config(run / "config.yaml")
+    assert cfg.features.bars and cfg.data.minute_dir == str(market / "minute")
+    preds = pl.read_parquet(run / "predictions.parquet")
+    assert preds["score"].is_finite().mean() > 0.9
+    m = json.loads((run / "metrics.json").read_text())
+    assert m["n_windows"] == len(json.loads((run / "run.json").read_text())["windows"]) >= 2
