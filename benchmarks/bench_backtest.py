@@ -19,7 +19,14 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from seqalpha.backtest import BacktestConfig, backtest_topk, load_market, performance_table
+from seqalpha.backtest import (
+    BacktestConfig,
+    backtest_topk,
+    load_market,
+    performance_table,
+    scores_to_grid,
+)
+from seqalpha.evaluate import forward_return, signal_metrics
 from seqalpha.paths import shared_data_dir
 from seqalpha.portfolio import TopkDropout
 
@@ -49,42 +56,25 @@ def rel(a: float, b: float) -> str:
     return f"{(a - b) / abs(b) * 100:+.1f}%" if b else "n/a"
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--runs", type=int, default=7)
-    ap.add_argument("--data", default=str(shared_data_dir("cn_csi300")))
-    ap.add_argument("--qlib-out", default=str(HERE / "out" / "qlib_lgbm"))
-    args = ap.parse_args()
-    qdir = Path(args.qlib_out)
-    if not (qdir / "predictions.parquet").exists():
-        raise SystemExit(f"{qdir}/predictions.parquet missing: run benchmarks/qlib_lgbm_predictions.py "
-                         "in the Qlib venv first")
-    preds = pl.read_parquet(qdir / "predictions.parquet").with_columns(
-        pl.col("datetime").cast(pl.Date))
-    qinfo = json.loads((qdir / "metrics.json").read_text())
+def detie(preds: pl.DataFrame) -> pl.DataFrame:
+    """Scores + 1e-12 x (position of the instrument in the day's sorted list): distinct scores,
+    same order wherever scores differ (LightGBM's distinct scores here differ by > 2e-9)."""
+    return preds.sort("datetime", "instrument").with_columns(
+        (pl.col("score") + 1e-12 * pl.int_range(pl.len()).over("datetime")).alias("score"))
+
+
+def cross_check(title: str, data: Path, preds: pl.DataFrame, qdir: Path) -> dict:
+    """Print seqalpha vs Qlib metrics, daily agreement and holdings agreement for one Qlib run."""
     report = pl.read_parquet(qdir / "report.parquet").with_columns(pl.col("datetime").cast(pl.Date))
-    data = Path(args.data)
-
-    t0 = time.perf_counter()
-    run_seqalpha(data, preds, True)  # first call: numba compile (or cache load)
-    first = time.perf_counter() - t0
-    times = []
-    for _ in range(args.runs):
-        t0 = time.perf_counter()
-        tab, res = run_seqalpha(data, preds, True)
-        times.append(time.perf_counter() - t0)
-    tab_q, res_q = run_seqalpha(data, preds, False)
-
-    # align on Qlib's report dates
+    _, res = run_seqalpha(data, preds, True)
+    _, res_q = run_seqalpha(data, preds, False)
     qdates = report["datetime"]
     ours = res.returns.filter(pl.col("datetime").is_in(qdates.implode()))
     ours_q = res_q.returns.filter(pl.col("datetime").is_in(qdates.implode()))
     qm = qlib_metrics(report)["overall"]
     sm = performance_table(ours)["overall"]
     sq = performance_table(ours_q)["overall"]
-
-    print("\n(a) cross-check, LightGBM/Alpha158 predictions, DEV test "
-          f"{qdates.min()}..{qdates.max()} ({len(qdates)} days), top-k 50/5")
+    print(f"\n{title}\nDEV test {qdates.min()}..{qdates.max()} ({len(qdates)} days), top-k 50/5")
     rows = [("excess ann. return, with cost", "AlphaRtn"), ("excess ann. return, no cost", "AlphaRtnNC"),
             ("information ratio, with cost", "AlphaSharpe"), ("information ratio, no cost", "AlphaSharpeNC"),
             ("max drawdown, with cost", "max_drawdown"), ("mean daily turnover", "TOV")]
@@ -100,8 +90,10 @@ def main() -> None:
                    on="datetime", suffix="_q")
         corr = np.corrcoef(j["return_nc"].to_numpy(), j["return_q"].to_numpy())[0, 1]
         mad = np.mean(np.abs(j["return_nc"].to_numpy() - j["return_q"].to_numpy()))
-        print(f"  {label}: daily gross return corr with Qlib {corr:.4f}, mean |diff| {mad * 1e4:.2f} bp, "
-              f"benchmark max |diff| {np.max(np.abs(j['benchmark'] - j['bench'])):.2e}")
+        same_day = int(np.sum(np.abs(j["return_nc"].to_numpy() - j["return_q"].to_numpy()) < 1e-9))
+        print(f"  {label}: daily gross return corr {corr:.4f}, mean |diff| {mad * 1e4:.2f} bp, "
+              f"days equal to 1e-9: {same_day}/{j.height}, benchmark max |diff| "
+              f"{float((j['benchmark'] - j['bench']).abs().max()):.2e}")
     qpos = qdir / "positions.parquet"
     if qpos.exists():
         qp = pl.read_parquet(qpos).with_columns(pl.col("datetime").cast(pl.Date),
@@ -115,6 +107,60 @@ def main() -> None:
                                               .alias("diff"))
             print(f"  {label}: days with identical holdings {int((same['diff'] == 0).sum())}/{same.height}, "
                   f"mean names held by only one side {same['diff'].mean():.2f}")
+    return {"qlib": qm, "seqalpha": sm, "seqalpha_qlib_suspension": sq}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--data", default=str(shared_data_dir("cn_csi300")))
+    ap.add_argument("--qlib-out", default=str(HERE / "out" / "qlib_lgbm"))
+    args = ap.parse_args()
+    qdir = Path(args.qlib_out)
+    if not (qdir / "predictions.parquet").exists():
+        raise SystemExit(f"{qdir}/predictions.parquet missing: run benchmarks/qlib_lgbm_predictions.py "
+                         "in the Qlib venv first")
+    preds = pl.read_parquet(qdir / "predictions.parquet").with_columns(
+        pl.col("datetime").cast(pl.Date))
+    qinfo = json.loads((qdir / "metrics.json").read_text())
+    data = Path(args.data)
+
+    t0 = time.perf_counter()
+    run_seqalpha(data, preds, True)  # first call: numba compile (or cache load)
+    first = time.perf_counter() - t0
+    times = []
+    for _ in range(args.runs):
+        t0 = time.perf_counter()
+        run_seqalpha(data, preds, True)
+        times.append(time.perf_counter() - t0)
+
+    ties = preds.group_by("datetime").agg(pl.col("score").is_duplicated().mean().alias("share"))
+    print(f"\nLightGBM scores: {ties['share'].mean() * 100:.1f}% of names share their score with "
+          "another name on the same day (ties)")
+    result = {"raw": cross_check("(a) cross-check, Qlib's LightGBM/Alpha158 predictions", data,
+                                 preds, qdir)}
+    detied_path = HERE / "out" / "predictions_detied.parquet"
+    detied = detie(preds)
+    detied.write_parquet(detied_path)
+    ddir = HERE / "out" / "qlib_lgbm_detied"
+    if (ddir / "report.parquet").exists():
+        result["detied"] = cross_check("(a') cross-check, the same predictions with ties broken "
+                                       "(+1e-12 x instrument position)", data, detied, ddir)
+    else:
+        print(f"\n(a') skipped: run the Qlib script with --predictions {detied_path} --out {ddir}")
+
+    # signal metrics of the same predictions with seqalpha.evaluate (label: Ref($close,-2)/Ref($close,-1)-1)
+    mk = load_market(data, START, END, change_unit="percent")
+    score = scores_to_grid(preds, mk)
+    label = forward_return(mk.close, 1, lag=1)
+    sig = signal_metrics(score, label, np.isfinite(score), mk.dates)
+    print(f"\n(c) signal metrics of these predictions (seqalpha.evaluate): IC {sig['ic']:.4f} "
+          f"(SE {sig['ic_se']:.4f}), ICIR {sig['icir']:.3f}, Rank IC {sig['rank_ic']:.4f}, "
+          f"Rank ICIR {sig['rank_icir']:.3f}, {sig['n_days']} days")
+    if "signal" in qinfo["times"]:
+        q = qinfo["times"]["signal"]
+        print(f"    Qlib (pandas groupby on its LABEL0): IC {q['IC']:.4f}, ICIR {q['ICIR']:.3f}, "
+              f"Rank IC {q['RankIC']:.4f}, Rank ICIR {q['RankICIR']:.3f}, {q['days']} days")
 
     qt = qinfo["times"].get("backtest", float("nan"))
     med = statistics.median(times)
@@ -125,8 +171,7 @@ def main() -> None:
           + ", ".join(f"{t:.3f}" for t in times) + ")")
     print(f"{'seqalpha, first call (JIT/cache)':32s} {first:9.3f}")
     print(f"speed-up (Qlib / seqalpha median): {qt / med:.0f}x")
-    out = {"qlib": qm, "seqalpha": sm, "seqalpha_qlib_suspension": sq, "qlib_seconds": qt,
-           "seqalpha_seconds": times, "seqalpha_first_call": first}
+    out = {**result, "qlib_seconds": qt, "seqalpha_seconds": times, "seqalpha_first_call": first}
     (HERE / "out" / "bench_backtest.json").write_text(json.dumps(out, indent=2, default=float))
 
 

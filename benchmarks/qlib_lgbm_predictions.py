@@ -8,6 +8,7 @@ seqalpha's. Writes under benchmarks/out/qlib_lgbm/:
   metrics.json         risk analysis (with/without cost) and wall times of each stage
 
 Usage: benchmarks/.qlib-venv/bin/python benchmarks/qlib_lgbm_predictions.py [--data DIR]
+       ... --predictions benchmarks/out/predictions_detied.parquet --out benchmarks/out/qlib_lgbm_detied
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")  # Qlib's recorder uses a file store
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import numpy as np
+import pandas as pd
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_DATA = HERE.parent.parent / "shared" / "data" / "cn_csi300"
@@ -31,15 +32,17 @@ DEFAULT_DATA = HERE.parent.parent / "shared" / "data" / "cn_csi300"
 TRAIN = ("2010-01-01", "2018-12-31")
 VALID = ("2019-01-01", "2020-12-31")
 TEST = ("2021-01-01", "2022-12-30")
+# Qlib's executor needs the trading day after each step: it cannot trade the calendar's last day
+BACKTEST_END = "2022-12-29"
 
 # Qlib's examples/benchmarks/LightGBM/workflow_config_lightgbm_Alpha158.yaml, threads = 2
-LGB_KWARGS = dict(loss="mse", colsample_bytree=0.8879, learning_rate=0.2, subsample=0.8789,
-                  lambda_l1=205.6999, lambda_l2=580.9768, max_depth=8, num_leaves=210,
-                  num_threads=2)
+LGB_KWARGS = {"loss": "mse", "colsample_bytree": 0.8879, "learning_rate": 0.2, "subsample": 0.8789,
+              "lambda_l1": 205.6999, "lambda_l2": 580.9768, "max_depth": 8, "num_leaves": 210,
+              "num_threads": 2}
 
 # BENCHMARKS.md: limit threshold 9.5 because `$change` is in percent on this data
-EXCHANGE_KWARGS = dict(limit_threshold=9.5, deal_price="close", open_cost=0.0005,
-                       close_cost=0.0015, min_cost=5)
+EXCHANGE_KWARGS = {"limit_threshold": 9.5, "deal_price": "close", "open_cost": 0.0005,
+                   "close_cost": 0.0015, "min_cost": 5}
 ACCOUNT = 100_000_000
 BENCH = "SH000300"
 
@@ -50,6 +53,9 @@ def main() -> None:
     ap.add_argument("--out", default=str(HERE / "out" / "qlib_lgbm"))
     ap.add_argument("--backtest-only", action="store_true",
                     help="reuse predictions.parquet and only rerun Qlib's backtest")
+    ap.add_argument("--predictions", default=None,
+                    help="backtest these predictions (datetime, instrument, score) only, e.g. the "
+                         "de-tied file written by bench_backtest.py")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -62,6 +68,8 @@ def main() -> None:
     qlib.init(provider_uri=args.data, region=REG_CN, kernels=2, exp_manager=exp_manager)
     times: dict[str, float] = {}
     pred_path = out / "predictions.parquet"
+    if args.predictions:
+        pred_path, args.backtest_only = Path(args.predictions), True
 
     if args.backtest_only and pred_path.exists():
         pdf = pd.read_parquet(pred_path)
@@ -101,6 +109,8 @@ def main() -> None:
                            "RankIC": float(ric.mean()), "RankICIR": float(ric.mean() / ric.std()),
                            "days": int(ic.notna().sum())}
 
+        (out / "metrics.json").write_text(json.dumps({"times": times}, indent=2))
+
     from qlib.backtest import backtest as qlib_backtest
     from qlib.backtest import executor as qexec
     from qlib.contrib.evaluate import risk_analysis
@@ -109,7 +119,7 @@ def main() -> None:
     t0 = time.perf_counter()
     strategy = TopkDropoutStrategy(signal=pred, topk=50, n_drop=5)
     executor = qexec.SimulatorExecutor(time_per_step="day", generate_portfolio_metrics=True)
-    portfolio, _ = qlib_backtest(start_time=TEST[0], end_time=TEST[1], strategy=strategy,
+    portfolio, _ = qlib_backtest(start_time=TEST[0], end_time=BACKTEST_END, strategy=strategy,
                                  executor=executor, benchmark=BENCH, account=ACCOUNT,
                                  exchange_kwargs=EXCHANGE_KWARGS)
     report, positions = portfolio["1day"]
@@ -132,7 +142,7 @@ def main() -> None:
         "excess_with_cost": {k: float(v) for k, v in excess.items()},
         "excess_without_cost": {k: float(v) for k, v in excess_nc.items()},
         "mean_turnover": float(report["turnover"].mean()),
-        "days": int(len(report)),
+        "days": len(report),
         "times": times,
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))

@@ -40,7 +40,7 @@ class Market:
     def shape(self) -> tuple[int, int]:
         return self.price.shape
 
-    def rows(self, start: int, stop: int | None = None) -> "Market":
+    def rows(self, start: int, stop: int | None = None) -> Market:
         """The market restricted to days start..stop-1 (views)."""
         sl = slice(start, stop)
         return Market(self.dates[sl], self.instruments, self.price[sl], self.close[sl],
@@ -51,7 +51,7 @@ class Market:
     def from_panel(cls, panel: Panel, deal_price: str = "close", benchmark: str | None = "SH000300",
                    limit_threshold: float | None = 0.095,
                    change_unit: Literal["percent", "fraction", "auto"] = "auto",
-                   suspend_zero_volume: bool = True) -> "Market":
+                   suspend_zero_volume: bool = True) -> Market:
         """Build from a Panel with `close` (and `open`/`vwap`, `factor`, `volume`, `change` if present).
 
         limit_threshold is a fraction (0.095 = 9.5%); `change` is read in `change_unit` (the shared

@@ -44,7 +44,7 @@ def _block(ex: np.ndarray, ex_nc: np.ndarray, tov: np.ndarray, bench: np.ndarray
         "annualized_return": a["annualized_return"], "information_ratio": a["information_ratio"],
         "max_drawdown": a["max_drawdown"], "annualized_return_nc": b["annualized_return"],
         "information_ratio_nc": b["information_ratio"], "max_drawdown_nc": b["max_drawdown"],
-        "days": int(len(ex)),
+        "days": len(ex),
     }
     if bench is not None:
         out["BenchRtn"] = risk_analysis(bench, ann)["annualized_return"]

@@ -102,7 +102,7 @@ def scores_to_grid(scores: pl.DataFrame | np.ndarray, market: Market,
     if not isinstance(scores, pl.DataFrame):
         try:
             scores = pl.from_pandas(scores.reset_index() if hasattr(scores, "reset_index") else scores)
-        except Exception as exc:  # noqa: BLE001 - report what was passed
+        except Exception as exc:
             raise DataError(f"scores: expected a polars/pandas frame or an array, got {type(scores)}") from exc
     if column not in scores.columns:
         raise DataError(f"scores frame lacks the column {column!r}; it has {scores.columns}")
@@ -161,10 +161,13 @@ def _result(market: Market, cfg: BacktestConfig, value, cost, traded, positions,
 
 
 def backtest_topk(scores: pl.DataFrame | np.ndarray, market: Market,
-                  strategy: TopkDropout = TopkDropout(), config: BacktestConfig = BacktestConfig(),
+                  strategy: TopkDropout | None = None, config: BacktestConfig | None = None,
                   universe: np.ndarray | None = None) -> BacktestResult:
     """Top-k dropout on scores ([T, N] on the market grid or a long frame): the score of day t-lag
-    decides day t's trades. universe bool [T, N] (optional): scores outside it are ignored."""
+    decides day t's trades. universe bool [T, N] (optional): scores outside it are ignored.
+    Defaults: TopkDropout(50, 5) and BacktestConfig() (Qlib's CSI300 benchmark settings)."""
+    strategy = TopkDropout() if strategy is None else strategy
+    config = BacktestConfig() if config is None else config
     s = scores_to_grid(scores, market)
     if universe is not None:
         if universe.shape != s.shape:
@@ -184,9 +187,10 @@ def backtest_topk(scores: pl.DataFrame | np.ndarray, market: Market,
 
 
 def backtest_weights(weights: np.ndarray, market: Market,
-                     config: BacktestConfig = BacktestConfig()) -> BacktestResult:
+                     config: BacktestConfig | None = None) -> BacktestResult:
     """Long-only target weights [T, N] (row t decided on day t, traded on day t+lag) through the
     A-share rules; a NaN row keeps the holdings. Negative weights are an error."""
+    config = BacktestConfig() if config is None else config
     w = np.asarray(weights, dtype=np.float64)
     if w.shape != market.shape:
         raise DataError(f"weights: shape {w.shape} differs from the market {market.shape}")

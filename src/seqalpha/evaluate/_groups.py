@@ -6,13 +6,20 @@ ignored day by day, and a day with fewer than 2 valid names gives NaN.
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 from scipy.special import ndtri
 
 from seqalpha.errors import ConfigError, DataError
-from seqalpha.evaluate._signal import MIN_NAMES, _check, cs_rank, daily_ic, row_pearson, summarize_ic
+from seqalpha.evaluate._signal import (
+    MIN_NAMES,
+    _check,
+    cs_rank,
+    daily_ic,
+    row_pearson,
+    summarize_ic,
+)
 
 
 def quantile_groups(score: np.ndarray, mask: np.ndarray | None = None, n_groups: int = 5) -> np.ndarray:

@@ -8,7 +8,7 @@ or with a constant score or label, give NaN and are skipped by the summaries.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from scipy.stats import rankdata
