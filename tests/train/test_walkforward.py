@@ -289,3 +289,18 @@ def test_seed_ensemble_is_mean_of_seeds(tmp_path):
     np.testing.assert_allclose(df["score"].to_numpy(), seeds.mean(axis=1), rtol=1e-5)
     assert not np.allclose(seeds[:, 0], seeds[:, 1])
     assert model_seed(1, 0) != model_seed(1, 1) != model_seed(2, 1)
+
+
+def test_empty_feature_columns_dropped_with_warning():
+    from seqalpha.train.inputs import drop_empty_features
+
+    x = np.random.default_rng(0).normal(size=(300, 6, 3)).astype(np.float32)
+    x[:, :, 1] = np.nan          # e.g. VWAP0 on a store without $vwap
+    x[:, 5, 2] = np.nan
+    mask = np.ones((300, 6), dtype=bool)
+    with pytest.warns(UserWarning, match=r"\['b'\] have no finite value"):
+        y, names = drop_empty_features(x, ["a", "b", "c"], mask)
+    assert names == ["a", "c"] and y.shape == (300, 6, 2)
+    np.testing.assert_array_equal(y[:, :, 1], x[:, :, 2])
+    with pytest.raises(Exception, match="every feature is empty"):
+        drop_empty_features(x[:, :, 1:2], ["b"], mask)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -136,12 +137,32 @@ def build_inputs(cfg) -> Inputs:
     if blocks:
         feats = blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=2)
         feats = np.ascontiguousarray(feats, dtype=np.float32)
+        feats, names = drop_empty_features(feats, names, panel.universe)
     lab = cfg.labels
     spec = LabelSpec(horizons=tuple(lab.horizons), kind=lab.kind, offset=lab.offset,
                      benchmark=lab.benchmark, price_field=lab.price_field)
     label_names, y = make_labels(panel, spec, bars=minute)
     return Inputs(panel.dates, panel.instruments, feats, bars_arr, y.astype(np.float32),
                   panel.universe.copy(), names, list(label_names), f.lookback)
+
+
+def drop_empty_features(x: np.ndarray, names: list[str], mask: np.ndarray
+                        ) -> tuple[np.ndarray, list[str]]:
+    """Drop feature columns of x [T, N, F] with no finite value in the universe (e.g. Alpha158's
+    VWAP0 on a store without $vwap), with one warning naming them."""
+    finite = np.zeros(x.shape[2], dtype=bool)
+    for t0 in range(0, x.shape[0], 256):  # chunks keep the temporary boolean array small
+        sl = slice(t0, t0 + 256)
+        finite |= (np.isfinite(x[sl]) & mask[sl, :, None]).any(axis=(0, 1))
+    if finite.all():
+        return x, names
+    empty = [n for n, ok in zip(names, finite) if not ok]
+    if not finite.any():
+        raise DataError(f"features: every feature is empty (no finite value), e.g. {empty[:5]}")
+    warnings.warn(f"features {empty} have no finite value in the universe and are dropped",
+                  stacklevel=2)
+    keep = np.nonzero(finite)[0]
+    return np.ascontiguousarray(x[:, :, keep]), [names[k] for k in keep]
 
 
 def _load_bars(minute_dir: str, bar_minutes: int, panel):
