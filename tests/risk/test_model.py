@@ -170,3 +170,33 @@ def test_input_validation():
         FactorRiskModel(weighting="cap")
     with pytest.raises(ConfigError, match="fit"):
         FactorRiskModel().covariance(0)
+
+
+def test_batched_regression_equals_per_day_weighted_lstsq():
+    rng = np.random.default_rng(4)
+    T, N = 30, 40
+    r = rng.normal(0, 0.02, (T, N))
+    r[5, :7] = np.nan
+    ind = rng.integers(0, 3, (T, N)).astype(np.int32)
+    ind[12] = np.where(ind[12] == 2, 0, ind[12])  # industry 2 empty on day 12 -> factor 0 on day 13
+    cap = np.exp(rng.normal(22, 1, (T, N)))
+    cap[:, 3] = np.nan  # no cap: weight = the day's median weight
+    uni = rng.random((T, N)) > 0.1
+    p = FactorModelParams(momentum_window=6, momentum_skip=1, volatility_window=6,
+                          min_history=5, return_clip=0.03)
+    m = FactorRiskModel(p).fit(r, ind, cap, universe=uni)
+    for t in range(7, T):  # slow reference: one lstsq per day on the rows used
+        X = np.zeros((N, 3 + 3))
+        X[np.arange(N), ind[t - 1]] = 1.0
+        X[:, 3:] = m.styles[t - 1]
+        y = np.clip(r[t], -0.03, 0.03)
+        rows = uni[t - 1] & np.isfinite(y)
+        w = np.sqrt(cap[t - 1])
+        w[~np.isfinite(w)] = np.median(w[rows & np.isfinite(w)])
+        sw = np.sqrt(w[rows])
+        f, *_ = np.linalg.lstsq(X[rows] * sw[:, None], y[rows] * sw, rcond=None)
+        np.testing.assert_allclose(m.factor_returns[t], f, atol=1e-9)
+        ok = np.isfinite(y)
+        np.testing.assert_allclose(m.specific_returns[t, ok], (y - X @ f)[ok], atol=1e-9)
+        assert m.n_names[t] == rows.sum()
+    assert m.factor_returns[13, 2] == 0.0

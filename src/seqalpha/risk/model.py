@@ -153,12 +153,57 @@ def style_exposures(returns: np.ndarray, market_cap: np.ndarray, universe: np.nd
     return names, out
 
 
+class _quiet_nan_warnings:
+    """Silence numpy's all-NaN-slice warnings inside a block."""
+
+    def __enter__(self):
+        import warnings
+
+        self._ctx = warnings.catch_warnings()
+        self._ctx.__enter__()
+        warnings.simplefilter("ignore", RuntimeWarning)
+
+    def __exit__(self, *exc):
+        self._ctx.__exit__(*exc)
+
+
+def _wls_days(xs: np.ndarray, col: np.ndarray, y: np.ndarray, w: np.ndarray, have: np.ndarray,
+              n_ind: int, chunk: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Per-day weighted least squares of y [D, N] on [industry dummies (col [D, N]), styles
+    xs [D, N, S]] with weights w [D, N] (0 = left out): factor returns [D, K] and residuals
+    [D, N] (NaN where not `have`). Batched normal equations, chunked over days; a factor
+    without members (all-zero column) gets 0 through a tiny ridge."""
+    D, N, S = xs.shape
+    K = n_ind + S
+    f_all = np.zeros((D, K))
+    u_all = np.full((D, N), np.nan)
+    eye = np.eye(K)
+    for lo in range(0, D, chunk):
+        hi = min(D, lo + chunk)
+        c = hi - lo
+        X = np.zeros((c, N, K))
+        ci = col[lo:hi]
+        tt, nn = np.nonzero(ci >= 0)
+        X[tt, nn, ci[tt, nn]] = 1.0
+        X[:, :, n_ind:] = np.where(np.isfinite(xs[lo:hi]), xs[lo:hi], 0.0)
+        Xw = X * w[lo:hi, :, None]
+        A = Xw.transpose(0, 2, 1) @ X
+        b = Xw.transpose(0, 2, 1) @ y[lo:hi, :, None]
+        scale = np.trace(A, axis1=1, axis2=2)[:, None, None] / K
+        A = A + 1e-10 * np.maximum(scale, 1e-300) * eye
+        f = np.linalg.solve(A, b)[:, :, 0]
+        pred = (X @ f[:, :, None])[:, :, 0]
+        f_all[lo:hi] = f
+        u_all[lo:hi] = np.where(have[lo:hi], y[lo:hi] - pred, np.nan)
+    return f_all, u_all
+
+
 class FactorRiskModel(RiskModel):
     """Industry + style factor model; `fit(...)` runs one weighted lstsq per day, then
     `covariance(t)` reads factor and specific returns of days <= t only.
 
-    Factors: one dummy per industry code seen (>= 0; unknown -1 leaves a name out of the
-    regression and without risk) and the styles of `style_exposures`. No separate market
+    Factors: one dummy per industry code held by a universe name at some date (a name with
+    code -1 or a code never in the universe is left out of the regression and has no risk) and the styles of `style_exposures`. No separate market
     factor: the industry dummies span it.
     """
 
@@ -190,10 +235,12 @@ class FactorRiskModel(RiskModel):
         if dates is not None and len(dates) != T:
             raise DataError(f"dates: length {len(dates)} differs from returns rows {T}")
         self.dates = None if dates is None else np.asarray(dates)
-        self.industries = np.unique(ind[ind >= 0])
+        # one factor per industry code held by some universe name (others could not be estimated)
+        self.industries = np.unique(ind[(ind >= 0) & uni])
         if self.industries.size == 0:
-            raise DataError("industry: no known industry code (all negative)")
-        ind_col = np.where(ind >= 0, np.searchsorted(self.industries, np.maximum(ind, 0)), -1)
+            raise DataError("industry: no known industry code (>= 0) among universe names")
+        pos = np.minimum(np.searchsorted(self.industries, ind), len(self.industries) - 1)
+        ind_col = np.where((ind >= 0) & (self.industries[pos] == ind), pos, -1)
         self.style_names, self.styles = style_exposures(r, cap, uni, value, p)
         self.industry_col = ind_col
         self.universe = uni
@@ -208,28 +255,22 @@ class FactorRiskModel(RiskModel):
         self.specific_returns = np.full((T, N), np.nan)
         self.n_names = np.zeros(T, dtype=np.int64)
         min_names = max(p.min_names, K + 1)
-        rows = np.arange(N)
-        for t in range(1, T):
-            # exposures of the close of t-1 explain the return of day t
-            xs = self.styles[t - 1]
-            col = ind_col[t - 1]
-            have = (col >= 0) & np.isfinite(xs).all(axis=1) & np.isfinite(y_all[t])
-            fit_rows = have & uni[t - 1]
-            if fit_rows.sum() < min_names:
-                continue
-            w = wt[t - 1, fit_rows]
-            w = np.where(np.isfinite(w), w, np.nanmedian(w) if np.isfinite(w).any() else 1.0)
-            X = np.zeros((int(fit_rows.sum()), K))
-            X[np.arange(X.shape[0]), col[fit_rows]] = 1.0
-            X[:, n_ind:] = xs[fit_rows]
-            sw = np.sqrt(w)
-            f, *_ = np.linalg.lstsq(X * sw[:, None], y_all[t, fit_rows] * sw, rcond=None)
-            self.factor_returns[t] = f
-            self.n_names[t] = X.shape[0]
-            # residuals for every name with exposures (in the universe or not)
-            i = rows[have]
-            pred = f[col[have]] + xs[have] @ f[n_ind:]
-            self.specific_returns[t, i] = y_all[t, i] - pred
+        # day t's return on the exposures of the close of t-1 (row t-1), all days at once
+        xs, col, y = self.styles[:-1], ind_col[:-1], y_all[1:]
+        have = (col >= 0) & np.isfinite(xs).all(axis=2) & np.isfinite(y)
+        fit_rows = have & uni[:-1]
+        w = np.where(fit_rows & np.isfinite(wt[:-1]), wt[:-1], np.nan)
+        with np.errstate(invalid="ignore"), _quiet_nan_warnings():
+            med = np.nanmedian(w, axis=1, keepdims=True)
+        w = np.where(np.isfinite(w), w, np.where(np.isfinite(med), med, 1.0))
+        w = np.where(fit_rows, w, 0.0)
+        days = fit_rows.sum(axis=1) >= min_names
+        f, u = _wls_days(xs, col, np.where(np.isfinite(y), y, 0.0), w, have, n_ind)
+        f[~days] = np.nan
+        u[~days] = np.nan
+        self.factor_returns[1:] = f
+        self.specific_returns[1:] = u
+        self.n_names[1:] = np.where(days, fit_rows.sum(axis=1), 0)
         self.fitted = True
         return self
 
