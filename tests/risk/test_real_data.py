@@ -25,7 +25,7 @@ def test_real_model_covers_the_universe(csi300_model):
     assert m.factor_names[-3:] == ["size", "momentum", "volatility"]
     assert 25 <= len(m.industries) <= 31  # SW2021 level-1 industries present in CSI300
     t = panel.shape[0] - 1
-    X, F, d = m.covariance(t)
+    _, F, d = m.covariance(t)
     inside = panel.universe[t] & np.isfinite(panel["close"][t])
     assert np.isfinite(d[inside]).mean() > 0.99
     assert np.linalg.eigvalsh(F).min() > -1e-15
