@@ -8,8 +8,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from seqalpha.config import (PipelineConfig, apply_overrides, config_from_dict, config_hash,
-                             dump_config, load_config, parse_yaml)
+from seqalpha.config import (
+    PipelineConfig,
+    apply_overrides,
+    config_from_dict,
+    config_hash,
+    dump_config,
+    load_config,
+    parse_yaml,
+)
 from seqalpha.errors import ConfigError
 from seqalpha.models.registry import MODELS, register_model
 

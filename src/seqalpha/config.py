@@ -15,12 +15,20 @@ import importlib.util
 import json
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal, Sequence, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import yaml
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError,
-                      field_validator, model_validator)
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from seqalpha.errors import ConfigError
 
@@ -77,7 +85,7 @@ class DataConfig(Section):
     """Where the daily store (and minute bars) are and which slice of them to load."""
 
     dir: str = "../shared/data/cn_csi300"
-    universe: Union[str, list[str]] = "csi300"
+    universe: str | list[str] = "csi300"
     start: _dt.date | None = None
     end: _dt.date | None = None
     benchmark: str = "SH000300"
@@ -163,7 +171,7 @@ class DateRange(Section):
         return v
 
     @model_validator(mode="after")
-    def _ordered(self) -> "DateRange":
+    def _ordered(self) -> DateRange:
         if self.end < self.start:
             raise ValueError(f"end {self.end} is before start {self.start}")
         return self
@@ -192,7 +200,7 @@ class WalkForwardConfig(Section):
     purge: bool = True
 
     @model_validator(mode="after")
-    def _schedule_fields(self) -> "WalkForwardConfig":
+    def _schedule_fields(self) -> WalkForwardConfig:
         if self.schedule == "fixed":
             if self.train is None or self.test is None:
                 raise ValueError("schedule 'fixed' needs `train` and `test` date ranges "
@@ -225,7 +233,7 @@ class PortfolioConfig(Section):
     params: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _drop_le_topk(self) -> "PortfolioConfig":
+    def _drop_le_topk(self) -> PortfolioConfig:
         if self.n_drop > self.topk:
             raise ValueError(f"n_drop {self.n_drop} exceeds topk {self.topk}")
         return self
@@ -274,7 +282,7 @@ class PipelineConfig(Section):
         return v
 
     @model_validator(mode="after")
-    def _cross_checks(self) -> "PipelineConfig":
+    def _cross_checks(self) -> PipelineConfig:
         wf, reach = self.walkforward, self.labels.reach
         if wf.embargo is not None and wf.embargo < reach:
             raise ValueError(f"walkforward.embargo: {wf.embargo} days is less than the label "
@@ -361,7 +369,7 @@ def _format_error(err: dict, root: type, prefix: str = "") -> str:
     return f"{path}: {msg} (got {err.get('input')!r})"
 
 
-def validation_message(exc: ValidationError, root: type = None, prefix: str = "") -> str:
+def validation_message(exc: ValidationError, root: type | None = None, prefix: str = "") -> str:
     """All errors of a pydantic ValidationError on ONE line, each naming its key path."""
     root = root or PipelineConfig
     parts = [_format_error(e, root, prefix) for e in exc.errors()]
@@ -431,8 +439,8 @@ def resolve_path(path: str, base_dirs: Sequence[Path] = ()) -> str:
 
 def check_components(cfg: PipelineConfig) -> None:
     """Registered names exist: the model (and its params), processors, label kind."""
-    from seqalpha.models.registry import MODELS
     import seqalpha.models  # noqa: F401  (registers the zoo)
+    from seqalpha.models.registry import MODELS
 
     if cfg.model.name not in MODELS:
         raise ConfigError(f"model.name: unknown model {cfg.model.name!r}; "

@@ -10,8 +10,7 @@ import polars as pl
 import pytest
 
 from seqalpha.config import ExecutorConfig, config_from_dict
-from seqalpha.train.executors import (LocalExecutor, ProcessExecutor, RayExecutor,
-                                      make_executor)
+from seqalpha.train.executors import LocalExecutor, ProcessExecutor, RayExecutor, make_executor
 from seqalpha.train.inputs import Inputs
 from seqalpha.train.walkforward import run_walkforward, window_path
 

@@ -49,30 +49,29 @@ def ray_head(tmp_path_factory):
     if not RAY.exists():
         pytest.skip(f"{RAY} not found")
     port = free_port()
-    log = open(tmp_path_factory.mktemp("ray") / "head.log", "w")
     env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0")
-    proc = subprocess.Popen(
-        [str(RAY), "start", "--head", "--num-cpus", "2", "--port", str(port),
-         "--node-ip-address", "127.0.0.1", "--disable-usage-stats",
-         "--include-dashboard", "false", "--block"],
-        stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    try:
-        wait_for_port(port, proc)
-        yield f"127.0.0.1:{port}"
-    finally:
-        # `ray stop --force` would stop every Ray process of this machine (other users' too);
-        # signal only the process group of the head we started.
-        for sig, wait_s in ((signal.SIGTERM, 8), (signal.SIGKILL, 10)):
+    with open(tmp_path_factory.mktemp("ray") / "head.log", "w") as log:
+        proc = subprocess.Popen(
+            [str(RAY), "start", "--head", "--num-cpus", "2", "--port", str(port),
+             "--node-ip-address", "127.0.0.1", "--disable-usage-stats",
+             "--include-dashboard", "false", "--block"],
+            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        try:
+            wait_for_port(port, proc)
+            yield f"127.0.0.1:{port}"
+        finally:
+            # `ray stop --force` would stop every Ray process of this machine (other users'
+            # too); signal only the process group of the head started here.
+            os.killpg(proc.pid, signal.SIGTERM)
             try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                proc.wait(timeout=wait_s)
-                break
+                proc.wait(timeout=8)
             except subprocess.TimeoutExpired:
-                continue
-        log.close()
+                pass
+            try:  # stragglers of this group only (raylet, gcs_server, workers)
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait(timeout=10)
 
 
 def toy_inputs(T: int = 50, N: int = 12, F: int = 3) -> Inputs:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from typing import ClassVar
 
 import numpy as np
 import polars as pl
@@ -14,8 +15,17 @@ from seqalpha.config import WalkForwardConfig, config_from_dict
 from seqalpha.errors import ConfigError, LeakageError
 from seqalpha.models.registry import MODELS, register_model
 from seqalpha.train.inputs import Inputs
-from seqalpha.train.walkforward import (Job, TrainSpec, Window, check_windows, make_windows,
-                                        model_seed, run_walkforward, window_arrays, window_path)
+from seqalpha.train.walkforward import (
+    Job,
+    TrainSpec,
+    Window,
+    check_windows,
+    make_windows,
+    model_seed,
+    run_walkforward,
+    window_arrays,
+    window_path,
+)
 
 
 def toy_calendar(n: int = 40) -> np.ndarray:
@@ -203,7 +213,7 @@ class WFProbe:
     """Stand-in model: score = fitted slope * first feature; records what it was given."""
 
     input_kind = "tabular"
-    calls: list = []
+    calls: ClassVar[list] = []
 
     def __init__(self, seed: int = 0, scale: float = 1.0):
         self.seed, self.scale = seed, scale

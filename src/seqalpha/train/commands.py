@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import polars as pl
@@ -43,8 +43,7 @@ def train_command(config: str | Path, out: str | Path, data_dir: str | Path | No
     """Run (or resume) the walk-forward of a config into `out`; returns the metrics dict."""
     from seqalpha.config import config_hash, dump_config, load_config
     from seqalpha.train.inputs import build_inputs
-    from seqalpha.train.walkforward import (collect_predictions, prepare_run_dir,
-                                            run_walkforward)
+    from seqalpha.train.walkforward import collect_predictions, prepare_run_dir, run_walkforward
 
     say = log or (lambda msg: None)
     t0 = time.perf_counter()

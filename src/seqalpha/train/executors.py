@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Self
 
 from seqalpha.errors import ConfigError
 
@@ -30,7 +31,7 @@ class Executor:
     def close(self) -> None:
         """Release workers (idempotent)."""
 
-    def __enter__(self) -> "Executor":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -142,8 +143,8 @@ class RayExecutor(Executor):
             return
         # Ray's workers import seqalpha from the same (editable) installation as the driver.
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-        kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False,
-                                      logging_level="ERROR")
+        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
+                                  "logging_level": "ERROR"}
         if self.address is None:
             ray.init(num_cpus=self.local_cpus, **kwargs)
         else:

@@ -57,7 +57,7 @@ class Inputs:
         (path / "meta.json").write_text(json.dumps(meta))
 
     @classmethod
-    def from_dir(cls, path: str | Path, mmap: bool = True) -> "Inputs":
+    def from_dir(cls, path: str | Path, mmap: bool = True) -> Inputs:
         """Inputs saved by `to_dir`; large arrays memory-mapped read-only when `mmap`."""
         path = Path(path)
         meta = json.loads((path / "meta.json").read_text())

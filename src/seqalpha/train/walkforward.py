@@ -13,12 +13,14 @@ is a ConfigError (use another RUN_DIR, or `fresh=True` to discard the old window
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -70,7 +72,7 @@ def make_windows(calendar: np.ndarray, wf, embargo: int, lookback: int = 1) -> l
         va = _range(cal, wf.valid.start, wf.valid.end, "valid") if wf.valid else None
         te = _range(cal, wf.test.start, wf.test.end, "test")
         ranges = [("train", tr)] + ([("valid", va)] if va else []) + [("test", te)]
-        for (na, a), (nb, b) in zip(ranges, ranges[1:]):
+        for (na, a), (nb, b) in itertools.pairwise(ranges):
             if a[1] > b[0]:
                 raise LeakageError(
                     f"window 0: {na} {cal[a[0]]}..{cal[a[1] - 1]} overlaps {nb} "
@@ -140,7 +142,7 @@ def check_windows(windows: Sequence[Window], calendar: np.ndarray, embargo: int)
             if not 0 <= lo < hi <= len(cal):
                 raise ConfigError(f"window {w.index}: {name} range [{lo}, {hi}) is empty or "
                                   f"outside the calendar of {len(cal)} days")
-        for (na, a), (nb, b) in zip(ranges, ranges[1:]):
+        for (na, a), (nb, b) in itertools.pairwise(ranges):
             gap = b[0] - a[1]
             if gap < embargo:
                 raise LeakageError(
@@ -229,9 +231,9 @@ def run_job(inputs, job: Job) -> np.ndarray:
 
     a = window_arrays(inputs, job)
     w, lo = job.window, a["lo"]
-    common = dict(dates=inputs.dates[lo:a["hi"]], instruments=inputs.instruments,
-                  features=a["features"], bars=a["bars"],
-                  feature_names=list(inputs.feature_names), lookback=job.spec.lookback)
+    common = {"dates": inputs.dates[lo:a["hi"]], "instruments": inputs.instruments,
+                  "features": a["features"], "bars": a["bars"],
+                  "feature_names": list(inputs.feature_names), "lookback": job.spec.lookback}
     train = SampleSet(labels=a["labels"], mask=a["train_mask"],
                       rows=(w.train[0] - lo, w.train[1] - lo),
                       label_names=list(inputs.label_names), **common)
