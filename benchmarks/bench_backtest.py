@@ -40,7 +40,8 @@ def run_seqalpha(data: Path, preds: pl.DataFrame, suspend_zero_volume: bool) -> 
     """Predictions -> market -> backtest -> metrics (what is timed)."""
     market = load_market(data, START, END, benchmark="SH000300", deal_price="close",
                          limit_threshold=0.095, change_unit="percent",
-                         suspend_zero_volume=suspend_zero_volume)
+                         suspend_zero_volume=suspend_zero_volume,
+                         instruments=preds["instrument"].unique().to_list())
     res = backtest_topk(preds, market, STRATEGY, CONFIG)
     return performance_table(res.returns), res
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +13,6 @@ import polars as pl
 from seqalpha.backtest._engine import run_topk, run_weights
 from seqalpha.backtest._market import Market
 from seqalpha.backtest._metrics import performance_table
-from seqalpha.data.panel import Panel
 from seqalpha.data.qlib_bin import QlibStore
 from seqalpha.errors import ConfigError, DataError
 from seqalpha.portfolio._topk import TopkDropout
@@ -75,17 +75,22 @@ class BacktestResult:
 
 def load_market(data_dir: str | Path, start=None, end=None, benchmark: str | None = "SH000300",
                 deal_price: str = "close", limit_threshold: float | None = 0.095,
-                change_unit: str = "auto", suspend_zero_volume: bool = True) -> Market:
-    """A `Market` from a Qlib store: every instrument's close/open/volume/change/factor, [start, end].
+                change_unit: str = "auto", suspend_zero_volume: bool = True,
+                instruments: Sequence[str] | None = None) -> Market:
+    """A `Market` from a Qlib store: close/open/volume/change/factor over [start, end] of the
+    given instruments (default: every instrument with data) plus the benchmark.
 
     One trading day before `start` is read too, so that the first day's benchmark return and
     close-implied change are known (as Qlib's `Ref($close, 1)` does), then dropped.
     """
-    fields = ["close", "open", "volume", "change", "factor"]
+    fields = ["close", "volume", "change", "factor"] + ([deal_price] if deal_price != "close" else [])
     store = QlibStore(data_dir)
     cal = store.calendar
     lo = 0 if start is None else int(np.searchsorted(cal, np.datetime64(start, "D")))
-    panel = store.load(fields, "all", cal[max(lo - 1, 0)] if lo < len(cal) else start, end)
+    universe: str | list[str] = "all"
+    if instruments is not None:
+        universe = sorted({str(c).upper() for c in instruments} | ({benchmark.upper()} if benchmark else set()))
+    panel = store.load(fields, universe, cal[max(lo - 1, 0)] if lo < len(cal) else start, end)
     market = Market.from_panel(panel, deal_price, benchmark, limit_threshold, change_unit,
                                suspend_zero_volume)
     return market.rows(1) if lo > 0 and len(market.dates) > 1 else market
@@ -106,12 +111,20 @@ def scores_to_grid(scores: pl.DataFrame | np.ndarray, market: Market,
             raise DataError(f"scores: expected a polars/pandas frame or an array, got {type(scores)}") from exc
     if column not in scores.columns:
         raise DataError(f"scores frame lacks the column {column!r}; it has {scores.columns}")
-    df = scores.select(pl.col("datetime").cast(pl.Date), pl.col("instrument").cast(pl.Utf8).str.to_uppercase(),
+    df = scores.select(pl.col("datetime").cast(pl.Date),
+                       pl.col("instrument").cast(pl.Utf8).str.to_uppercase(),
                        pl.col(column).cast(pl.Float64))
-    known = set(market.instruments.tolist())
-    df = df.filter(pl.col("instrument").is_in(list(known)))
-    grid = Panel.from_long(df, [column], dates=market.dates, instruments=market.instruments)
-    return grid[column].astype(np.float64) if grid[column].dtype != np.float64 else grid[column]
+    inst = pl.DataFrame({"instrument": market.instruments.astype(str),
+                         "_j": np.arange(len(market.instruments), dtype=np.int64)})
+    days = pl.DataFrame({"datetime": market.dates, "_t": np.arange(len(market.dates), dtype=np.int64)}
+                        ).with_columns(pl.col("datetime").cast(pl.Date))
+    df = df.join(inst, on="instrument", how="inner").join(days, on="datetime", how="inner")
+    if df.select(pl.struct("_t", "_j").is_duplicated().any()).item():
+        dup = df.filter(pl.struct("_t", "_j").is_duplicated()).head(3).select("datetime", "instrument")
+        raise DataError(f"scores: duplicate (datetime, instrument) rows, e.g. {dup.rows()}")
+    grid = np.full(market.shape, np.nan)
+    grid[df["_t"].to_numpy(), df["_j"].to_numpy()] = df[column].to_numpy()
+    return grid
 
 
 def _lag(a: np.ndarray, lag: int) -> np.ndarray:
