@@ -13,6 +13,10 @@ Rule (method_sell="bottom", method_buy="top"), with L = names held and s the sig
 Sells are skipped for names that cannot be sold today (or held fewer than `hold_thresh` days);
 buys are skipped for names that cannot be bought; the buy budget is still split over all of `buy`
 (as Qlib does), so a blocked buy leaves its share in cash.
+
+Equal scores are ordered by instrument position (deterministic). Qlib leaves ties to numpy's
+unstable quicksort, so on tied scores (frequent with few-tree LightGBM) the two can pick
+different names; with distinct scores they agree day by day (benchmarks/bench_backtest.py).
 """
 
 from __future__ import annotations
