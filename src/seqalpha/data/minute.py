@@ -536,7 +536,7 @@ def _minute_of_day(col: str = "datetime") -> pl.Expr:
 
 def load_minute(data_dir: PathLike, start=None, end=None, instruments: Sequence[str] | None = None,
                 bar_minutes: int | None = None, session: Session | None = None,
-                chunk_days: int = 20) -> MinuteBars:
+                chunk_days: int = 5) -> MinuteBars:
     """Dense bars `[D, B, N]` (float32, NaN where missing) from a date-partitioned directory.
 
     Reads only the partitions in `start..end`, `chunk_days` at a time; `instruments` fixes the
