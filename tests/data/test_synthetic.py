@@ -176,7 +176,10 @@ def test_same_seed_gives_byte_identical_files_whatever_the_chunking(tmp_path):
     files_b = sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
     assert files_a == files_b and len(files_a) > 40 * 1 + 20
     for rel in files_a:
-        if rel.name == "meta.json":  # records chunk_days
+        if rel.name == "meta.json":  # records chunk_days, otherwise identical
+            meta_a, meta_b = (json.loads((d / rel).read_text()) for d in (a, b))
+            assert meta_a["config"].pop("chunk_days") == 7 and meta_b["config"].pop("chunk_days") == 40
+            assert meta_a == meta_b
             continue
         assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
     c = generate_market(tmp_path / "c", SynthConfig(**{**cfg, "seed": 6}))
