@@ -155,3 +155,17 @@ def test_random_signal_test_separates_real_and_random():
     assert abs(res["null_mean"]) < 0.02
     res0 = random_signal_test(y, res["null_mean"], n_trials=50, seed=1)
     assert res0["p_value"] > 0.5
+
+
+def test_inputs_are_not_modified_and_nan_days_stay_nan():
+    rng = np.random.default_rng(9)
+    s = rng.standard_normal((6, 8)).astype(np.float32)
+    y = rng.standard_normal((6, 8))
+    s[2] = np.nan
+    s0, y0 = s.copy(), y.copy()
+    signal_metrics(s, y)
+    quantile_returns(s, y, n_groups=2)
+    numerai_corr(s, y)
+    assert np.array_equal(s, s0, equal_nan=True) and np.array_equal(y, y0)
+    assert np.isnan(daily_ic(s, y)[2]) and np.isfinite(daily_ic(s, y)[[0, 1, 3, 4, 5]]).all()
+    assert np.isnan(quantile_returns(s, y, n_groups=2)[2]).all()
