@@ -23,7 +23,7 @@ def reference_topk(sig, m, topk, n_drop, cfg, risk_degree=0.95):
     for t in range(T):
         s = sig[t]
         if np.isfinite(s).any():
-            def key(i):
+            def key(i, s=s):
                 return -s[i] if math.isfinite(s[i]) else math.inf
             held = sorted(amount)
             cands = sorted((i for i in range(N) if i not in amount and math.isfinite(s[i])), key=key)
