@@ -314,3 +314,16 @@ def test_empty_feature_columns_dropped_with_warning():
     np.testing.assert_array_equal(y[:, :, 1], x[:, :, 2])
     with pytest.raises(Exception, match="every feature is empty"):
         drop_empty_features(x[:, :, 1:2], ["b"], mask)
+
+
+def test_feature_blocks_give_the_same_result_as_one_pass(monkeypatch):
+    import seqalpha.train.walkforward as wfmod
+
+    inp = toy_inputs(F=7)
+    spec = TrainSpec("wf_probe", {}, [{"name": "robust_zscore", "clip": 3.0},
+                                      {"name": "cs_zscore"}, {"name": "fillna"}], [], 1)
+    job = Job(Window(0, (0, 20), (23, 26), (28, 33)), 0, 0, spec)
+    whole = window_arrays(inp, job)["features"]
+    monkeypatch.setattr(wfmod, "FEATURE_CHUNK", 3)  # blocks of 3, 3 and 1 columns
+    blocks = window_arrays(inp, job)["features"]
+    np.testing.assert_array_equal(whole, blocks)

@@ -153,6 +153,13 @@ def check_windows(windows: Sequence[Window], calendar: np.ndarray, embargo: int)
 
 # ---------------------------------------------------------------------------- one window
 
+# Processors whose statistics and outputs are per feature column (safe to run on column blocks).
+COLUMNWISE_PROCESSORS = frozenset({"fillna", "mad_winsorize", "cs_zscore", "cs_rankgauss",
+                                   "zscore", "robust_zscore", "neutralize",
+                                   "drop_missing_label"})
+FEATURE_CHUNK = 32
+
+
 @dataclass(frozen=True)
 class TrainSpec:
     """What a window job needs besides the arrays (picklable, no pydantic)."""
@@ -201,11 +208,21 @@ def window_arrays(inputs, job: Job) -> dict[str, Any]:
     def run_chain(items, x, extra):
         if x is None or not items:
             return x, ProcessorChain([])
-        chain = ProcessorChain.from_config(items, **extra)
-        cur = x
-        for step in chain.steps:
-            cur = step.fit(cur, fit_cells).transform(cur, mask)
-        return cur, chain
+        F = x.shape[2]
+        columnwise = {it["name"] for it in items} <= COLUMNWISE_PROCESSORS
+        step_f = FEATURE_CHUNK if columnwise and F > FEATURE_CHUNK else F
+        out = None if step_f == F else np.empty(x.shape, dtype=np.float32)
+        for f0 in range(0, F, step_f):
+            # column-wise processors run on blocks of features: peak memory stays near one
+            # processed copy instead of one per processor step
+            chain = ProcessorChain.from_config(items, **extra)
+            cur = x if step_f == F else x[:, :, f0:f0 + step_f]
+            for step in chain.steps:
+                cur = step.fit(cur, fit_cells).transform(cur, mask)
+            if out is None:
+                return cur, chain
+            out[:, :, f0:f0 + step_f] = cur
+        return out, chain
 
     feats, fchain = run_chain(spec.feature_processors,
                               None if inputs.features is None else inputs.features[lo:hi],
