@@ -81,6 +81,7 @@ def walkforward_cfg(tmp_path, model: dict):
     return config_from_dict(raw)
 
 
+@pytest.mark.slow
 def test_process_predictions_identical_to_serial(tmp_path, proc_ex):
     inp = toy_inputs()
     cfg = walkforward_cfg(tmp_path, {"name": "lgbm", "params": {

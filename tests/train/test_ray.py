@@ -22,7 +22,7 @@ from seqalpha.train.inputs import Inputs
 from seqalpha.train.walkforward import run_walkforward, window_path
 
 RAY = Path(sys.executable).parent / "ray"
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
 
 
 def free_port() -> int:

@@ -21,7 +21,7 @@ from seqalpha.train.commands import train_command
 from seqalpha.train.walkforward import prepare_run_dir
 
 SEQALPHA = Path(sys.executable).parent / "seqalpha"
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

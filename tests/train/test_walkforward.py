@@ -327,3 +327,14 @@ def test_feature_blocks_give_the_same_result_as_one_pass(monkeypatch):
     monkeypatch.setattr(wfmod, "FEATURE_CHUNK", 3)  # blocks of 3, 3 and 1 columns
     blocks = window_arrays(inp, job)["features"]
     np.testing.assert_array_equal(whole, blocks)
+
+
+def test_resume_refuses_windows_whose_dates_moved(tmp_path):
+    inp = toy_inputs()
+    cfg = rolling_cfg(tmp_path)
+    run_walkforward(cfg, tmp_path / "run", inputs=inp)
+    # the same config on a calendar that starts 3 days later shifts every rolling window
+    later = Inputs(inp.dates[3:], inp.instruments, inp.features[3:], None, inp.labels[3:],
+                   inp.mask[3:], inp.feature_names, inp.label_names, 1)
+    with pytest.raises(ConfigError, match="window 0 was trained with ranges"):
+        run_walkforward(cfg, tmp_path / "run", inputs=later)

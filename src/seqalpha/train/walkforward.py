@@ -384,8 +384,9 @@ def run_walkforward(cfg, run_dir: str | Path, inputs=None, executor=None,
     meta = {"config_hash": h, "embargo": cfg.embargo, "seeds": list(cfg.seeds),
             "windows": [w.describe(inputs.dates) for w in windows],
             "config": config_to_dict(cfg)}
-    _atomic_text(json.dumps(meta, indent=1, default=str), run_dir / "run.json")
     done = {w.index for w in windows if window_path(run_dir, w.index).exists()}
+    _check_resumable(run_dir, meta["windows"], done)
+    _atomic_text(json.dumps(meta, indent=1, default=str), run_dir / "run.json")
     jobs = [Job(w, s, model_seed(s, w.index), spec)
             for w in windows if w.index not in done for s in cfg.seeds]
     pending: dict[int, dict[int, np.ndarray]] = {}
@@ -408,6 +409,19 @@ def run_walkforward(cfg, run_dir: str | Path, inputs=None, executor=None,
             ex.close()
     return RunState(run_dir, windows, sorted(trained), sorted(done),
                     time.perf_counter() - t_start, h)
+
+
+def _check_resumable(run_dir: Path, windows: list[dict], done: set[int]) -> None:
+    """Finished windows must have the same dates as now (the data may have grown or changed)."""
+    path = run_dir / "run.json"
+    if not done or not path.exists():
+        return
+    old = {w["index"]: w for w in json.loads(path.read_text()).get("windows", [])}
+    for w in windows:
+        if w["index"] in done and old.get(w["index"]) != w:
+            raise ConfigError(
+                f"{run_dir}: window {w['index']} was trained with ranges {old.get(w['index'])} "
+                f"but the data now gives {w}; use another --out or --fresh")
 
 
 def window_path(run_dir: Path, k: int) -> Path:
