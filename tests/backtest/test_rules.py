@@ -233,3 +233,19 @@ def test_weights_returns_long_short_by_hand():
     assert out["gross"].tolist() == pytest.approx([0.0, 0.0, 0.03])
     assert out["turnover"].tolist() == pytest.approx([0.0, 2.0, 0.0])
     assert out["net"][1] == pytest.approx(-0.002)
+
+
+def test_frictionless_weights_backtest_equals_vectorized_returns(market_factory):
+    rng = np.random.default_rng(11)
+    T, N = 40, 6
+    close = 10 * np.cumprod(1 + 0.01 * rng.standard_normal((T, N)), axis=0)
+    m = market_factory(close)
+    w = rng.random((T, N))
+    w /= w.sum(axis=1, keepdims=True)
+    cfg = BacktestConfig(buy_cost=0, sell_cost=0, min_cost=0, trade_unit=0, risk_degree=1.0)
+    res = backtest_weights(w, m, cfg)
+    r = np.full((T, N), np.nan)
+    r[1:] = m.close[1:] / m.close[:-1] - 1
+    vec = weights_returns(w, r, cost_rate=0.0, lag=1)
+    assert res.returns["return"].to_numpy() == pytest.approx(vec["gross"], abs=1e-9)
+    assert np.abs(vec["gross"]).sum() > 0.01

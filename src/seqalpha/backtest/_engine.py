@@ -28,6 +28,8 @@ def _cash_limited(price: float, cash: float, rate: float, min_cost: float) -> fl
     """Largest amount whose value plus cost fits into `cash`."""
     if cash < min_cost:
         return 0.0
+    if rate <= 0.0:
+        return (cash - min_cost) / price
     if cash >= min_cost / rate + min_cost:
         return cash / (1.0 + rate) / price
     return (cash - min_cost) / price
