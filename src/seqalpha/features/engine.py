@@ -193,6 +193,7 @@ class _Evaluator:
     # reference counts let shared sub-expressions be computed once and freed after last use
     def count_refs(self, roots: Iterable[Node]) -> None:
         seen: set[str] = set()
+        self.sorted_groups: dict[tuple[str, str], list[Call]] = {}
         stack = list(roots)
         for r in roots:
             self.refs[str(r)] += 1
@@ -202,6 +203,8 @@ class _Evaluator:
             if key in seen:
                 continue
             seen.add(key)
+            if isinstance(n, Call) and n.op in _SORTED_OPS:
+                self.sorted_groups.setdefault(_sorted_key(n), []).append(n)
             for a in _children(n):
                 self.refs[str(a)] += 1
                 stack.append(a)
@@ -319,14 +322,10 @@ class _Evaluator:
             return ops.roll_moments(x, w, op == "Kurt")
         if op in ("Max", "Min", "IdxMax", "IdxMin"):
             return ops.roll_extreme(x, w, self.start, op in ("Max", "IdxMax"), op.startswith("Idx"))
-        if op == "Med":
-            return ops.roll_quantile(x, w, 0.5)
-        if op == "Quantile":
-            return ops.roll_quantile(x, w, float(n.args[2].value))
+        if op in _SORTED_OPS:
+            return self.sorted_stats(n, x, w)
         if op == "Mad":
             return ops.roll_mad(x, w)
-        if op == "Rank":
-            return ops.roll_rank(x, w)
         if op == "Count":
             return self.mask(ops.roll_count(x, w))
         if op == "WMA":
@@ -337,6 +336,27 @@ class _Evaluator:
                 res[self.near_zero_std(n, n.args[0], n.args[1])] = np.nan
             return res
         raise DataError(f"operator {op} is not implemented")
+
+    def sorted_stats(self, n: Call, x: np.ndarray, w: int) -> np.ndarray:
+        """Quantile/Med/Rank from one sorted-window pass shared by all such nodes on (x, window)."""
+        group = [m for m in self.sorted_groups.get(_sorted_key(n), [n])
+                 if str(m) == str(n) or (self.refs[str(m)] > 0 and str(m) not in self.memo)]
+        qs = np.array([0.5 if m.op == "Med" else float(m.args[2].value)
+                       for m in group if m.op != "Rank"], dtype=np.float64)
+        rank = any(m.op == "Rank" for m in group)
+        res = ops.roll_sorted(x, w, qs, rank)
+        own = None
+        qi = 0
+        for m in group:
+            if m.op == "Rank":
+                arr = res[len(qs)]
+            else:
+                arr, qi = res[qi], qi + 1
+            if str(m) == str(n):
+                own = arr
+            else:
+                self.memo[str(m)] = arr  # a sibling: consumed (and freed) by its own `get`
+        return own
 
     def pair(self, n: Call) -> np.ndarray:
         x = self.arr(n.args[0])
@@ -372,6 +392,13 @@ class _Evaluator:
         else:
             raise DataError(f"operator {n.op} is not implemented")
         return np.ascontiguousarray(res.T)
+
+
+_SORTED_OPS = frozenset({"Quantile", "Med", "Rank"})
+
+
+def _sorted_key(n: Call) -> tuple[str, str]:
+    return str(n.args[0]), str(n.args[1])
 
 
 def _std_node(arg: Node, w) -> Call:

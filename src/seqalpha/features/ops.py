@@ -28,55 +28,53 @@ _JIT1 = dict(cache=True, nogil=True)
 
 @nb.njit(**_JIT)
 def roll_sum(x: np.ndarray, w: int, mean: bool) -> np.ndarray:
-    """Rolling sum (or mean) of non-NaN values over `w` rows, Kahan-compensated like pandas."""
+    """Rolling sum (or mean) of finite values over `w` steps (pandas skips NaN and inf).
+
+    Block prefix/suffix sums (van Herk/Gil-Werman): a window is the suffix of one block plus
+    the prefix of the next, so no value is ever subtracted (no drift, exact zeros) and the cost
+    is O(1) per step.
+    """
     N, T = x.shape
     out = np.empty((N, T))
     for j in nb.prange(N):
+        pre = np.empty(T)
+        suf = np.empty(T)
+        pc = np.empty(T, dtype=np.int64)
+        sc = np.empty(T, dtype=np.int64)
         s = 0.0
-        comp = 0.0
-        nobs = 0
-        neg = 0
-        same = 0
-        prev = np.nan
+        c = 0
         for t in range(T):
+            if t % w == 0:
+                s = 0.0
+                c = 0
             v = np.float64(x[j, t])
-            if _finite(v):
-                nobs += 1
-                y = v - comp
-                tt = s + y
-                comp = tt - s - y
-                s = tt
-                if v < 0:
-                    neg += 1
-                if v == prev:
-                    same += 1
-                else:
-                    same = 1
-                    prev = v
-            if t >= w:
-                u = np.float64(x[j, t - w])
-                if _finite(u):
-                    nobs -= 1
-                    y = -u - comp
-                    tt = s + y
-                    comp = tt - s - y
-                    s = tt
-                    if u < 0:
-                        neg -= 1
-            if nobs == 0:
-                out[j, t] = np.nan
-                if t >= w:
-                    s = 0.0
-                    comp = 0.0
-            elif same >= nobs:
-                out[j, t] = prev if mean else prev * nobs
+            ok = _finite(v)
+            s += v if ok else 0.0
+            c += 1 if ok else 0
+            pre[t] = s
+            pc[t] = c
+        for t in range(T - 1, -1, -1):
+            if t == T - 1 or t % w == w - 1:
+                s = 0.0
+                c = 0
+            v = np.float64(x[j, t])
+            ok = _finite(v)
+            s += v if ok else 0.0
+            c += 1 if ok else 0
+            suf[t] = s
+            sc[t] = c
+        for t in range(T):
+            a = t - w + 1
+            if a <= 0 or a % w == 0:
+                tot = pre[t]
+                n = pc[t]
             else:
-                r = s / nobs if mean else s
-                if neg == 0 and r < 0:
-                    r = 0.0
-                elif neg == nobs and r > 0:
-                    r = 0.0
-                out[j, t] = r
+                tot = suf[a] + pre[t]
+                n = sc[a] + pc[t]
+            if n == 0:
+                out[j, t] = np.nan
+            else:
+                out[j, t] = tot / n if mean else tot
     return out
 
 
@@ -98,51 +96,62 @@ def roll_count(x: np.ndarray, w: int) -> np.ndarray:
 
 @nb.njit(**_JIT)
 def roll_var(x: np.ndarray, w: int, ddof: int) -> np.ndarray:
-    """Rolling variance (online add/remove as pandas; exactly 0 on a constant window)."""
+    """Rolling variance of finite values (pandas skips NaN and inf); exactly 0 on a constant window.
+
+    Sums of deviations from a reference value that is re-centred every `w` steps (the window's
+    sums are then recomputed), so the error stays relative to the window's own spread; O(1)
+    amortized per step.
+    """
     N, T = x.shape
     out = np.empty((N, T))
     for j in nb.prange(N):
-        mean = 0.0
-        ssq = 0.0
-        comp = 0.0
-        nobs = 0
+        c = 0.0
+        s1 = 0.0
+        s2 = 0.0
+        n = 0
         same = 0
         prev = np.nan
         for t in range(T):
+            if t % w == 0:  # re-centre on the first finite value of the current window
+                for k in range(max(t - w, 0), t + 1):
+                    v = np.float64(x[j, k])
+                    if _finite(v):
+                        c = v
+                        break
+                s1 = 0.0
+                s2 = 0.0
+                for k in range(max(t - w, 0), t):
+                    v = np.float64(x[j, k])
+                    if _finite(v):
+                        d = v - c
+                        s1 += d
+                        s2 += d * d
             v = np.float64(x[j, t])
             if _finite(v):
-                nobs += 1
+                n += 1
+                d = v - c
+                s1 += d
+                s2 += d * d
                 if v == prev:
                     same += 1
                 else:
                     same = 1
                     prev = v
-                prev_mean = mean - comp
-                y = v - comp
-                d = y - mean
-                comp = d + mean - y
-                mean = mean + d / nobs
-                ssq += (v - prev_mean) * (v - mean)
             if t >= w:
                 u = np.float64(x[j, t - w])
                 if _finite(u):
-                    nobs -= 1
-                    if nobs > 0:
-                        prev_mean = mean - comp
-                        y = u - comp
-                        d = y - mean
-                        comp = d + mean - y
-                        mean = mean - d / nobs
-                        ssq -= (u - prev_mean) * (u - mean)
-                    else:
-                        mean = 0.0
-                        ssq = 0.0
-                        comp = 0.0
-            if nobs > ddof and nobs >= 1:
-                if nobs == 1 or same >= nobs:
+                    n -= 1
+                    d = u - c
+                    s1 -= d
+                    s2 -= d * d
+                    if n == 0:
+                        s1 = 0.0
+                        s2 = 0.0
+            if n > ddof and n >= 1:
+                if n == 1 or same >= n:
                     out[j, t] = 0.0
                 else:
-                    r = ssq / (nobs - ddof)
+                    r = (s2 - s1 * s1 / n) / (n - ddof)
                     out[j, t] = r if r > 0 else 0.0
             else:
                 out[j, t] = np.nan
@@ -201,7 +210,7 @@ def roll_moments(x: np.ndarray, w: int, kurt: bool) -> np.ndarray:
 @nb.njit(**_JIT)
 def roll_extreme(x: np.ndarray, w: int, start: np.ndarray, want_max: bool,
                  want_idx: bool) -> np.ndarray:
-    """Rolling max/min, or its 1-based position in the window (monotonic deque, O(1) amortized).
+    """Rolling max/min, or its 1-based position in the window (van Herk/Gil-Werman, O(1)).
 
     Max/Min skip NaN and +-inf (pandas); the position follows numpy's argmax on the raw window
     (Qlib's IdxMax): the first NaN in the window wins, else the first occurrence of the extreme
@@ -210,125 +219,137 @@ def roll_extreme(x: np.ndarray, w: int, start: np.ndarray, want_max: bool,
     N, T = x.shape
     out = np.empty((N, T))
     for j in nb.prange(N):
-        dq = np.empty(T, dtype=np.int64)  # indices, values monotone from the front
-        head = 0
-        tail = 0
-        nan_q = np.empty(T, dtype=np.int64)  # indices of NaN, increasing
-        nh = 0
-        nt = 0
-        s0 = start[j]
+        val = np.empty(T)  # values to maximize; unusable ones are -inf
+        cnt = np.zeros(T + 1, dtype=np.int64)  # running count of usable values
+        nxt = np.empty(T + 1, dtype=np.int64)  # next NaN at or after t
+        pre = np.empty(T)
+        pidx = np.empty(T, dtype=np.int64)
+        suf = np.empty(T)
+        sidx = np.empty(T, dtype=np.int64)
         for t in range(T):
             v = np.float64(x[j, t])
+            ok = (v == v) if want_idx else _finite(v)
+            val[t] = (v if want_max else -v) if ok else -np.inf
+            cnt[t + 1] = cnt[t] + (1 if ok else 0)
+            if t % w == 0 or val[t] > pre[t - 1]:  # block prefix, first occurrence on ties
+                pre[t] = val[t]
+                pidx[t] = t
+            else:
+                pre[t] = pre[t - 1]
+                pidx[t] = pidx[t - 1]
+        nxt[T] = T
+        for t in range(T - 1, -1, -1):
+            v = x[j, t]
+            nxt[t] = t if v != v else nxt[t + 1]
+            if t == T - 1 or t % w == w - 1 or val[t] >= suf[t + 1]:  # block suffix, earliest
+                suf[t] = val[t]
+                sidx[t] = t
+            else:
+                suf[t] = suf[t + 1]
+                sidx[t] = sidx[t + 1]
+        s0 = start[j]
+        for t in range(T):
             lo = max(t - w + 1, s0, 0)
-            usable = (v == v) if want_idx else ((v - v) == 0.0)
-            if usable:
-                if want_max:
-                    while tail > head and np.float64(x[j, dq[tail - 1]]) < v:
-                        tail -= 1
-                else:
-                    while tail > head and np.float64(x[j, dq[tail - 1]]) > v:
-                        tail -= 1
-                dq[tail] = t
-                tail += 1
-            elif v != v:
-                nan_q[nt] = t
-                nt += 1
-            while tail > head and dq[head] < lo:
-                head += 1
-            while nt > nh and nan_q[nh] < lo:
-                nh += 1
-            if tail == head:
+            if cnt[t + 1] - cnt[lo] == 0:
                 out[j, t] = np.nan
-            elif want_idx:
-                p = nan_q[nh] if nt > nh else dq[head]
+                continue
+            a = t - w + 1
+            if a <= 0 or a % w == 0:
+                best = pre[t]
+                bi = pidx[t]
+                if a > 0:
+                    best = suf[a]
+                    bi = sidx[a]
+            elif suf[a] >= pre[t]:
+                best = suf[a]
+                bi = sidx[a]
+            else:
+                best = pre[t]
+                bi = pidx[t]
+            if want_idx:
+                p = nxt[lo] if nxt[lo] <= t else max(bi, lo)
                 out[j, t] = p - lo + 1
             else:
-                out[j, t] = np.float64(x[j, dq[head]])
+                out[j, t] = best if want_max else -best
     return out
 
 
 @nb.njit(**_JIT)
-def roll_quantile(x: np.ndarray, w: int, q: float) -> np.ndarray:
-    """Rolling quantile of non-NaN values with linear interpolation (pandas' default)."""
+def roll_sorted(x: np.ndarray, w: int, qs: np.ndarray, want_rank: bool) -> np.ndarray:
+    """Order statistics of the window's finite values from one sorted buffer: [K, N, T].
+
+    Rows 0..len(qs)-1: quantiles with linear interpolation (pandas); last row when want_rank:
+    percentile rank of the current value (average ties, rank / count), NaN when it is missing.
+    """
     N, T = x.shape
-    out = np.empty((N, T))
+    K = len(qs) + (1 if want_rank else 0)
+    out = np.empty((K, N, T))
     for j in nb.prange(N):
         buf = np.empty(w)
         n = 0
         for t in range(T):
-            # keep `buf[:n]` sorted: replace the value leaving by the value entering, moving
-            # only the entries between their two positions
+            # keep `buf[:n]` sorted: replace the value leaving by the value entering; positions
+            # come from branch-free counts (vectorized), entries between them move by one
             u = np.float64(x[j, t - w]) if t >= w else np.nan
             v = np.float64(x[j, t])
             has_u = _finite(u)
             has_v = _finite(v)
             if has_u:
-                lo = 0
-                hi = n
-                while lo < hi:  # binary search: the leftmost entry equal to u
-                    mid = (lo + hi) >> 1
-                    if buf[mid] < u:
-                        lo = mid + 1
+                ku = _count_less(buf, n, u)
+                if has_v:
+                    kv = _count_less(buf, n, v)
+                    if kv > ku:
+                        for m in range(ku, kv - 1):
+                            buf[m] = buf[m + 1]
+                        buf[kv - 1] = v
                     else:
-                        hi = mid
-                k = lo
-                if has_v and v >= u:
-                    while k + 1 < n and buf[k + 1] < v:
-                        buf[k] = buf[k + 1]
-                        k += 1
-                    buf[k] = v
-                elif has_v:
-                    while k > 0 and buf[k - 1] > v:
-                        buf[k] = buf[k - 1]
-                        k -= 1
-                    buf[k] = v
+                        for m in range(ku, kv, -1):
+                            buf[m] = buf[m - 1]
+                        buf[kv] = v
                 else:
-                    for m in range(k, n - 1):
+                    for m in range(ku, n - 1):
                         buf[m] = buf[m + 1]
                     n -= 1
             elif has_v:
-                k = n
-                while k > 0 and buf[k - 1] > v:
-                    buf[k] = buf[k - 1]
-                    k -= 1
-                buf[k] = v
+                kv = _count_less(buf, n, v)
+                for m in range(n, kv, -1):
+                    buf[m] = buf[m - 1]
+                buf[kv] = v
                 n += 1
-            if n == 0:
-                out[j, t] = np.nan
-            else:
-                f = q * (n - 1)
-                i = int(f)
-                if i >= n - 1:
-                    out[j, t] = buf[n - 1]
+            for qi in range(len(qs)):
+                if n == 0:
+                    out[qi, j, t] = np.nan
                 else:
-                    out[j, t] = buf[i] + (buf[i + 1] - buf[i]) * (f - i)
+                    f = qs[qi] * (n - 1)
+                    i = int(f)
+                    if i >= n - 1:
+                        out[qi, j, t] = buf[n - 1]
+                    else:
+                        out[qi, j, t] = buf[i] + (buf[i + 1] - buf[i]) * (f - i)
+            if want_rank:
+                if not has_v:
+                    out[K - 1, j, t] = np.nan
+                else:
+                    less = _count_less(buf, n, v)
+                    eq = _count_less_equal(buf, n, v) - less
+                    out[K - 1, j, t] = (less + (eq + 1) / 2.0) / n
     return out
 
 
-@nb.njit(**_JIT)
-def roll_rank(x: np.ndarray, w: int) -> np.ndarray:
-    """Percentile (average-tie) rank of the last value among the window's non-NaN values."""
-    N, T = x.shape
-    out = np.empty((N, T))
-    for j in nb.prange(N):
-        for t in range(T):
-            v = np.float64(x[j, t])
-            if not _finite(v):
-                out[j, t] = np.nan
-                continue
-            less = 0
-            eq = 0
-            n = 0
-            for k in range(max(t - w + 1, 0), t + 1):
-                u = np.float64(x[j, k])
-                if _finite(u):
-                    n += 1
-                    if u < v:
-                        less += 1
-                    elif u == v:
-                        eq += 1
-            out[j, t] = (less + (eq + 1) / 2.0) / n
-    return out
+@nb.njit(inline="always")
+def _count_less(buf: np.ndarray, n: int, v: float) -> int:
+    c = 0
+    for i in range(n):
+        c += buf[i] < v
+    return c
+
+
+@nb.njit(inline="always")
+def _count_less_equal(buf: np.ndarray, n: int, v: float) -> int:
+    c = 0
+    for i in range(n):
+        c += buf[i] <= v
+    return c
 
 
 @nb.njit(**_JIT)
