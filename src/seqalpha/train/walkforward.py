@@ -249,8 +249,8 @@ def run_job(inputs, job: Job) -> np.ndarray:
     a = window_arrays(inputs, job)
     w, lo = job.window, a["lo"]
     common = {"dates": inputs.dates[lo:a["hi"]], "instruments": inputs.instruments,
-                  "features": a["features"], "bars": a["bars"],
-                  "feature_names": list(inputs.feature_names), "lookback": job.spec.lookback}
+              "features": a["features"], "bars": a["bars"],
+              "feature_names": list(inputs.feature_names), "lookback": job.spec.lookback}
     train = SampleSet(labels=a["labels"], mask=a["train_mask"],
                       rows=(w.train[0] - lo, w.train[1] - lo),
                       label_names=list(inputs.label_names), **common)
