@@ -114,7 +114,7 @@ def test_load_selects_dates_and_instruments_and_reads_only_those_partitions(minu
     assert sub.instruments.tolist() == ["S002", "S000", "NOPE"]
     np.testing.assert_allclose(sub["close"][0, :, 0], bars["close"][1, :, 2], rtol=1e-6)
     assert np.isnan(sub["close"][..., 2]).all()
-    with pytest.raises(Exception):
+    with pytest.raises(DataError, match="date=2024-02-01"):
         load_minute(out)  # now the corrupt partition is in range
 
 
@@ -211,7 +211,7 @@ def test_resample_hand_computed_fifteen_to_thirty_minutes():
     amt = v * 11
     o[2] = np.nan  # 10:15-10:30 missing: the 10:30 bar opens at the 10:30 15-minute bar
     fields = {k: a.reshape(1, n, 1) for k, a in
-              dict(open=o, high=h, low=l_, close=c, volume=v, amount=amt).items()}
+              {"open": o, "high": h, "low": l_, "close": c, "volume": v, "amount": amt}.items()}
     bars = MinuteBars(np.array(["2024-01-02"], dtype="datetime64[D]"), ends, np.array(["A"]), fields)
     out = resample(bars, 30)
     assert out.bar_ends.tolist() == A_SHARE.bar_ends(30).tolist()
@@ -315,7 +315,7 @@ def test_ingesting_in_batches_merges_partitions_and_replaces_same_bars(minute_cs
 
 
 def test_chunked_loading_equals_one_pass(minute_csv, tmp_path):
-    path, bars = minute_csv
+    path, _ = minute_csv
     ingest_minute(path, tmp_path / "m")
     for k in (1, 30):
         one = load_minute(tmp_path / "m", bar_minutes=k, chunk_days=100)

@@ -17,7 +17,7 @@ from seqalpha.data.qlib_bin import load_panel, read_instruments
 from seqalpha.data.synthetic import INDEX_CODE, SIGNALS, SynthConfig, generate_market
 from seqalpha.errors import ConfigError
 
-MODERATE = dict(n_stocks=150, n_days=400, bar_minutes=30)
+MODERATE = {"n_stocks": 150, "n_days": 400, "bar_minutes": 30}
 
 
 def daily_ic(pred: np.ndarray, label: np.ndarray) -> tuple[float, float]:
@@ -169,7 +169,7 @@ def test_returns_have_fat_tails_and_volatility_clustering(moderate):
 # ------------------------------------------------------------------------------ determinism
 
 def test_same_seed_gives_byte_identical_files_whatever_the_chunking(tmp_path):
-    cfg = dict(n_stocks=20, n_days=40, bar_minutes=30, seed=5)
+    cfg = {"n_stocks": 20, "n_days": 40, "bar_minutes": 30, "seed": 5}
     a = generate_market(tmp_path / "a", SynthConfig(chunk_days=7, **cfg))
     b = generate_market(tmp_path / "b", SynthConfig(chunk_days=40, **cfg))
     files_a = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
@@ -218,7 +218,7 @@ def test_oracle_rows_and_timing(synth_market):
 
 
 def test_oracle_ic_matches_expectation_and_each_signal_predicts(moderate):
-    out, panel, label, orc = moderate
+    out, _, label, orc = moderate
     meta = json.loads((out / "meta.json").read_text())
     ic, se = daily_ic(orc["total"], label)
     assert 0.10 <= ic <= 0.15

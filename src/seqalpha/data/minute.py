@@ -12,10 +12,11 @@ import math
 import os
 import shutil
 import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import reduce
 from pathlib import Path
-from typing import Iterable, Literal, Sequence
+from typing import Literal
 
 import numpy as np
 import polars as pl
@@ -66,7 +67,7 @@ class Session:
             prev_end = mb
 
     @classmethod
-    def parse(cls, text: str) -> "Session":
+    def parse(cls, text: str) -> Session:
         """`'09:30-11:30,13:00-15:00'` -> Session."""
         parts = [p.strip() for p in text.split(",") if p.strip()]
         try:
@@ -226,11 +227,10 @@ def _aggregate(fields: dict[str, np.ndarray], how: dict[str, str] | None, axis: 
         if rule not in AGGREGATORS:
             raise ConfigError(f"resample: how[{name!r}]={rule!r}; expected one of {sorted(AGGREGATORS)}")
         out[name] = AGGREGATORS[rule](arr, axis).astype(np.float32, copy=False)
-    if "vwap" in fields or ("amount" in out and "volume" in out):
-        if "amount" in out and "volume" in out:
-            with np.errstate(invalid="ignore", divide="ignore"):
-                vol = out["volume"]
-                out["vwap"] = np.where(vol > 0, out["amount"] / vol, np.nan).astype(np.float32)
+    if "amount" in out and "volume" in out:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            vol = out["volume"]
+            out["vwap"] = np.where(vol > 0, out["amount"] / vol, np.nan).astype(np.float32)
     return out
 
 
@@ -246,7 +246,7 @@ def resample(bars: MinuteBars, minutes: int, session: Session = A_SHARE,
         raise ConfigError(f"resample: {minutes}-minute bars cannot be built from {k_in}-minute bars")
     out_ends = session.bar_end_minutes(minutes)
     r = minutes // k_in
-    D, B, N = bars.shape
+    D, _, N = bars.shape
     grouped = {k: v.reshape(D, len(out_ends), r, N) for k, v in bars.fields.items()}
     agg = _aggregate(grouped, how, axis=2)
     return MinuteBars(bars.dates, session.bar_ends(minutes), bars.instruments, agg)
@@ -561,14 +561,16 @@ def load_minute(data_dir: PathLike, start=None, end=None, instruments: Sequence[
     if meta is not None:
         k_native = int(meta["bar_minutes"])
     elif all_files:
-        mins = pl.scan_parquet(all_files).select(_minute_of_day().unique()).collect().to_series()
+        mins = _collect(pl.scan_parquet(all_files).select(_minute_of_day().unique()), root,
+                        all_files).to_series()
         k_native = session.infer_bar_minutes(mins.to_numpy())
     else:
         raise DataError(f"{root}: no bars and no {META_FILE}; cannot tell the bar length")
     if want is not None:
         inst = np.array(want, dtype=str)
     elif all_files:
-        codes = pl.scan_parquet(all_files).select(pl.col("instrument").unique()).collect()
+        codes = _collect(pl.scan_parquet(all_files).select(pl.col("instrument").unique()), root,
+                         all_files)
         inst = np.array(sorted(codes.to_series().to_list()), dtype=str)
     else:
         inst = np.array([], dtype=str)
@@ -598,6 +600,15 @@ def load_minute(data_dir: PathLike, start=None, end=None, instruments: Sequence[
     return bars
 
 
+def _collect(lazy: pl.LazyFrame, root: Path, files: list[Path]) -> pl.DataFrame:
+    """Collect a scan of partition files; unreadable files become a DataError naming them."""
+    try:
+        return lazy.collect()
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise DataError(f"{root}: cannot read the partitions {files[0].parent.name} .. "
+                        f"{files[-1].parent.name} ({exc})") from None
+
+
 def _dense_chunk(root: Path, files: list[Path], days: np.ndarray, ends: np.ndarray, inst: np.ndarray,
                  want: list[str] | None, session: Session, k_native: int) -> MinuteBars:
     """The bars of some days as dense arrays [d, B, N] (NaN where a bar is absent)."""
@@ -607,7 +618,7 @@ def _dense_chunk(root: Path, files: list[Path], days: np.ndarray, ends: np.ndarr
         lazy = pl.scan_parquet(files, hive_partitioning=False)
         if want is not None:
             lazy = lazy.filter(pl.col("instrument").is_in(want))
-        df = lazy.collect()
+        df = _collect(lazy, root, files)
     else:
         df = pl.DataFrame(schema=_empty_frame_schema())
     if df.height:

@@ -13,9 +13,9 @@ from __future__ import annotations
 import json
 import math
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import polars as pl
@@ -345,9 +345,9 @@ class _Market:
         lo, hi = ref * (1 - cfg.limit), ref * (1 + cfg.limit)
         out = {k: np.clip(v, lo, hi) for k, v in
                (("open", opens), ("high", high), ("low", low), ("close", closes))}
-        for k in out:
-            out[k][:, susp] = ref[susp]
-            out[k][:, ~alive] = np.nan
+        for arr in out.values():
+            arr[:, susp] = ref[susp]
+            arr[:, ~alive] = np.nan
         return out
 
 
@@ -455,8 +455,8 @@ def generate_market(out_dir: str | Path, config: SynthConfig | None = None,
     oracle = pl.concat(oracle_frames).with_columns(pl.col("datetime").cast(pl.Date))
     oracle.write_parquet(out / "oracle.parquet", compression="zstd", statistics=False)
 
-    n_test = max(1, int(round(T * cfg.test_fraction)))
-    n_valid = max(1, int(round(T * cfg.valid_fraction)))
+    n_test = max(1, round(T * cfg.test_fraction))
+    n_valid = max(1, round(T * cfg.valid_fraction))
     n_train = T - n_test - n_valid
     split = {"train": [str(dates[0]), str(dates[n_train - 1])],
              "valid": [str(dates[n_train]), str(dates[n_train + n_valid - 1])],
