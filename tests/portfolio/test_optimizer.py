@@ -4,6 +4,7 @@ synthetic market with the factor risk model feeding the backtest."""
 
 from __future__ import annotations
 
+import cvxpy as cp
 import numpy as np
 import pytest
 
@@ -223,3 +224,43 @@ def test_factor_model_on_synthetic_market_feeds_the_backtest(synth_market):
     res = backtest_weights(lo_risk, market)
     assert np.isfinite(res.returns["return"].to_numpy()).all()
     assert res.positions.height > 0
+
+
+def reference_day(a, X, F, d, prev, lo, hi, H, target, band, lam, cost, b):
+    """The same day's problem written directly over all N names (slow, obviously correct)."""
+    w = cp.Variable(len(a))
+    L = np.linalg.cholesky(F)
+    risk = cp.sum_squares(L.T @ X.T @ (w - b)) + cp.sum_squares(cp.multiply(np.sqrt(d), w - b))
+    obj = a @ w - lam * risk - cost * cp.norm1(w - prev)
+    cons = [w >= lo, w <= hi, cp.sum(w) == 1, cp.abs(H @ w - target) <= band]
+    cp.Problem(cp.Maximize(obj), cons).solve(solver="CLARABEL")
+    return w.value
+
+
+def test_industry_slots_match_a_direct_formulation_as_memberships_change():
+    rng = np.random.default_rng(7)
+    T, N = 3, 24
+    ind = np.tile(np.repeat(np.arange(4), 6), (T, 1))
+    ind[1, :10] = 0  # industry 0 grows from 6 to 10 names, then to 14: the slots must grow
+    ind[2, :14] = 0
+    X = rng.normal(0, 0.1, (N, 3))
+    F = np.diag([0.02, 0.01, 0.03])
+    d = rng.uniform(0.001, 0.004, N)
+    risk = StaticRisk(X=X, F=F, d=d)
+    scores = rng.normal(size=(T, N))
+    mask = np.ones((T, N), bool)
+    mask[:, 20] = False  # never investable
+    bench = np.tile(rng.dirichlet(np.full(N, 20.0)), (T, 1))  # near equal weights
+    p = OptimizerParams(risk_aversion=3.0, turnover_cost=0.003, max_weight=0.12,
+                        max_industry_active=0.03, alpha="raw", alpha_scale=1.0)
+    w = optimize_weights(scores * 0.02, risk, p, mask=mask, industry=ind, benchmark=bench)
+    prev = np.zeros(N)
+    for t in range(T):
+        H = (ind[t][None, :] == np.arange(4)[:, None]).astype(float)
+        hi = np.where(mask[t], 0.12, 0.0)
+        a = np.where(mask[t], scores[t] * 0.02, 0.0)
+        ref = reference_day(a, X, F, d, prev, np.zeros(N), hi, H, H @ bench[t], 0.03, 3.0,
+                            0.003, bench[t])
+        np.testing.assert_allclose(w[t], ref, atol=2e-5)
+        assert np.abs(H @ w[t] - H @ bench[t]).max() <= 0.03 + 1e-6
+        prev = w[t]

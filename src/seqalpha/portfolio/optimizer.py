@@ -22,6 +22,7 @@ from typing import Literal
 
 import cvxpy as cp
 import numpy as np
+import scipy.sparse as sp
 
 from seqalpha.errors import ConfigError, DataError
 
@@ -82,18 +83,24 @@ class OptimizerParams:
 
 
 class _Problem:
-    """The parametrized QP for N names, K risk factors and J industries (compiled once)."""
+    """The parametrized QP over M variable slots and K risk factors (compiled once, re-solved).
 
-    def __init__(self, N: int, K: int, J: int, p: OptimizerParams):
-        self.w = w = cp.Variable(N)
-        self.alpha = cp.Parameter(N)
-        self.G = cp.Parameter((N, K))  # X @ chol(F)
+    groups [M]: industry index of each slot (-1: none). Slots are reserved per industry so
+    that the industry matrix is a sparse constant (one 1 per column), not a dense parameter:
+    a dense J x M parameter makes the solver's KKT factorization several times slower.
+    """
+
+    def __init__(self, M: int, K: int, p: OptimizerParams, groups: np.ndarray | None = None):
+        self.w = w = cp.Variable(M)
+        self.alpha = cp.Parameter(M)
+        self.G = cp.Parameter((M, K))  # X @ chol(F)
         self.Gb = cp.Parameter(K)  # G' b
-        self.sd = cp.Parameter(N, nonneg=True)  # sqrt(d)
-        self.sdb = cp.Parameter(N)  # sqrt(d) * b
-        self.prev = cp.Parameter(N)
-        self.lb = cp.Parameter(N)
-        self.ub = cp.Parameter(N)
+        self.sd = cp.Parameter(M, nonneg=True)  # sqrt(d)
+        self.sdb = cp.Parameter(M)  # sqrt(d) * b
+        self.prev = cp.Parameter(M)
+        self.lb = cp.Parameter(M)
+        self.ub = cp.Parameter(M)
+        self.groups = groups
         risk = cp.sum_squares(self.G.T @ w - self.Gb) + cp.sum_squares(cp.multiply(self.sd, w) - self.sdb)
         obj = self.alpha @ w - p.risk_aversion * risk
         if p.turnover_cost > 0:
@@ -103,16 +110,34 @@ class _Problem:
             cons.append(cp.sum(w) == p.budget)
         else:
             cons += [cp.sum(w) == 0, cp.norm1(w) <= p.gross]
-        self.H = self.target = None
-        if J > 0:
-            self.H = cp.Parameter((J, N))
+        self.target = None
+        if groups is not None:
+            J = int(groups.max()) + 1
+            cols = np.flatnonzero(groups >= 0)
+            H = sp.csr_matrix((np.ones(len(cols)), (groups[cols], cols)), shape=(J, M))
             self.target = cp.Parameter(J)
             if p.industry_neutral:
-                cons.append(self.H @ w == self.target)
+                cons.append(H @ w == self.target)
             else:
                 band = float(p.max_industry_active)  # type: ignore[arg-type]
-                cons += [self.H @ w <= self.target + band, self.H @ w >= self.target - band]
+                cons += [H @ w <= self.target + band, H @ w >= self.target - band]
         self.problem = cp.Problem(cp.Maximize(obj), cons)
+
+
+def _slots(gi: np.ndarray, J: int, capacity: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Slot of each active name [n] given its industry index gi [n] (-1: none; group J here)
+    and the per-group capacity [J + 1]; returns (slots, None) or (None, a larger capacity)."""
+    g = np.where(gi >= 0, gi, J)
+    need = np.bincount(g, minlength=J + 1)
+    if capacity is None or np.any(need > capacity):
+        base = need if capacity is None else np.maximum(need, capacity)
+        return np.zeros(0, np.int64), base + base // 4 + 2
+    start = np.concatenate([[0], np.cumsum(capacity)[:-1]])
+    order = np.argsort(g, kind="stable")
+    first = np.concatenate([[0], np.cumsum(need)[:-1]])
+    rank = np.empty(len(g), np.int64)
+    rank[order] = np.arange(len(g)) - first[g[order]]
+    return start[g] + rank, None
 
 
 def _check(name: str, a: np.ndarray | None, shape: tuple[int, int], dtype=None) -> np.ndarray | None:
@@ -188,6 +213,7 @@ def optimize_weights(scores: np.ndarray, risk_model, params: OptimizerParams | N
 
     out = np.full((T, N), np.nan)
     prob: _Problem | None = None
+    capacity: np.ndarray | None = None
     last_decision = -10 ** 9
     for t in range(T):
         if t - last_decision < p.rebalance_every:
@@ -238,19 +264,42 @@ def optimize_weights(scores: np.ndarray, risk_model, params: OptimizerParams | N
                 f"optimize_weights({_label(dates, t)}): bounds allow total weight in "
                 f"[{lo.sum():.4f}, {hi.sum():.4f}] but budget is {p.budget} "
                 f"({int(free.sum())} investable names, max_weight {p.max_weight})")
-        if prob is None or prob.G.shape != (N, K):
-            prob = _Problem(N, K, J, p)
-        prob.alpha.value = a
-        prob.G.value = G
+        # only investable and held-fixed names get variables (slots of a compiled problem,
+        # grouped by industry when constrained); the others are 0 and add constants only
+        act = np.flatnonzero(free | fixed)
+        n = len(act)
+        if n == 0:
+            raise InfeasibleError(f"optimize_weights({_label(dates, t)}): no investable name")
+        if J:
+            pos = np.minimum(np.searchsorted(codes, ind[t, act]), J - 1)
+            gi = np.where(codes[pos] == ind[t, act], pos, -1)
+            slot, grow = _slots(gi, J, capacity if prob is not None and prob.G.shape[1] == K else None)
+            if grow is not None:
+                capacity = grow
+                prob = _Problem(int(capacity.sum()), K, p, np.repeat(np.r_[np.arange(J), -1], capacity))
+                slot, _ = _slots(gi, J, capacity)
+        else:
+            slot = np.arange(n)
+            if prob is None or prob.G.shape[1] != K or prob.G.shape[0] < n:
+                prob = _Problem(min(N, n + n // 8 + 8), K, p)
+        M = prob.G.shape[0]
+
+        def pad(v: np.ndarray) -> np.ndarray:
+            z = np.zeros((M,) + v.shape[1:])
+            z[slot] = v
+            return z
+
+        sd_all = np.sqrt(np.maximum(dc, 0.0))
+        prob.alpha.value = pad(a[act])
+        prob.G.value = pad(G[act])
         prob.Gb.value = G.T @ b_risk
-        prob.sd.value = np.sqrt(np.maximum(dc, 0.0))
-        prob.sdb.value = np.sqrt(np.maximum(dc, 0.0)) * b_risk
-        prob.prev.value = prev
-        prob.lb.value = lo
-        prob.ub.value = hi
+        prob.sd.value = pad(sd_all[act])
+        prob.sdb.value = pad(sd_all[act] * b_risk[act])
+        prob.prev.value = pad(prev[act])
+        prob.lb.value = pad(lo[act])
+        prob.ub.value = pad(hi[act])
         if J:
             H = (ind[t][None, :] == codes[:, None]).astype(np.float64)
-            prob.H.value = H
             prob.target.value = H @ b if bench is not None else np.zeros(J)
         try:
             prob.problem.solve(solver=p.solver)
@@ -262,7 +311,9 @@ def optimize_weights(scores: np.ndarray, risk_model, params: OptimizerParams | N
                 f"optimize_weights({_label(dates, t)}): problem is {prob.problem.status} "
                 f"(mode {p.mode}, {int(free.sum())} investable names, {int(fixed.sum())} held "
                 f"fixed, industry constraints {'on' if J else 'off'})")
-        w = _snap(prob.w.value, lo, hi, p.budget if p.mode == "long_only" else 0.0)
+        w_act = np.zeros(N)
+        w_act[act] = prob.w.value[slot]
+        w = _snap(w_act, lo, hi, p.budget if p.mode == "long_only" else 0.0)
         w[fixed] = prev[fixed]
         out[t] = w
         prev = w
