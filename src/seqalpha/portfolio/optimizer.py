@@ -284,7 +284,7 @@ def optimize_weights(scores: np.ndarray, risk_model, params: OptimizerParams | N
                 prob = _Problem(min(N, n + n // 8 + 8), K, p)
         M = prob.G.shape[0]
 
-        def pad(v: np.ndarray) -> np.ndarray:
+        def pad(v: np.ndarray, slot=slot, M=M) -> np.ndarray:
             z = np.zeros((M,) + v.shape[1:])
             z[slot] = v
             return z
