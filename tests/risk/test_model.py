@@ -200,3 +200,24 @@ def test_batched_regression_equals_per_day_weighted_lstsq():
         np.testing.assert_allclose(m.specific_returns[t, ok], (y - X @ f)[ok], atol=1e-9)
         assert m.n_names[t] == rows.sum()
     assert m.factor_returns[13, 2] == 0.0
+
+
+def test_view_serves_the_model_on_a_later_sub_grid(planted):
+    r, ind, cap, value, _, _ = planted
+    T, N = r.shape
+    dates = np.datetime64("2024-01-01") + np.arange(T)
+    inst = np.array([f"S{i:03d}" for i in range(N)])
+    m = FactorRiskModel(PARAMS).fit(r, ind, cap, value=value, dates=dates, instruments=inst)
+    # a backtest grid: the last 30 days, two of the model's names (reversed) and an unknown one
+    v = m.view(dates[-30:], np.array(["S005", "S002", "NEW"]))
+    assert v.shape == (30, 3)
+    X, F, d = v.covariance(29)
+    X0, F0, d0 = m.covariance(T - 1)
+    np.testing.assert_array_equal(X[:2], X0[[5, 2]])
+    np.testing.assert_array_equal(F, F0)
+    np.testing.assert_array_equal(d[:2], d0[[5, 2]])
+    assert np.isnan(d[2]) and np.isnan(X[2]).all()
+    assert v.industry_codes[0].tolist() == [ind[T - 30, 5], ind[T - 30, 2], -1]
+    assert v.ready(0) == m.ready(T - 30)
+    with pytest.raises(DataError, match="not in the fitted model"):
+        m.view(np.array(["2030-01-01"], dtype="datetime64[D]"))

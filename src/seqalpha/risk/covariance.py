@@ -12,6 +12,7 @@ import numpy as np
 from sklearn.covariance import ledoit_wolf_shrinkage
 
 from seqalpha.errors import ConfigError, DataError
+from seqalpha.risk.base import RiskModel
 
 
 def ewma_weights(n: int, half_life: float | None) -> np.ndarray:
@@ -58,13 +59,7 @@ def shrink_to_diagonal(cov: np.ndarray, shrinkage: float) -> np.ndarray:
     return (1.0 - shrinkage) * cov + shrinkage * np.diag(np.diag(cov))
 
 
-def factor_form_to_full(exposures: np.ndarray, factor_cov: np.ndarray,
-                        specific_var: np.ndarray) -> np.ndarray:
-    """X F X' + diag(d) [N, N] from exposures [N, K], factor_cov [K, K], specific_var [N]."""
-    return exposures @ factor_cov @ exposures.T + np.diag(specific_var)
-
-
-class SampleCovarianceModel:
+class SampleCovarianceModel(RiskModel):
     """Sample covariance of the last `window` daily returns with Ledoit-Wolf shrinkage.
 
     Sigma = (1 - s) S + s * mu * I with S = R'R / n of demeaned returns R [n, N] and the
@@ -84,7 +79,8 @@ class SampleCovarianceModel:
         self.dates: np.ndarray | None = None
 
     def fit(self, returns: np.ndarray, universe: np.ndarray | None = None,
-            dates: np.ndarray | None = None) -> SampleCovarianceModel:
+            dates: np.ndarray | None = None, instruments: np.ndarray | None = None
+            ) -> SampleCovarianceModel:
         """Keep daily returns [T, N] (row t = return over day t); outside `universe` is ignored."""
         r = np.asarray(returns, dtype=np.float64)
         if r.ndim != 2:
@@ -96,6 +92,7 @@ class SampleCovarianceModel:
             r = np.where(universe, r, np.nan)
         self.returns = r
         self.dates = None if dates is None else np.asarray(dates)
+        self.instruments = None if instruments is None else np.asarray(instruments)
         return self
 
     @property
@@ -107,9 +104,6 @@ class SampleCovarianceModel:
     def _check_fitted(self) -> None:
         if self.returns is None:
             raise ConfigError("SampleCovarianceModel: call fit(returns) first")
-
-    def _label(self, t: int) -> str:
-        return str(self.dates[t]) if self.dates is not None else f"row {t}"
 
     def ready(self, t: int) -> bool:
         """True when day t has at least `min_obs` rows of history."""
@@ -142,7 +136,3 @@ class SampleCovarianceModel:
             X[ok] = load[ok]
             d[ok] = s * mu
         return X, np.eye(self.window), d
-
-    def full_covariance(self, t: int) -> np.ndarray:
-        """The N x N covariance of day t (NaN rows/columns for names without risk)."""
-        return factor_form_to_full(*self.covariance(t))

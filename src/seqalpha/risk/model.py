@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from seqalpha.errors import ConfigError, DataError
-from seqalpha.risk.covariance import factor_form_to_full, shrink_to_diagonal, weighted_cov
+from seqalpha.risk.base import RiskModel
+from seqalpha.risk.covariance import shrink_to_diagonal, weighted_cov
 
 
 @dataclass(frozen=True)
@@ -65,39 +66,6 @@ class FactorModelParams:
                               f"'sqrt_cap' or 'equal'")
         if self.min_specific_obs > self.specific_window:
             raise ConfigError("FactorModelParams.min_specific_obs must be <= specific_window")
-
-
-class RiskModel:
-    """Interface: `covariance(t) -> (exposures [N, K], factor_cov [K, K], specific_var [N])`.
-
-    NaN rows/entries mark names without a risk estimate on day t.
-    """
-
-    dates: np.ndarray | None = None
-
-    def covariance(self, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        raise NotImplementedError
-
-    def ready(self, t: int) -> bool:
-        """True when day t has enough history for `covariance(t)`."""
-        raise NotImplementedError
-
-    def full_covariance(self, t: int) -> np.ndarray:
-        """The N x N covariance X F X' + diag(d) of day t (forms the dense matrix)."""
-        return factor_form_to_full(*self.covariance(t))
-
-    def portfolio_variance(self, t: int, weights: np.ndarray) -> float:
-        """w' (X F X' + D) w for weights [N] without forming N x N (NaN-risk names must be 0)."""
-        X, F, d = self.covariance(t)
-        w = np.asarray(weights, dtype=np.float64)
-        held = w != 0
-        if np.any(held & ~(np.isfinite(d) & np.isfinite(X).all(axis=1))):
-            raise DataError(f"portfolio_variance({self._label(t)}): weights on names without risk")
-        xw = X[held].T @ w[held]
-        return float(xw @ F @ xw + np.sum(d[held] * w[held] ** 2))
-
-    def _label(self, t: int) -> str:
-        return str(self.dates[t]) if self.dates is not None else f"row {t}"
 
 
 def _rolling_sum(a: np.ndarray, ok: np.ndarray, window: int, lag: int = 0
@@ -215,9 +183,11 @@ class FactorRiskModel(RiskModel):
 
     def fit(self, returns: np.ndarray, industry: np.ndarray, market_cap: np.ndarray,
             universe: np.ndarray | None = None, value: np.ndarray | None = None,
-            dates: np.ndarray | None = None) -> FactorRiskModel:
+            dates: np.ndarray | None = None, instruments: np.ndarray | None = None
+            ) -> FactorRiskModel:
         """Fit on daily returns [T, N] (row t = close t-1 -> close t), industry int [T, N],
-        market cap [T, N], optional universe bool [T, N] and value (e.g. book/price) [T, N]."""
+        market cap [T, N], optional universe bool [T, N], value (e.g. book/price) [T, N], and
+        the grid's dates [T] / instruments [N] (for error messages and `view`)."""
         p = self.params
         r = np.asarray(returns, dtype=np.float64)
         if r.ndim != 2:
@@ -235,6 +205,9 @@ class FactorRiskModel(RiskModel):
         if dates is not None and len(dates) != T:
             raise DataError(f"dates: length {len(dates)} differs from returns rows {T}")
         self.dates = None if dates is None else np.asarray(dates)
+        self.instruments = None if instruments is None else np.asarray(instruments)
+        if self.instruments is not None and len(self.instruments) != N:
+            raise DataError(f"instruments: length {len(self.instruments)} differs from returns columns {N}")
         # one factor per industry code held by some universe name (others could not be estimated)
         self.industries = np.unique(ind[(ind >= 0) & uni])
         if self.industries.size == 0:
@@ -368,4 +341,5 @@ def fit_factor_model(data_dir: str | Path, panel, meta_dir: str | Path | None = 
         r[1:] = close[1:] / close[:-1] - 1.0
     ind, cap = industry_and_size(data_dir, panel, meta_dir, taxonomy=taxonomy)
     value = panel.fields.get("bp")
-    return FactorRiskModel(params).fit(r, ind, cap, panel.universe, value, panel.dates)
+    return FactorRiskModel(params).fit(r, ind, cap, panel.universe, value, panel.dates,
+                                             panel.instruments)
