@@ -3,8 +3,16 @@
 import numpy as np
 import pytest
 
-from seqalpha.dataset import (InputSpec, SampleSet, columns_to_steps, day_batches, gather_inputs,
-                              scatter_scores, tabular, window_view)
+from seqalpha.dataset import (
+    InputSpec,
+    SampleSet,
+    columns_to_steps,
+    day_batches,
+    gather_inputs,
+    scatter_scores,
+    tabular,
+    window_view,
+)
 from seqalpha.dataset.toy import toy_sample_set
 from seqalpha.errors import ConfigError, DataError
 
@@ -49,7 +57,7 @@ def test_tabular_training_rows_need_mask_and_finite_label(grid):
     assert (3, 2) not in set(zip(t.tolist(), i.tolist()))
     np.testing.assert_array_equal(X[:, 0], 100 * t + 10 * i)
     np.testing.assert_array_equal(y[:, 0], 10 * t + i)
-    Xp, _, (tp, ip) = tabular(s, train=False)
+    Xp, _, _ = tabular(s, train=False)
     assert len(Xp) == 8  # every masked row, labelled or not
 
 

@@ -1,8 +1,13 @@
 """seqalpha.dataset: panels -> model inputs (SampleSet, tabular rows, sequence windows, day batches)."""
 
 from seqalpha.dataset.core import SampleSet
-from seqalpha.dataset.sequence import (InputSpec, columns_to_steps, day_batches, gather_inputs,
-                                       window_view)
+from seqalpha.dataset.sequence import (
+                                       InputSpec,
+                                       columns_to_steps,
+                                       day_batches,
+                                       gather_inputs,
+                                       window_view,
+)
 from seqalpha.dataset.tabular import sample_index, scatter_scores, tabular
 
 __all__ = ["InputSpec", "SampleSet", "columns_to_steps", "day_batches", "gather_inputs",

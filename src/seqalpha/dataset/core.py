@@ -78,17 +78,17 @@ class SampleSet:
         """dates[t0:t1]: the dates predictions are aligned to."""
         return self.dates[self.rows[0]:self.rows[1]]
 
-    def with_rows(self, t0: int, t1: int) -> "SampleSet":
+    def with_rows(self, t0: int, t1: int) -> SampleSet:
         """The same arrays (no copies) with another `rows` range."""
         return replace(self, rows=(int(t0), int(t1)))
 
-    def between(self, start=None, end=None) -> "SampleSet":
+    def between(self, start=None, end=None) -> SampleSet:
         """The view whose rows are the dates in [start, end] (inclusive; None = open)."""
         t0 = 0 if start is None else int(np.searchsorted(self.dates, np.datetime64(start, "D")))
         t1 = len(self.dates) if end is None else int(
             np.searchsorted(self.dates, np.datetime64(end, "D"), side="right"))
         return self.with_rows(t0, max(t0, t1))
 
-    def without_labels(self) -> "SampleSet":
+    def without_labels(self) -> SampleSet:
         """The same set with labels dropped (inference)."""
         return replace(self, labels=None)

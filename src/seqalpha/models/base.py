@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -48,8 +48,8 @@ class Model:
 
     input_kind: str = "tabular"
     registered_name: str = "model"
-    PARAMS: dict[str, Any] = {"seed": 0}
-    CHOICES: dict[str, tuple] = {}
+    PARAMS: ClassVar[dict[str, Any]] = {"seed": 0}
+    CHOICES: ClassVar[dict[str, tuple]] = {}
 
     def __init__(self, **params: Any) -> None:
         defaults = self.param_defaults()
@@ -110,7 +110,7 @@ class Model:
         config = {"name": self.registered_name, "params": self.params, "extra": self.extra_config()}
         return save_checkpoint(directory, self.state_tensors(), config)
 
-    def load(self, directory: str | os.PathLike) -> "Model":
+    def load(self, directory: str | os.PathLike) -> Model:
         """Restore params and fitted state saved by `save` (weights read with weights_only=True)."""
         tensors, config = load_checkpoint(directory)
         if config.get("name") != self.registered_name:

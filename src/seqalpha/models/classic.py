@@ -7,7 +7,7 @@ normalised); LightGBM handles NaN natively. They fit one label column (`label_co
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -54,7 +54,7 @@ class LinearModel(Model):
     """OLS (alpha=0) or ridge regression (alpha * n penalty) on daily features [F]."""
 
     input_kind = "tabular"
-    PARAMS = {"alpha": 0.0, "label_col": 0}
+    PARAMS: ClassVar[dict[str, Any]] = {"alpha": 0.0, "label_col": 0}
 
     def validate_params(self) -> None:
         if self.params["alpha"] < 0:
@@ -86,7 +86,7 @@ class LGBMModel(Model):
     """LightGBM regressor with early stopping on the valid set; explicit `num_threads`."""
 
     input_kind = "tabular"
-    PARAMS = {"label_col": 0, "num_leaves": 64, "learning_rate": 0.05, "n_estimators": 500,
+    PARAMS: ClassVar[dict[str, Any]] = {"label_col": 0, "num_leaves": 64, "learning_rate": 0.05, "n_estimators": 500,
               "early_stopping_rounds": 50, "num_threads": 2, "subsample": 0.8,
               "colsample_bytree": 0.8, "min_child_samples": 20, "lambda_l1": 0.0,
               "lambda_l2": 0.0, "max_depth": -1}
@@ -181,7 +181,7 @@ def forest_predict(arrs: dict[str, np.ndarray], X: np.ndarray, chunk: int = 1638
 
 
 class _TreesMixin:
-    ET_PARAMS = {"n_estimators": 100, "max_depth": 8, "min_samples_leaf": 50,
+    ET_PARAMS: ClassVar[dict[str, Any]] = {"n_estimators": 100, "max_depth": 8, "min_samples_leaf": 50,
                  "max_features": 0.5, "n_jobs": 2}
 
     def _fit_trees(self, X: np.ndarray, y: np.ndarray) -> None:
@@ -207,7 +207,7 @@ class ExtraTreesModel(_TreesMixin, Model):
     """sklearn extremely randomised trees; the fitted forest is kept as plain node arrays."""
 
     input_kind = "tabular"
-    PARAMS = {"label_col": 0, **_TreesMixin.ET_PARAMS}
+    PARAMS: ClassVar[dict[str, Any]] = {"label_col": 0, **_TreesMixin.ET_PARAMS}
 
     def fit(self, train: SampleSet, valid: SampleSet | None = None) -> None:
         X, y, _ = _xy(train, self.params["label_col"], True, True)
@@ -270,7 +270,7 @@ class RidgeETRegime(_TreesMixin, Model):
     whose recent market volatility exceeds its training median, `calm_tree_weight` otherwise."""
 
     input_kind = "tabular"
-    PARAMS = {"label_col": 0, "alpha": 1e-3, "vol_window": 5, "label_delay": 2,
+    PARAMS: ClassVar[dict[str, Any]] = {"label_col": 0, "alpha": 1e-3, "vol_window": 5, "label_delay": 2,
               "regime_feature": None, "calm_tree_weight": 0.3, "turbulent_tree_weight": 0.7,
               **_TreesMixin.ET_PARAMS}
 

@@ -7,7 +7,7 @@ output per label column when `multi_label`, the score is column `label_col`) or
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -17,8 +17,16 @@ from seqalpha.dataset.core import SampleSet
 from seqalpha.dataset.sequence import InputSpec, _gather_windows, day_batches, gather_inputs
 from seqalpha.errors import ConfigError, DataError
 from seqalpha.models.base import Model
-from seqalpha.models.nets import (AttnRNNEncoder, GRUSelfAttentionEncoder, HeadNet, MLPEncoder,
-                                  RNNEncoder, TCNEncoder, TransformerEncoderNet, TRANet)
+from seqalpha.models.nets import (
+    AttnRNNEncoder,
+    GRUSelfAttentionEncoder,
+    HeadNet,
+    MLPEncoder,
+    RNNEncoder,
+    TCNEncoder,
+    TRANet,
+    TransformerEncoderNet,
+)
 from seqalpha.models.registry import register_model
 from seqalpha.train import losses
 from seqalpha.train.loop import LoopConfig, LoopState, fit_torch, torch_session
@@ -28,7 +36,7 @@ class TorchModel(Model):
     """Shared machinery of the torch zoo: input spec, heads, losses, the loop adapter, save/load."""
 
     input_kind = "daily_seq"
-    PARAMS: dict[str, Any] = {
+    PARAMS: ClassVar[dict[str, Any]] = {
         "threads": 2, "device": "cpu", "epochs": 20, "lr": 1e-3, "weight_decay": 0.0,
         "grad_clip": 3.0, "patience": 5, "early_stop_metric": "icir", "progress": True,
         "days_per_batch": 1, "max_stocks": None, "eval_days_per_batch": 16,
@@ -36,7 +44,7 @@ class TorchModel(Model):
         "head": "regression", "multi_label": True, "label_col": 0, "loss": "auto",
         "label_weights": None, "bins": None, "class_values": None, "dropout": 0.0,
     }
-    CHOICES = {"device": ("cpu",), "head": ("regression", "classification"),
+    CHOICES: ClassVar[dict[str, tuple]] = {"device": ("cpu",), "head": ("regression", "classification"),
                "loss": ("auto", "mse", "wmse", "ic", "ce"), "seq_layout": ("window", "columns"),
                "input_kind": (None, "tabular", "daily_seq", "intraday_seq"),
                "early_stop_metric": losses.METRICS}
@@ -213,7 +221,7 @@ class MLPModel(TorchModel):
     """Feed-forward net on one day's features [F] (or a flattened sequence)."""
 
     input_kind = "tabular"
-    PARAMS = {"hidden_sizes": [256, 128], "dropout": 0.0}
+    PARAMS: ClassVar[dict[str, Any]] = {"hidden_sizes": [256, 128], "dropout": 0.0}
 
     def build_encoder(self, step_shape: tuple[int, ...]) -> nn.Module:
         return MLPEncoder(int(np.prod(step_shape)), list(self.params["hidden_sizes"]),
@@ -222,7 +230,7 @@ class MLPModel(TorchModel):
 
 class _RNNBase(TorchModel):
     kind = "gru"
-    PARAMS = {"hidden_size": 64, "num_layers": 2}
+    PARAMS: ClassVar[dict[str, Any]] = {"hidden_size": 64, "num_layers": 2}
 
     def build_encoder(self, step_shape: tuple[int, ...]) -> nn.Module:
         _, f = _steps_features(step_shape)
@@ -248,8 +256,8 @@ class LSTMModel(_RNNBase):
 class ALSTMModel(TorchModel):
     """GRU (or LSTM, `rnn`) with learnable attention over steps (Qlib's ALSTM idea)."""
 
-    PARAMS = {"hidden_size": 64, "num_layers": 2, "rnn": "gru"}
-    CHOICES = {"rnn": ("gru", "lstm")}
+    PARAMS: ClassVar[dict[str, Any]] = {"hidden_size": 64, "num_layers": 2, "rnn": "gru"}
+    CHOICES: ClassVar[dict[str, tuple]] = {"rnn": ("gru", "lstm")}
 
     def build_encoder(self, step_shape: tuple[int, ...]) -> nn.Module:
         _, f = _steps_features(step_shape)
@@ -261,7 +269,7 @@ class ALSTMModel(TorchModel):
 class GRUSelfAttentionModel(TorchModel):
     """GRU followed by multi-head self-attention over its outputs."""
 
-    PARAMS = {"hidden_size": 64, "num_layers": 1, "num_heads": 4}
+    PARAMS: ClassVar[dict[str, Any]] = {"hidden_size": 64, "num_layers": 1, "num_heads": 4}
 
     def validate_params(self) -> None:
         super().validate_params()
@@ -280,9 +288,9 @@ class GRUSelfAttentionModel(TorchModel):
 class TransformerModel(TorchModel):
     """Transformer encoder over steps with sinusoidal or learnable positional encoding."""
 
-    PARAMS = {"d_model": 32, "num_heads": 4, "num_layers": 2, "dim_feedforward": 64,
+    PARAMS: ClassVar[dict[str, Any]] = {"d_model": 32, "num_heads": 4, "num_layers": 2, "dim_feedforward": 64,
               "pos_encoding": "learnable"}
-    CHOICES = {"pos_encoding": ("sinusoidal", "learnable")}
+    CHOICES: ClassVar[dict[str, tuple]] = {"pos_encoding": ("sinusoidal", "learnable")}
 
     def validate_params(self) -> None:
         super().validate_params()
@@ -300,7 +308,7 @@ class TransformerModel(TorchModel):
 class TCNModel(TorchModel):
     """Temporal convolutional network: causal dilated residual blocks."""
 
-    PARAMS = {"channels": [32, 32, 32], "kernel_size": 3}
+    PARAMS: ClassVar[dict[str, Any]] = {"channels": [32, 32, 32], "kernel_size": 3}
 
     def build_encoder(self, step_shape: tuple[int, ...]) -> nn.Module:
         _, f = _steps_features(step_shape)
@@ -329,10 +337,10 @@ class TRAModel(TorchModel):
     lamb * rho ** epoch. Single label column (`label_col`), regression head only.
     """
 
-    PARAMS = {"hidden_size": 64, "num_layers": 2, "backbone": "gru", "num_states": 3,
+    PARAMS: ClassVar[dict[str, Any]] = {"hidden_size": 64, "num_layers": 2, "backbone": "gru", "num_states": 3,
               "hist_len": 10, "history_delay": 2, "router_hidden": 16, "lamb": 1.0, "rho": 0.9,
               "tau": 1.0, "sinkhorn_epsilon": 0.01, "inference": "weighted"}
-    CHOICES = {"backbone": ("gru", "lstm", "alstm"), "inference": ("weighted", "argmax")}
+    CHOICES: ClassVar[dict[str, tuple]] = {"backbone": ("gru", "lstm", "alstm"), "inference": ("weighted", "argmax")}
 
     def validate_params(self) -> None:
         super().validate_params()

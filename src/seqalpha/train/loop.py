@@ -12,9 +12,10 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -147,6 +148,7 @@ def fit_torch(adapter: TrainAdapter, train: SampleSet, valid: SampleSet | None,
                                             valid="-")
                     bar.reset(task, total=len(batches), epoch=epoch)
                 net.train()
+                t_epoch = time.perf_counter()
                 total, count = 0.0, 0
                 for b in batches:
                     loss = adapter.batch_loss(train, b, state)
@@ -161,13 +163,16 @@ def fit_torch(adapter: TrainAdapter, train: SampleSet, valid: SampleSet | None,
                     if bar is not None:
                         bar.update(task, advance=1, loss=total / max(count, 1))
                 train_loss = total / max(count, 1)
-                rec = {"epoch": epoch, "train_loss": train_loss}
+                rec = {"epoch": epoch, "train_loss": train_loss,
+                       "train_seconds": time.perf_counter() - t_epoch}
+                t_valid = time.perf_counter()
                 if use_valid:
                     scores = adapter.predict_scores(valid)
                     score = signal_metric(cfg.early_stop_metric, scores, adapter.metric_labels(valid))
                     rec["valid_" + cfg.early_stop_metric] = score
                     if cfg.early_stop_metric != "ic":
                         rec["valid_ic"] = signal_metric("ic", scores, adapter.metric_labels(valid))
+                    rec["valid_seconds"] = time.perf_counter() - t_valid
                 else:
                     score = -train_loss
                 history.append(rec)
@@ -220,5 +225,14 @@ def load_checkpoint(directory: str | os.PathLike) -> tuple[dict[str, torch.Tenso
     return state, config
 
 
-__all__ = ["LoopConfig", "LoopResult", "LoopState", "TrainAdapter", "fit_torch", "torch_session",
-           "save_checkpoint", "load_checkpoint", "state_copy"]
+__all__ = [
+    "LoopConfig",
+    "LoopResult",
+    "LoopState",
+    "TrainAdapter",
+    "fit_torch",
+    "load_checkpoint",
+    "save_checkpoint",
+    "state_copy",
+    "torch_session",
+]

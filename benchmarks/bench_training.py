@@ -1,0 +1,240 @@
+"""Seconds per epoch of `gru` on Alpha360 (DEV train split, CSI300), seqalpha vs Qlib's GRU.
+
+Both sides: GRU hidden 64, 2 layers, Adam lr 1e-3, CPU, 2 threads, features normalised like
+Qlib's GRU workflow (RobustZScoreNorm fitted on train + clip at 3, fill 0; label
+Ref($close,-2)/Ref($close,-1)-1, cross-sectionally z-scored).
+- seqalpha: day batches (all universe stocks of one day; optionally several days), one epoch
+  = one pass over the train days, then valid predictions + valid IC (early-stopping signal).
+- Qlib (pyqlib 0.9.7 venv, run as a subprocess with this same file and `--qlib-side`): batch
+  800, its train_epoch, then its per-epoch evaluation (test_epoch on train and on valid).
+A per-stage breakdown of seqalpha's batches (gather / forward / backward / optimiser) says
+where the time goes.
+
+Usage: .venv/bin/python benchmarks/bench_training.py [--data DIR] [--no-qlib] [--days-per-batch 1 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+# Both sides: OpenMP threads sleep instead of spinning while waiting. On a shared, oversubscribed
+# 2-core machine spinning made a 2-thread GRU step 3-4x slower than with this setting.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_DATA = HERE.parent.parent / "shared" / "data" / "cn_csi300"
+TRAIN = ("2010-01-01", "2018-12-31")
+VALID = ("2019-01-01", "2020-12-31")
+THREADS = 2
+
+
+# ----------------------------------------------------------------------------- Qlib side
+def qlib_side(data: str) -> dict:
+    """One epoch of Qlib's GRU (runs inside the pyqlib venv)."""
+    os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+    import numpy as np
+    import qlib
+    import torch
+    from qlib.constant import REG_CN
+    from qlib.contrib.data.handler import Alpha360
+    from qlib.contrib.model.pytorch_gru import GRU
+    from qlib.data.dataset import DatasetH
+    from qlib.data.dataset.handler import DataHandlerLP
+
+    torch.set_num_threads(THREADS)
+    qlib.init(provider_uri=data, region=REG_CN, kernels=2)
+    out: dict = {}
+    t0 = time.perf_counter()
+    handler = Alpha360(
+        instruments="csi300", start_time=TRAIN[0], end_time=VALID[1],
+        fit_start_time=TRAIN[0], fit_end_time=TRAIN[1],
+        infer_processors=[{"class": "RobustZScoreNorm",
+                           "kwargs": {"fields_group": "feature", "clip_outlier": True}},
+                          {"class": "Fillna", "kwargs": {"fields_group": "feature"}}],
+        learn_processors=[{"class": "DropnaLabel"},
+                          {"class": "CSZScoreNorm", "kwargs": {"fields_group": "label"}}])
+    dataset = DatasetH(handler, segments={"train": TRAIN, "valid": VALID})
+    out["handler_seconds"] = time.perf_counter() - t0
+    model = GRU(d_feat=6, hidden_size=64, num_layers=2, dropout=0.0, n_epochs=1, lr=1e-3,
+                batch_size=800, early_stop=20, metric="loss", loss="mse", GPU=-1, seed=0)
+    dfs = {k: dataset.prepare(k, col_set=["feature", "label"], data_key=DataHandlerLP.DK_L)
+           for k in ("train", "valid")}
+    tr, va = dfs["train"].dropna(), dfs["valid"].dropna()
+    out["train_samples"], out["valid_samples"] = len(tr), len(va)
+    t0 = time.perf_counter()
+    model.train_epoch(tr["feature"], tr["label"])
+    out["train_epoch_seconds"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    model.test_epoch(tr["feature"], tr["label"])
+    out["eval_train_seconds"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    _, vscore = model.test_epoch(va["feature"], va["label"])
+    out["eval_valid_seconds"] = time.perf_counter() - t0
+    out["valid_metric(-loss)"] = float(vscore)
+    out["torch_threads"] = torch.get_num_threads()
+    out["n_batches"] = int(np.ceil(len(tr) / 800))
+    return out
+
+
+# ----------------------------------------------------------------------------- seqalpha side
+def build_sample_set(data: str):
+    """Alpha360 [T, N, 360] normalised like Qlib's GRU workflow, labels [T, N, 1], CSI300 mask."""
+    import numpy as np
+
+    from seqalpha.data.qlib_bin import load_panel
+    from seqalpha.dataset import SampleSet
+    from seqalpha.features import compute_library, library_expressions
+    from seqalpha.labels.returns import cs_zscore, forward_return
+
+    timing = {}
+    t0 = time.perf_counter()
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        panel = load_panel(data, ["open", "high", "low", "close", "volume"], "csi300",
+                           TRAIN[0], VALID[1])
+    timing["load_seconds"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    feats = compute_library(panel, "alpha360")
+    names = list(library_expressions("alpha360"))
+    T, N = panel.shape
+    X = np.empty((T, N, len(names)), dtype=np.float32)
+    for k, n in enumerate(names):
+        X[:, :, k] = feats.fields.pop(n)
+    del feats
+    timing["alpha360_seconds"] = time.perf_counter() - t0
+    # RobustZScoreNorm fitted on the train member-days, clipped at +-3 (Qlib's clip_outlier)
+    t0 = time.perf_counter()
+    t1 = int(np.searchsorted(panel.dates, np.datetime64(TRAIN[1]), side="right"))
+    mask = panel.universe
+    for a in range(0, X.shape[2], 40):
+        rows = X[:t1, :, a:a + 40][mask[:t1]]  # [n_train_rows, <=40]
+        med = np.nanmedian(rows, axis=0)
+        mad = np.nanmedian(np.abs(rows - med), axis=0) * 1.4826 + 1e-12
+        blk = X[:, :, a:a + 40]
+        blk -= med
+        blk /= mad
+        np.clip(blk, -3, 3, out=blk)
+    timing["normalise_seconds"] = time.perf_counter() - t0
+    label = cs_zscore(forward_return(panel["close"], 1, 1), mask)[:, :, None]
+    ss = SampleSet(panel.dates, panel.instruments, X, None, label.astype(np.float32), mask,
+                   (0, t1), names, ["LABEL0"])
+    return ss, t1, timing
+
+
+def stage_breakdown(model, train, n_batches: int = 30) -> dict:
+    """Mean milliseconds per day batch in gather / forward+loss / backward / clip+step."""
+    import numpy as np
+    import torch
+
+    from seqalpha.train.loop import torch_session
+
+    acc = {"gather_ms": 0.0, "forward_ms": 0.0, "backward_ms": 0.0, "step_ms": 0.0}
+    with torch_session(0, THREADS):
+        opt = torch.optim.Adam(model.net.parameters(), lr=1e-3)
+        batches = model.batches(train, True, np.random.default_rng(0))[:n_batches]
+        model.net.train()
+        for t, i in batches:
+            a = time.perf_counter()
+            x = model.inputs(train, (t, i))
+            b = time.perf_counter()
+            out = model.net(x)
+            y = torch.from_numpy(np.ascontiguousarray(train.labels[t, i]))
+            loss = torch.nn.functional.mse_loss(out[:, 0], y[:, 0])
+            c = time.perf_counter()
+            opt.zero_grad()
+            loss.backward()
+            d = time.perf_counter()
+            torch.nn.utils.clip_grad_norm_(model.net.parameters(), 3.0)
+            opt.step()
+            e = time.perf_counter()
+            for k, v in zip(acc, (b - a, c - b, d - c, e - d)):
+                acc[k] += 1000 * v
+        # where the forward/backward time goes, by torch operator (5 batches)
+        from torch.profiler import profile
+        with profile() as prof:
+            for t, i in batches[:5]:
+                out = model.net(model.inputs(train, (t, i)))
+                out[:, 0].pow(2).mean().backward()
+        ops = prof.key_averages()
+        total = sum(e.self_cpu_time_total for e in ops) or 1.0
+        top = sorted(ops, key=lambda e: -e.self_cpu_time_total)[:8]
+    acc = {k: round(v / max(len(batches), 1), 2) for k, v in acc.items()}
+    acc["mean_batch_size"] = round(float(np.mean([len(t) for t, _ in batches])), 1)
+    acc["top_ops_self_cpu_share"] = {e.key: round(e.self_cpu_time_total / total, 3) for e in top}
+    return acc
+
+
+def seqalpha_side(data: str, days_per_batch: list[int]) -> dict:
+    from seqalpha.models import create_model
+
+    out: dict = {}
+    ss, t1, timing = build_sample_set(data)
+    out.update(timing)
+    train, valid = ss.with_rows(0, t1), ss.with_rows(t1, len(ss.dates))
+    out["train_days"], out["valid_days"] = train.n_days, valid.n_days
+    out["train_samples"] = int((train.mask[:t1] & __import__("numpy").isfinite(
+        train.labels[:t1, :, 0])).sum())
+    for dpb in days_per_batch:
+        model = create_model("gru", seq_layout="columns", n_fields=6, hidden_size=64,
+                             num_layers=2, threads=THREADS, epochs=1, lr=1e-3, progress=False,
+                             early_stop_metric="ic", days_per_batch=dpb, eval_days_per_batch=8)
+        model.fit(train, valid)
+        h = model.result.history[0]
+        out[f"days_per_batch={dpb}"] = {
+            "train_epoch_seconds": round(h["train_seconds"], 1),
+            "valid_predict_seconds": round(h.get("valid_seconds", float("nan")), 1),
+            "valid_ic_after_1_epoch": round(h.get("valid_ic", float("nan")), 4),
+            "breakdown": stage_breakdown(model, train),
+        }
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default=str(os.environ.get("SEQALPHA_CSI300", DEFAULT_DATA)))
+    ap.add_argument("--qlib-side", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--no-qlib", action="store_true")
+    ap.add_argument("--days-per-batch", type=int, nargs="+", default=[3])
+    args = ap.parse_args()
+    if args.qlib_side:
+        print("QLIB_RESULT " + json.dumps(qlib_side(args.data)))
+        return
+    res = {"loadavg_start": os.getloadavg()}
+    t0 = time.perf_counter()
+    res["seqalpha"] = seqalpha_side(args.data, args.days_per_batch)
+    res["seqalpha_wall_seconds"] = round(time.perf_counter() - t0, 1)
+    if not args.no_qlib:
+        qpy = subprocess.run(["bash", str(HERE / "qlib_venv.sh")], capture_output=True,
+                             text=True, check=True).stdout.strip().splitlines()[-1]
+        t0 = time.perf_counter()
+        proc = subprocess.run([qpy, __file__, "--qlib-side", "--data", args.data],
+                              capture_output=True, text=True, check=False)
+        line = [ln for ln in proc.stdout.splitlines() if ln.startswith("QLIB_RESULT ")]
+        res["qlib"] = json.loads(line[-1][12:]) if line else {"error": proc.stderr[-2000:]}
+        res["qlib_wall_seconds"] = round(time.perf_counter() - t0, 1)
+    res["loadavg_end"] = os.getloadavg()
+    print(json.dumps(res, indent=1))
+    s, q = res["seqalpha"], res.get("qlib", {})
+    print("\n| side | batch | train epoch (s) | per-epoch evaluation (s) | total (s) |")
+    print("|---|---|---|---|---|")
+    for dpb in args.days_per_batch:
+        r = s[f"days_per_batch={dpb}"]
+        print(f"| seqalpha gru | {dpb} day(s) | {r['train_epoch_seconds']} | "
+              f"{r['valid_predict_seconds']} (valid predict + IC) | "
+              f"{r['train_epoch_seconds'] + r['valid_predict_seconds']:.1f} |")
+    if "train_epoch_seconds" in q:
+        ev = q["eval_train_seconds"] + q["eval_valid_seconds"]
+        print(f"| qlib GRU | 800 rows | {q['train_epoch_seconds']:.1f} | {ev:.1f} (train + valid "
+              f"loss) | {q['train_epoch_seconds'] + ev:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
