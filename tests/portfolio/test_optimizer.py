@@ -9,7 +9,12 @@ import numpy as np
 import pytest
 
 from seqalpha.errors import ConfigError, DataError
-from seqalpha.portfolio.optimizer import InfeasibleError, OptimizerParams, optimize_weights
+from seqalpha.portfolio.optimizer import (
+    InfeasibleError,
+    OptimizerParams,
+    optimize_weights,
+    optimize_with_factor_model,
+)
 from seqalpha.risk import FactorModelParams
 
 
@@ -264,3 +269,34 @@ def test_industry_slots_match_a_direct_formulation_as_memberships_change():
         np.testing.assert_allclose(w[t], ref, atol=2e-5)
         assert np.abs(H @ w[t] - H @ bench[t]).max() <= 0.03 + 1e-6
         prev = w[t]
+
+
+def test_optimize_with_factor_model_on_a_backtest_grid(synth_market):
+    from seqalpha.backtest import backtest_weights, load_market
+    from seqalpha.data.qlib_bin import QlibStore
+    from seqalpha.risk import fit_factor_model
+
+    cal = QlibStore(synth_market).calendar
+    market = load_market(synth_market, start=cal[120], benchmark=None)  # the last 40 days
+    T, N = market.shape
+    scores = np.random.default_rng(0).normal(size=(T, N))
+    scores[:, -1] = np.nan  # a name without a score is never invested
+    params = FactorModelParams(momentum_window=40, momentum_skip=5, volatility_window=20,
+                               cov_window=120, cov_half_life=40.0, specific_window=60,
+                               specific_half_life=20.0, min_specific_obs=10, min_history=30)
+    opt = OptimizerParams(risk_aversion=5.0, max_weight=0.1, turnover_cost=0.001)
+    w = optimize_with_factor_model(scores, synth_market, market.dates, market.instruments, opt,
+                                   params, history_days=120, can_buy=market.can_buy,
+                                   can_sell=market.can_sell)
+    assert w.shape == (T, N) and np.isfinite(w).all()
+    np.testing.assert_allclose(w.sum(axis=1), 1.0, atol=1e-7)
+    assert np.all(w[:, -1] == 0)
+    # the same as fitting on the whole history by hand and viewing the last 40 days
+    from seqalpha.data.qlib_bin import load_panel
+
+    panel = load_panel(synth_market, ["close", "factor", "bp"], "all", cal[0], cal[-1])
+    view = fit_factor_model(synth_market, panel, params=params).view(market.dates, market.instruments)
+    ref = optimize_weights(scores, view, opt, can_buy=market.can_buy, can_sell=market.can_sell)
+    np.testing.assert_allclose(w, ref, atol=1e-9)
+    res = backtest_weights(w, market)
+    assert res.positions.height > 0

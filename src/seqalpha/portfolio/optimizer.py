@@ -17,7 +17,9 @@ decision is made (risk model not ready, no valid score) are NaN: "keep the holdi
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import cvxpy as cp
@@ -25,6 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from seqalpha.errors import ConfigError, DataError
+from seqalpha.risk.model import FactorModelParams
 
 
 class InfeasibleError(ConfigError):
@@ -319,3 +322,30 @@ def optimize_weights(scores: np.ndarray, risk_model, params: OptimizerParams | N
         prev = w
         last_decision = t
     return out
+
+
+def optimize_with_factor_model(scores: np.ndarray, data_dir: str | Path, dates: np.ndarray,
+                               instruments: np.ndarray, params: OptimizerParams | None = None,
+                               risk_params: FactorModelParams | None = None,
+                               history_days: int = 300, market: str = "all",
+                               meta_dir: str | Path | None = None, **kwargs) -> np.ndarray:
+    """Weights [T, N] for scores on a (dates [T], instruments [N]) grid, e.g. the backtest's
+    market: fits a `FactorRiskModel` on the store's `market` over `history_days` trading days
+    before dates[0] through dates[-1], serves it on the grid, then `optimize_weights`.
+    kwargs go to `optimize_weights` (mask defaults to names with a finite score)."""
+    from seqalpha.data.qlib_bin import QlibStore
+    from seqalpha.risk import fit_factor_model
+
+    store = QlibStore(data_dir)
+    cal = store.calendar
+    d = np.asarray(dates).astype("datetime64[D]")
+    if len(d) == 0:
+        raise DataError("optimize_with_factor_model: empty dates")
+    i0 = int(np.searchsorted(cal, d[0]))
+    start = cal[max(0, i0 - history_days)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # listed codes without data files
+        panel = store.load(["close", "factor", "bp"], market, start, d[-1])
+    model = fit_factor_model(data_dir, panel, meta_dir=meta_dir, params=risk_params)
+    view = model.view(d, instruments)
+    return optimize_weights(scores, view, params, **kwargs)

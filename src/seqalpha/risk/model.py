@@ -341,5 +341,7 @@ def fit_factor_model(data_dir: str | Path, panel, meta_dir: str | Path | None = 
         r[1:] = close[1:] / close[:-1] - 1.0
     ind, cap = industry_and_size(data_dir, panel, meta_dir, taxonomy=taxonomy)
     value = panel.fields.get("bp")
+    if value is not None and not np.isfinite(value).any():
+        value = None  # the store has no book/price data
     return FactorRiskModel(params).fit(r, ind, cap, panel.universe, value, panel.dates,
                                              panel.instruments)
