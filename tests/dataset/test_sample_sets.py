@@ -128,3 +128,12 @@ def test_input_spec_rejects_unknown_kind_and_missing_bars(grid):
         InputSpec("weekly")
     with pytest.raises(DataError, match="bars"):
         InputSpec("intraday_seq").step_shape(grid)
+
+
+def test_rows_without_any_input_are_not_samples(grid):
+    grid.features[4, 1, :] = np.nan  # e.g. a suspended stock: no feature that day
+    assert not grid.available()[4, 1] and grid.available()[4, 0]
+    _, _, (t, i) = tabular(grid, train=False)
+    assert (4, 1) not in set(zip(t.tolist(), i.tolist()))
+    assert all((4, 1) not in set(zip(tb.tolist(), ib.tolist()))
+               for tb, ib in day_batches(grid, False, None))

@@ -156,3 +156,39 @@ def test_regime_blend_weights_trees_more_in_turbulent_days():
     before = model.tree_weight(data.with_rows(20, 30))
     data.labels[29:, :, 0] = 100.0
     np.testing.assert_array_equal(model.tree_weight(data.with_rows(20, 30)), before)
+
+
+def test_missing_inputs_give_nan_scores(linear_set):
+    data = toy_sample_set(T=70, N=40, signal="linear", seed=1)
+    data.features[60, 3, :] = np.nan
+    data.mask[60, 3] = True
+    for name in ("linear", "mlp"):
+        model = create_model(name, **PARAMS[name])
+        model.fit(data.with_rows(*TRAIN), data.with_rows(*VALID))
+        scores = model.predict(data.with_rows(*TEST))
+        assert np.isnan(scores[60 - TEST[0], 3]), name
+
+
+def test_sinkhorn_plan_has_uniform_predictor_marginals():
+    import torch
+
+    from seqalpha.models.torch_models import sinkhorn
+
+    cost = torch.rand(60, 3, generator=torch.Generator().manual_seed(0))
+    cost[:, 0] -= 0.5  # predictor 0 is best for everybody: OT must still spread the samples
+    plan = sinkhorn(cost, epsilon=0.1, iters=50)
+    torch.testing.assert_close(plan.sum(dim=1), torch.ones(60))
+    torch.testing.assert_close(plan.sum(dim=0), torch.full((3,), 20.0), rtol=0.02, atol=0.2)
+
+
+def test_tra_router_reads_only_labels_already_known(seq_set):
+    model = create_model("tra", **{**PARAMS["tra"], "epochs": 2, "history_delay": 2})
+    model.fit(seq_set.with_rows(*TRAIN), seq_set.with_rows(*VALID))
+    before = model.predict(seq_set.with_rows(*TEST))
+    changed = toy_sample_set(T=70, N=40, signal="sequential", seed=2)
+    k = TEST[0] + 5
+    changed.labels[k:] = -changed.labels[k:]  # rewrite labels from date k on
+    after = model.predict(changed.with_rows(*TEST))
+    # scores up to date k + delay - 1 may only use labels of dates <= k - 1: unchanged
+    np.testing.assert_array_equal(after[: k + 2 - TEST[0]], before[: k + 2 - TEST[0]])
+    assert not np.array_equal(after, before, equal_nan=True)  # the router does read the history

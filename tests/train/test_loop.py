@@ -118,3 +118,11 @@ def test_mse_ignores_missing_labels_and_weights_scale_columns():
     assert float(losses.mse(pred, y)) == pytest.approx((1 + 4 + 4) / 3)
     w = torch.tensor([1.0, 3.0])
     assert float(losses.weighted_mse(pred, y, w)) == pytest.approx((1 + 4 + 3 * 4) / 5)
+
+
+def test_best_weights_are_also_written_to_checkpoint_dir(data, tmp_path):
+    model = _fit(data, epochs=3, checkpoint_dir=str(tmp_path / "best"))
+    state, meta = load_checkpoint(tmp_path / "best")
+    assert meta["epoch"] == model.result.best_epoch
+    for k, v in model.net.state_dict().items():
+        assert torch.equal(state[k], v), k

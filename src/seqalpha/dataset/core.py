@@ -78,6 +78,17 @@ class SampleSet:
         """dates[t0:t1]: the dates predictions are aligned to."""
         return self.dates[self.rows[0]:self.rows[1]]
 
+    def available(self) -> np.ndarray:
+        """bool [t1 - t0, N]: mask and some input that day (any finite feature, or any finite bar
+        value when the set has bars but no features). Models predict NaN elsewhere."""
+        t0, t1 = self.rows
+        ok = self.mask[t0:t1].copy()
+        if self.features is not None:
+            ok &= np.isfinite(self.features[t0:t1]).any(axis=2)
+        elif self.bars is not None:
+            ok &= np.isfinite(self.bars[t0:t1]).any(axis=(2, 3))
+        return ok
+
     def with_rows(self, t0: int, t1: int) -> SampleSet:
         """The same arrays (no copies) with another `rows` range."""
         return replace(self, rows=(int(t0), int(t1)))

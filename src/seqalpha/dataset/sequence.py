@@ -116,10 +116,10 @@ def day_batches(data: SampleSet, train: bool, rng: np.random.Generator | None = 
 
     Training keeps samples with a finite label (column `label_col`, or all columns when None),
     shuffles the day order with `rng` and optionally sub-samples `max_stocks` stocks per day.
-    Prediction keeps every masked sample, days in order.
+    Prediction keeps every available sample (mask and some finite input), days in order.
     """
     t0, t1 = data.rows
-    ok = data.mask[t0:t1].copy()
+    ok = data.available()
     if train:
         if data.labels is None:
             raise DataError("SampleSet.labels: training needs labels, the set has none")

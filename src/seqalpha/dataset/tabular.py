@@ -10,12 +10,13 @@ from seqalpha.errors import DataError
 
 def sample_index(data: SampleSet, require_label: bool, label_col: int | None = None
                  ) -> tuple[np.ndarray, np.ndarray]:
-    """(t, i) int64 [n] of the samples in `data.rows`: mask True (and a finite label when asked).
+    """(t, i) int64 [n] of the samples in `data.rows`: available (mask and some finite input,
+    see SampleSet.available) and, when asked, a finite label.
 
     `label_col` None requires every label column finite; an int requires only that column.
     """
     t0, t1 = data.rows
-    ok = data.mask[t0:t1].copy()
+    ok = data.available()
     if require_label:
         if data.labels is None:
             raise DataError("SampleSet.labels: training needs labels, the set has none")
@@ -30,7 +31,8 @@ def tabular(data: SampleSet, train: bool = True, label_col: int | None = None
             ) -> tuple[np.ndarray, np.ndarray | None, tuple[np.ndarray, np.ndarray]]:
     """Rows of `data`: X float32 [n, F], y float32 [n, H] (None without labels), (t, i) index.
 
-    Training (`train=True`) keeps rows with mask and finite label(s); predict keeps all masked rows.
+    Training (`train=True`) keeps available rows with finite label(s); predict keeps all available
+    rows (mask and some finite feature).
     Features may contain NaN (tree models handle it; linear models fill it).
     """
     if data.features is None:

@@ -43,6 +43,7 @@ class TorchModel(Model):
         "input_kind": None, "seq_layout": "window", "seq_len": 20, "n_fields": 6,
         "head": "regression", "multi_label": True, "label_col": 0, "loss": "auto",
         "label_weights": None, "bins": None, "class_values": None, "dropout": 0.0,
+        "checkpoint_dir": None,
     }
     CHOICES: ClassVar[dict[str, tuple]] = {"device": ("cpu",), "head": ("regression", "classification"),
                "loss": ("auto", "mse", "wmse", "ic", "ce"), "seq_layout": ("window", "columns"),
@@ -70,7 +71,8 @@ class TorchModel(Model):
         return LoopConfig(epochs=p["epochs"], lr=p["lr"], weight_decay=p["weight_decay"],
                           grad_clip=p["grad_clip"], patience=p["patience"],
                           early_stop_metric=p["early_stop_metric"], seed=p["seed"],
-                          threads=p["threads"], progress=p["progress"])
+                          threads=p["threads"], progress=p["progress"],
+                          checkpoint_dir=p["checkpoint_dir"])
 
     # ------------------------------------------------------------ network
     def build_encoder(self, step_shape: tuple[int, ...]) -> nn.Module:

@@ -41,6 +41,7 @@ class LoopConfig:
     seed: int = 0
     threads: int = 2
     progress: bool = True
+    checkpoint_dir: str | None = None  # when set, the best weights are also written there
 
     def __post_init__(self) -> None:
         if self.early_stop_metric not in METRICS:
@@ -180,6 +181,10 @@ def fit_torch(adapter: TrainAdapter, train: SampleSet, valid: SampleSet | None,
                     bar.update(task, valid=f"{rec.get('valid_ic', float('nan')):.4f}")
                 if np.isfinite(score) and score > best_score:
                     best_score, best_epoch, best_state, stale = score, epoch, state_copy(net), 0
+                    if cfg.checkpoint_dir is not None:
+                        save_checkpoint(cfg.checkpoint_dir, best_state,
+                                        {"epoch": epoch, "step": state.step, "score": score,
+                                         "metric": cfg.early_stop_metric, "history": history})
                 else:
                     stale += 1
                     if stale >= cfg.patience:
