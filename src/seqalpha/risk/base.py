@@ -23,9 +23,11 @@ class RiskModel:
 
     @property
     def shape(self) -> tuple[int, int]:
+        """(T, N) of the grid the model serves."""
         raise NotImplementedError
 
     def covariance(self, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(exposures [N, K], factor_cov [K, K], specific_var [N]) of day t."""
         raise NotImplementedError
 
     def ready(self, t: int) -> bool:
@@ -88,9 +90,11 @@ class RiskView(RiskModel):
 
     @property
     def shape(self) -> tuple[int, int]:
+        """(T', N') of the view's grid."""
         return len(self.rows), self._n
 
     def ready(self, t: int) -> bool:
+        """The model's readiness on the view's day t."""
         return self.model.ready(int(self.rows[t]))
 
     def _reindex(self, a: np.ndarray, fill) -> np.ndarray:
@@ -101,6 +105,7 @@ class RiskView(RiskModel):
         return out
 
     def covariance(self, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The model's covariance of the view's day t, columns re-indexed: ([N', K], [K, K], [N'])."""
         X, F, d = self.model.covariance(int(self.rows[t]))
         return self._reindex(X, np.nan), F, self._reindex(d, np.nan)
 
