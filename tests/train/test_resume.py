@@ -16,7 +16,6 @@ import pytest
 import yaml
 
 from seqalpha.config import config_hash, load_config
-from seqalpha.data.synthetic import SynthConfig, generate_market
 from seqalpha.train.commands import train_command
 from seqalpha.train.walkforward import prepare_run_dir
 
@@ -25,11 +24,10 @@ pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def config_file(tmp_path_factory) -> Path:
-    """A rolling lgbm config on a small synthetic market with ~20 windows."""
+def config_file(tmp_path_factory, synth_market) -> Path:
+    """A rolling lgbm config on the session's small synthetic market with ~20 windows."""
     root = tmp_path_factory.mktemp("resume")
-    market = root / "market"
-    generate_market(market, SynthConfig(n_stocks=30, n_days=140, bar_minutes=30, seed=5))
+    market = synth_market
     raw = {
         "data": {"dir": str(market), "universe": "market"},
         "features": {"library": "none",

@@ -14,19 +14,10 @@ from typer.testing import CliRunner
 
 from seqalpha.cli import app
 from seqalpha.config import load_config
-from seqalpha.data.synthetic import SynthConfig, generate_market
 
 # Few cheap daily features (evaluated by the expression engine) keep the test fast.
 EXTRA = {"ret1": "$close/Ref($close,1)-1", "ret5": "$close/Ref($close,5)-1",
          "vol5": "Std($close/Ref($close,1)-1, 5)", "hl": "($high-$low)/$close"}
-
-
-def small_market(tmp_path_factory) -> Path:
-    """A 40-stock, 160-day synthetic market (30-minute bars), shared by this session."""
-    out = tmp_path_factory.getbasetemp() / "wf_synth_market"
-    if not (out / "meta.json").exists():
-        generate_market(out, SynthConfig(n_stocks=40, n_days=160, bar_minutes=30, seed=7))
-    return out
 
 
 def write_config(path: Path, market: Path, model: dict, **wf) -> Path:
@@ -46,8 +37,9 @@ def write_config(path: Path, market: Path, model: dict, **wf) -> Path:
 
 
 @pytest.fixture(scope="module")
-def market(tmp_path_factory) -> Path:
-    return small_market(tmp_path_factory)
+def market(synth_market) -> Path:
+    """The session's small synthetic market (tests/conftest.py)."""
+    return synth_market
 
 
 def invoke(*args: str):
