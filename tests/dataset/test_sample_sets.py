@@ -137,3 +137,16 @@ def test_rows_without_any_input_are_not_samples(grid):
     assert (4, 1) not in set(zip(t.tolist(), i.tolist()))
     assert all((4, 1) not in set(zip(tb.tolist(), ib.tolist()))
                for tb, ib in day_batches(grid, False, None))
+
+
+def test_from_panel_stacks_fields_and_named_labels():
+    from seqalpha.data.panel import Panel
+
+    dates = np.arange(4).astype("datetime64[D]")
+    a = np.arange(8, dtype=np.float32).reshape(4, 2)
+    universe = np.array([[True, False]] * 4)
+    panel = Panel(dates, ["A", "B"], {"a": a, "b": -a}, universe)
+    s = SampleSet.from_panel(panel, labels={"y1": a * 2, "y5": a * 3}, rows=(1, 4), lookback=2)
+    assert s.features.shape == (4, 2, 2) and s.feature_names == ["a", "b"]
+    assert s.label_names == ["y1", "y5"] and s.labels[3, 1, 1] == 21
+    assert s.rows == (1, 4) and s.lookback == 2 and not s.mask[0, 1]

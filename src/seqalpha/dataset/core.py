@@ -100,6 +100,28 @@ class SampleSet:
             np.searchsorted(self.dates, np.datetime64(end, "D"), side="right"))
         return self.with_rows(t0, max(t0, t1))
 
+    @classmethod
+    def from_panel(cls, panel, feature_names: list[str] | None = None,
+                   labels: np.ndarray | dict[str, np.ndarray] | None = None,
+                   label_names: list[str] | None = None, bars: np.ndarray | None = None,
+                   rows: tuple[int, int] | None = None, lookback: int = 1) -> SampleSet:
+        """A SampleSet from a feature Panel (fields -> [T, N] stacked to [T, N, F]); labels as
+        [T, N, H] or name -> [T, N]; mask = the panel's universe; rows default to all dates."""
+        names = list(feature_names) if feature_names is not None else panel.field_names
+        feats = panel.stack(names) if names else None
+        if isinstance(labels, dict):
+            label_names = list(labels)
+            labels = np.stack([np.asarray(labels[k], np.float32) for k in label_names], axis=-1)
+        elif labels is not None:
+            labels = np.asarray(labels, np.float32)
+            if labels.ndim == 2:
+                labels = labels[:, :, None]
+            label_names = list(label_names) if label_names else [
+                f"label{h}" for h in range(labels.shape[2])]
+        T = len(panel.dates)
+        return cls(panel.dates, panel.instruments, feats, bars, labels, panel.universe,
+                   rows if rows is not None else (0, T), names, list(label_names or []), lookback)
+
     def without_labels(self) -> SampleSet:
         """The same set with labels dropped (inference)."""
         return replace(self, labels=None)

@@ -27,7 +27,7 @@ def _xy(data: SampleSet, label_col: int, train: bool, fill: bool):
     X, y, idx = tabular(data, train=train, label_col=label_col if train else None)
     if fill:
         X = np.nan_to_num(X, nan=0.0, posinf=0.0, neginf=0.0)
-    yy = y[:, label_col] if (y is not None) else None
+    yy = np.ascontiguousarray(y[:, label_col]) if (y is not None) else None
     return X, yy, idx
 
 
