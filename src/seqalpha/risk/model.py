@@ -1,6 +1,7 @@
 """Barra-style factor risk model fitted point in time.
 
-Day t's stock returns r_t [N] are regressed (weighted least squares, one lstsq per day) on the
+Day t's stock returns r_t [N] are regressed (weighted least squares, sqrt-cap weights; one
+regression per day, solved for all days at once as batched normal equations) on the
 exposures known at the close of t-1: industry dummies and cross-sectionally z-scored styles
 (size = log market cap, momentum, volatility, value when given). This yields factor returns
 f_t [K] and specific returns u_t [N] that use data up to day t only. `covariance(t)` serves
@@ -10,6 +11,7 @@ f_t [K] and specific returns u_t [N] that use data up to day t only. `covariance
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,20 +123,6 @@ def style_exposures(returns: np.ndarray, market_cap: np.ndarray, universe: np.nd
     return names, out
 
 
-class _quiet_nan_warnings:
-    """Silence numpy's all-NaN-slice warnings inside a block."""
-
-    def __enter__(self):
-        import warnings
-
-        self._ctx = warnings.catch_warnings()
-        self._ctx.__enter__()
-        warnings.simplefilter("ignore", RuntimeWarning)
-
-    def __exit__(self, *exc):
-        self._ctx.__exit__(*exc)
-
-
 def _wls_days(xs: np.ndarray, col: np.ndarray, y: np.ndarray, w: np.ndarray, have: np.ndarray,
               n_ind: int, chunk: int = 64) -> tuple[np.ndarray, np.ndarray]:
     """Per-day weighted least squares of y [D, N] on [industry dummies (col [D, N]), styles
@@ -233,7 +221,8 @@ class FactorRiskModel(RiskModel):
         have = (col >= 0) & np.isfinite(xs).all(axis=2) & np.isfinite(y)
         fit_rows = have & uni[:-1]
         w = np.where(fit_rows & np.isfinite(wt[:-1]), wt[:-1], np.nan)
-        with np.errstate(invalid="ignore"), _quiet_nan_warnings():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # days without any weight
             med = np.nanmedian(w, axis=1, keepdims=True)
         w = np.where(np.isfinite(w), w, np.where(np.isfinite(med), med, 1.0))
         w = np.where(fit_rows, w, 0.0)
