@@ -1,9 +1,10 @@
 """Evaluate parsed expressions on a Panel, all instruments at once, sharing sub-expressions.
 
-Values follow Qlib's per-instrument pandas semantics: fields are float32 and element-wise
-arithmetic stays float32 as in Qlib, rolling operators compute in float64, comparisons give
-0/1, and each instrument's series runs from its first to its last row with any data (rows
-outside that span are NaN, as Qlib has no rows there). Outputs are float32 `[T, N]`.
+Values follow Qlib's per-instrument pandas semantics: element-wise arithmetic on float32
+fields stays float32 as in Qlib, rolling operators compute in float64 (stored as float32),
+comparisons give 0/1, and each instrument's series runs from its first to its last row with
+any data (rows outside that span are NaN, as Qlib has no rows there). Outputs are float32
+`[T, N]`.
 """
 
 from __future__ import annotations
@@ -176,16 +177,16 @@ def series_span(panel: Panel, fields: Iterable[str] | None = None) -> tuple[np.n
 
 
 class _Evaluator:
-    """Evaluates nodes in the internal layout `[N, T]` (one contiguous row per instrument)."""
+    """Evaluates nodes on `[T, N]` arrays; order-statistic kernels get the `[N, T]` transpose."""
 
     def __init__(self, panel: Panel, missing: str):
         self.panel = panel
         self.missing = missing
         T, N = panel.shape
-        self.shape = (N, T)
+        self.shape = (T, N)
         self.start, self.stop = series_span(panel)
-        cols = np.arange(T)[None, :]
-        self.outside = (cols < self.start[:, None]) | (cols > self.stop[:, None])
+        rows = np.arange(T)[:, None]
+        self.outside = (rows < self.start[None, :]) | (rows > self.stop[None, :])
         self.any_outside = bool(self.outside.any())
         self.memo: dict[str, Value] = {}
         self.refs: Counter = Counter()
@@ -234,7 +235,7 @@ class _Evaluator:
             return n.value
         if isinstance(n, Field):
             if n.name in self.panel:
-                return np.ascontiguousarray(self.panel[n.name].T)
+                return self.panel[n.name]  # read-only use: results are always new arrays
             if self.missing == "nan":
                 return np.full(self.shape, np.nan, dtype=np.float32)
             raise DataError(f"unknown field ${n.name}; the panel has "
@@ -308,7 +309,7 @@ class _Evaluator:
         op = n.op
         x = self.arr(n.args[0])  # float32 or float64; kernels compute in float64
         w = n.args[1].value
-        T = x.shape[1]
+        T = x.shape[0]
         if op == "EMA":
             alpha = w if isinstance(w, float) else 2.0 / (1.0 + (w if w > 0 else T))
             return self.mask(ops.ewm_mean(x, alpha))
@@ -319,17 +320,18 @@ class _Evaluator:
             v = ops.roll_var(x, w, 1)
             return np.sqrt(v) if op == "Std" else v
         if op in ("Skew", "Kurt"):
-            return ops.roll_moments(x, w, op == "Kurt")
+            return _tr(ops.roll_moments(_tr(x), w, op == "Kurt"))
         if op in ("Max", "Min", "IdxMax", "IdxMin"):
-            return ops.roll_extreme(x, w, self.start, op in ("Max", "IdxMax"), op.startswith("Idx"))
+            return _tr(ops.roll_extreme(_tr(x), w, self.start, op in ("Max", "IdxMax"),
+                                        op.startswith("Idx")))
         if op in _SORTED_OPS:
-            return self.sorted_stats(n, x, w)
+            return self.sorted_stats(n, _tr(x), w)
         if op == "Mad":
-            return ops.roll_mad(x, w)
+            return _tr(ops.roll_mad(_tr(x), w))
         if op == "Count":
             return self.mask(ops.roll_count(x, w))
         if op == "WMA":
-            return ops.roll_wma(x, w, self.start)
+            return _tr(ops.roll_wma(_tr(x), w, self.start))
         if op in ("Slope", "Rsquare", "Resi"):
             res = ops.roll_regression(x, w, ("Slope", "Rsquare", "Resi").index(op))
             if op == "Rsquare":  # Qlib blanks R^2 where the window is (nearly) constant
@@ -349,9 +351,9 @@ class _Evaluator:
         qi = 0
         for m in group:
             if m.op == "Rank":
-                arr = res[len(qs)]
+                arr = _tr(res[len(qs)])
             else:
-                arr, qi = res[qi], qi + 1
+                arr, qi = _tr(res[qi]), qi + 1
             if str(m) == str(n):
                 own = arr
             else:
@@ -361,7 +363,7 @@ class _Evaluator:
     def pair(self, n: Call) -> np.ndarray:
         x = self.arr(n.args[0])
         y = self.arr(n.args[1])
-        w = int(n.args[2].value) or max(x.shape[1], 1)
+        w = int(n.args[2].value) or max(x.shape[0], 1)
         res = ops.roll_cov_corr(x, y, w, n.op == "Corr")
         if n.op == "Corr":  # Qlib blanks Corr where either side is (nearly) constant
             res[self.near_zero_std(n, n.args[0], n.args[2])
@@ -369,7 +371,7 @@ class _Evaluator:
         return res
 
     def cross(self, n: Call) -> np.ndarray:
-        x = np.ascontiguousarray(self.arr(n.args[0], np.float64).T)  # [T, N]
+        x = self.arr(n.args[0], np.float64)
         member = self.panel.universe & ~np.isnan(x)
         if n.op == "CSRank":
             res = ops.cs_rank(x, member)
@@ -381,17 +383,22 @@ class _Evaluator:
             if n.op == "CSZScore":
                 res = res / np.sqrt(np.nansum(res * res, axis=1, keepdims=True) / (cnt - 1))
         elif n.op == "CSNeutralize":
-            g = self.arr(n.args[1], np.float64).T
+            g = self.arr(n.args[1], np.float64)
             vals, inv = np.unique(np.where(np.isnan(g), np.inf, g), return_inverse=True)
             codes = inv.reshape(g.shape).astype(np.int64)
             codes[np.isnan(g)] = -1
             res = ops.cs_group_demean(x, member, codes, len(vals))
         elif n.op == "CSResidual":
-            exps = [self.arr(a, np.float64).T for a in n.args[1:]]
+            exps = [self.arr(a, np.float64) for a in n.args[1:]]
             res = _cs_residual(x, exps, member)
         else:
             raise DataError(f"operator {n.op} is not implemented")
-        return np.ascontiguousarray(res.T)
+        return res
+
+
+def _tr(x: np.ndarray) -> np.ndarray:
+    """Contiguous transpose: [T, N] <-> [N, T] for the per-series (order-statistic) kernels."""
+    return np.ascontiguousarray(x.T)
 
 
 _SORTED_OPS = frozenset({"Quantile", "Med", "Rank"})
@@ -418,16 +425,16 @@ def _children(n: Node) -> list[Node]:
 
 
 def shift(x: np.ndarray, k: int) -> np.ndarray:
-    """[N, T] x shifted later by k steps along time (k < 0 reads the future), NaN-filled."""
+    """[T, N] x shifted later by k rows (k < 0 reads the future), NaN-filled, same dtype."""
     if k == 0:
         return x
     out = np.empty_like(x)
     if k > 0:
-        out[:, :k] = np.nan
-        out[:, k:] = x[:, :-k]
+        out[:k] = np.nan
+        out[k:] = x[:-k]
     else:
-        out[:, k:] = np.nan
-        out[:, :k] = x[:, -k:]
+        out[k:] = np.nan
+        out[:k] = x[-k:]
     return out
 
 
@@ -471,7 +478,7 @@ def _run(panel: Panel, nodes: dict[str, Node], missing: str,
     ev = _Evaluator(panel, missing)
     ev.count_refs(nodes.values())
     for i, (name, node) in enumerate(nodes.items()):
-        # [N, T] float32 or float64; rows outside each series are already NaN (the sources of
+        # [T, N] float32 or float64; rows outside each series are already NaN (the sources of
         # non-NaN values there are masked)
         sink(name, ev.arr(node))
         if progress is not None:
@@ -488,7 +495,7 @@ def evaluate(panel: Panel, exprs: dict[str, str], missing: str = "error",
     out: dict[str, np.ndarray] = {}
 
     def sink(name: str, arr: np.ndarray) -> None:
-        out[name] = np.ascontiguousarray(arr.T, dtype=np.float32)
+        out[name] = np.array(arr, dtype=np.float32)  # always a new array
 
     _run(panel, nodes, missing, sink, progress)
     return Panel(panel.dates, panel.instruments, out, panel.universe.copy())
@@ -499,7 +506,7 @@ def evaluate_long(panel: Panel, exprs: dict[str, str], start=None, end=None,
                   progress: Callable[[int, int], None] | None = None) -> pl.DataFrame:
     """Evaluate and keep only universe rows with start <= date <= end, as a long table.
 
-    Columns `datetime, instrument, <names>` (float32), rows ordered by instrument then date;
+    Columns `datetime, instrument, <names>` (float32), rows ordered by date then instrument;
     memory stays at the output plus one [T, N] array per live sub-expression.
     """
     nodes = _prepare(panel, exprs, missing)
@@ -508,8 +515,8 @@ def evaluate_long(panel: Panel, exprs: dict[str, str], start=None, end=None,
         np.searchsorted(panel.dates, np.datetime64(end, "D"), side="right"))
     keep = np.zeros(panel.shape, dtype=bool)
     keep[lo:hi] = panel.universe[lo:hi]
-    ni, ti = np.nonzero(keep.T)  # instrument-major rows: gathers read memory in order
-    flat = ni.astype(np.int64) * panel.shape[0] + ti  # positions in the [N, T] layout
+    ti, ni = np.nonzero(keep)
+    flat = ti.astype(np.int64) * panel.shape[1] + ni  # positions in [T, N]: gathers read in order
     cols: dict[str, np.ndarray | pl.Series] = {
         "datetime": pl.Series("datetime", panel.dates[ti]).cast(pl.Date),
         "instrument": pl.Series("instrument", panel.instruments).gather(ni),

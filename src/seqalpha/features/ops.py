@@ -1,10 +1,14 @@
-"""Time-series and cross-sectional kernels on `[T, N]` arrays (numba, parallel over instruments).
+"""Time-series and cross-sectional kernels (numba, parallel over instruments).
 
-Rolling kernels take `[N, T]` arrays (one contiguous row per instrument, the engine's internal
-layout) and follow pandas' `rolling(w, min_periods=1)` semantics as Qlib uses them: NaN
-values are skipped, a window with no value gives NaN. `start[N]` is the first row of each
-instrument's series (Qlib evaluates each instrument from its first stored date); windows never
-reach before it. Outputs are float64 `[N, T]`. Cross-sectional kernels (`cs_*`) take `[T, N]`.
+Layouts: arrays are `[T, N]` (time x instrument). The streaming kernels (`roll_sum`,
+`roll_count`, `roll_var`, `roll_cov_corr`, `roll_regression`, `ewm_mean`) walk time row by row
+and keep per-instrument state, so their inner loops run over contiguous instruments and
+vectorize. The order-statistic kernels (`roll_extreme`, `roll_sorted`, `roll_moments`,
+`roll_mad`, `roll_wma`) take the transposed `[N, T]` (one contiguous series per instrument).
+All follow pandas' `rolling(w, min_periods=1)` as Qlib uses it: NaN is skipped and an empty
+window gives NaN. `start[N]` is the first row of each instrument's series (Qlib evaluates an
+instrument from its first stored date). They compute in float64 and store float32 (the
+result precision, 6e-8, is far below what the features need).
 """
 
 from __future__ import annotations
@@ -14,155 +18,326 @@ import math
 import numba as nb
 import numpy as np
 
-_JIT = dict(parallel=True, cache=True, nogil=True)
+_JIT = dict(parallel=True, cache=True, nogil=True, error_model="numpy")  # x/0 -> inf, 0/0 -> NaN
 
 
 @nb.njit(inline="always")
 def _finite(v) -> bool:
     return (v - v) == 0.0
-_JIT1 = dict(cache=True, nogil=True)
 
 
-# ----------------------------------------------------------------------------- sums, means
+@nb.njit(inline="always")
+def _chunks(N: int) -> int:
+    """Column chunks for prange: enough to share among threads, each wide enough to vectorize."""
+    return max(1, min(16, N // 64))
+
+
+# ----------------------------------------------------------------------------- streaming, [T, N]
 
 
 @nb.njit(**_JIT)
 def roll_sum(x: np.ndarray, w: int, mean: bool) -> np.ndarray:
-    """Rolling sum (or mean) of finite values over `w` steps (pandas skips NaN and inf).
+    """Rolling sum (or mean) of finite values over `w` rows, [T, N] -> [T, N].
 
-    Block prefix/suffix sums (van Herk/Gil-Werman): a window is the suffix of one block plus
-    the prefix of the next, so no value is ever subtracted (no drift, exact zeros) and the cost
-    is O(1) per step.
+    Block prefix/suffix sums (van Herk/Gil-Werman): a window is the suffix of one block plus the
+    prefix of the next, so nothing is ever subtracted (no drift; all-zero windows give exactly 0).
     """
-    N, T = x.shape
-    out = np.empty((N, T))
-    for j in nb.prange(N):
-        pre = np.empty(T)
-        suf = np.empty(T)
-        pc = np.empty(T, dtype=np.int64)
-        sc = np.empty(T, dtype=np.int64)
-        s = 0.0
-        c = 0
+    T, N = x.shape
+    out = np.empty((T, N), dtype=np.float32)
+    nch = _chunks(N)
+    for ch in nb.prange(nch):
+        lo = ch * N // nch
+        hi = (ch + 1) * N // nch
+        M = hi - lo
+        suf = np.empty((T, M))
+        sc = np.empty((T, M))
+        for t in range(T - 1, -1, -1):
+            reset = t == T - 1 or t % w == w - 1
+            for m in range(M):
+                v = np.float64(x[t, lo + m])
+                ok = _finite(v)
+                base = 0.0 if reset else suf[t + 1, m]
+                cb = 0.0 if reset else sc[t + 1, m]
+                suf[t, m] = base + (v if ok else 0.0)
+                sc[t, m] = cb + (1.0 if ok else 0.0)
+        pre = np.zeros(M)
+        pc = np.zeros(M)
         for t in range(T):
             if t % w == 0:
-                s = 0.0
-                c = 0
-            v = np.float64(x[j, t])
-            ok = _finite(v)
-            s += v if ok else 0.0
-            c += 1 if ok else 0
-            pre[t] = s
-            pc[t] = c
-        for t in range(T - 1, -1, -1):
-            if t == T - 1 or t % w == w - 1:
-                s = 0.0
-                c = 0
-            v = np.float64(x[j, t])
-            ok = _finite(v)
-            s += v if ok else 0.0
-            c += 1 if ok else 0
-            suf[t] = s
-            sc[t] = c
-        for t in range(T):
+                pre[:] = 0.0
+                pc[:] = 0.0
             a = t - w + 1
-            if a <= 0 or a % w == 0:
-                tot = pre[t]
-                n = pc[t]
-            else:
-                tot = suf[a] + pre[t]
-                n = sc[a] + pc[t]
-            if n == 0:
-                out[j, t] = np.nan
-            else:
-                out[j, t] = tot / n if mean else tot
+            split = a > 0 and a % w != 0
+            for m in range(M):
+                v = np.float64(x[t, lo + m])
+                ok = _finite(v)
+                pre[m] += v if ok else 0.0
+                pc[m] += 1.0 if ok else 0.0
+                tot = pre[m] + (suf[a, m] if split else 0.0)
+                n = pc[m] + (sc[a, m] if split else 0.0)
+                r = tot / n if mean else tot
+                out[t, lo + m] = r if n > 0 else np.nan
     return out
 
 
 @nb.njit(**_JIT)
 def roll_count(x: np.ndarray, w: int) -> np.ndarray:
-    """Number of non-NaN values in the last `w` rows (0 when none, as pandas)."""
-    N, T = x.shape
-    out = np.empty((N, T))
-    for j in nb.prange(N):
-        c = 0
+    """Number of non-NaN values in the last `w` rows (0 when none, as pandas), [T, N]."""
+    T, N = x.shape
+    out = np.empty((T, N), dtype=np.float32)
+    nch = _chunks(N)
+    for ch in nb.prange(nch):
+        lo = ch * N // nch
+        hi = (ch + 1) * N // nch
+        c = np.zeros(hi - lo)
         for t in range(T):
-            if np.float64(x[j, t]) == np.float64(x[j, t]):
-                c += 1
-            if t >= w and np.float64(x[j, t - w]) == np.float64(x[j, t - w]):
-                c -= 1
-            out[j, t] = c
+            for m in range(hi - lo):
+                v = x[t, lo + m]
+                c[m] += 1.0 if v == v else 0.0
+                if t >= w:
+                    u = x[t - w, lo + m]
+                    c[m] -= 1.0 if u == u else 0.0
+                out[t, lo + m] = c[m]
     return out
 
 
 @nb.njit(**_JIT)
 def roll_var(x: np.ndarray, w: int, ddof: int) -> np.ndarray:
-    """Rolling variance of finite values (pandas skips NaN and inf); exactly 0 on a constant window.
+    """Rolling variance of finite values, [T, N]; exactly 0 on a constant window (as pandas).
 
-    Sums of deviations from a reference value that is re-centred every `w` steps (the window's
-    sums are then recomputed), so the error stays relative to the window's own spread; O(1)
-    amortized per step.
+    Sums of deviations from a per-instrument reference re-centred every `w` rows (the window's
+    sums are then recomputed), so rounding stays relative to the window's own spread.
     """
-    N, T = x.shape
-    out = np.empty((N, T))
-    for j in nb.prange(N):
-        c = 0.0
-        s1 = 0.0
-        s2 = 0.0
-        n = 0
-        same = 0
-        prev = np.nan
+    T, N = x.shape
+    out = np.empty((T, N), dtype=np.float32)
+    nch = _chunks(N)
+    for ch in nb.prange(nch):
+        lo = ch * N // nch
+        hi = (ch + 1) * N // nch
+        M = hi - lo
+        c = np.zeros(M)
+        s1 = np.zeros(M)
+        s2 = np.zeros(M)
+        n = np.zeros(M)
+        same = np.zeros(M)
+        prev = np.full(M, np.nan)
         for t in range(T):
-            if t % w == 0:  # re-centre on the first finite value of the current window
-                for k in range(max(t - w, 0), t + 1):
-                    v = np.float64(x[j, k])
-                    if _finite(v):
-                        c = v
-                        break
-                s1 = 0.0
-                s2 = 0.0
-                for k in range(max(t - w, 0), t):
-                    v = np.float64(x[j, k])
-                    if _finite(v):
-                        d = v - c
-                        s1 += d
-                        s2 += d * d
-            v = np.float64(x[j, t])
-            if _finite(v):
-                n += 1
-                d = v - c
-                s1 += d
-                s2 += d * d
-                if v == prev:
-                    same += 1
-                else:
-                    same = 1
-                    prev = v
-            if t >= w:
-                u = np.float64(x[j, t - w])
-                if _finite(u):
-                    n -= 1
-                    d = u - c
-                    s1 -= d
-                    s2 -= d * d
-                    if n == 0:
-                        s1 = 0.0
-                        s2 = 0.0
-            if n > ddof and n >= 1:
-                if n == 1 or same >= n:
-                    out[j, t] = 0.0
-                else:
-                    r = (s2 - s1 * s1 / n) / (n - ddof)
-                    out[j, t] = r if r > 0 else 0.0
-            else:
-                out[j, t] = np.nan
+            if t % w == 0:  # re-centre on the latest finite value of the current window
+                k0 = max(t - w, 0)
+                for m in range(M):
+                    cm = np.nan
+                    for k in range(t, k0 - 1, -1):
+                        v = np.float64(x[k, lo + m])
+                        if _finite(v):
+                            cm = v
+                            break
+                    if cm == cm:
+                        c[m] = cm
+                    s1[m] = 0.0
+                    s2[m] = 0.0
+                for k in range(k0, t):
+                    for m in range(M):
+                        v = np.float64(x[k, lo + m])
+                        d = v - c[m]
+                        ok = _finite(v)
+                        s1[m] += d if ok else 0.0
+                        s2[m] += d * d if ok else 0.0
+            for m in range(M):
+                v = np.float64(x[t, lo + m])
+                ok = _finite(v)
+                d = v - c[m]
+                s1[m] += d if ok else 0.0
+                s2[m] += d * d if ok else 0.0
+                n[m] += 1.0 if ok else 0.0
+                sm = same[m] + 1.0 if v == prev[m] else 1.0
+                same[m] = sm if ok else same[m]
+                prev[m] = v if ok else prev[m]
+                if t >= w:
+                    u = np.float64(x[t - w, lo + m])
+                    okr = _finite(u)
+                    e = u - c[m]
+                    s1[m] -= e if okr else 0.0
+                    s2[m] -= e * e if okr else 0.0
+                    n[m] -= 1.0 if okr else 0.0
+                nm = n[m]
+                r = (s2[m] - s1[m] * s1[m] / nm) / (nm - ddof)
+                r = r if r > 0 else 0.0
+                r = 0.0 if (nm == 1 or same[m] >= nm) else r
+                out[t, lo + m] = r if (nm > ddof and nm >= 1) else np.nan
     return out
+
+
+@nb.njit(**_JIT)
+def ewm_mean(x: np.ndarray, alpha: float) -> np.ndarray:
+    """pandas `ewm(alpha, adjust=True, ignore_na=False, min_periods=1).mean()`, [T, N]."""
+    T, N = x.shape
+    out = np.empty((T, N), dtype=np.float32)
+    decay = 1.0 - alpha
+    nch = _chunks(N)
+    for ch in nb.prange(nch):
+        lo = ch * N // nch
+        hi = (ch + 1) * N // nch
+        wt = np.full(hi - lo, np.nan)
+        old = np.ones(hi - lo)
+        for t in range(T):
+            for m in range(hi - lo):
+                v = np.float64(x[t, lo + m])
+                if _finite(wt[m]):
+                    old[m] *= decay
+                    if _finite(v):
+                        if wt[m] != v:
+                            wt[m] = (old[m] * wt[m] + v) / (old[m] + 1.0)
+                        old[m] += 1.0
+                elif _finite(v):
+                    wt[m] = v
+                    old[m] = 1.0
+                out[t, lo + m] = wt[m]
+    return out
+
+
+@nb.njit(**_JIT)
+def roll_regression(x: np.ndarray, w: int, kind: int) -> np.ndarray:
+    """Regression of the window on its slot positions 1..w (NaN slots skipped), as Qlib, [T, N].
+
+    kind 0: slope, 1: R^2, 2: residual of the last value. Window sums are recomputed every `w`
+    rows and updated in between (positions are row indices shifted to the window).
+    """
+    T, N = x.shape
+    out = np.empty((T, N), dtype=np.float32)
+    nch = _chunks(N)
+    for ch in nb.prange(nch):
+        lo = ch * N // nch
+        hi = (ch + 1) * N // nch
+        M = hi - lo
+        n = np.zeros(M)
+        sk = np.zeros(M)  # sums over the window's values of k (row index), k^2, y, y^2, k*y
+        skk = np.zeros(M)
+        sy = np.zeros(M)
+        syy = np.zeros(M)
+        sky = np.zeros(M)
+        for t in range(T):
+            if t % w == 0:
+                n[:] = 0.0
+                sk[:] = 0.0
+                skk[:] = 0.0
+                sy[:] = 0.0
+                syy[:] = 0.0
+                sky[:] = 0.0
+                for k in range(max(t - w + 1, 0), t):
+                    for m in range(M):
+                        v = np.float64(x[k, lo + m])
+                        ok = v == v
+                        n[m] += 1.0 if ok else 0.0
+                        sk[m] += k if ok else 0.0
+                        skk[m] += k * k if ok else 0.0
+                        sy[m] += v if ok else 0.0
+                        syy[m] += v * v if ok else 0.0
+                        sky[m] += k * v if ok else 0.0
+            o = t - w  # position p = k - o, newest = w
+            for m in range(M):
+                v = np.float64(x[t, lo + m])
+                ok = v == v
+                n[m] += 1.0 if ok else 0.0
+                sk[m] += t if ok else 0.0
+                skk[m] += t * t if ok else 0.0
+                sy[m] += v if ok else 0.0
+                syy[m] += v * v if ok else 0.0
+                sky[m] += t * v if ok else 0.0
+                if t >= w and t % w != 0:
+                    k = t - w
+                    u = np.float64(x[k, lo + m])
+                    okr = u == u
+                    n[m] -= 1.0 if okr else 0.0
+                    sk[m] -= k if okr else 0.0
+                    skk[m] -= k * k if okr else 0.0
+                    sy[m] -= u if okr else 0.0
+                    syy[m] -= u * u if okr else 0.0
+                    sky[m] -= k * u if okr else 0.0
+                nm = n[m]
+                sp = sk[m] - nm * o
+                spp = skk[m] - 2.0 * o * sk[m] + nm * o * o
+                spy = sky[m] - o * sy[m]
+                den = nm * spp - sp * sp
+                num = nm * spy - sp * sy[m]
+                if kind == 0:
+                    r = num / den
+                elif kind == 1:
+                    d2 = den * (nm * syy[m] - sy[m] * sy[m])
+                    r = num * num / d2 if d2 > 0 else np.nan
+                else:
+                    b = num / den
+                    a = sy[m] / nm - b * sp / nm
+                    r = v - (b * w + a)
+                out[t, lo + m] = r
+    return out
+
+
+@nb.njit(**_JIT)
+def roll_cov_corr(x: np.ndarray, y: np.ndarray, w: int, corr: bool) -> np.ndarray:
+    """Rolling covariance (ddof=1) or correlation over rows where both are finite, [T, N]."""
+    T, N = x.shape
+    out = np.empty((T, N), dtype=np.float32)
+    nch = _chunks(N)
+    for ch in nb.prange(nch):
+        lo = ch * N // nch
+        hi = (ch + 1) * N // nch
+        M = hi - lo
+        n = np.zeros(M)
+        mx = np.zeros(M)
+        my = np.zeros(M)
+        sxx = np.zeros(M)
+        syy = np.zeros(M)
+        sxy = np.zeros(M)
+        for t in range(T):
+            for m in range(M):
+                a = np.float64(x[t, lo + m])
+                b = np.float64(y[t, lo + m])
+                if _finite(a) and _finite(b):
+                    n[m] += 1.0
+                    dx = a - mx[m]
+                    mx[m] += dx / n[m]
+                    dy = b - my[m]
+                    my[m] += dy / n[m]
+                    sxx[m] += dx * (a - mx[m])
+                    syy[m] += dy * (b - my[m])
+                    sxy[m] += dx * (b - my[m])
+                if t >= w:
+                    a = np.float64(x[t - w, lo + m])
+                    b = np.float64(y[t - w, lo + m])
+                    if _finite(a) and _finite(b):
+                        n[m] -= 1.0
+                        if n[m] == 0:
+                            mx[m] = 0.0
+                            my[m] = 0.0
+                            sxx[m] = 0.0
+                            syy[m] = 0.0
+                            sxy[m] = 0.0
+                        else:
+                            dx = a - mx[m]
+                            mx[m] -= dx / n[m]
+                            dy = b - my[m]
+                            my[m] -= dy / n[m]
+                            sxx[m] -= dx * (a - mx[m])
+                            syy[m] -= dy * (b - my[m])
+                            sxy[m] -= dx * (b - my[m])
+                if n[m] < 2:
+                    out[t, lo + m] = np.nan
+                elif corr:
+                    d = sxx[m] * syy[m]
+                    out[t, lo + m] = sxy[m] / math.sqrt(d) if d > 0 else np.nan
+                else:
+                    out[t, lo + m] = sxy[m] / (n[m] - 1)
+    return out
+
+
+# ----------------------------------------------------------------------------- per series, [N, T]
 
 
 @nb.njit(**_JIT)
 def roll_moments(x: np.ndarray, w: int, kurt: bool) -> np.ndarray:
     """Rolling bias-corrected skewness (or excess kurtosis) as pandas; NaN on a constant window."""
     N, T = x.shape
-    out = np.empty((N, T))
+    out = np.empty((N, T), dtype=np.float32)
     for j in nb.prange(N):
         for t in range(T):
             lo = max(t - w + 1, 0)
@@ -204,7 +379,6 @@ def roll_moments(x: np.ndarray, w: int, kurt: bool) -> np.ndarray:
     return out
 
 
-# ----------------------------------------------------------------------------- order statistics
 
 
 @nb.njit(**_JIT)
@@ -217,7 +391,7 @@ def roll_extreme(x: np.ndarray, w: int, start: np.ndarray, want_max: bool,
     (inf included); the window starts at the instrument's series start.
     """
     N, T = x.shape
-    out = np.empty((N, T))
+    out = np.empty((N, T), dtype=np.float32)
     for j in nb.prange(N):
         val = np.empty(T)  # values to maximize; unusable ones are -inf
         cnt = np.zeros(T + 1, dtype=np.int64)  # running count of usable values
@@ -283,7 +457,7 @@ def roll_sorted(x: np.ndarray, w: int, qs: np.ndarray, want_rank: bool) -> np.nd
     """
     N, T = x.shape
     K = len(qs) + (1 if want_rank else 0)
-    out = np.empty((K, N, T))
+    out = np.empty((K, N, T), dtype=np.float32)
     for j in nb.prange(N):
         buf = np.empty(w)
         n = 0
@@ -356,7 +530,7 @@ def _count_less_equal(buf: np.ndarray, n: int, v: float) -> int:
 def roll_mad(x: np.ndarray, w: int) -> np.ndarray:
     """Rolling mean absolute deviation around the window mean (non-NaN values)."""
     N, T = x.shape
-    out = np.empty((N, T))
+    out = np.empty((N, T), dtype=np.float32)
     for j in nb.prange(N):
         for t in range(T):
             lo = max(t - w + 1, 0)
@@ -382,7 +556,7 @@ def roll_mad(x: np.ndarray, w: int) -> np.ndarray:
 def roll_wma(x: np.ndarray, w: int, start: np.ndarray) -> np.ndarray:
     """Qlib's WMA: weights 1..L over the window (L = its length), nanmean of weight * value."""
     N, T = x.shape
-    out = np.empty((N, T))
+    out = np.empty((N, T), dtype=np.float32)
     for j in nb.prange(N):
         for t in range(T):
             lo = max(t - w + 1, start[j], 0)
@@ -402,94 +576,7 @@ def roll_wma(x: np.ndarray, w: int, start: np.ndarray) -> np.ndarray:
     return out
 
 
-@nb.njit(**_JIT)
-def ewm_mean(x: np.ndarray, alpha: float) -> np.ndarray:
-    """pandas `ewm(alpha, adjust=True, ignore_na=False, min_periods=1).mean()` per column."""
-    N, T = x.shape
-    out = np.empty((N, T))
-    decay = 1.0 - alpha
-    for j in nb.prange(N):
-        wt = np.nan
-        old = 1.0
-        for t in range(T):
-            v = np.float64(x[j, t])
-            obs = _finite(v)
-            if _finite(wt):
-                old *= decay
-                if obs:
-                    if wt != v:
-                        wt = (old * wt + v) / (old + 1.0)
-                    old += 1.0
-            elif obs:
-                wt = v
-                old = 1.0
-            out[j, t] = wt
-    return out
-
-
 # ----------------------------------------------------------------------------- regression on time
-
-
-@nb.njit(**_JIT)
-def roll_regression(x: np.ndarray, w: int, kind: int) -> np.ndarray:
-    """Regression of the window on its slot positions 1..w (NaN slots skipped), as Qlib.
-
-    kind 0: slope, 1: R^2, 2: residual of the last value. Running sums over the window, O(1).
-    """
-    N, T = x.shape
-    out = np.empty((N, T))
-    for j in nb.prange(N):
-        n = 0
-        sk = 0.0  # sums over the window's values of k (absolute index), k^2, y, y^2, k*y
-        skk = 0.0
-        sy = 0.0
-        syy = 0.0
-        sky = 0.0
-        for t in range(T):
-            v = np.float64(x[j, t])
-            if v == v:
-                n += 1
-                sk += t
-                skk += t * t
-                sy += v
-                syy += v * v
-                sky += t * v
-            if t >= w:
-                u = np.float64(x[j, t - w])
-                k = t - w
-                if u == u:
-                    n -= 1
-                    sk -= k
-                    skk -= k * k
-                    sy -= u
-                    syy -= u * u
-                    sky -= k * u
-                    if n == 0:
-                        sk = skk = sy = syy = sky = 0.0
-            # positions p = k - (t - w), newest = w
-            o = t - w
-            sp = sk - n * o
-            spp = skk - 2.0 * o * sk + n * o * o
-            spy = sky - o * sy
-            den = n * spp - sp * sp
-            num = n * spy - sp * sy
-            if kind == 0:
-                out[j, t] = num / den if den != 0 else (np.nan if num == 0 else math.copysign(np.inf, num))
-            elif kind == 1:
-                d2 = den * (n * syy - sy * sy)
-                if d2 > 0:
-                    r = num / math.sqrt(d2)
-                    out[j, t] = r * r
-                else:
-                    out[j, t] = np.nan
-            else:
-                if v != v or den == 0 or n == 0:
-                    out[j, t] = np.nan
-                else:
-                    b = num / den
-                    a = sy / n - b * sp / n
-                    out[j, t] = v - (b * w + a)
-    return out
 
 
 # ----------------------------------------------------------------------------- cross-section
@@ -522,55 +609,6 @@ def cs_rank(x: np.ndarray, member: np.ndarray) -> np.ndarray:
             for q in range(k, m + 1):
                 out[t, idx[order[q]]] = r / n
             k = m + 1
-    return out
-
-
-@nb.njit(**_JIT)
-def roll_cov_corr(x: np.ndarray, y: np.ndarray, w: int, corr: bool) -> np.ndarray:
-    """Rolling covariance (ddof=1) or correlation over pairs where both values exist."""
-    N, T = x.shape
-    out = np.empty((N, T))
-    for j in nb.prange(N):
-        n = 0
-        mx = 0.0
-        my = 0.0
-        sxx = 0.0
-        syy = 0.0
-        sxy = 0.0
-        for t in range(T):
-            a = np.float64(x[j, t])
-            b = np.float64(y[j, t])
-            if _finite(a) and _finite(b):
-                n += 1
-                dx = a - mx
-                mx += dx / n
-                dy = b - my
-                my += dy / n
-                sxx += dx * (a - mx)
-                syy += dy * (b - my)
-                sxy += dx * (b - my)
-            if t >= w:
-                a = np.float64(x[j, t - w])
-                b = np.float64(y[j, t - w])
-                if _finite(a) and _finite(b):
-                    n -= 1
-                    if n == 0:
-                        mx = my = sxx = syy = sxy = 0.0
-                    else:
-                        dx = a - mx
-                        mx -= dx / n
-                        dy = b - my
-                        my -= dy / n
-                        sxx -= dx * (a - mx)
-                        syy -= dy * (b - my)
-                        sxy -= dx * (b - my)
-            if n < 2:
-                out[j, t] = np.nan
-            elif corr:
-                d = sxx * syy
-                out[j, t] = sxy / math.sqrt(d) if d > 0 else np.nan
-            else:
-                out[j, t] = sxy / (n - 1)
     return out
 
 
