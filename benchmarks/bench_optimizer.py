@@ -3,9 +3,10 @@ import time, warnings, resource
 import numpy as np
 from seqalpha.data.qlib_bin import load_panel
 from seqalpha.risk import fit_factor_model
+from seqalpha.paths import shared_data_dir
 from seqalpha.portfolio.optimizer import optimize_weights, OptimizerParams
 warnings.simplefilter("ignore", UserWarning)
-d = "/work/shared/data/cn_csi300"
+d = shared_data_dir("cn_csi300")
 panel = load_panel(d, ["close", "factor"], "csi300", "2019-01-01", "2020-12-31")
 t0 = time.perf_counter(); rm = fit_factor_model(d, panel); t_fit = time.perf_counter() - t0
 T, N = panel.shape
