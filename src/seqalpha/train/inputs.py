@@ -91,8 +91,13 @@ def align_to(x: np.ndarray, src_dates: np.ndarray, src_inst: np.ndarray, dates: 
 
 
 def _stack_panel(panel) -> tuple[list[str], np.ndarray]:
+    """Fields of a (temporary) panel as [T, N, F]; each field is released once copied so that
+    peak memory stays near one copy."""
     names = panel.field_names
-    return names, panel.stack(names)
+    out = np.empty((*panel.shape, len(names)), dtype=np.float32)
+    for k, name in enumerate(names):
+        out[:, :, k] = panel.fields.pop(name)
+    return names, out
 
 
 def build_inputs(cfg) -> Inputs:
