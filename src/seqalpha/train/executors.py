@@ -146,7 +146,8 @@ class RayExecutor(Executor):
         kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                                   "logging_level": "ERROR"}
         if self.address is None:
-            ray.init(num_cpus=self.local_cpus, **kwargs)
+            # "local": always a new private instance, never an existing cluster of this machine
+            ray.init(address="local", num_cpus=self.local_cpus, **kwargs)
         else:
             ray.init(address=self.address, **kwargs)
         self._started = True
