@@ -322,8 +322,7 @@ class _Evaluator:
         if op in ("Skew", "Kurt"):
             return _tr(ops.roll_moments(_tr(x), w, op == "Kurt"))
         if op in ("Max", "Min", "IdxMax", "IdxMin"):
-            return _tr(ops.roll_extreme(_tr(x), w, self.start, op in ("Max", "IdxMax"),
-                                        op.startswith("Idx")))
+            return ops.roll_extreme(x, w, self.start, op in ("Max", "IdxMax"), op.startswith("Idx"))
         if op in _SORTED_OPS:
             return self.sorted_stats(n, _tr(x), w)
         if op == "Mad":

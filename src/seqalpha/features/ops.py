@@ -1,10 +1,10 @@
 """Time-series and cross-sectional kernels (numba, parallel over instruments).
 
 Layouts: arrays are `[T, N]` (time x instrument). The streaming kernels (`roll_sum`,
-`roll_count`, `roll_var`, `roll_cov_corr`, `roll_regression`, `ewm_mean`) walk time row by row
-and keep per-instrument state, so their inner loops run over contiguous instruments and
-vectorize. The order-statistic kernels (`roll_extreme`, `roll_sorted`, `roll_moments`,
-`roll_mad`, `roll_wma`) take the transposed `[N, T]` (one contiguous series per instrument).
+`roll_count`, `roll_var`, `roll_cov_corr`, `roll_regression`, `ewm_mean`, `roll_extreme`) walk
+time row by row and keep per-instrument state, so their inner loops run over contiguous
+instruments and vectorize. The per-series kernels (`roll_sorted`, `roll_moments`, `roll_mad`,
+`roll_wma`) take the transposed `[N, T]` (one contiguous series per instrument).
 All follow pandas' `rolling(w, min_periods=1)` as Qlib uses it: NaN is skipped and an empty
 window gives NaN. `start[N]` is the first row of each instrument's series (Qlib evaluates an
 instrument from its first stored date). They compute in float64 and store float32 (the
@@ -29,7 +29,7 @@ def _finite(v) -> bool:
 @nb.njit(inline="always")
 def _chunks(N: int) -> int:
     """Column chunks for prange: enough to share among threads, each wide enough to vectorize."""
-    return max(1, min(16, N // 64))
+    return max(1, min(4, N // 128))
 
 
 # ----------------------------------------------------------------------------- streaming, [T, N]
@@ -39,8 +39,9 @@ def _chunks(N: int) -> int:
 def roll_sum(x: np.ndarray, w: int, mean: bool) -> np.ndarray:
     """Rolling sum (or mean) of finite values over `w` rows, [T, N] -> [T, N].
 
-    Block prefix/suffix sums (van Herk/Gil-Werman): a window is the suffix of one block plus the
-    prefix of the next, so nothing is ever subtracted (no drift; all-zero windows give exactly 0).
+    Running sums recomputed from the window every `w` rows (bounded drift); as in pandas, a
+    window of one repeated value gives exactly that value (so all-zero windows give 0) and the
+    sign of an all-positive (all-negative) window is kept.
     """
     T, N = x.shape
     out = np.empty((T, N), dtype=np.float32)
@@ -49,34 +50,44 @@ def roll_sum(x: np.ndarray, w: int, mean: bool) -> np.ndarray:
         lo = ch * N // nch
         hi = (ch + 1) * N // nch
         M = hi - lo
-        suf = np.empty((T, M))
-        sc = np.empty((T, M))
-        for t in range(T - 1, -1, -1):
-            reset = t == T - 1 or t % w == w - 1
-            for m in range(M):
-                v = np.float64(x[t, lo + m])
-                ok = _finite(v)
-                base = 0.0 if reset else suf[t + 1, m]
-                cb = 0.0 if reset else sc[t + 1, m]
-                suf[t, m] = base + (v if ok else 0.0)
-                sc[t, m] = cb + (1.0 if ok else 0.0)
-        pre = np.zeros(M)
-        pc = np.zeros(M)
+        s = np.zeros(M)
+        n = np.zeros(M)
+        neg = np.zeros(M)
+        same = np.zeros(M)
+        prev = np.full(M, np.nan)
         for t in range(T):
-            if t % w == 0:
-                pre[:] = 0.0
-                pc[:] = 0.0
-            a = t - w + 1
-            split = a > 0 and a % w != 0
+            xr = x[t, lo:hi]  # row views: contiguous, the inner loops vectorize
+            ur = x[max(t - w, 0), lo:hi]
+            orow = out[t, lo:hi]
+            if t % w == 0 and t > 0:
+                s[:] = 0.0
+                for k in range(t - w, t):
+                    kr = x[k, lo:hi]
+                    for m in range(M):
+                        v = np.float64(kr[m])
+                        s[m] += v if _finite(v) else 0.0
             for m in range(M):
-                v = np.float64(x[t, lo + m])
+                v = np.float64(xr[m])
                 ok = _finite(v)
-                pre[m] += v if ok else 0.0
-                pc[m] += 1.0 if ok else 0.0
-                tot = pre[m] + (suf[a, m] if split else 0.0)
-                n = pc[m] + (sc[a, m] if split else 0.0)
-                r = tot / n if mean else tot
-                out[t, lo + m] = r if n > 0 else np.nan
+                s[m] += v if ok else 0.0
+                n[m] += 1.0 if ok else 0.0
+                neg[m] += 1.0 if (ok and v < 0) else 0.0
+                sm = same[m] + 1.0 if v == prev[m] else 1.0
+                same[m] = sm if ok else same[m]
+                prev[m] = v if ok else prev[m]
+            if t >= w:
+                for m in range(M):
+                    u = np.float64(ur[m])
+                    ok = _finite(u)
+                    s[m] -= u if ok else 0.0
+                    n[m] -= 1.0 if ok else 0.0
+                    neg[m] -= 1.0 if (ok and u < 0) else 0.0
+            for m in range(M):
+                nm = n[m]
+                r = s[m] / nm if mean else s[m]
+                r = 0.0 if (neg[m] == 0 and r < 0) or (neg[m] == nm and r > 0) else r
+                r = (prev[m] if mean else prev[m] * nm) if same[m] >= nm else r
+                orow[m] = r if nm > 0 else np.nan
     return out
 
 
@@ -91,13 +102,16 @@ def roll_count(x: np.ndarray, w: int) -> np.ndarray:
         hi = (ch + 1) * N // nch
         c = np.zeros(hi - lo)
         for t in range(T):
+            xr = x[t, lo:hi]  # row views: contiguous, the inner loops vectorize
+            ur = x[max(t - w, 0), lo:hi]
+            orow = out[t, lo:hi]
             for m in range(hi - lo):
-                v = x[t, lo + m]
+                v = xr[m]
                 c[m] += 1.0 if v == v else 0.0
                 if t >= w:
-                    u = x[t - w, lo + m]
+                    u = ur[m]
                     c[m] -= 1.0 if u == u else 0.0
-                out[t, lo + m] = c[m]
+                orow[m] = c[m]
     return out
 
 
@@ -122,12 +136,16 @@ def roll_var(x: np.ndarray, w: int, ddof: int) -> np.ndarray:
         same = np.zeros(M)
         prev = np.full(M, np.nan)
         for t in range(T):
+            xr = x[t, lo:hi]  # row views: contiguous, the inner loops vectorize
+            ur = x[max(t - w, 0), lo:hi]
+            orow = out[t, lo:hi]
             if t % w == 0:  # re-centre on the latest finite value of the current window
                 k0 = max(t - w, 0)
                 for m in range(M):
                     cm = np.nan
                     for k in range(t, k0 - 1, -1):
-                        v = np.float64(x[k, lo + m])
+                        kr = x[k, lo:hi]
+                        v = np.float64(kr[m])
                         if _finite(v):
                             cm = v
                             break
@@ -136,14 +154,15 @@ def roll_var(x: np.ndarray, w: int, ddof: int) -> np.ndarray:
                     s1[m] = 0.0
                     s2[m] = 0.0
                 for k in range(k0, t):
+                    kr = x[k, lo:hi]
                     for m in range(M):
-                        v = np.float64(x[k, lo + m])
+                        v = np.float64(kr[m])
                         d = v - c[m]
                         ok = _finite(v)
                         s1[m] += d if ok else 0.0
                         s2[m] += d * d if ok else 0.0
             for m in range(M):
-                v = np.float64(x[t, lo + m])
+                v = np.float64(xr[m])
                 ok = _finite(v)
                 d = v - c[m]
                 s1[m] += d if ok else 0.0
@@ -153,7 +172,7 @@ def roll_var(x: np.ndarray, w: int, ddof: int) -> np.ndarray:
                 same[m] = sm if ok else same[m]
                 prev[m] = v if ok else prev[m]
                 if t >= w:
-                    u = np.float64(x[t - w, lo + m])
+                    u = np.float64(ur[m])
                     okr = _finite(u)
                     e = u - c[m]
                     s1[m] -= e if okr else 0.0
@@ -163,7 +182,7 @@ def roll_var(x: np.ndarray, w: int, ddof: int) -> np.ndarray:
                 r = (s2[m] - s1[m] * s1[m] / nm) / (nm - ddof)
                 r = r if r > 0 else 0.0
                 r = 0.0 if (nm == 1 or same[m] >= nm) else r
-                out[t, lo + m] = r if (nm > ddof and nm >= 1) else np.nan
+                orow[m] = r if (nm > ddof and nm >= 1) else np.nan
     return out
 
 
@@ -180,8 +199,10 @@ def ewm_mean(x: np.ndarray, alpha: float) -> np.ndarray:
         wt = np.full(hi - lo, np.nan)
         old = np.ones(hi - lo)
         for t in range(T):
+            xr = x[t, lo:hi]  # row views: contiguous, the inner loops vectorize
+            orow = out[t, lo:hi]
             for m in range(hi - lo):
-                v = np.float64(x[t, lo + m])
+                v = np.float64(xr[m])
                 if _finite(wt[m]):
                     old[m] *= decay
                     if _finite(v):
@@ -191,7 +212,7 @@ def ewm_mean(x: np.ndarray, alpha: float) -> np.ndarray:
                 elif _finite(v):
                     wt[m] = v
                     old[m] = 1.0
-                out[t, lo + m] = wt[m]
+                orow[m] = wt[m]
     return out
 
 
@@ -216,6 +237,9 @@ def roll_regression(x: np.ndarray, w: int, kind: int) -> np.ndarray:
         syy = np.zeros(M)
         sky = np.zeros(M)
         for t in range(T):
+            xr = x[t, lo:hi]  # row views: contiguous, the inner loops vectorize
+            ur = x[max(t - w, 0), lo:hi]
+            orow = out[t, lo:hi]
             if t % w == 0:
                 n[:] = 0.0
                 sk[:] = 0.0
@@ -224,8 +248,9 @@ def roll_regression(x: np.ndarray, w: int, kind: int) -> np.ndarray:
                 syy[:] = 0.0
                 sky[:] = 0.0
                 for k in range(max(t - w + 1, 0), t):
+                    kr = x[k, lo:hi]
                     for m in range(M):
-                        v = np.float64(x[k, lo + m])
+                        v = np.float64(kr[m])
                         ok = v == v
                         n[m] += 1.0 if ok else 0.0
                         sk[m] += k if ok else 0.0
@@ -235,7 +260,7 @@ def roll_regression(x: np.ndarray, w: int, kind: int) -> np.ndarray:
                         sky[m] += k * v if ok else 0.0
             o = t - w  # position p = k - o, newest = w
             for m in range(M):
-                v = np.float64(x[t, lo + m])
+                v = np.float64(xr[m])
                 ok = v == v
                 n[m] += 1.0 if ok else 0.0
                 sk[m] += t if ok else 0.0
@@ -245,7 +270,7 @@ def roll_regression(x: np.ndarray, w: int, kind: int) -> np.ndarray:
                 sky[m] += t * v if ok else 0.0
                 if t >= w and t % w != 0:
                     k = t - w
-                    u = np.float64(x[k, lo + m])
+                    u = np.float64(ur[m])
                     okr = u == u
                     n[m] -= 1.0 if okr else 0.0
                     sk[m] -= k if okr else 0.0
@@ -268,7 +293,7 @@ def roll_regression(x: np.ndarray, w: int, kind: int) -> np.ndarray:
                     b = num / den
                     a = sy[m] / nm - b * sp / nm
                     r = v - (b * w + a)
-                out[t, lo + m] = r
+                orow[m] = r
     return out
 
 
@@ -289,9 +314,14 @@ def roll_cov_corr(x: np.ndarray, y: np.ndarray, w: int, corr: bool) -> np.ndarra
         syy = np.zeros(M)
         sxy = np.zeros(M)
         for t in range(T):
+            xr = x[t, lo:hi]  # row views: contiguous, the inner loops vectorize
+            ur = x[max(t - w, 0), lo:hi]
+            yr = y[t, lo:hi]
+            vr = y[max(t - w, 0), lo:hi]
+            orow = out[t, lo:hi]
             for m in range(M):
-                a = np.float64(x[t, lo + m])
-                b = np.float64(y[t, lo + m])
+                a = np.float64(xr[m])
+                b = np.float64(yr[m])
                 if _finite(a) and _finite(b):
                     n[m] += 1.0
                     dx = a - mx[m]
@@ -302,8 +332,8 @@ def roll_cov_corr(x: np.ndarray, y: np.ndarray, w: int, corr: bool) -> np.ndarra
                     syy[m] += dy * (b - my[m])
                     sxy[m] += dx * (b - my[m])
                 if t >= w:
-                    a = np.float64(x[t - w, lo + m])
-                    b = np.float64(y[t - w, lo + m])
+                    a = np.float64(ur[m])
+                    b = np.float64(vr[m])
                     if _finite(a) and _finite(b):
                         n[m] -= 1.0
                         if n[m] == 0:
@@ -321,12 +351,84 @@ def roll_cov_corr(x: np.ndarray, y: np.ndarray, w: int, corr: bool) -> np.ndarra
                             syy[m] -= dy * (b - my[m])
                             sxy[m] -= dx * (b - my[m])
                 if n[m] < 2:
-                    out[t, lo + m] = np.nan
+                    orow[m] = np.nan
                 elif corr:
                     d = sxx[m] * syy[m]
-                    out[t, lo + m] = sxy[m] / math.sqrt(d) if d > 0 else np.nan
+                    orow[m] = sxy[m] / math.sqrt(d) if d > 0 else np.nan
                 else:
-                    out[t, lo + m] = sxy[m] / (n[m] - 1)
+                    orow[m] = sxy[m] / (n[m] - 1)
+    return out
+
+
+@nb.njit(**_JIT)
+def roll_extreme(x: np.ndarray, w: int, start: np.ndarray, want_max: bool,
+                 want_idx: bool) -> np.ndarray:
+    """Rolling max/min, or its 1-based position in the window, [T, N] (van Herk/Gil-Werman, O(1)).
+
+    Max/Min skip NaN and +-inf (pandas); the position follows numpy's argmax on the raw window
+    (Qlib's IdxMax): the first NaN in the window wins, else the first occurrence of the extreme
+    (inf included); the window starts at the instrument's series start.
+    """
+    T, N = x.shape
+    out = np.empty((T, N), dtype=np.float32)
+    nch = _chunks(N)
+    for ch in nb.prange(nch):
+        lo = ch * N // nch
+        hi = (ch + 1) * N // nch
+        M = hi - lo
+        suf = np.empty((T, M))  # block suffix extreme (earliest on ties) and its row
+        sidx = np.empty((T, M), dtype=np.int32)
+        nxt = np.empty((T + 1, M), dtype=np.int32)  # next NaN at or after the row
+        nxt[T, :] = T
+        for t in range(T - 1, -1, -1):
+            xr = x[t, lo:hi]
+            t1 = min(t + 1, T - 1)
+            s0, s1, i0, i1, n0, n1 = suf[t], suf[t1], sidx[t], sidx[t1], nxt[t], nxt[t + 1]
+            reset = t == T - 1 or t % w == w - 1
+            for m in range(M):
+                v = np.float64(xr[m])
+                ok = (v == v) if want_idx else _finite(v)
+                val = (v if want_max else -v) if ok else -np.inf
+                n0[m] = t if v != v else n1[m]
+                take = reset or val >= s1[m]
+                s0[m] = val if take else s1[m]
+                i0[m] = t if take else i1[m]
+        pre = np.full(M, -np.inf)  # block prefix extreme (first on ties) and its row
+        pidx = np.zeros(M, dtype=np.int32)
+        cnt = np.zeros(M)
+        for t in range(T):
+            xr = x[t, lo:hi]
+            ur = x[max(t - w, 0), lo:hi]
+            orow = out[t, lo:hi]
+            a = t - w + 1
+            block_start = t % w == 0
+            split = a > 0 and a % w != 0
+            ar = max(a, 0)
+            sa, ia = suf[ar], sidx[ar]
+            for m in range(M):
+                v = np.float64(xr[m])
+                ok = (v == v) if want_idx else _finite(v)
+                val = (v if want_max else -v) if ok else -np.inf
+                take = block_start or val > pre[m]
+                pre[m] = val if take else pre[m]
+                pidx[m] = t if take else pidx[m]
+                cnt[m] += 1.0 if ok else 0.0
+                if t >= w:
+                    u = np.float64(ur[m])
+                    cnt[m] -= 1.0 if ((u == u) if want_idx else _finite(u)) else 0.0
+                best = pre[m]
+                bi = pidx[m]
+                if split and sa[m] >= best:
+                    best = sa[m]
+                    bi = ia[m]
+                if cnt[m] == 0:
+                    orow[m] = np.nan
+                elif want_idx:
+                    lw = max(ar, start[lo + m])
+                    p = nxt[lw, m] if nxt[lw, m] <= t else max(bi, lw)
+                    orow[m] = p - lw + 1
+                else:
+                    orow[m] = best if want_max else -best
     return out
 
 
@@ -379,73 +481,6 @@ def roll_moments(x: np.ndarray, w: int, kurt: bool) -> np.ndarray:
     return out
 
 
-
-
-@nb.njit(**_JIT)
-def roll_extreme(x: np.ndarray, w: int, start: np.ndarray, want_max: bool,
-                 want_idx: bool) -> np.ndarray:
-    """Rolling max/min, or its 1-based position in the window (van Herk/Gil-Werman, O(1)).
-
-    Max/Min skip NaN and +-inf (pandas); the position follows numpy's argmax on the raw window
-    (Qlib's IdxMax): the first NaN in the window wins, else the first occurrence of the extreme
-    (inf included); the window starts at the instrument's series start.
-    """
-    N, T = x.shape
-    out = np.empty((N, T), dtype=np.float32)
-    for j in nb.prange(N):
-        val = np.empty(T)  # values to maximize; unusable ones are -inf
-        cnt = np.zeros(T + 1, dtype=np.int64)  # running count of usable values
-        nxt = np.empty(T + 1, dtype=np.int64)  # next NaN at or after t
-        pre = np.empty(T)
-        pidx = np.empty(T, dtype=np.int64)
-        suf = np.empty(T)
-        sidx = np.empty(T, dtype=np.int64)
-        for t in range(T):
-            v = np.float64(x[j, t])
-            ok = (v == v) if want_idx else _finite(v)
-            val[t] = (v if want_max else -v) if ok else -np.inf
-            cnt[t + 1] = cnt[t] + (1 if ok else 0)
-            if t % w == 0 or val[t] > pre[t - 1]:  # block prefix, first occurrence on ties
-                pre[t] = val[t]
-                pidx[t] = t
-            else:
-                pre[t] = pre[t - 1]
-                pidx[t] = pidx[t - 1]
-        nxt[T] = T
-        for t in range(T - 1, -1, -1):
-            v = x[j, t]
-            nxt[t] = t if v != v else nxt[t + 1]
-            if t == T - 1 or t % w == w - 1 or val[t] >= suf[t + 1]:  # block suffix, earliest
-                suf[t] = val[t]
-                sidx[t] = t
-            else:
-                suf[t] = suf[t + 1]
-                sidx[t] = sidx[t + 1]
-        s0 = start[j]
-        for t in range(T):
-            lo = max(t - w + 1, s0, 0)
-            if cnt[t + 1] - cnt[lo] == 0:
-                out[j, t] = np.nan
-                continue
-            a = t - w + 1
-            if a <= 0 or a % w == 0:
-                best = pre[t]
-                bi = pidx[t]
-                if a > 0:
-                    best = suf[a]
-                    bi = sidx[a]
-            elif suf[a] >= pre[t]:
-                best = suf[a]
-                bi = sidx[a]
-            else:
-                best = pre[t]
-                bi = pidx[t]
-            if want_idx:
-                p = nxt[lo] if nxt[lo] <= t else max(bi, lo)
-                out[j, t] = p - lo + 1
-            else:
-                out[j, t] = best if want_max else -best
-    return out
 
 
 @nb.njit(**_JIT)
