@@ -5,8 +5,16 @@ from __future__ import annotations
 import pytest
 
 from seqalpha.errors import DataError
-from seqalpha.features import (Call, Const, Field, alpha158_expressions, alpha360_expressions,
-                               parse, required_lookback, required_window)
+from seqalpha.features import (
+    Call,
+    Const,
+    Field,
+    alpha158_expressions,
+    alpha360_expressions,
+    parse,
+    required_lookback,
+    required_window,
+)
 
 
 def test_parse_builds_canonical_tree() -> None:

@@ -4,11 +4,32 @@ from __future__ import annotations
 
 from seqalpha.features.alpha158 import alpha158_expressions
 from seqalpha.features.alpha360 import alpha360_expressions
-from seqalpha.features.engine import (LIBRARIES, OPERATORS, compute_library, evaluate,
-                                      evaluate_long, library_expressions, required_lookback,
-                                      required_window)
+from seqalpha.features.engine import (
+                                      LIBRARIES,
+                                      OPERATORS,
+                                      compute_library,
+                                      evaluate,
+                                      evaluate_long,
+                                      library_expressions,
+                                      required_lookback,
+                                      required_window,
+)
 from seqalpha.features.expr import Call, Const, Field, Node, parse
 
-__all__ = ["parse", "Node", "Field", "Const", "Call", "OPERATORS", "evaluate", "evaluate_long",
-           "required_lookback", "required_window", "alpha158_expressions",
-           "alpha360_expressions", "compute_library", "library_expressions", "LIBRARIES"]
+__all__ = [
+                                      "LIBRARIES",
+                                      "OPERATORS",
+                                      "Call",
+                                      "Const",
+                                      "Field",
+                                      "Node",
+                                      "alpha158_expressions",
+                                      "alpha360_expressions",
+                                      "compute_library",
+                                      "evaluate",
+                                      "evaluate_long",
+                                      "library_expressions",
+                                      "parse",
+                                      "required_lookback",
+                                      "required_window",
+]

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import polars as pl
 
 from seqalpha.errors import ConfigError, DataError
 
-__all__ = ["parse_expr_options", "features_command"]
+__all__ = ["features_command", "parse_expr_options"]
 
 
 def parse_expr_options(items: Sequence[str]) -> dict[str, str]:
@@ -58,8 +58,12 @@ def features_command(data_dir: Path, library: str | None, universe: str, start: 
     if library == "intraday":
         return _intraday(data_dir, start, end, instruments, out)
     from seqalpha.data.qlib_bin import QlibStore
-    from seqalpha.features.engine import (evaluate_long, library_expressions, required_window,
-                                          _fields_of)
+    from seqalpha.features.engine import (
+        _fields_of,
+        evaluate_long,
+        library_expressions,
+        required_window,
+    )
     from seqalpha.features.expr import parse
 
     table: dict[str, str] = {}
@@ -140,7 +144,6 @@ def _intraday(data_dir: Path, start, end, instruments: Path | None, out: Path) -
     codes = _read_instruments(instruments) if instruments is not None else None
     bars = load_minute(data_dir, start, end, instruments=codes)
     names, x = intraday_daily_features(bars)  # [D, N, F]
-    D, N, F = x.shape
     have = ~np.all(np.isnan(x), axis=2)
     di, ni = np.nonzero(have)
     cols = {"datetime": np.asarray(bars.dates)[di], "instrument": np.asarray(bars.instruments)[ni]}

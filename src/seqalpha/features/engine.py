@@ -12,8 +12,8 @@ from __future__ import annotations
 import math
 import warnings
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 import numpy as np
 import polars as pl
@@ -23,8 +23,15 @@ from seqalpha.errors import DataError
 from seqalpha.features import ops
 from seqalpha.features.expr import Call, Const, Field, Node, parse
 
-__all__ = ["OPERATORS", "evaluate", "evaluate_long", "required_lookback", "required_window",
-           "validate", "series_span"]
+__all__ = [
+    "OPERATORS",
+    "evaluate",
+    "evaluate_long",
+    "required_lookback",
+    "required_window",
+    "series_span",
+    "validate",
+]
 
 Value = np.ndarray | float | int
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from seqalpha.errors import DataError
 
-__all__ = ["Node", "Field", "Const", "Call", "parse", "BINARY_SYMBOLS"]
+__all__ = ["BINARY_SYMBOLS", "Call", "Const", "Field", "Node", "parse"]
 
 
 class Node:
@@ -164,7 +164,7 @@ class _Parser:
         if kind == "field":
             return Field(val[1:])
         if kind == "name":
-            nk, nv, npos = self.peek()
+            _, nv, npos = self.peek()
             if nv != "(":
                 self.fail(f"operator {val!r} must be followed by '('", npos)
             self.take()

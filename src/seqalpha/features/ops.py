@@ -18,12 +18,22 @@ import math
 import numba as nb
 import numpy as np
 
-_JIT = dict(parallel=True, cache=True, nogil=True, error_model="numpy")  # x/0 -> inf, 0/0 -> NaN
+_JIT = {"parallel": True, "cache": True, "nogil": True, "error_model": "numpy"}  # x/0 -> inf, 0/0 -> NaN
 
 
 @nb.njit(inline="always")
 def _finite(v) -> bool:
     return (v - v) == 0.0
+
+
+@nb.njit(inline="always")
+def _present(v) -> bool:
+    return not np.isnan(v)
+
+
+@nb.njit(inline="always")
+def _missing(v) -> bool:
+    return np.isnan(v)
 
 
 @nb.njit(inline="always")
@@ -107,10 +117,10 @@ def roll_count(x: np.ndarray, w: int) -> np.ndarray:
             orow = out[t, lo:hi]
             for m in range(hi - lo):
                 v = xr[m]
-                c[m] += 1.0 if v == v else 0.0
+                c[m] += 1.0 if _present(v) else 0.0
                 if t >= w:
                     u = ur[m]
-                    c[m] -= 1.0 if u == u else 0.0
+                    c[m] -= 1.0 if _present(u) else 0.0
                 orow[m] = c[m]
     return out
 
@@ -149,7 +159,7 @@ def roll_var(x: np.ndarray, w: int, ddof: int) -> np.ndarray:
                         if _finite(v):
                             cm = v
                             break
-                    if cm == cm:
+                    if _present(cm):
                         c[m] = cm
                     s1[m] = 0.0
                     s2[m] = 0.0
@@ -251,7 +261,7 @@ def roll_regression(x: np.ndarray, w: int, kind: int) -> np.ndarray:
                     kr = x[k, lo:hi]
                     for m in range(M):
                         v = np.float64(kr[m])
-                        ok = v == v
+                        ok = _present(v)
                         n[m] += 1.0 if ok else 0.0
                         sk[m] += k if ok else 0.0
                         skk[m] += k * k if ok else 0.0
@@ -261,7 +271,7 @@ def roll_regression(x: np.ndarray, w: int, kind: int) -> np.ndarray:
             o = t - w  # position p = k - o, newest = w
             for m in range(M):
                 v = np.float64(xr[m])
-                ok = v == v
+                ok = _present(v)
                 n[m] += 1.0 if ok else 0.0
                 sk[m] += t if ok else 0.0
                 skk[m] += t * t if ok else 0.0
@@ -271,7 +281,7 @@ def roll_regression(x: np.ndarray, w: int, kind: int) -> np.ndarray:
                 if t >= w and t % w != 0:
                     k = t - w
                     u = np.float64(ur[m])
-                    okr = u == u
+                    okr = _present(u)
                     n[m] -= 1.0 if okr else 0.0
                     sk[m] -= k if okr else 0.0
                     skk[m] -= k * k if okr else 0.0
@@ -387,9 +397,9 @@ def roll_extreme(x: np.ndarray, w: int, start: np.ndarray, want_max: bool,
             reset = t == T - 1 or t % w == w - 1
             for m in range(M):
                 v = np.float64(xr[m])
-                ok = (v == v) if want_idx else _finite(v)
+                ok = (_present(v)) if want_idx else _finite(v)
                 val = (v if want_max else -v) if ok else -np.inf
-                n0[m] = t if v != v else n1[m]
+                n0[m] = t if _missing(v) else n1[m]
                 take = reset or val >= s1[m]
                 s0[m] = val if take else s1[m]
                 i0[m] = t if take else i1[m]
@@ -407,7 +417,7 @@ def roll_extreme(x: np.ndarray, w: int, start: np.ndarray, want_max: bool,
             sa, ia = suf[ar], sidx[ar]
             for m in range(M):
                 v = np.float64(xr[m])
-                ok = (v == v) if want_idx else _finite(v)
+                ok = (_present(v)) if want_idx else _finite(v)
                 val = (v if want_max else -v) if ok else -np.inf
                 take = block_start or val > pre[m]
                 pre[m] = val if take else pre[m]
@@ -415,7 +425,7 @@ def roll_extreme(x: np.ndarray, w: int, start: np.ndarray, want_max: bool,
                 cnt[m] += 1.0 if ok else 0.0
                 if t >= w:
                     u = np.float64(ur[m])
-                    cnt[m] -= 1.0 if ((u == u) if want_idx else _finite(u)) else 0.0
+                    cnt[m] -= 1.0 if ((_present(u)) if want_idx else _finite(u)) else 0.0
                 best = pre[m]
                 bi = pidx[m]
                 if split and sa[m] >= best:
@@ -604,7 +614,7 @@ def roll_wma(x: np.ndarray, w: int, start: np.ndarray) -> np.ndarray:
             s = 0.0
             for k in range(lo, t + 1):
                 v = np.float64(x[j, k])
-                if v == v:
+                if _present(v):
                     n += 1
                     s += (k - lo + 1) / tot * v
             out[j, t] = s / n if n > 0 else np.nan
