@@ -1,0 +1,321 @@
+"""Quality bars of the model zoo on synthetic markets: test IC / oracle IC per model x planted signal.
+
+For each planted signal a market is generated with only that signal switched on (the others at
+strength 0), so the oracle (the true conditional expectation of the label, `oracle.parquet`) is
+the ceiling. Each (signal, model) cell runs the product's walk-forward runner on the fixed
+train/valid/test split of the market's meta.json (embargo = label reach) and scores the test
+predictions against the realized label and against the oracle on the same (date, stock) cells.
+
+    .venv/bin/python benchmarks/quality_synthetic.py                 # full grid, resumable
+    .venv/bin/python benchmarks/quality_synthetic.py --cells reversal__linear --fresh
+
+Results: benchmarks/out/quality/<signal>__<model>.json (atomic, one per cell; skipped when
+present unless --fresh); markets are cached under benchmarks/out/quality/markets/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from seqalpha.errors import ConfigError, DataError
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "benchmarks" / "out" / "quality"
+
+# Daily features of the tabular models on the reversal market: the last 10 daily returns and
+# cumulative returns over 5, 10 and 20 days (all computed from $close up to date t).
+DAILY_RETURNS = {f"R{k}": f"Ref($close,{k})/Ref($close,{k + 1})-1" for k in range(10)}
+DAILY_RETURNS.update({f"MOM{n}": f"$close/Ref($close,{n})-1" for n in (5, 10, 20)})
+# One daily return per step for the daily sequence models (windowed over seq_len days).
+DAILY_RET1 = {"RET": "$close/Ref($close,1)-1"}
+
+CS_FILL = [{"name": "cs_zscore"}, {"name": "fillna"}]
+LABEL_PROCS = [{"name": "drop_missing_label"}, {"name": "cs_zscore"}]
+LGBM = {"num_leaves": 31, "learning_rate": 0.05, "n_estimators": 400, "early_stopping_rounds": 40,
+        "min_child_samples": 200, "subsample": 0.8, "colsample_bytree": 0.8, "lambda_l2": 10.0,
+        "num_threads": 2}
+TORCH = {"threads": 2, "lr": 1e-3, "epochs": 6, "patience": 2, "progress": False,
+         "early_stop_metric": "ic"}
+INTRADAY_SEQ = {"input_kind": "intraday_seq", "seq_len": 20}
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One (signal, model) measurement: the model's inputs and params."""
+
+    signal: str
+    model: str
+    inputs: str  # "daily_returns", "intraday_agg", "intraday_bars", "daily_ret_seq"
+    params: dict = field(default_factory=dict, hash=False, compare=False)
+    label: str = ""  # row label in the table (model name + input description)
+
+    @property
+    def key(self) -> str:
+        return f"{self.signal}__{self.model}"
+
+
+CELLS: list[Cell] = [
+    Cell("reversal", "linear", "daily_returns", {"alpha": 0.0}, "linear / 13 daily return feats"),
+    Cell("reversal", "lgbm", "daily_returns", dict(LGBM), "lgbm / 13 daily return feats"),
+    Cell("intraday", "lgbm_agg", "intraday_agg", dict(LGBM), "lgbm / intraday daily aggregates"),
+    Cell("intraday", "gru", "intraday_bars",
+         {**TORCH, **INTRADAY_SEQ, "hidden_size": 32, "num_layers": 1}, "gru / 20d x 8 bars"),
+    Cell("intraday", "alstm", "intraday_bars",
+         {**TORCH, **INTRADAY_SEQ, "hidden_size": 32, "num_layers": 1}, "alstm / 20d x 8 bars"),
+    Cell("intraday", "transformer", "intraday_bars",
+         {**TORCH, **INTRADAY_SEQ, "d_model": 32, "num_heads": 4, "num_layers": 1,
+          "dim_feedforward": 64}, "transformer / 20d x 8 bars"),
+    Cell("regime", "gru", "daily_ret_seq",
+         {**TORCH, "input_kind": "daily_seq", "seq_len": 30, "hidden_size": 32, "num_layers": 1},
+         "gru / 30d daily returns"),
+    Cell("regime", "tra", "daily_ret_seq",
+         {**TORCH, "input_kind": "daily_seq", "seq_len": 30, "hidden_size": 32, "num_layers": 1,
+          "num_states": 3, "hist_len": 10}, "tra / 30d daily returns"),
+]
+MODEL_OF = {"lgbm_agg": "lgbm"}  # cell model key -> registered model name
+
+
+# ----------------------------------------------------------------------------- markets
+
+def market_config(signal: str, n_stocks: int, n_days: int, seed: int, strength: float):
+    """SynthConfig with only `signal` switched on, 30-minute bars."""
+    from seqalpha.data.synthetic import SIGNALS, SynthConfig
+
+    if signal not in SIGNALS:
+        raise ConfigError(f"signal {signal!r}: not a planted signal of the generator {SIGNALS}")
+    strengths = dict.fromkeys(SIGNALS, 0.0)
+    strengths[signal] = strength
+    return SynthConfig(n_stocks=n_stocks, n_days=n_days, seed=seed, bar_minutes=30,
+                       strengths=strengths)
+
+
+def ensure_market(signal: str, args) -> Path:
+    """The cached market of `signal` (generated when absent or generated with another config)."""
+    from seqalpha.data.synthetic import generate_market
+
+    cfg = market_config(signal, args.n_stocks, args.n_days, args.seed, args.strength)
+    path = Path(args.out) / "markets" / signal
+    meta = path / "meta.json"
+    if meta.is_file():
+        old = json.loads(meta.read_text()).get("config")
+        if old == json.loads(json.dumps(cfg.to_dict())):
+            return path
+        print(f"[market] {path}: config changed, regenerating", flush=True)
+    t0 = time.perf_counter()
+    generate_market(path, cfg)
+    print(f"[market] {signal}: {args.n_stocks} stocks x {args.n_days} days in "
+          f"{time.perf_counter() - t0:.1f}s -> {path}", flush=True)
+    return path
+
+
+# ----------------------------------------------------------------------------- configs
+
+def pipeline_dict(cell: Cell, market: Path) -> dict:
+    """The PipelineConfig (plain data) of one cell on its market, fixed split from meta.json."""
+    split = json.loads((market / "meta.json").read_text())["split"]
+    data: dict[str, Any] = {"dir": str(market), "universe": "market", "benchmark": "SYN_INDEX"}
+    features: dict[str, Any]
+    if cell.inputs == "daily_returns":
+        features = {"library": "none", "extra": dict(DAILY_RETURNS)}
+    elif cell.inputs == "daily_ret_seq":
+        features = {"library": "none", "extra": dict(DAILY_RET1)}
+    elif cell.inputs == "intraday_agg":
+        data.update(minute_dir="minute", bar_minutes=30)
+        features = {"library": "intraday", "intraday_window": 20}
+    elif cell.inputs == "intraday_bars":
+        data.update(minute_dir="minute", bar_minutes=30)
+        features = {"library": "none", "bars": True}
+    else:
+        raise ConfigError(f"cell {cell.key}: unknown inputs {cell.inputs!r}")
+    return {
+        "data": data, "features": features,
+        "labels": {"horizons": [1], "offset": 1, "kind": "raw"},
+        "processors": {"features": CS_FILL, "labels": LABEL_PROCS},
+        "model": {"name": MODEL_OF.get(cell.model, cell.model), "params": dict(cell.params)},
+        "walkforward": {"schedule": "fixed", "train": split["train"], "valid": split["valid"],
+                        "test": split["test"]},
+        "executor": {"kind": "local"}, "seeds": [0],
+        "tracking": {"enabled": False},
+    }
+
+
+# ----------------------------------------------------------------------------- scoring
+
+def score_against_oracle(preds: pl.DataFrame, oracle: pl.DataFrame, signal: str) -> dict:
+    """Daily Pearson IC of score and of the oracle column `signal` with the realized label, on the
+    same (date, stock) cells; the paired daily difference gives the leakage SE."""
+    from seqalpha.data.panel import Panel
+    from seqalpha.evaluate import daily_ic, summarize_ic
+
+    if signal not in oracle.columns:
+        raise DataError(f"oracle.parquet: no column {signal!r}; has {oracle.columns}")
+    df = preds.select("datetime", "instrument", "score", "label").join(
+        oracle.select("datetime", "instrument", pl.col(signal).alias("oracle")),
+        on=["datetime", "instrument"], how="left")
+    panel = Panel.from_long(df, ["score", "label", "oracle"])
+    s, y, o = panel["score"], panel["label"], panel["oracle"]
+    valid = panel.universe & np.isfinite(s) & np.isfinite(y) & np.isfinite(o)
+    ic = daily_ic(s, y, valid)
+    oic = daily_ic(o, y, valid)
+    both = np.isfinite(ic) & np.isfinite(oic)
+    m, orc = summarize_ic(ic[both]), summarize_ic(oic[both])
+    d = summarize_ic(ic[both] - oic[both])
+    ratio = m["mean"] / orc["mean"] if orc["mean"] > 0 else float("nan")
+    return {"ic": m["mean"], "ic_se": m["se"], "oracle_ic": orc["mean"], "oracle_se": orc["se"],
+            "ratio": ratio, "diff_se": d["se"], "n_days": int(both.sum()),
+            "n_cells": int(valid.sum()),
+            "leak_ok": bool(m["mean"] <= orc["mean"] + 2 * d["se"]),
+            "dates": [str(x) for x in panel.dates[both]],
+            "daily_ic": [float(x) for x in ic[both]], "daily_oracle_ic": [float(x) for x in oic[both]]}
+
+
+def _atomic_json(obj: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(obj, indent=1))
+    os.replace(tmp, path)
+
+
+# ----------------------------------------------------------------------------- running
+
+_INPUTS_CACHE: dict[tuple[str, str], Any] = {}
+
+
+def run_cell(cell: Cell, args) -> dict:
+    """Walk-forward one cell through the product's runner, then score it against the oracle."""
+    from seqalpha.config import config_from_dict
+    from seqalpha.train.inputs import build_inputs
+    from seqalpha.train.walkforward import collect_predictions, run_walkforward
+
+    market = ensure_market(cell.signal, args)
+    cfg = config_from_dict(pipeline_dict(cell, market), source=f"cell {cell.key}")
+    t0 = time.perf_counter()
+    key = (cell.signal, cell.inputs)
+    if key not in _INPUTS_CACHE:
+        _INPUTS_CACHE.clear()  # keep one market's inputs in memory at a time
+        _INPUTS_CACHE[key] = build_inputs(cfg)
+    inputs = _INPUTS_CACHE[key]
+    t_in = time.perf_counter() - t0
+    run_dir = Path(args.out) / "runs" / cell.key
+    state = run_walkforward(cfg, run_dir, inputs=inputs, fresh=args.fresh)
+    preds = collect_predictions(run_dir, state.windows)
+    oracle = pl.read_parquet(market / "oracle.parquet")
+    res = score_against_oracle(preds, oracle, cell.signal)
+    res.update({"signal": cell.signal, "model": cell.model, "label": cell.label,
+                "registered_model": cfg.model.name, "inputs": cell.inputs,
+                "n_features": None if inputs.features is None else int(inputs.features.shape[2]),
+                "bars_shape": None if inputs.bars is None else list(inputs.bars.shape[2:]),
+                "params": cell.params, "windows": [w.describe(inputs.dates) for w in state.windows],
+                "market": {"n_stocks": args.n_stocks, "n_days": args.n_days, "seed": args.seed,
+                           "strength": args.strength, "bar_minutes": 30},
+                "seconds_inputs": round(t_in, 2), "seconds_walkforward": round(state.seconds, 2),
+                "seconds": round(time.perf_counter() - t0, 2)})
+    return res
+
+
+def paired(a: dict, b: dict) -> tuple[float, float]:
+    """Mean and SE of the daily IC difference a - b over their common test days."""
+    da = dict(zip(a["dates"], a["daily_ic"]))
+    db = dict(zip(b["dates"], b["daily_ic"]))
+    common = sorted(set(da) & set(db))
+    d = np.array([da[k] - db[k] for k in common])
+    if len(d) < 2:
+        return float("nan"), float("nan")
+    return float(d.mean()), float(d.std(ddof=1) / math.sqrt(len(d)))
+
+
+def bars(results: dict[str, dict]) -> list[tuple[str, str, str]]:
+    """The quality bars of the issue: (bar, evidence, PASS/FAIL/n/a)."""
+    out = []
+
+    def r(k):
+        return results.get(k)
+
+    for m in ("linear", "lgbm"):
+        c = r(f"reversal__{m}")
+        out.append((f"{m} >= 70% of oracle IC (reversal)",
+                    f"ratio {c['ratio']:.2f}" if c else "not run",
+                    ("PASS" if c["ratio"] >= 0.7 else "FAIL") if c else "n/a"))
+    base = r("intraday__lgbm_agg")
+    for m in ("gru", "alstm", "transformer"):
+        c = r(f"intraday__{m}")
+        out.append((f"{m} >= 50% of oracle IC (intraday)",
+                    f"ratio {c['ratio']:.2f}" if c else "not run",
+                    ("PASS" if c["ratio"] >= 0.5 else "FAIL") if c else "n/a"))
+        if c and base:
+            dm, se = paired(c, base)
+            out.append((f"{m} clearly > lgbm on daily aggregates (intraday)",
+                        f"IC diff {dm:+.4f} (SE {se:.4f})", "PASS" if dm > 2 * se else "FAIL"))
+    tra, gru = r("regime__tra"), r("regime__gru")
+    if tra and gru:
+        dm, se = paired(tra, gru)
+        out.append(("tra beats gru (regime)", f"IC diff {dm:+.4f} (SE {se:.4f})",
+                    "PASS" if dm > 0 else "FAIL"))
+    leaks = [k for k, c in results.items() if not c["leak_ok"]]
+    out.append(("no model above oracle + 2 SE (leakage)",
+                f"{len(results)} cells checked" + (f"; above: {leaks}" if leaks else ""),
+                "PASS" if not leaks and results else ("FAIL" if leaks else "n/a")))
+    return out
+
+
+def print_table(results: dict[str, dict]) -> None:
+    print(f"\n{'cell':26s} {'inputs':34s} {'IC':>8s} {'oracle':>8s} {'ratio':>6s} "
+          f"{'SE(d)':>7s} {'leak':>5s} {'days':>5s} {'sec':>7s}")
+    for k, c in results.items():
+        print(f"{k:26s} {c['label']:34s} {c['ic']:8.4f} {c['oracle_ic']:8.4f} {c['ratio']:6.2f} "
+              f"{c['diff_se']:7.4f} {'ok' if c['leak_ok'] else 'LEAK':>5s} {c['n_days']:5d} "
+              f"{c['seconds']:7.1f}")
+    print("\nbars:")
+    for name, ev, verdict in bars(results):
+        print(f"  {verdict:5s} {name:52s} {ev}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", default=str(OUT))
+    ap.add_argument("--n-stocks", type=int, default=300)
+    ap.add_argument("--n-days", type=int, default=750)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--strength", type=float, default=0.06,
+                    help="strength of the one planted signal (the generator's default 0.06)")
+    ap.add_argument("--cells", nargs="*", default=None,
+                    help=f"subset of cells (default all): {[c.key for c in CELLS]}")
+    ap.add_argument("--fresh", action="store_true", help="recompute cells whose JSON exists")
+    ap.add_argument("--table-only", action="store_true", help="print the table of saved cells")
+    args = ap.parse_args(argv)
+    known = {c.key: c for c in CELLS}
+    want = args.cells or list(known)
+    bad = [k for k in want if k not in known]
+    if bad:
+        raise ConfigError(f"--cells: unknown {bad}; known: {list(known)}")
+    results: dict[str, dict] = {}
+    for k in want:
+        path = Path(args.out) / f"{k}.json"
+        if path.exists() and (not args.fresh or args.table_only):
+            results[k] = json.loads(path.read_text())
+            continue
+        if args.table_only:
+            continue
+        print(f"[cell] {k} ...", flush=True)
+        res = run_cell(known[k], args)
+        _atomic_json(res, path)
+        results[k] = res
+        print(f"[cell] {k}: IC {res['ic']:.4f} oracle {res['oracle_ic']:.4f} ratio "
+              f"{res['ratio']:.2f} ({res['seconds']:.0f}s)", flush=True)
+    print_table(results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
