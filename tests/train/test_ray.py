@@ -49,7 +49,11 @@ def ray_head(tmp_path_factory):
     if not RAY.exists():
         pytest.skip(f"{RAY} not found")
     port = free_port()
-    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0")
+    # A loopback test cluster without token auth, for head and driver alike (a token file in
+    # ~/.ray would otherwise switch the head to token auth but not this driver).
+    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="disabled")
+    saved = os.environ.get("RAY_AUTH_MODE")
+    os.environ["RAY_AUTH_MODE"] = "disabled"
     with open(tmp_path_factory.mktemp("ray") / "head.log", "w") as log:
         proc = subprocess.Popen(
             [str(RAY), "start", "--head", "--num-cpus", "2", "--port", str(port),
@@ -72,6 +76,10 @@ def ray_head(tmp_path_factory):
             except ProcessLookupError:
                 pass
             proc.wait(timeout=10)
+            if saved is None:
+                os.environ.pop("RAY_AUTH_MODE", None)
+            else:
+                os.environ["RAY_AUTH_MODE"] = saved
 
 
 def toy_inputs(T: int = 50, N: int = 12, F: int = 3) -> Inputs:
