@@ -174,6 +174,18 @@ def features(
         _fail(exc)
 
 
+@app.command("report")
+def report(run_dir: Path = typer.Argument(..., help="A run directory (metrics.json, returns...).")
+           ) -> None:
+    """Write the self-contained RUN_DIR/report.html (plotly inlined) and print its path."""
+    from seqalpha.report.html import write_report
+
+    try:
+        typer.echo(str(write_report(run_dir)))
+    except SeqAlphaError as exc:
+        _fail(exc)
+
+
 def main() -> None:  # pragma: no cover - entry point
     app()
 
