@@ -2,7 +2,8 @@
 
 A probe script is injected first in <head> of a copy of the page: it records window errors,
 unhandled promise rejections and console.error calls, and after load writes a JSON summary
-(svg and trace counts per `.seqalpha-chart` div) into the DOM that `--dump-dom` returns.
+(svg and drawn-trace counts per `.seqalpha-chart` div; heatmaps draw `.hm`) into the DOM
+that `--dump-dom` returns.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ window.addEventListener('load', function () {
     var charts = {};
     document.querySelectorAll('.seqalpha-chart').forEach(function (d) {
       charts[d.dataset.chart] = {svg: d.querySelectorAll('.main-svg').length,
-                                 traces: d.querySelectorAll('.trace').length};
+                                 traces: d.querySelectorAll('.trace, .hm').length};
     });
     var missing = [];
     document.querySelectorAll('.seqalpha-missing').forEach(function (d) {
