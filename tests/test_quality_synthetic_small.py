@@ -100,3 +100,32 @@ def test_linear_on_reversal_market_reaches_half_the_oracle(qs, tmp_path):
     before = meta.stat().st_mtime_ns
     qs.ensure_market("reversal", args)
     assert meta.stat().st_mtime_ns == before
+
+
+def _cell(ic: float, oracle: float, daily: list[float], leak_ok: bool = True) -> dict:
+    dates = [f"2022-01-{d + 1:02d}" for d in range(len(daily))]
+    return {"ic": ic, "oracle_ic": oracle, "ratio": ic / oracle, "leak_ok": leak_ok,
+            "dates": dates, "daily_ic": daily}
+
+
+def test_bars_verdicts_follow_the_thresholds(qs):
+    rng = np.random.default_rng(0)
+    noise = list(rng.normal(0, 0.01, 50))
+    res = {
+        "reversal__linear": _cell(0.05, 0.06, noise),              # 0.83 >= 0.7
+        "reversal__lgbm": _cell(0.03, 0.06, noise),                # 0.50 < 0.7
+        "intraday__lgbm_agg": _cell(0.01, 0.06, [x + 0.01 for x in noise]),
+        "intraday__gru": _cell(0.04, 0.06, [x + 0.04 for x in noise]),
+        "regime__gru": _cell(0.00, 0.06, noise),
+        "regime__tra": _cell(0.00, 0.06, [x - 0.001 for x in noise], leak_ok=False),
+    }
+    verdicts = {name: v for name, _, v in qs.bars(res)}
+    assert verdicts["linear >= 70% of oracle IC (reversal)"] == "PASS"
+    assert verdicts["lgbm >= 70% of oracle IC (reversal)"] == "FAIL"
+    assert verdicts["gru >= 50% of oracle IC (intraday)"] == "PASS"
+    assert verdicts["gru clearly > lgbm on daily aggregates (intraday)"] == "PASS"
+    assert verdicts["alstm >= 50% of oracle IC (intraday)"] == "n/a"
+    assert verdicts["tra beats gru (regime)"] == "FAIL"
+    assert verdicts["no model above oracle + 2 SE (leakage)"] == "FAIL"
+    dm, se = qs.paired(res["intraday__gru"], res["intraday__lgbm_agg"])
+    assert dm == pytest.approx(0.03, abs=1e-9) and se == pytest.approx(0.0, abs=1e-9)
