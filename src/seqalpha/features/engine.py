@@ -130,12 +130,12 @@ def validate(node: Node, expr: str = "", fields: Iterable[str] | None = None) ->
 
 def required_window(expr: str | Node) -> tuple[int, int]:
     """(rows of history, rows of future) an expression reads, like Qlib's extended window."""
-    node = parse(expr) if isinstance(expr, str) else node_check(expr)
+    node = parse(expr) if isinstance(expr, str) else _node_check(expr)
     validate(node, str(expr))
     return _window(node)
 
 
-def node_check(node: Node) -> Node:
+def _node_check(node: Node) -> Node:
     if not isinstance(node, Node):
         raise DataError(f"expected an expression string or Node, got {type(node).__name__}")
     return node
