@@ -53,6 +53,7 @@ border-top:2px solid #829ab1}
 td.neg{color:#c81e1e} td.pos{color:#0e7c3a}
 pre.config{background:#f0f4f8;padding:12px;font-size:12px;overflow:auto;max-height:600px}
 .note{font-size:12px;color:#52606d}
+.table-wrap{overflow-x:auto}
 """
 
 
@@ -240,7 +241,7 @@ def format_metric(name: str, value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     low = name.lower()
-    if "sharpe" in low or low in ("ir", "icir", "rank_icir") or low.endswith("_t"):
+    if "sharpe" in low or "ratio" in low or low.endswith("ir") or low.endswith("_t"):
         return f"{value:.2f}"
     return f"{value:.4f}"
 
@@ -274,8 +275,8 @@ def year_table_html(metrics: dict[str, Any]) -> str:
     if overall:
         cells = "".join(_cell(c, overall.get(c, float("nan"))) for c in cols)
         rows.append(f'<tr class="overall"><td>overall</td>{cells}</tr>')
-    return (f'<table class="metrics" id="table-by-year"><thead><tr><th>year</th>{head}</tr>'
-            f"</thead><tbody>{''.join(rows)}</tbody></table>")
+    return (f'<div class="table-wrap"><table class="metrics" id="table-by-year"><thead><tr>'
+            f"<th>year</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
 
 
 def signal_table_html(metrics: dict[str, Any]) -> str:
