@@ -38,7 +38,7 @@ def test_full_run_has_every_chart_and_is_self_contained(run_dir: Path) -> None:
     assert text.count('<script type="text/javascript">/**\n* plotly.js') <= 1
     assert text.count("Plotly.newPlot(") == len(CHARTS)
     # config shown as pretty YAML in a <pre>
-    pre = re.search(r'<pre class="config" id="config-yaml">(.*?)</pre>', text, re.S)
+    pre = re.search(r'<pre class="config" id="config-yaml">(.*?)</pre>', text, re.DOTALL)
     assert pre is not None and "hidden: 64" in pre.group(1) and "train_days: 120" in pre.group(1)
     # per-year metrics table with percentages
     assert 'id="table-by-year"' in text

@@ -70,38 +70,38 @@ def mlflow_server(tmp_path: Path):
     if not MLFLOW.is_file():
         pytest.skip(f"{MLFLOW} not found")
     port = _free_port()
-    log = open(tmp_path / "server.log", "w")
-    proc = subprocess.Popen(
-        [str(MLFLOW), "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", f"sqlite:///{tmp_path / 'mlflow.db'}",
-         "--artifacts-destination", str(tmp_path / "artifacts"), "--workers", "1"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        env={**os.environ, "MLFLOW_TRACKING_URI": "", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/health", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.flush()
-                pytest.fail("mlflow server did not answer /health:\n"
-                            + (tmp_path / "server.log").read_text()[-2000:])
-            time.sleep(0.5)
-        yield url
-    finally:
-        # the CLI starts uvicorn as a child: stop the whole process group this fixture started
-        os.killpg(proc.pid, signal.SIGTERM)
+    with open(tmp_path / "server.log", "w") as log:
+        proc = subprocess.Popen(
+            [str(MLFLOW), "server", "--host", "127.0.0.1", "--port", str(port),
+             "--backend-store-uri", f"sqlite:///{tmp_path / 'mlflow.db'}",
+             "--artifacts-destination", str(tmp_path / "artifacts"), "--workers", "1"],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, "MLFLOW_TRACKING_URI": "",
+                 "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
+        url = f"http://127.0.0.1:{port}"
         try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
+            deadline = time.monotonic() + 90
+            while True:
+                try:
+                    with urllib.request.urlopen(url + "/health", timeout=2) as resp:
+                        if resp.status == 200:
+                            break
+                except OSError:
+                    pass
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    log.flush()
+                    pytest.fail("mlflow server did not answer /health:\n"
+                                + (tmp_path / "server.log").read_text()[-2000:])
+                time.sleep(0.5)
+            yield url
+        finally:
+            # the CLI starts uvicorn as a child: stop the whole process group this fixture started
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
 
 
 def test_log_run_against_a_real_mlflow_server(mlflow_server: str, tmp_path: Path,

@@ -59,7 +59,7 @@ window.addEventListener('load', function () {
 });
 </script>"""
 
-_PROBE_RE = re.compile(r'<pre id="seqalpha-probe"[^>]*>(.*?)</pre>', re.S)
+_PROBE_RE = re.compile(r'<pre id="seqalpha-probe"[^>]*>(.*?)</pre>', re.DOTALL)
 
 
 @dataclass
@@ -119,9 +119,10 @@ def check_render(html_path: Path | str, screenshot: Path | str | None = None,
             cmd.append(f"--screenshot={Path(screenshot).resolve()}")
         cmd.append(page.as_uri())
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
         except subprocess.TimeoutExpired as exc:
-            raise DataError(f"chromium did not finish rendering {html_path} in {timeout} s") from exc
+            raise DataError(f"chromium did not finish rendering {html_path} in {timeout} s"
+                            ) from exc
     match = _PROBE_RE.search(proc.stdout)
     if match is None:
         tail = "\n".join(proc.stderr.strip().splitlines()[-5:])

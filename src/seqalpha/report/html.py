@@ -12,8 +12,9 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
@@ -64,8 +65,9 @@ def _iso(dates: np.ndarray) -> list[str]:
 
 def _layout(fig: go.Figure, title: str, ytitle: str, pct: bool = True) -> go.Figure:
     fig.update_layout(title=title, template="plotly_white", height=380,
-                      margin=dict(l=60, r=20, t=50, b=40),
-                      legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"),
+                      margin={"l": 60, "r": 20, "t": 50, "b": 40},
+                      legend={"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right",
+                              "yanchor": "bottom"},
                       yaxis_title=ytitle, hovermode="x unified")
     if pct:
         fig.update_yaxes(tickformat=".1%")
@@ -85,7 +87,7 @@ def _chart_cum_excess(run: RunFiles, ctx: dict[str, Any]) -> go.Figure | str:
         fig.add_trace(go.Scatter(x=x, y=np.cumsum(np.nan_to_num(_col(run, name))), name=label,
                                  mode="lines"))
     fig.add_trace(go.Scatter(x=x, y=np.cumsum(np.nan_to_num(_col(run, "benchmark"))),
-                             name="benchmark", mode="lines", line=dict(dash="dot", color="#888")))
+                             name="benchmark", mode="lines", line={"dash": "dot", "color": "#888"}))
     return _layout(fig, "Cumulative excess return vs benchmark (sum of daily returns)",
                    "cumulative return")
 
@@ -97,7 +99,7 @@ def _chart_cum_return(run: RunFiles, ctx: dict[str, Any]) -> go.Figure | str:
     fig = go.Figure()
     for name, label, style in (("return", "portfolio (with cost)", {}),
                                ("return_nc", "portfolio (no cost)", {}),
-                               ("benchmark", "benchmark", dict(dash="dot", color="#888"))):
+                               ("benchmark", "benchmark", {"dash": "dot", "color": "#888"})):
         growth = np.cumprod(1.0 + np.nan_to_num(_col(run, name))) - 1.0
         fig.add_trace(go.Scatter(x=x, y=growth, name=label, mode="lines", line=style))
     return _layout(fig, "Portfolio and benchmark cumulative return (compounded)",
@@ -147,9 +149,9 @@ def _chart_ic(run: RunFiles, ctx: dict[str, Any]) -> go.Figure | str:
     fig = go.Figure()
     fig.add_trace(go.Bar(x=x, y=ic, name="IC (daily)", marker_color="rgba(31,119,180,0.35)"))
     fig.add_trace(go.Scatter(x=x, y=sig.rolling_mean(ic, 20), name="IC 20-day mean",
-                             mode="lines", line=dict(color="#1f77b4", width=2)))
+                             mode="lines", line={"color": "#1f77b4", "width": 2}))
     fig.add_trace(go.Scatter(x=x, y=sig.rolling_mean(ric, 20), name="Rank IC 20-day mean",
-                             mode="lines", line=dict(color="#d62728", width=2)))
+                             mode="lines", line={"color": "#d62728", "width": 2}))
     return _layout(fig, f"Information coefficient ({ctx['ic_source']})", "IC", pct=False)
 
 
@@ -164,7 +166,7 @@ def _chart_ic_monthly(run: RunFiles, ctx: dict[str, Any]) -> go.Figure | str:
     lim = float(np.nanmax(np.abs(grid))) if np.isfinite(grid).any() else 1.0
     fig = go.Figure(go.Heatmap(z=grid, x=months, y=[str(y) for y in years], text=text,
                                texttemplate="%{text}", colorscale="RdBu", zmid=0.0,
-                               zmin=-lim, zmax=lim, colorbar=dict(title="IC")))
+                               zmin=-lim, zmax=lim, colorbar={"title": "IC"}))
     fig = _layout(fig, "Monthly mean IC", "year", pct=False)
     fig.update_layout(height=max(260, 60 + 32 * len(years)), hovermode="closest")
     fig.update_yaxes(type="category", autorange="reversed")
@@ -189,9 +191,10 @@ def _chart_quantiles(run: RunFiles, ctx: dict[str, Any]) -> go.Figure | str:
     colors = ["#d73027", "#fc8d59", "#91bfdb", "#4575b4", "#313695"]
     for j in range(k):
         fig.add_trace(go.Scatter(x=x, y=np.cumsum(np.nan_to_num(q[:, j])), name=f"q{j + 1}",
-                                 mode="lines", line=dict(color=colors[j * len(colors) // k])))
+                                 mode="lines", line={"color": colors[j * len(colors) // k]}))
     fig.add_trace(go.Scatter(x=x, y=np.cumsum(np.nan_to_num(q[:, -1] - q[:, 0])),
-                             name=f"q{k} - q1", mode="lines", line=dict(dash="dash", color="#000")))
+                             name=f"q{k} - q1", mode="lines",
+                             line={"dash": "dash", "color": "#000"}))
     return _layout(fig, f"Cumulative mean label by score quantile, q1 = lowest ({source})",
                    "cumulative label (sum)")
 
@@ -204,7 +207,7 @@ def _chart_turnover(run: RunFiles, ctx: dict[str, Any]) -> go.Figure | str:
     fig = go.Figure()
     fig.add_trace(go.Bar(x=x, y=tov, name="daily turnover", marker_color="rgba(44,160,44,0.4)"))
     fig.add_trace(go.Scatter(x=x, y=sig.rolling_mean(tov, 20), name="20-day mean", mode="lines",
-                             line=dict(color="#2ca02c", width=2)))
+                             line={"color": "#2ca02c", "width": 2}))
     return _layout(fig, "Turnover", "turnover")
 
 
@@ -241,7 +244,7 @@ def format_metric(name: str, value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     low = name.lower()
-    if "sharpe" in low or "ratio" in low or low.endswith("ir") or low.endswith("_t"):
+    if "sharpe" in low or "ratio" in low or low.endswith(("ir", "_t")):
         return f"{value:.2f}"
     return f"{value:.4f}"
 
@@ -295,7 +298,8 @@ def signal_table_html(metrics: dict[str, Any]) -> str:
 
 def _config_html(run: RunFiles) -> str:
     if run.config_text is None:
-        return '<div class="seqalpha-missing" data-section="config">No config.yaml in this run.</div>'
+        return ('<div class="seqalpha-missing" data-section="config">'
+                "No config.yaml in this run.</div>")
     if run.config is not None:
         text = yaml.safe_dump(run.config, sort_keys=False, default_flow_style=False,
                               allow_unicode=True, width=100)
@@ -334,7 +338,7 @@ def render_report(run: RunFiles) -> str:
     else:
         signal_tbl, year_tbl = signal_table_html(metrics), year_table_html(metrics)
     present = ", ".join(f"{k} {'✓' if v else '✗'}" for k, v in run.present.items())
-    generated = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    generated = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     title = html.escape(run.run_dir.resolve().name)
     sections = [
         ("summary", "Signal metrics", signal_tbl),

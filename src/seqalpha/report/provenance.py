@@ -38,7 +38,7 @@ def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str | None]
 def _git(root: Path, *args: str) -> str | None:
     try:
         proc = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
-                              timeout=20)
+                              timeout=20, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return proc.stdout.strip() if proc.returncode == 0 else None
@@ -108,7 +108,7 @@ def provenance(data_files: list[Path], seeds: list[int],
     return {
         "seqalpha": seqalpha.__version__,
         "git": git_state(),
-        "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "host": platform.node(),

@@ -58,7 +58,10 @@ def rolling_mean(x: np.ndarray, window: int, min_periods: int | None = None) -> 
 
 
 def monthly_mean(dates: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean of a daily [T] series by calendar month -> (years int [Y], grid [Y, 12], NaN if none)."""
+    """Mean of a daily [T] series by calendar month -> (years int [Y], grid float [Y, 12]).
+
+    Months without a finite value are NaN.
+    """
     months = dates.astype("datetime64[M]").astype(np.int64)  # months since 1970-01
     year = months // 12 + 1970
     month = months % 12
