@@ -85,13 +85,18 @@ CELLS: list[Cell] = [
     Cell("regime", "tra", "daily_ret_seq",
          {**TORCH, "input_kind": "daily_seq", "seq_len": 20, "hidden_size": 32, "num_layers": 1,
           "num_states": 3, "hist_len": 10}, "tra / 20d daily returns"),
+    # The intraday GRU trained longer (10 epochs, patience 3): does the 4-epoch cap limit it?
+    Cell("intraday", "gru_long", "intraday_bars",
+         {**TORCH, **INTRADAY_SEQ, "hidden_size": 32, "num_layers": 1, "epochs": 10,
+          "patience": 3}, "gru / 5d x 8 bars, 10 epochs"),
     # Workaround variant (see `HistoryExecutor`): the same TRA, but at test time its router gets
     # the loss history of labels already realized (t - 2 and earlier), as in the TRA paper.
     Cell("regime", "tra_hist", "daily_ret_seq",
          {**TORCH, "input_kind": "daily_seq", "seq_len": 20, "hidden_size": 32, "num_layers": 1,
           "num_states": 3, "hist_len": 10}, "tra + test loss history (workaround)"),
 ]
-MODEL_OF = {"lgbm_agg": "lgbm", "tra_hist": "tra"}  # cell model key -> registered model name
+MODEL_OF = {"lgbm_agg": "lgbm", "tra_hist": "tra", "gru_long": "gru"}
+RECORDED = {"tra_hist", "gru_long"}  # cells run by HistoryExecutor (validation history kept)  # cell model key -> registered model name
 
 
 # ----------------------------------------------------------------------------- markets
@@ -176,6 +181,7 @@ def score_against_oracle(preds: pl.DataFrame, oracle: pl.DataFrame, signal: str)
     valid = panel.universe & np.isfinite(s) & np.isfinite(y) & np.isfinite(o)
     ic = daily_ic(s, y, valid)
     oic = daily_ic(o, y, valid)
+    so = daily_ic(s, o, valid)  # how much of the planted signal the model reproduces, per day
     both = np.isfinite(ic) & np.isfinite(oic)
     m, orc = summarize_ic(ic[both]), summarize_ic(oic[both])
     d = summarize_ic(ic[both] - oic[both])
@@ -184,6 +190,8 @@ def score_against_oracle(preds: pl.DataFrame, oracle: pl.DataFrame, signal: str)
             "ratio": ratio, "diff_se": d["se"], "n_days": int(both.sum()),
             "n_cells": int(valid.sum()),
             "leak_ok": bool(m["mean"] <= orc["mean"] + 2 * d["se"]),
+            "corr_oracle": float(np.nanmean(so[both])),
+            "abs_corr_oracle": float(np.nanmean(np.abs(so[both]))),
             "dates": [str(x) for x in panel.dates[both]],
             "daily_ic": [float(x) for x in ic[both]], "daily_oracle_ic": [float(x) for x in oic[both]]}
 
@@ -197,7 +205,10 @@ def _atomic_json(obj: dict, path: Path) -> None:
 
 # ----------------------------------------------------------------------------- running
 
-def run_job_with_history(inputs, job) -> np.ndarray:
+_HISTORY: dict[int, Any] = {}  # window index -> the torch loop's per-epoch history (last run)
+
+
+def run_job_with_history(inputs, job, test_labels: bool = True) -> np.ndarray:
     """`walkforward.run_job`, except that the test SampleSet carries the (cross-sectionally
     z-scored) labels of the test rows. The runner gives test sets `labels=None`, so TRA's router
     sees an all-zero loss history at test time although it was trained with one; TRA reads
@@ -221,21 +232,30 @@ def run_job_with_history(inputs, job) -> np.ndarray:
     te = slice(w.test[0] - lo, w.test[1] - lo)
     raw = np.asarray(inputs.labels[w.test[0]:w.test[1]], dtype=np.float32)
     labels[te] = cs_zscore(raw, a["mask"][te])
-    test = SampleSet(labels=labels, mask=a["mask"], rows=(te.start, te.stop),
-                     label_names=list(inputs.label_names), **common)
+    test = SampleSet(labels=labels if test_labels else None, mask=a["mask"],
+                     rows=(te.start, te.stop), label_names=list(inputs.label_names), **common)
     model = create_model(job.spec.model, **job.spec.params, seed=job.model_seed)
     model.fit(train, valid)
+    result = getattr(model, "result", None)
+    if result is not None:
+        _HISTORY[w.index] = {"best_epoch": result.best_epoch, "best_score": result.best_score,
+                             "history": result.history}
     scores = np.asarray(model.predict(test), dtype=np.float32).copy()
     scores[~a["mask"][te]] = np.nan
     return scores
 
 
 class HistoryExecutor:
-    """A local executor that runs `run_job_with_history` instead of the runner's job function."""
+    """A local executor that runs `run_job_with_history` instead of the runner's job function
+    (test labels for TRA's loss memory when `test_labels`, else the runner's job unchanged but
+    with the loop's per-epoch validation history kept)."""
+
+    def __init__(self, test_labels: bool = True) -> None:
+        self.test_labels = test_labels
 
     def map_unordered(self, fn, shared, jobs):
         for job in jobs:
-            yield job, run_job_with_history(shared, job)
+            yield job, run_job_with_history(shared, job, self.test_labels)
 
     def close(self) -> None:
         pass
@@ -260,7 +280,8 @@ def run_cell(cell: Cell, args) -> dict:
     inputs = _INPUTS_CACHE[key]
     t_in = time.perf_counter() - t0
     run_dir = Path(args.out) / "runs" / cell.key
-    executor = HistoryExecutor() if cell.model == "tra_hist" else None
+    executor = HistoryExecutor(cell.model == "tra_hist") if cell.model in RECORDED else None
+    _HISTORY.clear()
     # a cell has one window, and its JSON is the resume point: a run directory left by an
     # interrupted or re-configured run is discarded
     state = run_walkforward(cfg, run_dir, inputs=inputs, fresh=True, executor=executor)
@@ -274,9 +295,21 @@ def run_cell(cell: Cell, args) -> dict:
                 "params": cell.params, "windows": [w.describe(inputs.dates) for w in state.windows],
                 "market": {"n_stocks": args.n_stocks, "n_days": args.n_days, "seed": args.seed,
                            "strength": args.strength, "bar_minutes": 30},
+                "train_history": dict(_HISTORY) or None,
                 "seconds_inputs": round(t_in, 2), "seconds_walkforward": round(state.seconds, 2),
                 "seconds": round(time.perf_counter() - t0, 2)})
     return res
+
+
+def rescore(res: dict, args) -> dict:
+    """Metrics of a saved cell recomputed from its run directory's predictions (no training)."""
+    run = Path(args.out) / "runs" / f"{res['signal']}__{res['model']}" / "windows"
+    files = sorted(run.glob("*.parquet"))
+    if not files:
+        raise DataError(f"{run}: no window predictions to rescore")
+    preds = pl.concat([pl.read_parquet(f) for f in files]).sort(["datetime", "instrument"])
+    oracle = pl.read_parquet(Path(args.out) / "markets" / res["signal"] / "oracle.parquet")
+    return {**res, **score_against_oracle(preds, oracle, res["signal"])}
 
 
 def paired(a: dict, b: dict) -> tuple[float, float]:
@@ -328,11 +361,13 @@ def bars(results: dict[str, dict]) -> list[tuple[str, str, str]]:
 
 
 def print_table(results: dict[str, dict]) -> None:
-    print(f"\n{'cell':26s} {'inputs':34s} {'IC':>8s} {'oracle':>8s} {'ratio':>6s} "
-          f"{'SE(d)':>7s} {'leak':>5s} {'days':>5s} {'sec':>7s}")
+    print(f"\n{'cell':26s} {'inputs':38s} {'IC':>8s} {'oracle':>8s} {'ratio':>6s} "
+          f"{'SE(d)':>7s} {'leak':>5s} {'c(s,o)':>7s} {'|c|':>5s} {'days':>5s} {'sec':>7s}")
     for k, c in results.items():
-        print(f"{k:26s} {c['label']:34s} {c['ic']:8.4f} {c['oracle_ic']:8.4f} {c['ratio']:6.2f} "
-              f"{c['diff_se']:7.4f} {'ok' if c['leak_ok'] else 'LEAK':>5s} {c['n_days']:5d} "
+        print(f"{k:26s} {c['label']:38s} {c['ic']:8.4f} {c['oracle_ic']:8.4f} {c['ratio']:6.2f} "
+              f"{c['diff_se']:7.4f} {'ok' if c['leak_ok'] else 'LEAK':>5s} "
+              f"{c.get('corr_oracle', float('nan')):7.3f} "
+              f"{c.get('abs_corr_oracle', float('nan')):5.2f} {c['n_days']:5d} "
               f"{c['seconds']:7.1f}")
     print("\nbars:")
     for name, ev, verdict in bars(results):
@@ -376,6 +411,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cells", nargs="*", default=None,
                     help=f"subset of cells (default all): {[c.key for c in CELLS]}")
     ap.add_argument("--fresh", action="store_true", help="recompute cells whose JSON exists")
+    ap.add_argument("--rescore", action="store_true",
+                    help="with --fresh: recompute the metrics of saved cells from their run "
+                         "directories without training")
     ap.add_argument("--table-only", action="store_true", help="print the table of saved cells")
     ap.add_argument("--dump-configs", default=None, metavar="DIR",
                     help="write each cell's pipeline config as YAML into DIR (for `seqalpha "
@@ -396,6 +434,10 @@ def main(argv: list[str] | None = None) -> int:
             results[k] = json.loads(path.read_text())
             continue
         if args.table_only:
+            continue
+        if args.rescore and path.exists():
+            results[k] = rescore(json.loads(path.read_text()), args)
+            _atomic_json(results[k], path)
             continue
         print(f"[cell] {k} ...", flush=True)
         res = run_cell(known[k], args)
