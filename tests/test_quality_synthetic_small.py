@@ -52,7 +52,7 @@ def test_score_equal_to_oracle_has_ratio_one_and_no_leak(qs):
 
 
 def test_score_that_reads_the_label_is_flagged_as_leak(qs):
-    base, o, y, oracle = _frames()
+    base, _o, y, oracle = _frames()
     leaky = y + 0.5 * np.random.default_rng(1).normal(0, 1, y.shape)
     preds = pl.DataFrame({**base, "score": leaky.ravel(), "label": y.ravel()}).with_columns(
         pl.col("datetime").cast(pl.Date))
