@@ -129,3 +129,11 @@ def test_load_run_reports_present_files(run_dir: Path) -> None:
     assert run.returns is not None and run.returns["datetime"].dtype == pl.Date
     assert json.loads((run_dir / "metrics.json").read_text())["ic"] == run.metrics["ic"]
     assert np.all(np.diff(run.returns["datetime"].to_numpy()) > np.timedelta64(0))
+
+
+def test_package_exports_lazily() -> None:
+    from seqalpha import report
+
+    assert report.write_report is write_report
+    with pytest.raises(AttributeError, match="no_such_name"):
+        report.no_such_name  # noqa: B018
