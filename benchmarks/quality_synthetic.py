@@ -62,11 +62,14 @@ class Cell:
     inputs: str  # "daily_returns", "intraday_agg", "intraday_bars", "daily_ret_seq"
     params: dict = field(default_factory=dict, hash=False, compare=False)
     label: str = ""  # row label in the table (model name + input description)
+    rolling: dict | None = field(default=None, hash=False, compare=False)  # else the fixed split
 
     @property
     def key(self) -> str:
         return f"{self.signal}__{self.model}"
 
+
+ROLLING = {"step": 20, "train_days": 100, "valid_days": 15}
 
 CELLS: list[Cell] = [
     Cell("reversal", "linear", "daily_returns", {"alpha": 0.0}, "linear / 13 daily return feats"),
@@ -89,13 +92,22 @@ CELLS: list[Cell] = [
     Cell("intraday", "gru_long", "intraday_bars",
          {**TORCH, **INTRADAY_SEQ, "hidden_size": 32, "num_layers": 1, "epochs": 10,
           "patience": 3}, "gru / 5d x 8 bars, 10 epochs"),
+    # The regime market walked forward with retraining every 20 test days on the last 100 days
+    # (last 15 for validation): a model can follow a regime that persists ~60 days.
+    Cell("regime", "gru_roll", "daily_ret_seq",
+         {**TORCH, "input_kind": "daily_seq", "seq_len": 20, "hidden_size": 32, "num_layers": 1},
+         "gru / 20d returns, rolling 100d/20d", ROLLING),
+    Cell("regime", "tra_roll", "daily_ret_seq",
+         {**TORCH, "input_kind": "daily_seq", "seq_len": 20, "hidden_size": 32, "num_layers": 1,
+          "num_states": 3, "hist_len": 10}, "tra / 20d returns, rolling 100d/20d", ROLLING),
     # Workaround variant (see `HistoryExecutor`): the same TRA, but at test time its router gets
     # the loss history of labels already realized (t - 2 and earlier), as in the TRA paper.
     Cell("regime", "tra_hist", "daily_ret_seq",
          {**TORCH, "input_kind": "daily_seq", "seq_len": 20, "hidden_size": 32, "num_layers": 1,
           "num_states": 3, "hist_len": 10}, "tra + test loss history (workaround)"),
 ]
-MODEL_OF = {"lgbm_agg": "lgbm", "tra_hist": "tra", "gru_long": "gru"}
+MODEL_OF = {"lgbm_agg": "lgbm", "tra_hist": "tra", "gru_long": "gru", "gru_roll": "gru",
+            "tra_roll": "tra"}
 RECORDED = {"tra_hist", "gru_long"}  # cells run by HistoryExecutor (validation history kept)  # cell model key -> registered model name
 
 
@@ -157,7 +169,9 @@ def pipeline_dict(cell: Cell, market: Path) -> dict:
         "processors": {"features": CS_FILL, "labels": LABEL_PROCS},
         "model": {"name": MODEL_OF.get(cell.model, cell.model), "params": dict(cell.params)},
         "walkforward": {"schedule": "fixed", "train": split["train"], "valid": split["valid"],
-                        "test": split["test"]},
+                        "test": split["test"]} if cell.rolling is None else
+                       {"schedule": "rolling", **cell.rolling, "test_start": split["test"][0],
+                        "test_end": split["test"][1]},
         "executor": {"kind": "local"}, "seeds": [0],
         "tracking": {"enabled": False},
     }
@@ -345,10 +359,10 @@ def bars(results: dict[str, dict]) -> list[tuple[str, str, str]]:
             dm, se = paired(c, base)
             out.append((f"{m} clearly > lgbm on daily aggregates (intraday)",
                         f"IC diff {dm:+.4f} (SE {se:.4f})", "PASS" if dm > 2 * se else "FAIL"))
-    gru = r("regime__gru")
-    for k, what in (("tra", "tra beats gru (regime)"),
-                    ("tra_hist", "tra + test loss history beats gru (regime)")):
-        tra = r(f"regime__{k}")
+    for k, g, what in (("tra", "gru", "tra beats gru (regime)"),
+                       ("tra_hist", "gru", "tra + test loss history beats gru (regime)"),
+                       ("tra_roll", "gru_roll", "tra beats gru, rolling windows (regime)")):
+        tra, gru = r(f"regime__{k}"), r(f"regime__{g}")
         if tra and gru:
             dm, se = paired(tra, gru)
             verdict = "PASS" if dm > 2 * se else ("weak" if dm > 0 else "FAIL")
