@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import List, Optional
 
@@ -114,20 +115,58 @@ def data_ingest_minute(
 
 
 @app.command("demo")
-def demo(out: Path = typer.Option(Path("runs/demo/market"), "--out", help="Market directory.")) -> None:
-    """Synthesize the demo market (300 stocks x 750 days, 30-minute bars, seed 0) and summarize it."""
+def demo(out: Path = typer.Option(Path("runs/demo"), "--out", help="Demo directory (market/ and run/)."),
+         market_only: bool = typer.Option(False, "--market-only",
+                                          help="Only synthesize the market and summarize it.")) -> None:
+    """The whole pipeline on the built-in synthetic market: an intraday GRU against an lgbm
+    baseline (examples/demo_synthetic.yaml), then the metrics table and the report's path."""
+    from rich.console import Console as _Console
+
     from seqalpha.data.synthetic import SynthConfig
 
     try:
-        _synthesize(out, SynthConfig(n_stocks=300, n_days=750, bar_minutes=30, seed=0))
-        try:
+        if market_only:
+            _synthesize(out / "market", SynthConfig(n_stocks=300, n_days=750, bar_minutes=30, seed=0))
             from seqalpha.data.info import print_store_info
-        except ImportError:  # pragma: no cover - info module absent
-            typer.echo(f"demo market written to {out}")
-        else:
-            print_store_info(out)
+
+            print_store_info(out / "market")
+            return
+        from seqalpha.pipeline import run_demo, summary_table, year_table
+
+        results = run_demo(out, log=console.print)
+        stdout = _Console(width=None if sys.stdout.isatty() else 150)
+        stdout.print(summary_table(results, "seqalpha demo: test period, overall"))
+        stdout.print(year_table(results["main"], "intraday GRU by year"))
+        stdout.print(f"report: {(out / 'run' / 'report.html').resolve()}")
+        for name in results:
+            if name != "main":
+                stdout.print(f"baseline report ({name}): "
+                             f"{(out / 'run' / 'baselines' / name / 'report.html').resolve()}")
     except SeqAlphaError as exc:
         _fail(exc)
+
+
+@app.command("run")
+def run(
+    config: Path = typer.Argument(..., help="A pipeline config YAML."),
+    out: Path = typer.Option(..., "--out", help="Run directory (re-running resumes it)."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Override data.dir."),
+    set_: List[str] = typer.Option([], "--set", help="Override: key.path=value (YAML value)."),
+    fresh: bool = typer.Option(False, "--fresh", help="Discard windows of a different config."),
+) -> None:
+    """The whole pipeline: features, labels, walk-forward, evaluation, backtest, report, MLflow."""
+    from rich.console import Console as _Console
+
+    from seqalpha.pipeline import run_pipeline, summary_table, year_table
+
+    try:
+        results = run_pipeline(config, out, data_dir, set_, fresh, log=console.print)
+    except SeqAlphaError as exc:
+        _fail(exc)
+    stdout = _Console(width=None if sys.stdout.isatty() else 150)
+    stdout.print(summary_table(results, f"seqalpha run {config}"))
+    stdout.print(year_table(results["main"], "by year"))
+    stdout.print(f"report: {(out / 'report.html').resolve()}")
 
 
 @app.command("train")

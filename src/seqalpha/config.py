@@ -81,10 +81,20 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+class SyntheticSpec(Section):
+    """A synthetic market to generate into `data.dir` when it is absent (deterministic)."""
+
+    n_stocks: int = Field(300, ge=10, le=20000)
+    n_days: int = Field(750, ge=60, le=20000)
+    bar_minutes: int = Field(30, gt=0, le=240)
+    seed: int = 0
+
+
 class DataConfig(Section):
     """Where the daily store (and minute bars) are and which slice of them to load."""
 
     dir: str = "../shared/data/cn_csi300"
+    synthetic: SyntheticSpec | None = None
     universe: str | list[str] = "csi300"
     start: _dt.date | None = None
     end: _dt.date | None = None
@@ -242,7 +252,8 @@ class PortfolioConfig(Section):
 class BacktestConfig(Section):
     """Exchange rules and costs (defaults: the benchmark protocol of BENCHMARKS.md)."""
 
-    limit_threshold: float | None = Field(9.5, gt=0)
+    limit_threshold: float | None = Field(0.095, gt=0, lt=1,
+                                          description="fraction: 0.095 = 9.5% daily price limit")
     buy_cost: float = Field(0.0005, ge=0, lt=1)
     sell_cost: float = Field(0.0015, ge=0, lt=1)
     min_cost: float = Field(5.0, ge=0)
@@ -259,6 +270,22 @@ class TrackingConfig(Section):
     experiment: str = "seqalpha"
 
 
+class BaselineSpec(Section):
+    """A baseline run of the same pipeline with `set` overrides (key.path -> value)."""
+
+    name: RegisteredName
+    set: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("set")
+    @classmethod
+    def _no_paths(cls, v: dict[str, Any]) -> dict[str, Any]:
+        for k, val in v.items():
+            _reject_class_paths(val, str(k))
+            if k.split(".")[0] in ("baselines", "tracking"):
+                raise ValueError(f"set.{k}: a baseline cannot override {k.split('.')[0]!r}")
+        return v
+
+
 class PipelineConfig(Section):
     """The whole pipeline; each field is one section."""
 
@@ -273,6 +300,7 @@ class PipelineConfig(Section):
     portfolio: PortfolioConfig = Field(default_factory=PortfolioConfig)
     backtest: BacktestConfig = Field(default_factory=BacktestConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    baselines: list[BaselineSpec] = Field(default_factory=list)
 
     @field_validator("seeds")
     @classmethod
