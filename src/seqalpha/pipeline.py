@@ -202,7 +202,7 @@ def run_pipeline(config: str | Path, out: str | Path, data_dir: str | Path | Non
     from seqalpha.config import load_config
 
     say = log or (lambda msg: None)
-    out = Path(out)
+    out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     cfg = load_config(config, sets, data_dir)
     results = {"main": _run_one(config, out, data_dir, sets, fresh, say)}
