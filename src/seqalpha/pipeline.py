@@ -17,49 +17,21 @@ report, and a run is complete when `report.html` exists.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import numpy as np
 import polars as pl
 
 from seqalpha.errors import ConfigError, DataError
+from seqalpha.jsonio import to_jsonable, write_json_atomic, write_parquet_atomic
 
 Log = Callable[[str], None]
 
 # The two kinds of data files a run reads (hashed into provenance.json).
 _DATA_SUFFIXES = (".bin", ".txt", ".parquet", ".json", ".csv")
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def _atomic_parquet(df: pl.DataFrame, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    df.write_parquet(tmp, compression="zstd")
-    os.replace(tmp, path)
-
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, (np.floating, float)):
-        v = float(x)
-        return v if np.isfinite(v) else None
-    if isinstance(x, (np.integer,)):
-        return int(x)
-    if isinstance(x, np.bool_):
-        return bool(x)
-    return x
 
 
 def ensure_market(cfg, log: Log) -> None:
@@ -163,14 +135,14 @@ def _run_one(config: str | Path, out: Path, data_dir, sets: Sequence[str], fresh
     if preds.height == 0:
         raise DataError(f"{out / 'predictions.parquet'}: the walk-forward produced no predictions")
     for name, frame in evaluate_predictions(preds).items():
-        _atomic_parquet(frame, out / f"{name}.parquet")
+        write_parquet_atomic(frame, out / f"{name}.parquet")
     log("backtest: " + f"{cfg.portfolio.strategy} (topk {cfg.portfolio.topk}, n_drop "
         f"{cfg.portfolio.n_drop}), costs {cfg.backtest.buy_cost:.2%}/{cfg.backtest.sell_cost:.2%}")
     result = run_backtest(cfg, preds)
     result.write(out)
     metrics = merge_metrics(signal, result.metrics())
     metrics["seconds_pipeline"] = round(time.perf_counter() - t0, 3)
-    _atomic_write_text(out / "metrics.json", json.dumps(_jsonable(metrics), indent=1))
+    write_json_atomic(out / "metrics.json", metrics)
 
     from seqalpha.report.provenance import write_provenance
 
@@ -185,7 +157,7 @@ def _run_one(config: str | Path, out: Path, data_dir, sets: Sequence[str], fresh
         artifacts = [out / n for n in ("report.html", "metrics.json", "config.yaml",
                                        "predictions.parquet", "returns.parquet",
                                        "provenance.json")]
-        run_id = log_run(out, cfg.model_dump(mode="json"), _jsonable(metrics),
+        run_id = log_run(out, cfg.model_dump(mode="json"), to_jsonable(metrics),
                          [a for a in artifacts if a.exists()], cfg.tracking.tracking_uri,
                          cfg.tracking.experiment)
         log(f"MLflow run {run_id}")
@@ -216,55 +188,42 @@ def run_pipeline(config: str | Path, out: str | Path, data_dir: str | Path | Non
 
 SUMMARY_KEYS = ("IC", "RankIC", "ICIR", "RankICIR", "AlphaRtn", "AlphaRtnNC", "AlphaSharpe",
                 "AlphaDrawdown", "TOV")
+YEAR_KEYS = ("IC", "RankIC", "AlphaRtn", "AlphaRtnNC", "AlphaSharpe", "AlphaSharpeNC",
+             "AlphaDrawdown", "AlphaDrawdownNC", "TOV")
+
+
+def format_metric(key: str, value) -> str:
+    """Returns and turnover as percentages, ratios with 3 decimals, ICs with 4."""
+    if value is None or not np.isfinite(value):
+        return "-"
+    if key == "TOV" or (key.startswith("Alpha") and "Sharpe" not in key):
+        return f"{value:.2%}"
+    return f"{value:.3f}" if ("IR" in key or "Sharpe" in key) else f"{value:.4f}"
+
+
+def _table(title: str, first: str, keys: Sequence[str], rows: dict[str, dict]):
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column(first)
+    for k in keys:
+        table.add_column(k, justify="right")
+    for name, row in rows.items():
+        table.add_row(str(name), *(format_metric(k, row.get(k)) for k in keys))
+    return table
 
 
 def summary_table(results: dict[str, dict], title: str = "seqalpha run"):
     """A rich table: one row per run (main and baselines) with the overall metrics."""
-    from rich.table import Table
-
-    table = Table(title=title)
-    table.add_column("run")
-    for k in SUMMARY_KEYS:
-        table.add_column(k, justify="right")
-    for name, m in results.items():
-        ov = m.get("overall", {})
-        cells = []
-        for k in SUMMARY_KEYS:
-            v = ov.get(k)
-            if v is None or not np.isfinite(v):
-                cells.append("-")
-            elif k.startswith("Alpha") and "Sharpe" not in k or k == "TOV":
-                cells.append(f"{v:.2%}")
-            else:
-                cells.append(f"{v:.3f}" if "IR" in k or "Sharpe" in k else f"{v:.4f}")
-        table.add_row(name, *cells)
-    return table
+    return _table(title, "run", SUMMARY_KEYS,
+                  {name: m.get("overall", {}) for name, m in results.items()})
 
 
 def year_table(metrics: dict, title: str):
-    """A rich table of the per-year metrics of one run."""
-    from rich.table import Table
-
-    keys = ("IC", "RankIC", "AlphaRtn", "AlphaRtnNC", "AlphaSharpe", "AlphaSharpeNC",
-            "AlphaDrawdown", "AlphaDrawdownNC", "TOV")
-    table = Table(title=title)
-    table.add_column("year")
-    for k in keys:
-        table.add_column(k, justify="right")
+    """A rich table of the per-year metrics of one run, then the overall row."""
     rows = dict(metrics.get("by_year", {}))
     rows["overall"] = metrics.get("overall", {})
-    for year, row in rows.items():
-        cells = []
-        for k in keys:
-            v = row.get(k)
-            if v is None or not np.isfinite(v):
-                cells.append("-")
-            elif k.startswith("Alpha") and "Sharpe" not in k or k == "TOV":
-                cells.append(f"{v:.2%}")
-            else:
-                cells.append(f"{v:.3f}" if "Sharpe" in k else f"{v:.4f}")
-        table.add_row(str(year), *cells)
-    return table
+    return _table(title, "year", YEAR_KEYS, rows)
 
 
 def demo_config_path() -> Path:

@@ -9,14 +9,13 @@ RUN_DIR/metrics.json          IC, Rank IC, ICIR, Rank ICIR over the test ranges 
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import numpy as np
 import polars as pl
+
+from seqalpha.jsonio import write_json_atomic, write_parquet_atomic
 
 
 def signal_summary(preds: pl.DataFrame) -> dict:
@@ -29,12 +28,6 @@ def signal_summary(preds: pl.DataFrame) -> dict:
     out = signal_metrics(panel["score"], panel["label"], panel.universe, panel.dates)
     out["by_year"] = {str(k): v for k, v in out.get("by_year", {}).items()}
     return out
-
-
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
 
 
 def train_command(config: str | Path, out: str | Path, data_dir: str | Path | None = None,
@@ -73,22 +66,8 @@ def train_command(config: str | Path, out: str | Path, data_dir: str | Path | No
         "seconds_inputs": round(inputs_s, 3), "seconds_walkforward": round(state.seconds, 3),
         "seconds_total": round(time.perf_counter() - t0, 3),
     })
-    _atomic_write(run_dir / "predictions.parquet", preds.write_parquet)
-    _atomic_write(run_dir / "metrics.json",
-                  lambda p: p.write_text(json.dumps(_jsonable(metrics), indent=1)))
+    write_parquet_atomic(preds, run_dir / "predictions.parquet")
+    write_json_atomic(run_dir / "metrics.json", metrics)
     say(f"test IC {metrics['ic']:.4f}  Rank IC {metrics['rank_ic']:.4f}  "
         f"ICIR {metrics['icir']:.3f}  Rank ICIR {metrics['rank_icir']:.3f}")
     return metrics
-
-
-def _jsonable(x):
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, (np.floating, float)):
-        v = float(x)
-        return v if np.isfinite(v) else None
-    if isinstance(x, np.integer):
-        return int(x)
-    return x

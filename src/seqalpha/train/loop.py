@@ -22,6 +22,7 @@ import torch
 
 from seqalpha.dataset.core import SampleSet
 from seqalpha.errors import ConfigError, DataError
+from seqalpha.jsonio import to_jsonable
 from seqalpha.train.losses import METRICS, signal_metric
 
 WEIGHTS_FILE = "weights.pt"
@@ -195,16 +196,6 @@ def fit_torch(adapter: TrainAdapter, train: SampleSet, valid: SampleSet | None,
                       seconds=time.perf_counter() - t_start)
 
 
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.generic):
-        return x.item()
-    return x
-
-
 def save_checkpoint(directory: str | os.PathLike, state_dict: dict[str, torch.Tensor],
                     config: dict[str, Any]) -> Path:
     """Write `weights.pt` (tensors only) and `config.json` into `directory` atomically."""
@@ -214,7 +205,7 @@ def save_checkpoint(directory: str | os.PathLike, state_dict: dict[str, torch.Te
     torch.save({k: v.detach().cpu() for k, v in state_dict.items()}, tmp)
     os.replace(tmp, d / WEIGHTS_FILE)
     tmpc = d / (CONFIG_FILE + ".tmp")
-    tmpc.write_text(json.dumps(_jsonable(config), indent=1, sort_keys=True))
+    tmpc.write_text(json.dumps(to_jsonable(config), indent=1, sort_keys=True))
     os.replace(tmpc, d / CONFIG_FILE)
     return d
 
