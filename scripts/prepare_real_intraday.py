@@ -28,7 +28,6 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 
 from seqalpha.data.minute import ingest_minute, load_minute, minute_to_daily
 from seqalpha.data.panel import Panel
@@ -143,8 +142,9 @@ def prepare(out_dir: str | Path, src: str | Path = DEFAULT_SRC, gap: float = 0.1
     market = np.hstack([live, np.zeros((D, 1), dtype=bool)])
     write_store(out, panel, markets={MARKET: market})
     ev_t, ev_n = np.nonzero(event)
+    last_close = _ffill(daily["close"])
     events = [{"date": str(bars.dates[t]), "instrument": str(bars.instruments[n]),
-               "gap": float(daily["open"][t, n] / _ffill(daily["close"])[t - 1, n] - 1.0),
+               "gap": float(daily["open"][t, n] / last_close[t - 1, n] - 1.0),
                "ratio": float(ratio[t, n])} for t, n in zip(ev_t, ev_n)]
     summary = {
         "source": str(src), "dates": [str(bars.dates[0]), str(bars.dates[-1])],
