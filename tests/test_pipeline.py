@@ -122,3 +122,22 @@ def test_python_object_tags_are_rejected(synth_market, tmp_path):
     result = CliRunner().invoke(app, ["run", str(cfg), "--out", str(tmp_path / "run")])
     assert result.exit_code == 2
     assert "tag" in result.output and "rejected" in result.output
+
+
+@pytest.mark.parametrize("strategy, params", [
+    ("score_weighted", {"topk": 10}),
+    ("optimizer", {"risk_aversion": 5.0, "max_weight": 0.1}),
+])
+def test_weight_strategies_backtest_through_the_rules(synth_market, tmp_path, strategy, params):
+    cfg = write_config(tmp_path / "w.yaml", synth_market, baselines=[],
+                       portfolio={"strategy": strategy, "params": params},
+                       tracking={"enabled": False})
+    run = tmp_path / "run"
+    result = CliRunner().invoke(app, ["run", str(cfg), "--out", str(run)])
+    assert result.exit_code == 0, result.output
+    pos = pl.read_parquet(run / "positions.parquet")
+    daily = pos.group_by("datetime").agg(pl.col("weight").sum())
+    assert pos.height > 0 and (pos["weight"] >= 0).all()
+    assert daily["weight"].max() <= 1.0 + 1e-6
+    if strategy == "optimizer":
+        assert pos["weight"].max() <= 0.1 * 1.25  # bound at rebalance, then price drift

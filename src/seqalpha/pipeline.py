@@ -88,12 +88,22 @@ def run_backtest(cfg, preds: pl.DataFrame):
     grid = scores_to_grid(preds, market)
     if pf.strategy == "score_weighted":
         weights = score_weighted(grid, **pf.params)
+    elif pf.strategy == "optimizer":
+        from seqalpha.portfolio.optimizer import OptimizerParams, optimize_with_factor_model
+
+        try:
+            params = OptimizerParams(**pf.params)
+        except TypeError as exc:
+            raise ConfigError(f"portfolio.params: {exc}") from None
+        weights = optimize_with_factor_model(grid, cfg.data.dir, market.dates, market.instruments,
+                                             params, can_buy=market.can_buy,
+                                             can_sell=market.can_sell)
     elif pf.strategy == "long_short":
         raise ConfigError("portfolio.strategy: 'long_short' needs short selling, which the A-share "
                           "cash backtest does not allow; evaluate it with quantile returns")
     else:
         raise ConfigError(f"portfolio.strategy: unknown strategy {pf.strategy!r}; allowed: "
-                          f"topk_dropout, score_weighted")
+                          f"topk_dropout, score_weighted, optimizer")
     return backtest_weights(weights, market, bcfg)
 
 
