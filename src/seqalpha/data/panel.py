@@ -123,10 +123,12 @@ class Panel:
     @classmethod
     def from_long(cls, df: pl.DataFrame, names: Sequence[str] | None = None,
                   dates: np.ndarray | None = None,
-                  instruments: np.ndarray | None = None) -> "Panel":
+                  instruments: np.ndarray | None = None, dtype=np.float32) -> "Panel":
         """Pivot a long table (`datetime`, `instrument`, value columns) onto a dense grid.
 
         Rows present become the universe. Duplicate (datetime, instrument) rows are an error.
+        Values are float32 (the Panel convention) unless `dtype` says otherwise (e.g. float64
+        for statistics that compare exactly against the stored values).
         """
         for col in ("datetime", "instrument"):
             if col not in df.columns:
@@ -152,7 +154,7 @@ class Panel:
         universe[ti, ni] = True
         fields = {}
         for n in names:
-            arr = np.full((T, N), np.nan, dtype=np.float32)
-            arr[ti, ni] = df[n].cast(pl.Float32).to_numpy()[ok]
+            arr = np.full((T, N), np.nan, dtype=dtype)
+            arr[ti, ni] = df[n].to_numpy().astype(dtype, copy=False)[ok]
             fields[n] = arr
         return cls(dates, instruments, fields, universe)

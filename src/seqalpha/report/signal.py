@@ -12,6 +12,7 @@ import numpy as np
 import polars as pl
 
 from seqalpha import evaluate
+from seqalpha.data.panel import Panel
 from seqalpha.errors import DataError
 
 
@@ -19,18 +20,12 @@ def predictions_to_grid(
     frame: pl.DataFrame, source: Path | str = "predictions.parquet"
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Long predictions -> (dates datetime64[D] [T], score float64 [T, N], label float64 [T, N])."""
-    dates = frame["datetime"].to_numpy().astype("datetime64[D]")
-    insts = frame["instrument"].cast(pl.Utf8).to_numpy()
-    udates, d_idx = np.unique(dates, return_inverse=True)
-    uinst, i_idx = np.unique(insts, return_inverse=True)
-    flat = d_idx.astype(np.int64) * len(uinst) + i_idx
-    if len(np.unique(flat)) != len(flat):
-        raise DataError(f"{source}: duplicate (datetime, instrument) rows")
-    score = np.full((len(udates), len(uinst)), np.nan)
-    label = np.full_like(score, np.nan)
-    score[d_idx, i_idx] = frame["score"].to_numpy()
-    label[d_idx, i_idx] = frame["label"].to_numpy()
-    return udates, score, label
+    try:
+        grid = Panel.from_long(frame.select("datetime", "instrument", "score", "label"),
+                               ["score", "label"], dtype=np.float64)
+    except DataError as exc:
+        raise DataError(f"{source}: {exc}") from None
+    return grid.dates, grid["score"], grid["label"]
 
 
 def daily_ic(score: np.ndarray, label: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
