@@ -92,6 +92,14 @@ def _settle(t, close, amount, pos_price, hold, cash, positions):
 
 
 @nb.njit(cache=True)
+def _state(T, N):
+    """Book of a backtest: per-name amount, valuation price and days held [N]; per-day
+    positions, signed trade amounts and trade costs [T, N]; value, cost, traded value [T]."""
+    return (np.zeros(N), np.zeros(N), np.zeros(N, dtype=np.int64), np.zeros((T, N)),
+            np.zeros((T, N)), np.zeros((T, N)), np.zeros(T), np.zeros(T), np.zeros(T))
+
+
+@nb.njit(cache=True)
 def run_topk(signal, price, close, factor, strat_no_buy, strat_no_sell, can_buy, can_sell,
              account, buy_rate, sell_rate, min_cost, unit, topk, n_drop, hold_thresh, risk_degree):
     """Top-k dropout through the day loop. signal [T, N] already lagged (NaN row = no decision).
@@ -100,15 +108,7 @@ def run_topk(signal, price, close, factor, strat_no_buy, strat_no_sell, can_buy,
     (signed), trade cost [T, N].
     """
     T, N = price.shape
-    amount = np.zeros(N)
-    pos_price = np.zeros(N)
-    hold = np.zeros(N, dtype=np.int64)
-    positions = np.zeros((T, N))
-    trade_amt = np.zeros((T, N))
-    trade_cost = np.zeros((T, N))
-    value = np.zeros(T)
-    cost = np.zeros(T)
-    traded = np.zeros(T)
+    amount, pos_price, hold, positions, trade_amt, trade_cost, value, cost, traded = _state(T, N)
     cash = account
     for t in range(T):
         s = signal[t]
@@ -144,15 +144,7 @@ def run_weights(target, price, close, factor, can_buy, can_sell, account, buy_ra
     descending order of the amount to buy, limited by cash. Same outputs as `run_topk`.
     """
     T, N = price.shape
-    amount = np.zeros(N)
-    pos_price = np.zeros(N)
-    hold = np.zeros(N, dtype=np.int64)
-    positions = np.zeros((T, N))
-    trade_amt = np.zeros((T, N))
-    trade_cost = np.zeros((T, N))
-    value = np.zeros(T)
-    cost = np.zeros(T)
-    traded = np.zeros(T)
+    amount, pos_price, hold, positions, trade_amt, trade_cost, value, cost, traded = _state(T, N)
     cash = account
     want = np.zeros(N)
     for t in range(T):
