@@ -222,54 +222,21 @@ def _atomic_json(obj: dict, path: Path) -> None:
 _HISTORY: dict[int, Any] = {}  # window index -> the torch loop's per-epoch history (last run)
 
 
-def run_job_with_history(inputs, job, test_labels: bool = True) -> np.ndarray:
-    """`walkforward.run_job`, except that the test SampleSet carries the (cross-sectionally
-    z-scored) labels of the test rows. The runner gives test sets `labels=None`, so TRA's router
-    sees an all-zero loss history at test time although it was trained with one; TRA reads
-    the labels of a test set only through its loss memory delayed by `history_delay` (2) days,
-    i.e. labels already realized at t (the leakage check below would show any misuse)."""
-    from seqalpha.dataset.core import SampleSet
-    from seqalpha.features.processors import cs_zscore
-    from seqalpha.models.registry import create_model
-    from seqalpha.train.walkforward import window_arrays
-
-    a = window_arrays(inputs, job)
-    w, lo = job.window, a["lo"]
-    common = {"dates": inputs.dates[lo:a["hi"]], "instruments": inputs.instruments,
-              "features": a["features"], "bars": a["bars"],
-              "feature_names": list(inputs.feature_names), "lookback": job.spec.lookback}
-    train = SampleSet(labels=a["labels"], mask=a["train_mask"],
-                      rows=(w.train[0] - lo, w.train[1] - lo),
-                      label_names=list(inputs.label_names), **common)
-    valid = None if w.valid is None else train.with_rows(w.valid[0] - lo, w.valid[1] - lo)
-    labels = a["labels"].copy()
-    te = slice(w.test[0] - lo, w.test[1] - lo)
-    raw = np.asarray(inputs.labels[w.test[0]:w.test[1]], dtype=np.float32)
-    labels[te] = cs_zscore(raw, a["mask"][te])
-    test = SampleSet(labels=labels if test_labels else None, mask=a["mask"],
-                     rows=(te.start, te.stop), label_names=list(inputs.label_names), **common)
-    model = create_model(job.spec.model, **job.spec.params, seed=job.model_seed)
-    model.fit(train, valid)
-    result = getattr(model, "result", None)
-    if result is not None:
-        _HISTORY[w.index] = {"best_epoch": result.best_epoch, "best_score": result.best_score,
-                             "history": result.history}
-    scores = np.asarray(model.predict(test), dtype=np.float32).copy()
-    scores[~a["mask"][te]] = np.nan
-    return scores
-
-
 class HistoryExecutor:
-    """A local executor that runs `run_job_with_history` instead of the runner's job function
-    (test labels for TRA's loss memory when `test_labels`, else the runner's job unchanged but
-    with the loop's per-epoch validation history kept)."""
-
-    def __init__(self, test_labels: bool = True) -> None:
-        self.test_labels = test_labels
+    """A local executor running the runner's own job (`fit_window` + `predict_window`, i.e.
+    `walkforward.run_job`) that also keeps each window's per-epoch validation history."""
 
     def map_unordered(self, fn, shared, jobs):
+        from seqalpha.train.walkforward import fit_window, predict_window
+
         for job in jobs:
-            yield job, run_job_with_history(shared, job, self.test_labels)
+            model, test, a = fit_window(shared, job)
+            result = getattr(model, "result", None)
+            if result is not None:
+                _HISTORY[job.window.index] = {"best_epoch": result.best_epoch,
+                                              "best_score": result.best_score,
+                                              "history": result.history}
+            yield job, predict_window(model, test, a, job)
 
     def close(self) -> None:
         pass
@@ -294,7 +261,7 @@ def run_cell(cell: Cell, args) -> dict:
     inputs = _INPUTS_CACHE[key]
     t_in = time.perf_counter() - t0
     run_dir = Path(args.out) / "runs" / cell.key
-    executor = HistoryExecutor(cell.model == "tra_hist") if cell.model in RECORDED else None
+    executor = HistoryExecutor()
     _HISTORY.clear()
     # a cell has one window, and its JSON is the resume point: a run directory left by an
     # interrupted or re-configured run is discarded

@@ -9,6 +9,7 @@ from seqalpha.dataset import (
     columns_to_steps,
     day_batches,
     gather_inputs,
+    row_batches,
     scatter_scores,
     tabular,
     window_view,
@@ -121,6 +122,21 @@ def test_day_batches_one_day_each_shuffled_by_seed(grid):
     assert max(len(t) for t, _ in sub) == 2
     two = day_batches(grid, False, None, days_per_batch=4)
     assert [len(np.unique(t)) for t, _ in two] == [4, 2]
+
+
+def test_row_batches_mix_days_cover_every_labelled_sample_once(grid):
+    b = row_batches(grid, np.random.default_rng(3), batch_size=5, label_col=0)
+    assert [len(t) for t, _ in b] == [5, 5, 5, 1]
+    cells = sorted(zip(np.concatenate([t for t, _ in b]).tolist(),
+                       np.concatenate([i for _, i in b]).tolist()))
+    want = sorted((int(t), int(i)) for t, ii in day_batches(grid, True, None, label_col=0)
+                  for t, i in zip(t, ii))
+    assert cells == want and len(set(cells)) == 16
+    assert len(np.unique(b[0][0])) > 1  # samples of several days in one batch
+    again = row_batches(grid, np.random.default_rng(3), batch_size=5, label_col=0)
+    assert all(np.array_equal(x[0], y[0]) for x, y in zip(b, again))
+    with pytest.raises(DataError, match="batch_size"):
+        row_batches(grid, np.random.default_rng(0), batch_size=0)
 
 
 def test_input_spec_rejects_unknown_kind_and_missing_bars(grid):

@@ -181,8 +181,10 @@ def test_sinkhorn_plan_has_uniform_predictor_marginals():
     torch.testing.assert_close(plan.sum(dim=0), torch.full((3,), 20.0), rtol=0.02, atol=0.2)
 
 
-def test_tra_router_reads_only_labels_already_known(seq_set):
-    model = create_model("tra", **{**PARAMS["tra"], "epochs": 2, "history_delay": 2})
+@pytest.mark.parametrize("memory", ["sample", "market"])
+def test_tra_router_reads_only_labels_already_known(seq_set, memory):
+    model = create_model("tra", **{**PARAMS["tra"], "epochs": 2, "history_delay": 2,
+                                   "memory": memory})
     model.fit(seq_set.with_rows(*TRAIN), seq_set.with_rows(*VALID))
     before = model.predict(seq_set.with_rows(*TEST))
     changed = toy_sample_set(T=70, N=40, signal="sequential", seed=2)
@@ -192,3 +194,26 @@ def test_tra_router_reads_only_labels_already_known(seq_set):
     # scores up to date k + delay - 1 may only use labels of dates <= k - 1: unchanged
     np.testing.assert_array_equal(after[: k + 2 - TEST[0]], before[: k + 2 - TEST[0]])
     assert not np.array_equal(after, before, equal_nan=True)  # the router does read the history
+
+
+def test_tra_history_delay_follows_the_label_reach_and_refuses_a_shorter_one(seq_set):
+    from dataclasses import replace
+
+    reach5 = replace(seq_set, label_reach=5)
+    model = create_model("tra", **{**PARAMS["tra"], "epochs": 1})
+    model.fit(reach5.with_rows(*TRAIN), reach5.with_rows(*VALID))
+    assert model.delay == 5
+    model.predict(reach5.with_rows(*TEST))
+    assert model.delay == 5
+    short = create_model("tra", **{**PARAMS["tra"], "epochs": 1, "history_delay": 2})
+    with pytest.raises(ConfigError, match="history_delay.*label reach"):
+        short.fit(reach5.with_rows(*TRAIN), reach5.with_rows(*VALID))
+
+
+def test_row_batches_train_a_gru_and_refuse_the_per_day_ic_loss(seq_set):
+    model = create_model("gru", **{**PARAMS["gru"], "batch": "rows", "batch_size": 128})
+    model.fit(seq_set.with_rows(*TRAIN), seq_set.with_rows(*VALID))
+    ic, _ = _test_ic(model, seq_set)
+    assert ic > 0.3
+    with pytest.raises(ConfigError, match="batch='day'"):
+        create_model("gru", **{**PARAMS["gru"], "batch": "rows", "loss": "ic"})

@@ -151,3 +151,24 @@ def test_synthetic_intraday_example_runs(market: Path, tmp_path: Path):
     assert preds["score"].is_finite().mean() > 0.9
     m = json.loads((run / "metrics.json").read_text())
     assert m["n_windows"] == len(json.loads((run / "run.json").read_text())["windows"]) >= 2
+
+
+def test_multi_horizon_labels_are_all_written_and_scored(market: Path, tmp_path: Path):
+    cfg = write_config(tmp_path / "mh.yaml", market, {"name": "linear"})
+    raw = yaml.safe_load(cfg.read_text())
+    raw["labels"]["horizons"] = [1, 5]
+    cfg.write_text(yaml.safe_dump(raw, sort_keys=False))
+    run = tmp_path / "run"
+    res = invoke(cfg, "--out", run)
+    assert res.exit_code == 0, res.output
+    preds = pl.read_parquet(run / "predictions.parquet")
+    assert preds.columns == ["datetime", "instrument", "score", "label",
+                             "label_raw_1d", "label_raw_5d"]
+    assert preds["label"].equals(preds["label_raw_1d"].alias("label"))
+    m = json.loads((run / "metrics.json").read_text())
+    assert set(m["by_label"]) == {"raw_1d", "raw_5d"}
+    assert m["by_label"]["raw_1d"]["ic"] == pytest.approx(m["ic"], abs=1e-9)
+    # the 5-day figures are computed against the 5-day label, not a copy of the 1-day ones
+    ic5, _ = daily_ic_reference(preds.drop("label").rename({"label_raw_5d": "label"}))
+    assert m["by_label"]["raw_5d"]["ic"] == pytest.approx(ic5, abs=1e-6)
+    assert m["by_label"]["raw_5d"]["ic"] != pytest.approx(m["ic"], abs=1e-4)

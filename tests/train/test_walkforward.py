@@ -200,6 +200,24 @@ def test_labels_hidden_outside_train_and_valid():
     assert np.isfinite(inp.labels[20:25]).any()  # the raw inputs still hold test labels
 
 
+def test_test_set_carries_realized_labels_through_the_fitted_label_chain():
+    inp = toy_inputs()
+    spec = TrainSpec("wf_probe", {}, [], [{"name": "cs_zscore"}], 1, label_reach=2)
+    w = Window(0, (2, 12), (14, 18), (20, 25))
+    a = window_arrays(inp, Job(w, 0, 0, spec))
+    known = a["known_labels"][:, :, 0]
+    # the test rows (20..24 -> 18..22) hold the day-wise z-scored realized labels
+    test = known[18:23]
+    assert np.isfinite(test).any(axis=1).all()
+    np.testing.assert_allclose(np.nanmean(test, axis=1), 0.0, atol=1e-5)
+    raw = np.where(a["mask"][18:23], inp.labels[20:25, :, 0], np.nan)
+    z = (raw - np.nanmean(raw, axis=1, keepdims=True)) / np.nanstd(raw, axis=1, ddof=1,
+                                                                   keepdims=True)
+    np.testing.assert_allclose(test, z, atol=1e-4)
+    # while the training labels of those rows stay hidden
+    assert not np.isfinite(a["labels"][18:23]).any()
+
+
 def test_history_rows_for_sequence_lookback():
     inp = toy_inputs()
     spec = TrainSpec("wf_probe", {}, [], [], lookback=5)

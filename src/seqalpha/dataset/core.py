@@ -24,6 +24,9 @@ class SampleSet:
     mask: bool [T, N] universe membership (a sample exists only where True).
     rows: (t0, t1): the dates whose samples belong to this set; earlier rows are history only.
     lookback: days of history a sequence sample reads (1 for tabular).
+    label_reach: the label at date t is realized at the close of t + label_reach (offset +
+        horizon); 0 when unknown. A test set may carry labels, and a model that reads them
+        (TRA's loss memory) may only use the label of t - label_reach or earlier at date t.
     """
 
     dates: np.ndarray
@@ -36,6 +39,7 @@ class SampleSet:
     feature_names: list[str] = field(default_factory=list)
     label_names: list[str] = field(default_factory=list)
     lookback: int = 1
+    label_reach: int = 0
 
     def __post_init__(self) -> None:
         self.dates = np.asarray(self.dates, dtype="datetime64[D]")
@@ -67,6 +71,9 @@ class SampleSet:
         if int(self.lookback) < 1:
             raise DataError(f"SampleSet.lookback: {self.lookback} < 1")
         self.lookback = int(self.lookback)
+        if int(self.label_reach) < 0:
+            raise DataError(f"SampleSet.label_reach: {self.label_reach} < 0")
+        self.label_reach = int(self.label_reach)
 
     @property
     def n_days(self) -> int:

@@ -140,3 +140,21 @@ def day_batches(data: SampleSet, train: bool, rng: np.random.Generator | None = 
             is_.append(idx.astype(np.int64))
         batches.append((np.concatenate(ts), np.concatenate(is_)))
     return batches
+
+
+def row_batches(data: SampleSet, rng: np.random.Generator, batch_size: int,
+                label_col: int | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Training batches of `batch_size` (t, i) samples drawn across all days, shuffled with `rng`
+    (Qlib's batching for its non-day models); same sample filter as `day_batches(train=True)`."""
+    if batch_size < 1:
+        raise DataError(f"row_batches: batch_size must be >= 1, got {batch_size}")
+    if data.labels is None:
+        raise DataError("SampleSet.labels: training needs labels, the set has none")
+    t0, t1 = data.rows
+    ok = data.available()
+    lab = data.labels[t0:t1]
+    ok &= np.isfinite(lab).all(axis=2) if label_col is None else np.isfinite(lab[:, :, label_col])
+    t, i = np.nonzero(ok)
+    order = rng.permutation(len(t))
+    t, i = (t[order] + t0).astype(np.int64), i[order].astype(np.int64)
+    return [(t[k:k + batch_size], i[k:k + batch_size]) for k in range(0, len(t), batch_size)]

@@ -14,7 +14,8 @@ import torch
 from torch import nn
 
 from seqalpha.dataset.core import SampleSet
-from seqalpha.dataset.sequence import InputSpec, _gather_windows, day_batches, gather_inputs
+from seqalpha.dataset.sequence import (InputSpec, _gather_windows, day_batches, gather_inputs,
+                                      row_batches)
 from seqalpha.errors import ConfigError, DataError
 from seqalpha.models.base import Model
 from seqalpha.models.nets import (
@@ -40,6 +41,7 @@ class TorchModel(Model):
         "threads": 2, "device": "cpu", "epochs": 20, "lr": 1e-3, "weight_decay": 0.0,
         "grad_clip": 3.0, "patience": 5, "early_stop_metric": "icir", "progress": True,
         "days_per_batch": 1, "max_stocks": None, "eval_days_per_batch": 16,
+        "batch": "day", "batch_size": 800,
         "input_kind": None, "seq_layout": "window", "seq_len": 20, "n_fields": 6,
         "head": "regression", "multi_label": True, "label_col": 0, "loss": "auto",
         "label_weights": None, "bins": None, "class_values": None, "dropout": 0.0,
@@ -47,6 +49,7 @@ class TorchModel(Model):
     }
     CHOICES: ClassVar[dict[str, tuple]] = {"device": ("cpu",), "head": ("regression", "classification"),
                "loss": ("auto", "mse", "wmse", "ic", "ce"), "seq_layout": ("window", "columns"),
+               "batch": ("day", "rows"),
                "input_kind": (None, "tabular", "daily_seq", "intraday_seq"),
                "early_stop_metric": losses.METRICS}
 
@@ -61,6 +64,9 @@ class TorchModel(Model):
             raise ConfigError(f"model {name!r}: param 'loss' = 'ce' needs head=classification")
         if p["bins"] is not None and list(p["bins"]) != sorted(p["bins"]):
             raise ConfigError(f"model {name!r}: param 'bins' must be increasing, got {p['bins']}")
+        if p["batch"] == "rows" and p["loss"] == "ic":
+            raise ConfigError(f"model {name!r}: param 'loss' = 'ic' is a per-day correlation and "
+                              f"needs batch='day' (whole cross-sections), not batch='rows'")
         if p["dropout"] < 0 or p["dropout"] >= 1:
             raise ConfigError(f"model {name!r}: param 'dropout' = {p['dropout']} outside [0, 1)")
         self.spec = InputSpec(self.input_kind, p["seq_layout"], p["seq_len"], p["n_fields"])
@@ -133,6 +139,8 @@ class TorchModel(Model):
     def batches(self, data: SampleSet, train: bool, rng: np.random.Generator
                 ) -> list[tuple[np.ndarray, np.ndarray]]:
         p = self.params
+        if train and p["batch"] == "rows":
+            return row_batches(data, rng, p["batch_size"], label_col=p["label_col"])
         if train:
             return day_batches(data, True, rng, p["days_per_batch"], p["max_stocks"],
                                label_col=p["label_col"])
@@ -335,21 +343,26 @@ class TRAModel(TorchModel):
 
     K predictors share the encoder; a router reads the encoder state and each sample's history
     of the K predictors' losses (dates up to t - `history_delay`, when those labels are known).
+    `history_delay` defaults to the data's `label_reach` (offset + horizon; 2 when the set does
+    not say); a smaller value than the reach would read unrealized labels and is refused.
     Training adds the Sinkhorn OT assignment as an auxiliary loss weighted by
     lamb * rho ** epoch. Single label column (`label_col`), regression head only.
     """
 
     PARAMS: ClassVar[dict[str, Any]] = {"hidden_size": 64, "num_layers": 2, "backbone": "gru", "num_states": 3,
-              "hist_len": 10, "history_delay": 2, "router_hidden": 16, "lamb": 1.0, "rho": 0.9,
-              "tau": 1.0, "sinkhorn_epsilon": 0.01, "inference": "weighted"}
-    CHOICES: ClassVar[dict[str, tuple]] = {"backbone": ("gru", "lstm", "alstm"), "inference": ("weighted", "argmax")}
+              "hist_len": 10, "history_delay": None, "router_hidden": 16, "lamb": 1.0, "rho": 0.9,
+              "tau": 1.0, "sinkhorn_epsilon": 0.01, "inference": "weighted",
+              "memory": "sample"}
+    CHOICES: ClassVar[dict[str, tuple]] = {"backbone": ("gru", "lstm", "alstm"), "inference": ("weighted", "argmax"),
+                                           "memory": ("sample", "market")}
 
     def validate_params(self) -> None:
         super().validate_params()
         p = self.params
         if p["head"] != "regression" or p["loss"] not in ("auto", "mse"):
             raise ConfigError("model 'tra': only head='regression' with loss 'mse' is supported")
-        if p["num_states"] < 1 or p["hist_len"] < 1 or p["history_delay"] < 1:
+        if p["num_states"] < 1 or p["hist_len"] < 1 or (
+                p["history_delay"] is not None and p["history_delay"] < 1):
             raise ConfigError("model 'tra': params 'num_states', 'hist_len', 'history_delay' "
                               "must be >= 1")
         self.params["multi_label"] = False
@@ -363,32 +376,62 @@ class TRAModel(TorchModel):
             enc = RNNEncoder(p["backbone"], f, p["hidden_size"], p["num_layers"], p["dropout"])
         return TRANet(enc, p["num_states"], p["router_hidden"])
 
+    def _delay(self, data: SampleSet) -> int:
+        """Days between a sample and the newest loss its router may read: `history_delay`, or
+        the set's label reach; ConfigError when the given delay would read unrealized labels."""
+        given = self.params["history_delay"]
+        if given is None:
+            return data.label_reach if data.label_reach > 0 else 2
+        if given < data.label_reach:
+            raise ConfigError(
+                f"model 'tra': param 'history_delay' = {given} is shorter than the label reach "
+                f"({data.label_reach} days): the router would read labels not yet realized")
+        return int(given)
+
     def _hist(self, memory: np.ndarray, t: np.ndarray, i: np.ndarray) -> torch.Tensor:
-        """Loss history [n, hist_len, K] ending at t - history_delay (zeros where unknown)."""
-        p = self.params
-        h = _gather_windows(memory, t - p["history_delay"], i, p["hist_len"])
+        """Loss history [n, hist_len, K] ending at t - delay (zeros where unknown); with
+        memory "market", `memory` is the day-level history [T, 1, K] and every stock reads it."""
+        if self.params["memory"] == "market":
+            i = np.zeros_like(i)
+        h = _gather_windows(memory, t - self.delay, i, self.params["hist_len"])
         return torch.from_numpy(np.nan_to_num(h, nan=0.0))
+
+    @staticmethod
+    def _day_means(memory: np.ndarray) -> np.ndarray:
+        """[T, N, K] per-sample losses -> [T, 1, K] cross-sectional means (NaN: no sample)."""
+        n = np.isfinite(memory).sum(axis=1, keepdims=True)
+        total = np.nansum(memory, axis=1, keepdims=True)
+        return np.where(n > 0, total / np.maximum(n, 1), np.nan).astype(np.float32)
+
+    def _memory_for_router(self, memory: np.ndarray) -> np.ndarray:
+        return self._day_means(memory) if self.params["memory"] == "market" else memory
 
     def _prob(self, logits: torch.Tensor) -> torch.Tensor:
         return torch.softmax(logits / self.params["tau"], dim=1)
 
     def fit(self, train: SampleSet, valid: SampleSet | None = None) -> None:
         """Train encoder, predictors and router; the loss memory is indexed like train.mask."""
+        self.delay = self._delay(train)
         self.memory = np.full(train.mask.shape + (self.params["num_states"],), np.nan, np.float32)
+        self.day_memory = self._day_means(self.memory)
         super().fit(train, valid)
-        del self.memory
+        del self.memory, self.day_memory
 
     def batch_loss(self, data: SampleSet, batch: tuple[np.ndarray, np.ndarray],
                    state: LoopState) -> torch.Tensor:
         t, i = batch
         p = self.params
-        preds, logits = self.net(self.inputs(data, batch), self._hist(self.memory, t, i))
+        router_mem = self.day_memory if p["memory"] == "market" else self.memory
+        preds, logits = self.net(self.inputs(data, batch), self._hist(router_mem, t, i))
         y = torch.from_numpy(np.ascontiguousarray(data.labels[t, i, p["label_col"]]))
         prob = self._prob(logits)
         loss = losses.mse((preds * prob).sum(dim=1), y)
         L = (preds.detach() - y[:, None]).pow(2)
         L = L - L.min(dim=1, keepdim=True).values  # normalised per sample, >= 0
         self.memory[t, i] = L.numpy()
+        if p["memory"] == "market":
+            days = np.unique(t)
+            self.day_memory[days] = self._day_means(self.memory[days])
         P = sinkhorn(L, p["sinkhorn_epsilon"])
         lamb = p["lamb"] * p["rho"] ** state.epoch
         reg = (torch.log(prob.clamp(min=1e-12)) * P).sum(dim=1).mean()
@@ -399,7 +442,8 @@ class TRAModel(TorchModel):
         from labels already known), then the router on that memory."""
         p = self.params
         t0, t1 = data.rows
-        h0 = max(0, t0 - p["history_delay"] - p["hist_len"] + 1)
+        self.delay = self._delay(data)
+        h0 = max(0, t0 - self.delay - p["hist_len"] + 1)
         ext = data.with_rows(h0, t1)
         K = p["num_states"]
         memory = np.full(data.mask.shape + (K,), np.nan, np.float32)
@@ -419,8 +463,9 @@ class TRAModel(TorchModel):
                     hidden.append(h[k]), allp.append(pr[k])
                     index.append((b[0][keep], b[1][keep]))
             res = np.full((t1 - t0, len(data.instruments)), np.nan, dtype=np.float32)
+            router_mem = self._memory_for_router(memory)
             for h, pr, (t, i) in zip(hidden, allp, index):
-                prob = self._prob(self.net.route(h, self._hist(memory, t, i)))
+                prob = self._prob(self.net.route(h, self._hist(router_mem, t, i)))
                 if p["inference"] == "argmax":
                     s = pr.gather(1, prob.argmax(dim=1, keepdim=True))[:, 0]
                 else:

@@ -19,14 +19,24 @@ from seqalpha.jsonio import write_json_atomic, write_parquet_atomic
 
 
 def signal_summary(preds: pl.DataFrame) -> dict:
-    """IC / Rank IC / ICIR / Rank ICIR (and SE, by year) of a predictions table with labels."""
+    """IC / Rank IC / ICIR / Rank ICIR (and SE, by year) of a predictions table with labels.
+
+    The headline figures score `label` (the first label column); with several label columns
+    (`label_<name>`, multi-horizon), `by_label` holds the same figures for each of them."""
     from seqalpha.data.panel import Panel
     from seqalpha.evaluate import signal_metrics
 
-    panel = Panel.from_long(preds.select("datetime", "instrument", "score", "label"),
-                            ["score", "label"])
+    extra = [c for c in preds.columns if c.startswith("label_")]
+    panel = Panel.from_long(preds.select("datetime", "instrument", "score", "label", *extra),
+                            ["score", "label", *extra])
     out = signal_metrics(panel["score"], panel["label"], panel.universe, panel.dates)
     out["by_year"] = {str(k): v for k, v in out.get("by_year", {}).items()}
+    if extra:
+        out["by_label"] = {}
+        for c in extra:
+            m = signal_metrics(panel["score"], panel[c], panel.universe, panel.dates)
+            m.pop("by_year", None)
+            out["by_label"][c[len("label_"):]] = m
     return out
 
 

@@ -169,6 +169,7 @@ class TrainSpec:
     feature_processors: list = field(default_factory=list)   # [{"name": .., **params}]
     label_processors: list = field(default_factory=list)
     lookback: int = 1
+    label_reach: int = 0  # the label at t is realized at the close of t + label_reach
 
 
 @dataclass(frozen=True)
@@ -188,7 +189,11 @@ def model_seed(seed: int, window: int) -> int:
 
 def window_arrays(inputs, job: Job) -> dict[str, Any]:
     """Processed arrays of one window (history rows included), processors fitted on its train
-    rows only; labels outside train and valid are NaN so no model can read them."""
+    rows only; labels outside train and valid are NaN so no model can read them.
+
+    `known_labels` are the labels of every row of the window (test rows included) through the
+    label processors fitted on train: the test set carries them with `label_reach`, so that a
+    model with a memory of realized labels (TRA) reads at date t only labels realized by t."""
     from seqalpha.features.processors import ProcessorChain
 
     w, spec = job.window, job.spec
@@ -234,15 +239,18 @@ def window_arrays(inputs, job: Job) -> dict[str, Any]:
                             {"label": labels})
         bars = np.asarray(flat, dtype=np.float32).reshape(b.shape)
     labels_p, lchain = run_chain(spec.label_processors, labels, {"label": labels})
+    known = np.array(inputs.labels[lo:hi], dtype=np.float32, copy=True)
+    for step in lchain.steps:
+        known = step.transform(known, mask)
     train_mask = lchain.keep_mask(fchain.keep_mask(mask.copy()))
     return {"lo": lo, "hi": hi, "features": None if feats is None else
             np.asarray(feats, dtype=np.float32), "bars": bars,
             "labels": np.asarray(labels_p, dtype=np.float32), "mask": mask,
-            "train_mask": train_mask}
+            "train_mask": train_mask, "known_labels": np.asarray(known, dtype=np.float32)}
 
 
-def run_job(inputs, job: Job) -> np.ndarray:
-    """Fit the job's model on its window and predict the test range: float32 [test days, N]."""
+def fit_window(inputs, job: Job):
+    """Fit the job's model on its window: (fitted model, test SampleSet, window arrays)."""
     from seqalpha.dataset.core import SampleSet
     from seqalpha.models.registry import create_model
 
@@ -250,23 +258,37 @@ def run_job(inputs, job: Job) -> np.ndarray:
     w, lo = job.window, a["lo"]
     common = {"dates": inputs.dates[lo:a["hi"]], "instruments": inputs.instruments,
               "features": a["features"], "bars": a["bars"],
-              "feature_names": list(inputs.feature_names), "lookback": job.spec.lookback}
+              "feature_names": list(inputs.feature_names), "lookback": job.spec.lookback,
+              "label_names": list(inputs.label_names), "label_reach": job.spec.label_reach}
     train = SampleSet(labels=a["labels"], mask=a["train_mask"],
-                      rows=(w.train[0] - lo, w.train[1] - lo),
-                      label_names=list(inputs.label_names), **common)
+                      rows=(w.train[0] - lo, w.train[1] - lo), **common)
     valid = None if w.valid is None else train.with_rows(w.valid[0] - lo, w.valid[1] - lo)
-    test = SampleSet(labels=None, mask=a["mask"], rows=(w.test[0] - lo, w.test[1] - lo),
-                     **common)
+    # realized labels ride along for models with a label memory (TRA), which read the label
+    # of t - label_reach at the earliest; no model's prediction at t reads the label at t
+    test = SampleSet(labels=a["known_labels"], mask=a["mask"],
+                     rows=(w.test[0] - lo, w.test[1] - lo), **common)
     model = create_model(job.spec.model, **job.spec.params, seed=job.model_seed)
     model.fit(train, valid)
+    return model, test, a
+
+
+def predict_window(model, test, a, job: Job) -> np.ndarray:
+    """Test-range scores float32 [test days, N] of a fitted model (NaN outside the universe)."""
+    w, lo = job.window, a["lo"]
     scores = np.asarray(model.predict(test), dtype=np.float32)
-    want = (w.test[1] - w.test[0], len(inputs.instruments))
+    want = (w.test[1] - w.test[0], len(test.instruments))
     if scores.shape != want:
         raise DataError(f"model {job.spec.model!r} predicted shape {scores.shape}, expected "
                         f"{want} (test days x instruments) in window {w.index}")
     scores = scores.copy()
     scores[~a["mask"][w.test[0] - lo:w.test[1] - lo]] = np.nan
     return scores
+
+
+def run_job(inputs, job: Job) -> np.ndarray:
+    """Fit the job's model on its window and predict the test range: float32 [test days, N]."""
+    model, test, a = fit_window(inputs, job)
+    return predict_window(model, test, a, job)
 
 
 # ---------------------------------------------------------------------------- the run
@@ -291,7 +313,8 @@ def train_spec(cfg, lookback: int | None = None) -> TrainSpec:
         return [{"name": s.name, **s.params} for s in specs]
     return TrainSpec(cfg.model.name, dict(cfg.model.params), items(cfg.processors.features),
                      items(cfg.processors.labels),
-                     effective_lookback(cfg) if lookback is None else lookback)
+                     effective_lookback(cfg) if lookback is None else lookback,
+                     label_reach=int(cfg.labels.reach))
 
 
 def _atomic_parquet(df: pl.DataFrame, path: Path) -> None:
@@ -308,7 +331,8 @@ def _atomic_text(text: str, path: Path) -> None:
 
 def window_frame(inputs, window: Window, scores: dict[int, np.ndarray]) -> pl.DataFrame:
     """Long table of one window: datetime, instrument, score (seed mean), label (raw, first
-    column), and score_seed<s> per seed when there are several; universe rows only."""
+    label column), `label_<name>` per label column when there are several (multi-horizon), and
+    score_seed<s> per seed when there are several; universe rows only."""
     lo, hi = window.test
     mask = np.asarray(inputs.mask[lo:hi], dtype=bool)
     t, i = np.nonzero(mask)
@@ -322,6 +346,9 @@ def window_frame(inputs, window: Window, scores: dict[int, np.ndarray]) -> pl.Da
         "score": mean[t, i].astype(np.float32),
         "label": np.asarray(inputs.labels[lo:hi, :, 0])[t, i].astype(np.float32),
     }
+    if inputs.labels.shape[2] > 1:
+        for h, name in enumerate(inputs.label_names):
+            cols[f"label_{name}"] = np.asarray(inputs.labels[lo:hi, :, h])[t, i].astype(np.float32)
     if len(seeds) > 1:
         for s, arr in zip(seeds, stack):
             cols[f"score_seed{s}"] = arr[t, i].astype(np.float32)
@@ -439,5 +466,5 @@ def collect_predictions(run_dir: str | Path, windows: Sequence[Window]) -> pl.Da
 
 
 __all__ = ["Job", "RunState", "TrainSpec", "Window", "check_windows", "collect_predictions",
-           "make_windows", "model_seed", "run_job", "run_walkforward", "train_spec",
-           "window_arrays", "window_frame", "window_path"]
+           "fit_window", "make_windows", "model_seed", "predict_window", "run_job",
+           "run_walkforward", "train_spec", "window_arrays", "window_frame", "window_path"]
