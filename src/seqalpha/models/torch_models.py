@@ -14,8 +14,13 @@ import torch
 from torch import nn
 
 from seqalpha.dataset.core import SampleSet
-from seqalpha.dataset.sequence import (InputSpec, _gather_windows, day_batches, gather_inputs,
-                                      row_batches)
+from seqalpha.dataset.sequence import (
+    InputSpec,
+    _gather_windows,
+    day_batches,
+    gather_inputs,
+    row_batches,
+)
 from seqalpha.errors import ConfigError, DataError
 from seqalpha.models.base import Model
 from seqalpha.models.nets import (
