@@ -217,3 +217,20 @@ def test_row_batches_train_a_gru_and_refuse_the_per_day_ic_loss(seq_set):
     assert ic > 0.3
     with pytest.raises(ConfigError, match="batch='day'"):
         create_model("gru", **{**PARAMS["gru"], "batch": "rows", "loss": "ic"})
+
+
+@pytest.mark.parametrize("name", ["gru", "tra"])
+def test_bf16_encoder_learns_is_deterministic_and_round_trips(name, seq_set, tmp_path):
+    params = {**PARAMS[name], "precision": "bf16"}
+    model = create_model(name, **params)
+    model.fit(seq_set.with_rows(*TRAIN), seq_set.with_rows(*VALID))
+    ic, scores = _test_ic(model, seq_set)
+    assert ic > 0.3 and scores.dtype == np.float32
+    again = create_model(name, **params)
+    again.fit(seq_set.with_rows(*TRAIN), seq_set.with_rows(*VALID))
+    np.testing.assert_array_equal(_test_ic(again, seq_set)[1], scores)
+    model.save(tmp_path / "m")
+    np.testing.assert_array_equal(_test_ic(load_model(tmp_path / "m"), seq_set)[1], scores)
+    fp32 = create_model(name, **PARAMS[name])
+    fp32.fit(seq_set.with_rows(*TRAIN), seq_set.with_rows(*VALID))
+    assert not np.array_equal(_test_ic(fp32, seq_set)[1], scores)  # bf16 really ran

@@ -142,25 +142,46 @@ class TCNEncoder(nn.Module):
         return self.blocks(x.transpose(1, 2))[:, :, -1]
 
 
-class HeadNet(nn.Module):
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
+
+
+class _Encoded(nn.Module):
+    """A net with an `encoder`; `encode` runs it under CPU autocast when `precision` is "bf16"
+    (matmuls in bfloat16, e.g. on AMX/AVX512-BF16 units) and returns float32 either way."""
+
+    precision: str = "fp32"
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        dtype = PRECISIONS[self.precision]
+        if dtype is None:
+            return self.encoder(x)
+        with torch.autocast("cpu", dtype=dtype):
+            h = self.encoder(x)
+        return h.float()
+
+
+class HeadNet(_Encoded):
     """Encoder + linear head: [n, ...] -> [n, n_out]."""
 
-    def __init__(self, encoder: nn.Module, n_out: int) -> None:
+    def __init__(self, encoder: nn.Module, n_out: int, precision: str = "fp32") -> None:
         super().__init__()
         self.encoder = encoder
+        self.precision = precision
         self.head = nn.Linear(encoder.out_dim, n_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.encoder(x))
+        return self.head(self.encode(x))
 
 
-class TRANet(nn.Module):
+class TRANet(_Encoded):
     """Temporal Routing Adaptor: K linear predictors on a shared encoder, and a router reading
     the encoder state and a GRU summary of each predictor's recent losses [n, hist_len, K]."""
 
-    def __init__(self, encoder: nn.Module, num_states: int, router_hidden: int) -> None:
+    def __init__(self, encoder: nn.Module, num_states: int, router_hidden: int,
+                 precision: str = "fp32") -> None:
         super().__init__()
         self.encoder = encoder
+        self.precision = precision
         self.predictors = nn.Linear(encoder.out_dim, num_states)
         self.router_rnn = nn.GRU(num_states, router_hidden, batch_first=True)
         self.router_fc = nn.Linear(encoder.out_dim + router_hidden, num_states)
@@ -172,5 +193,5 @@ class TRANet(nn.Module):
 
     def forward(self, x: torch.Tensor, hist: torch.Tensor):
         """(all predictions [n, K], router logits [n, K]) of inputs x and loss history."""
-        h = self.encoder(x)
+        h = self.encode(x)
         return self.predictors(h), self.route(h, hist)

@@ -50,11 +50,11 @@ class TorchModel(Model):
         "input_kind": None, "seq_layout": "window", "seq_len": 20, "n_fields": 6,
         "head": "regression", "multi_label": True, "label_col": 0, "loss": "auto",
         "label_weights": None, "bins": None, "class_values": None, "dropout": 0.0,
-        "checkpoint_dir": None,
+        "checkpoint_dir": None, "precision": "fp32",
     }
     CHOICES: ClassVar[dict[str, tuple]] = {"device": ("cpu",), "head": ("regression", "classification"),
                "loss": ("auto", "mse", "wmse", "ic", "ce"), "seq_layout": ("window", "columns"),
-               "batch": ("day", "rows"),
+               "batch": ("day", "rows"), "precision": ("fp32", "bf16"),
                "input_kind": (None, "tabular", "daily_seq", "intraday_seq"),
                "early_stop_metric": losses.METRICS}
 
@@ -90,7 +90,7 @@ class TorchModel(Model):
         raise NotImplementedError
 
     def build_net(self, step_shape: tuple[int, ...], n_out: int) -> nn.Module:
-        return HeadNet(self.build_encoder(step_shape), n_out)
+        return HeadNet(self.build_encoder(step_shape), n_out, self.params["precision"])
 
     # ------------------------------------------------------------ targets
     def _setup_targets(self, train: SampleSet) -> None:
@@ -379,7 +379,7 @@ class TRAModel(TorchModel):
             enc: nn.Module = AttnRNNEncoder("gru", f, p["hidden_size"], p["num_layers"], p["dropout"])
         else:
             enc = RNNEncoder(p["backbone"], f, p["hidden_size"], p["num_layers"], p["dropout"])
-        return TRANet(enc, p["num_states"], p["router_hidden"])
+        return TRANet(enc, p["num_states"], p["router_hidden"], p["precision"])
 
     def _delay(self, data: SampleSet) -> int:
         """Days between a sample and the newest loss its router may read: `history_delay`, or
@@ -456,7 +456,7 @@ class TRAModel(TorchModel):
         self.net.eval()
         with torch.no_grad():
             for b in day_batches(ext, False, None, p["eval_days_per_batch"]):
-                h = self.net.encoder(self.inputs(ext, b))
+                h = self.net.encode(self.inputs(ext, b))
                 pr = self.net.predictors(h)
                 if data.labels is not None:
                     y = torch.from_numpy(np.ascontiguousarray(data.labels[b[0], b[1], p["label_col"]]))
