@@ -16,7 +16,7 @@ Qlib 1156 s train epoch + 410 s train/valid loss evaluation, 320 s handler. The 
 gap is mostly the load difference (same torch GRU, same batch size); the evaluation and the
 feature preparation are where seqalpha is structurally faster.
 
-Usage: .venv/bin/python benchmarks/bench_training.py [--data DIR] [--no-qlib] [--days-per-batch 1 3]
+Usage: .venv/bin/python benchmarks/bench_training.py [--data DIR] [--no-qlib] [--variants ...]
 """
 
 from __future__ import annotations
@@ -178,7 +178,18 @@ def stage_breakdown(model, train, n_batches: int = 30) -> dict:
     return acc
 
 
-def seqalpha_side(data: str, days_per_batch: list[int]) -> dict:
+# name -> GRU params besides the architecture (hidden 64, 2 layers, Adam lr 1e-3)
+VARIANTS = {
+    "day3": {"days_per_batch": 3},  # ~790 rows: the stocks of 3 days
+    "rows800": {"batch": "rows", "batch_size": 800},  # Qlib's batching
+    "day3_bf16": {"days_per_batch": 3, "precision": "bf16"},
+    "rows800_bf16": {"batch": "rows", "batch_size": 800, "precision": "bf16"},
+}
+
+
+def seqalpha_side(data: str, variants: list[str]) -> dict:
+    import numpy as np
+
     from seqalpha.models import create_model
 
     out: dict = {}
@@ -186,15 +197,15 @@ def seqalpha_side(data: str, days_per_batch: list[int]) -> dict:
     out.update(timing)
     train, valid = ss.with_rows(0, t1), ss.with_rows(t1, len(ss.dates))
     out["train_days"], out["valid_days"] = train.n_days, valid.n_days
-    out["train_samples"] = int((train.mask[:t1] & __import__("numpy").isfinite(
-        train.labels[:t1, :, 0])).sum())
-    for dpb in days_per_batch:
+    out["train_samples"] = int((train.mask[:t1] & np.isfinite(train.labels[:t1, :, 0])).sum())
+    for name in variants:
         model = create_model("gru", seq_layout="columns", n_fields=6, hidden_size=64,
                              num_layers=2, threads=THREADS, epochs=1, lr=1e-3, progress=False,
-                             early_stop_metric="ic", days_per_batch=dpb, eval_days_per_batch=8)
+                             early_stop_metric="ic", eval_days_per_batch=8, **VARIANTS[name])
         model.fit(train, valid)
         h = model.result.history[0]
-        out[f"days_per_batch={dpb}"] = {
+        out[name] = {
+            "params": VARIANTS[name],
             "train_epoch_seconds": round(h["train_seconds"], 1),
             "valid_predict_seconds": round(h.get("valid_seconds", float("nan")), 1),
             "valid_ic_after_1_epoch": round(h.get("valid_ic", float("nan")), 4),
@@ -208,14 +219,15 @@ def main() -> None:
     ap.add_argument("--data", default=str(os.environ.get("SEQALPHA_CSI300", DEFAULT_DATA)))
     ap.add_argument("--qlib-side", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--no-qlib", action="store_true")
-    ap.add_argument("--days-per-batch", type=int, nargs="+", default=[3])
+    ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS),
+                    help="seqalpha training variants to time (default: all)")
     args = ap.parse_args()
     if args.qlib_side:
         print("QLIB_RESULT " + json.dumps(qlib_side(args.data)))
         return
     res = {"loadavg_start": os.getloadavg()}
     t0 = time.perf_counter()
-    res["seqalpha"] = seqalpha_side(args.data, args.days_per_batch)
+    res["seqalpha"] = seqalpha_side(args.data, args.variants)
     res["seqalpha_wall_seconds"] = round(time.perf_counter() - t0, 1)
     print("SEQALPHA_RESULT " + json.dumps(res["seqalpha"]), flush=True)  # kept if Qlib is stopped
     if not args.no_qlib:
@@ -230,17 +242,22 @@ def main() -> None:
     res["loadavg_end"] = os.getloadavg()
     print(json.dumps(res, indent=1))
     s, q = res["seqalpha"], res.get("qlib", {})
-    print("\n| side | batch | train epoch (s) | per-epoch evaluation (s) | total (s) |")
-    print("|---|---|---|---|---|")
-    for dpb in args.days_per_batch:
-        r = s[f"days_per_batch={dpb}"]
-        print(f"| seqalpha gru | {dpb} day(s) | {r['train_epoch_seconds']} | "
-              f"{r['valid_predict_seconds']} (valid predict + IC) | "
-              f"{r['train_epoch_seconds'] + r['valid_predict_seconds']:.1f} |")
+    q_total = None
     if "train_epoch_seconds" in q:
-        ev = q["eval_train_seconds"] + q["eval_valid_seconds"]
-        print(f"| qlib GRU | 800 rows | {q['train_epoch_seconds']:.1f} | {ev:.1f} (train + valid "
-              f"loss) | {q['train_epoch_seconds'] + ev:.1f} |")
+        q_ev = q["eval_train_seconds"] + q["eval_valid_seconds"]
+        q_total = q["train_epoch_seconds"] + q_ev
+    print("\n| side | batch / precision | train epoch (s) | per-epoch evaluation (s) | total (s) "
+          "| Qlib total / this |")
+    print("|---|---|---|---|---|---|")
+    for name in args.variants:
+        r = s[name]
+        total = r["train_epoch_seconds"] + r["valid_predict_seconds"]
+        ratio = f"{q_total / total:.2f}x" if q_total else "-"
+        print(f"| seqalpha gru | {name} | {r['train_epoch_seconds']} | "
+              f"{r['valid_predict_seconds']} (valid predict + IC) | {total:.1f} | {ratio} |")
+    if q_total:
+        print(f"| qlib GRU | 800 rows / fp32 | {q['train_epoch_seconds']:.1f} | {q_ev:.1f} "
+              f"(train + valid loss) | {q_total:.1f} | 1.00x |")
 
 
 if __name__ == "__main__":

@@ -184,7 +184,7 @@ def test_sinkhorn_plan_has_uniform_predictor_marginals():
 @pytest.mark.parametrize("memory", ["sample", "market"])
 def test_tra_router_reads_only_labels_already_known(seq_set, memory):
     model = create_model("tra", **{**PARAMS["tra"], "epochs": 2, "history_delay": 2,
-                                   "memory": memory})
+                                   "memory": memory, "days_per_batch": 4})
     model.fit(seq_set.with_rows(*TRAIN), seq_set.with_rows(*VALID))
     before = model.predict(seq_set.with_rows(*TEST))
     changed = toy_sample_set(T=70, N=40, signal="sequential", seed=2)
@@ -234,3 +234,9 @@ def test_bf16_encoder_learns_is_deterministic_and_round_trips(name, seq_set, tmp
     fp32 = create_model(name, **PARAMS[name])
     fp32.fit(seq_set.with_rows(*TRAIN), seq_set.with_rows(*VALID))
     assert not np.array_equal(_test_ic(fp32, seq_set)[1], scores)  # bf16 really ran
+
+
+def test_tra_market_memory_needs_several_days_per_batch():
+    with pytest.raises(ConfigError, match="days_per_batch"):
+        create_model("tra", **{**PARAMS["tra"], "memory": "market"})
+    create_model("tra", **{**PARAMS["tra"], "memory": "market", "batch": "rows"})

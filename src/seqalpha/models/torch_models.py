@@ -357,7 +357,7 @@ class TRAModel(TorchModel):
     PARAMS: ClassVar[dict[str, Any]] = {"hidden_size": 64, "num_layers": 2, "backbone": "gru", "num_states": 3,
               "hist_len": 10, "history_delay": None, "router_hidden": 16, "lamb": 1.0, "rho": 0.9,
               "tau": 1.0, "sinkhorn_epsilon": 0.01, "inference": "weighted",
-              "memory": "sample"}
+              "memory": "sample", "gumbel": True, "assigned_fit": 0.0}
     CHOICES: ClassVar[dict[str, tuple]] = {"backbone": ("gru", "lstm", "alstm"), "inference": ("weighted", "argmax"),
                                            "memory": ("sample", "market")}
 
@@ -370,6 +370,9 @@ class TRAModel(TorchModel):
                 p["history_delay"] is not None and p["history_delay"] < 1):
             raise ConfigError("model 'tra': params 'num_states', 'hist_len', 'history_delay' "
                               "must be >= 1")
+        if p["memory"] == "market" and p["batch"] == "day" and p["days_per_batch"] < 2:
+            raise ConfigError("model 'tra': memory 'market' assigns whole days to predictors and "
+                              "needs param 'days_per_batch' >= 2 (or batch 'rows')")
         self.params["multi_label"] = False
 
     def build_net(self, step_shape: tuple[int, ...], n_out: int) -> nn.Module:
@@ -408,11 +411,40 @@ class TRAModel(TorchModel):
         total = np.nansum(memory, axis=1, keepdims=True)
         return np.where(n > 0, total / np.maximum(n, 1), np.nan).astype(np.float32)
 
-    def _memory_for_router(self, memory: np.ndarray) -> np.ndarray:
-        return self._day_means(memory) if self.params["memory"] == "market" else memory
+    @staticmethod
+    def _relative(day_means: np.ndarray) -> np.ndarray:
+        """Day means centred over the K predictors and scaled to unit standard deviation over
+        the days: the router reads which predictor did relatively better, at a scale a GRU
+        picks up (raw differences are ~1e-2)."""
+        m = day_means - day_means.mean(axis=2, keepdims=True)
+        sd = float(np.nanstd(m)) if np.isfinite(m).any() else 0.0
+        return (m / sd if sd > 0 else m).astype(np.float32)
 
-    def _prob(self, logits: torch.Tensor) -> torch.Tensor:
+    def _memory_for_router(self, memory: np.ndarray) -> np.ndarray:
+        if self.params["memory"] == "market":
+            return self._relative(self._day_means(memory))
+        return memory
+
+    def _prob(self, logits: torch.Tensor, train: bool = False) -> torch.Tensor:
+        """Routing probabilities; in training, Gumbel-softmax samples when `gumbel` (the
+        paper's exploration, which lets the predictors specialise)."""
+        if train and self.params["gumbel"]:
+            return torch.nn.functional.gumbel_softmax(logits, tau=self.params["tau"], dim=1)
         return torch.softmax(logits / self.params["tau"], dim=1)
+
+    def _assignment(self, L: torch.Tensor, t: np.ndarray) -> torch.Tensor:
+        """Sinkhorn sample-to-predictor plan [n, K] from the normalised losses L [n, K]; with
+        memory "market" whole days are assigned, from the day's mean loss per predictor."""
+        eps = self.params["sinkhorn_epsilon"]
+        if self.params["memory"] != "market":
+            return sinkhorn(L, eps)
+        days, inv = np.unique(t, return_inverse=True)
+        idx = torch.from_numpy(inv.astype(np.int64))
+        count = torch.bincount(idx, minlength=len(days)).to(L.dtype)[:, None]
+        Ld = torch.zeros(len(days), L.shape[1], dtype=L.dtype).index_add_(0, idx, L) / count
+        Ld = Ld - Ld.min(dim=1, keepdim=True).values
+        Ld = Ld / (Ld.mean() + 1e-12)  # scale-free: epsilon acts on relative day losses
+        return sinkhorn(Ld, eps)[idx]
 
     def fit(self, train: SampleSet, valid: SampleSet | None = None) -> None:
         """Train encoder, predictors and router; the loss memory is indexed like train.mask."""
@@ -422,14 +454,36 @@ class TRAModel(TorchModel):
         super().fit(train, valid)
         del self.memory, self.day_memory
 
+    def batches(self, data: SampleSet, train: bool, rng: np.random.Generator
+                ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The loop asks for the training batches once per epoch: refresh the loss memory of
+        every training sample with the current predictors first, so that the router learns from
+        a coherent history instead of losses left by older weights."""
+        if train:
+            self._refresh_memory(data)
+        return super().batches(data, train, rng)
+
+    def _refresh_memory(self, data: SampleSet) -> None:
+        p = self.params
+        self.net.eval()
+        with torch.no_grad():
+            for t, i in day_batches(data, True, None, p["eval_days_per_batch"],
+                                    label_col=p["label_col"]):
+                pr = self.net.predictors(self.net.encode(self.inputs(data, (t, i))))
+                y = torch.from_numpy(np.ascontiguousarray(data.labels[t, i, p["label_col"]]))
+                L = (pr - y[:, None]).pow(2)
+                self.memory[t, i] = (L - L.min(dim=1, keepdim=True).values).numpy()
+        self.day_memory = self._day_means(self.memory)
+        self.net.train()
+
     def batch_loss(self, data: SampleSet, batch: tuple[np.ndarray, np.ndarray],
                    state: LoopState) -> torch.Tensor:
         t, i = batch
         p = self.params
-        router_mem = self.day_memory if p["memory"] == "market" else self.memory
+        router_mem = self._relative(self.day_memory) if p["memory"] == "market" else self.memory
         preds, logits = self.net(self.inputs(data, batch), self._hist(router_mem, t, i))
         y = torch.from_numpy(np.ascontiguousarray(data.labels[t, i, p["label_col"]]))
-        prob = self._prob(logits)
+        prob = self._prob(logits, train=True)
         loss = losses.mse((preds * prob).sum(dim=1), y)
         L = (preds.detach() - y[:, None]).pow(2)
         L = L - L.min(dim=1, keepdim=True).values  # normalised per sample, >= 0
@@ -437,9 +491,12 @@ class TRAModel(TorchModel):
         if p["memory"] == "market":
             days = np.unique(t)
             self.day_memory[days] = self._day_means(self.memory[days])
-        P = sinkhorn(L, p["sinkhorn_epsilon"])
+        P = self._assignment(L, t)
         lamb = p["lamb"] * p["rho"] ** state.epoch
         reg = (torch.log(prob.clamp(min=1e-12)) * P).sum(dim=1).mean()
+        if p["assigned_fit"] > 0:
+            # each sample (day) also trains the predictor the plan assigns it to
+            loss = loss + lamb * p["assigned_fit"] * losses.mse((preds * P).sum(dim=1), y)
         return loss - lamb * reg
 
     def predict_scores(self, data: SampleSet) -> np.ndarray:
