@@ -412,18 +412,27 @@ class TRAModel(TorchModel):
         return np.where(n > 0, total / np.maximum(n, 1), np.nan).astype(np.float32)
 
     @staticmethod
-    def _relative(day_means: np.ndarray) -> np.ndarray:
-        """Day means centred over the K predictors and scaled to unit standard deviation over
-        the days: the router reads which predictor did relatively better, at a scale a GRU
-        picks up (raw differences are ~1e-2)."""
+    def _relative(day_means: np.ndarray, scale: float | None = None) -> np.ndarray:
+        """Day means centred over the K predictors and divided by `scale` (default: their
+        standard deviation over these days): the router reads which predictor did relatively
+        better, at a scale a GRU picks up (raw differences are ~1e-2). At prediction the scale
+        fitted on the training memory is used, so no later day changes an earlier input."""
         m = day_means - day_means.mean(axis=2, keepdims=True)
-        sd = float(np.nanstd(m)) if np.isfinite(m).any() else 0.0
-        return (m / sd if sd > 0 else m).astype(np.float32)
+        if scale is None:
+            scale = float(np.nanstd(m)) if np.isfinite(m).any() else 0.0
+        return (m / scale if scale > 0 else m).astype(np.float32)
 
     def _memory_for_router(self, memory: np.ndarray) -> np.ndarray:
         if self.params["memory"] == "market":
-            return self._relative(self._day_means(memory))
+            return self._relative(self._day_means(memory), self.memory_scale)
         return memory
+
+    def extra_config(self) -> dict[str, Any]:
+        return {**super().extra_config(), "memory_scale": self.memory_scale}
+
+    def load_state(self, tensors: dict[str, torch.Tensor], extra: dict[str, Any]) -> None:
+        super().load_state(tensors, extra)
+        self.memory_scale = float(extra.get("memory_scale", 0.0))
 
     def _prob(self, logits: torch.Tensor, train: bool = False) -> torch.Tensor:
         """Routing probabilities; in training, Gumbel-softmax samples when `gumbel` (the
@@ -451,6 +460,7 @@ class TRAModel(TorchModel):
         self.delay = self._delay(train)
         self.memory = np.full(train.mask.shape + (self.params["num_states"],), np.nan, np.float32)
         self.day_memory = self._day_means(self.memory)
+        self.memory_scale = 0.0
         super().fit(train, valid)
         del self.memory, self.day_memory
 
@@ -474,13 +484,16 @@ class TRAModel(TorchModel):
                 L = (pr - y[:, None]).pow(2)
                 self.memory[t, i] = (L - L.min(dim=1, keepdim=True).values).numpy()
         self.day_memory = self._day_means(self.memory)
+        m = self.day_memory - self.day_memory.mean(axis=2, keepdims=True)
+        self.memory_scale = float(np.nanstd(m)) if np.isfinite(m).any() else 0.0
         self.net.train()
 
     def batch_loss(self, data: SampleSet, batch: tuple[np.ndarray, np.ndarray],
                    state: LoopState) -> torch.Tensor:
         t, i = batch
         p = self.params
-        router_mem = self._relative(self.day_memory) if p["memory"] == "market" else self.memory
+        router_mem = self._relative(self.day_memory, self.memory_scale) \
+            if p["memory"] == "market" else self.memory
         preds, logits = self.net(self.inputs(data, batch), self._hist(router_mem, t, i))
         y = torch.from_numpy(np.ascontiguousarray(data.labels[t, i, p["label_col"]]))
         prob = self._prob(logits, train=True)
