@@ -63,13 +63,22 @@ class Cell:
     params: dict = field(default_factory=dict, hash=False, compare=False)
     label: str = ""  # row label in the table (model name + input description)
     rolling: dict | None = field(default=None, hash=False, compare=False)  # else the fixed split
+    size: tuple[int, int] | None = None  # (n_stocks, n_days) of this cell's market, else --n-*
 
     @property
     def key(self) -> str:
         return f"{self.signal}__{self.model}"
 
 
-ROLLING = {"step": 20, "train_days": 100, "valid_days": 15}
+
+# The intraday cells again on a market of 2000 stocks (same generator, seed and signal): the
+# intraday signal is a nonlinear function of the bars (a late volume surge AND the direction of
+# the late move, over 5 days); with 300 stocks the nets overfit after 1-2 epochs.
+BIG = (2000, 750)
+INTRADAY_NET = {**TORCH, **INTRADAY_SEQ, "epochs": 10, "patience": 3}
+# Regime cells: 12 epochs at lr 2e-3 on 8-day batches for both the GRU and the TRAs.
+REGIME = {**TORCH, "input_kind": "daily_seq", "seq_len": 20, "hidden_size": 32, "num_layers": 1,
+          "epochs": 12, "patience": 12, "lr": 2e-3, "days_per_batch": 8}
 
 CELLS: list[Cell] = [
     Cell("reversal", "linear", "daily_returns", {"alpha": 0.0}, "linear / 13 daily return feats"),
@@ -82,33 +91,29 @@ CELLS: list[Cell] = [
     Cell("intraday", "transformer", "intraday_bars",
          {**TORCH, **INTRADAY_SEQ, "d_model": 32, "num_heads": 4, "num_layers": 1,
           "dim_feedforward": 64}, "transformer / 5d x 8 bars"),
-    Cell("regime", "gru", "daily_ret_seq",
-         {**TORCH, "input_kind": "daily_seq", "seq_len": 20, "hidden_size": 32, "num_layers": 1},
-         "gru / 20d daily returns"),
+    Cell("intraday", "lgbm_agg_2k", "intraday_agg", dict(LGBM),
+         "lgbm / intraday daily aggregates, 2000 st.", size=BIG),
+    Cell("intraday", "gru_2k", "intraday_bars",
+         {**INTRADAY_NET, "hidden_size": 64, "num_layers": 1}, "gru / 5d x 8 bars, 2000 st.",
+         size=BIG),
+    Cell("intraday", "alstm_2k", "intraday_bars",
+         {**INTRADAY_NET, "hidden_size": 64, "num_layers": 1}, "alstm / 5d x 8 bars, 2000 st.",
+         size=BIG),
+    Cell("intraday", "transformer_2k", "intraday_bars",
+         {**INTRADAY_NET, "d_model": 64, "num_heads": 4, "num_layers": 2,
+          "dim_feedforward": 128}, "transformer / 5d x 8 bars, 2000 st.", size=BIG),
+    Cell("regime", "gru", "daily_ret_seq", {**REGIME}, "gru / 20d daily returns"),
+    # TRA as in the paper: each stock's own loss history, Gumbel routing
     Cell("regime", "tra", "daily_ret_seq",
-         {**TORCH, "input_kind": "daily_seq", "seq_len": 20, "hidden_size": 32, "num_layers": 1,
-          "num_states": 3, "hist_len": 10}, "tra / 20d daily returns"),
-    # The intraday GRU trained longer (10 epochs, patience 3): does the 4-epoch cap limit it?
-    Cell("intraday", "gru_long", "intraday_bars",
-         {**TORCH, **INTRADAY_SEQ, "hidden_size": 32, "num_layers": 1, "epochs": 10,
-          "patience": 3}, "gru / 5d x 8 bars, 10 epochs"),
-    # The regime market walked forward with retraining every 20 test days on the last 100 days
-    # (last 15 for validation): a model can follow a regime that persists ~60 days.
-    Cell("regime", "gru_roll", "daily_ret_seq",
-         {**TORCH, "input_kind": "daily_seq", "seq_len": 20, "hidden_size": 32, "num_layers": 1},
-         "gru / 20d returns, rolling 100d/20d", ROLLING),
-    Cell("regime", "tra_roll", "daily_ret_seq",
-         {**TORCH, "input_kind": "daily_seq", "seq_len": 20, "hidden_size": 32, "num_layers": 1,
-          "num_states": 3, "hist_len": 10}, "tra / 20d returns, rolling 100d/20d", ROLLING),
-    # Workaround variant (see `HistoryExecutor`): the same TRA, but at test time its router gets
-    # the loss history of labels already realized (t - 2 and earlier), as in the TRA paper.
-    Cell("regime", "tra_hist", "daily_ret_seq",
-         {**TORCH, "input_kind": "daily_seq", "seq_len": 20, "hidden_size": 32, "num_layers": 1,
-          "num_states": 3, "hist_len": 10}, "tra + test loss history (workaround)"),
+         {**REGIME, "num_states": 2, "hist_len": 20}, "tra / 20d returns, sample memory"),
+    # TRA with the market-level memory: whole days assigned by Sinkhorn, the router reads each
+    # predictor's recent cross-sectional loss (realized labels only), hard routing at test
+    Cell("regime", "tra_market", "daily_ret_seq",
+         {**REGIME, "num_states": 2, "hist_len": 20, "memory": "market", "assigned_fit": 1.0,
+          "gumbel": False, "inference": "argmax"}, "tra / 20d returns, market memory"),
 ]
-MODEL_OF = {"lgbm_agg": "lgbm", "tra_hist": "tra", "gru_long": "gru", "gru_roll": "gru",
-            "tra_roll": "tra"}
-RECORDED = {"tra_hist", "gru_long"}  # cells run by HistoryExecutor (validation history kept)  # cell model key -> registered model name
+MODEL_OF = {"lgbm_agg": "lgbm", "lgbm_agg_2k": "lgbm", "gru_2k": "gru", "alstm_2k": "alstm",
+            "transformer_2k": "transformer", "tra_market": "tra"}  # cell key -> registered name
 
 
 # ----------------------------------------------------------------------------- markets
@@ -125,12 +130,25 @@ def market_config(signal: str, n_stocks: int, n_days: int, seed: int, strength: 
                        strengths=strengths)
 
 
-def ensure_market(signal: str, args) -> Path:
-    """The cached market of `signal` (generated when absent or generated with another config)."""
+def market_size(cell: Cell, args) -> tuple[int, int]:
+    """(n_stocks, n_days) of the cell's market: its own size, else the command line's."""
+    return cell.size if cell.size is not None else (args.n_stocks, args.n_days)
+
+
+def market_path(cell: Cell, args) -> Path:
+    n, t = market_size(cell, args)
+    name = cell.signal if cell.size is None else f"{cell.signal}_{n}x{t}"
+    return Path(args.out) / "markets" / name
+
+
+def ensure_market(cell: Cell, args) -> Path:
+    """The cached market of the cell (generated when absent or generated with another config)."""
     from seqalpha.data.synthetic import generate_market
 
-    cfg = market_config(signal, args.n_stocks, args.n_days, args.seed, args.strength)
-    path = Path(args.out) / "markets" / signal
+    signal = cell.signal
+    n_stocks, n_days = market_size(cell, args)
+    cfg = market_config(signal, n_stocks, n_days, args.seed, args.strength)
+    path = market_path(cell, args)
     meta = path / "meta.json"
     if meta.is_file():
         old = json.loads(meta.read_text()).get("config")
@@ -139,7 +157,7 @@ def ensure_market(signal: str, args) -> Path:
         print(f"[market] {path}: config changed, regenerating", flush=True)
     t0 = time.perf_counter()
     generate_market(path, cfg)
-    print(f"[market] {signal}: {args.n_stocks} stocks x {args.n_days} days in "
+    print(f"[market] {signal}: {n_stocks} stocks x {n_days} days in "
           f"{time.perf_counter() - t0:.1f}s -> {path}", flush=True)
     return path
 
@@ -242,7 +260,7 @@ class HistoryExecutor:
         pass
 
 
-_INPUTS_CACHE: dict[tuple[str, str], Any] = {}
+_INPUTS_CACHE: dict[tuple[str, str], Any] = {}  # (market path, inputs) -> Inputs
 
 
 def run_cell(cell: Cell, args) -> dict:
@@ -251,10 +269,10 @@ def run_cell(cell: Cell, args) -> dict:
     from seqalpha.train.inputs import build_inputs
     from seqalpha.train.walkforward import collect_predictions, run_walkforward
 
-    market = ensure_market(cell.signal, args)
+    market = ensure_market(cell, args)
     cfg = config_from_dict(pipeline_dict(cell, market), source=f"cell {cell.key}")
     t0 = time.perf_counter()
-    key = (cell.signal, cell.inputs)
+    key = (str(market), cell.inputs)
     if key not in _INPUTS_CACHE:
         _INPUTS_CACHE.clear()  # keep one market's inputs in memory at a time
         _INPUTS_CACHE[key] = build_inputs(cfg)
@@ -274,7 +292,8 @@ def run_cell(cell: Cell, args) -> dict:
                 "n_features": None if inputs.features is None else int(inputs.features.shape[2]),
                 "bars_shape": None if inputs.bars is None else list(inputs.bars.shape[2:]),
                 "params": cell.params, "windows": [w.describe(inputs.dates) for w in state.windows],
-                "market": {"n_stocks": args.n_stocks, "n_days": args.n_days, "seed": args.seed,
+                "market": {"n_stocks": market_size(cell, args)[0],
+                           "n_days": market_size(cell, args)[1], "seed": args.seed,
                            "strength": args.strength, "bar_minutes": 30},
                 "train_history": dict(_HISTORY) or None,
                 "seconds_inputs": round(t_in, 2), "seconds_walkforward": round(state.seconds, 2),
@@ -289,7 +308,8 @@ def rescore(res: dict, args) -> dict:
     if not files:
         raise DataError(f"{run}: no window predictions to rescore")
     preds = pl.concat([pl.read_parquet(f) for f in files]).sort(["datetime", "instrument"])
-    oracle = pl.read_parquet(Path(args.out) / "markets" / res["signal"] / "oracle.parquet")
+    cell = {c.key: c for c in CELLS}[f"{res['signal']}__{res['model']}"]
+    oracle = pl.read_parquet(market_path(cell, args) / "oracle.parquet")
     return {**res, **score_against_oracle(preds, oracle, res["signal"])}
 
 
@@ -316,20 +336,21 @@ def bars(results: dict[str, dict]) -> list[tuple[str, str, str]]:
         out.append((f"{m} >= 70% of oracle IC (reversal)",
                     f"ratio {c['ratio']:.2f}" if c else "not run",
                     ("PASS" if c["ratio"] >= 0.7 else "FAIL") if c else "n/a"))
-    base = r("intraday__lgbm_agg")
-    for m in ("gru", "alstm", "transformer"):
-        c = r(f"intraday__{m}")
-        out.append((f"{m} >= 50% of oracle IC (intraday)",
-                    f"ratio {c['ratio']:.2f}" if c else "not run",
-                    ("PASS" if c["ratio"] >= 0.5 else "FAIL") if c else "n/a"))
-        if c and base:
-            dm, se = paired(c, base)
-            out.append((f"{m} clearly > lgbm on daily aggregates (intraday)",
-                        f"IC diff {dm:+.4f} (SE {se:.4f})", "PASS" if dm > 2 * se else "FAIL"))
-    for k, g, what in (("tra", "gru", "tra beats gru (regime)"),
-                       ("tra_hist", "gru", "tra + test loss history beats gru (regime)"),
-                       ("tra_roll", "gru_roll", "tra beats gru, rolling windows (regime)")):
-        tra, gru = r(f"regime__{k}"), r(f"regime__{g}")
+    for suffix, where in (("", "intraday, 300 st."), ("_2k", "intraday, 2000 st.")):
+        base = r(f"intraday__lgbm_agg{suffix}")
+        for m in ("gru", "alstm", "transformer"):
+            c = r(f"intraday__{m}{suffix}")
+            out.append((f"{m} >= 50% of oracle IC ({where})",
+                        f"ratio {c['ratio']:.2f}" if c else "not run",
+                        ("PASS" if c["ratio"] >= 0.5 else "FAIL") if c else "n/a"))
+            if c and base:
+                dm, se = paired(c, base)
+                out.append((f"{m} clearly > lgbm on daily aggregates ({where})",
+                            f"IC diff {dm:+.4f} (SE {se:.4f})",
+                            "PASS" if dm > 2 * se else "FAIL"))
+    for k, what in (("tra", "tra (sample memory) beats gru (regime)"),
+                    ("tra_market", "tra (market memory) beats gru (regime)")):
+        tra, gru = r(f"regime__{k}"), r("regime__gru")
         if tra and gru:
             dm, se = paired(tra, gru)
             verdict = "PASS" if dm > 2 * se else ("weak" if dm > 0 else "FAIL")
@@ -356,17 +377,14 @@ def print_table(results: dict[str, dict]) -> None:
 
 
 def dump_configs(directory: Path, args) -> None:
-    """One YAML per cell runnable by `seqalpha train` (market path relative to the repo root);
-    `tra_hist` needs the script's executor and is left out."""
+    """One YAML per cell runnable by `seqalpha train` (market path relative to the repo root)."""
     import yaml
 
     from seqalpha.config import config_from_dict
 
     directory.mkdir(parents=True, exist_ok=True)
     for cell in CELLS:
-        if cell.model == "tra_hist":
-            continue
-        market = Path(args.out) / "markets" / cell.signal
+        market = market_path(cell, args)
         if not (market / "meta.json").is_file():
             raise DataError(f"{market}: no market yet; run the cell once to generate it")
         raw = pipeline_dict(cell, market)

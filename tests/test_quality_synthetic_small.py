@@ -98,8 +98,12 @@ def test_linear_on_reversal_market_reaches_half_the_oracle(qs, tmp_path):
     # the cached market is reused: a second run does not regenerate it
     meta = tmp_path / "markets" / "reversal" / "meta.json"
     before = meta.stat().st_mtime_ns
-    qs.ensure_market("reversal", args)
+    qs.ensure_market(cell, args)
     assert meta.stat().st_mtime_ns == before
+    # a cell with its own size gets its own market directory
+    big = qs.Cell("reversal", "linear_big", "daily_returns", {}, "x", size=(90, 300))
+    assert qs.market_path(big, args) == tmp_path / "markets" / "reversal_90x300"
+    assert qs.market_size(big, args) == (90, 300) and qs.market_size(cell, args) == (80, 300)
 
 
 def _cell(ic: float, oracle: float, daily: list[float], leak_ok: bool = True) -> dict:
@@ -118,14 +122,20 @@ def test_bars_verdicts_follow_the_thresholds(qs):
         "intraday__gru": _cell(0.04, 0.06, [x + 0.04 for x in noise]),
         "regime__gru": _cell(0.00, 0.06, noise),
         "regime__tra": _cell(0.00, 0.06, [x - 0.001 for x in noise], leak_ok=False),
+        "regime__tra_market": _cell(0.03, 0.06, [x + 0.03 for x in noise]),
+        "intraday__lgbm_agg_2k": _cell(0.02, 0.06, [x + 0.02 for x in noise]),
+        "intraday__alstm_2k": _cell(0.025, 0.06, [x + 0.025 for x in noise]),
     }
     verdicts = {name: v for name, _, v in qs.bars(res)}
     assert verdicts["linear >= 70% of oracle IC (reversal)"] == "PASS"
     assert verdicts["lgbm >= 70% of oracle IC (reversal)"] == "FAIL"
-    assert verdicts["gru >= 50% of oracle IC (intraday)"] == "PASS"
-    assert verdicts["gru clearly > lgbm on daily aggregates (intraday)"] == "PASS"
-    assert verdicts["alstm >= 50% of oracle IC (intraday)"] == "n/a"
-    assert verdicts["tra beats gru (regime)"] == "FAIL"
+    assert verdicts["gru >= 50% of oracle IC (intraday, 300 st.)"] == "PASS"
+    assert verdicts["gru clearly > lgbm on daily aggregates (intraday, 300 st.)"] == "PASS"
+    assert verdicts["alstm >= 50% of oracle IC (intraday, 300 st.)"] == "n/a"
+    assert verdicts["alstm >= 50% of oracle IC (intraday, 2000 st.)"] == "FAIL"  # 0.42
+    assert verdicts["alstm clearly > lgbm on daily aggregates (intraday, 2000 st.)"] == "PASS"
+    assert verdicts["tra (sample memory) beats gru (regime)"] == "FAIL"
+    assert verdicts["tra (market memory) beats gru (regime)"] == "PASS"
     assert verdicts["no model above oracle + 2 SE (leakage)"] == "FAIL"
     dm, se = qs.paired(res["intraday__gru"], res["intraday__lgbm_agg"])
     assert dm == pytest.approx(0.03, abs=1e-9) and se == pytest.approx(0.0, abs=1e-9)
