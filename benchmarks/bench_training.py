@@ -3,18 +3,15 @@
 Both sides: GRU hidden 64, 2 layers, Adam lr 1e-3, CPU, 2 threads, features normalised like
 Qlib's GRU workflow (RobustZScoreNorm fitted on train + clip at 3, fill 0; label
 Ref($close,-2)/Ref($close,-1)-1, cross-sectionally z-scored).
-- seqalpha: day batches (all universe stocks of one day; optionally several days), one epoch
-  = one pass over the train days, then valid predictions + valid IC (early-stopping signal).
+- seqalpha: the variants in VARIANTS (day batches of 3 days ~ 790 rows, or Qlib's 800-row
+  batches across days; float32, or the encoder in bfloat16 under CPU autocast), one epoch = one
+  pass over the train samples, then valid predictions + valid IC (the early-stopping signal).
 - Qlib (pyqlib 0.9.7 venv, run as a subprocess with this same file and `--qlib-side`): batch
   800, its train_epoch, then its per-epoch evaluation (test_epoch on train and on valid).
 A per-stage breakdown of seqalpha's batches (gather / forward / backward / optimiser) says
-where the time goes.
-
-Measured once (2026-11-22, shared 2-core machine, load average 3.6 at start -> 10.5 at end):
-seqalpha 595 s train epoch (3-day batches, 789 rows on average) + 49 s valid predict/IC;
-Qlib 1156 s train epoch + 410 s train/valid loss evaluation, 320 s handler. The train-epoch
-gap is mostly the load difference (same torch GRU, same batch size); the evaluation and the
-feature preparation are where seqalpha is structurally faster.
+where the time goes. OMP_WAIT_POLICY=PASSIVE on both sides (spinning OpenMP threads made a
+2-thread GRU step 3-4x slower on the shared, oversubscribed machine; on an idle one PASSIVE costs
+both sides about a third).
 
 Usage: .venv/bin/python benchmarks/bench_training.py [--data DIR] [--no-qlib] [--variants ...]
 """
