@@ -13,6 +13,13 @@ where the time goes. OMP_WAIT_POLICY=PASSIVE on both sides (spinning OpenMP thre
 2-thread GRU step 3-4x slower on the shared, oversubscribed machine; on an idle one PASSIVE costs
 both sides about a third).
 
+Measured 2026-11-22, `--variants day3 rows800_bf16`, one other single-thread job running the whole
+time (load 1.2 -> 2.9), seconds per epoch (train + per-epoch evaluation):
+seqalpha day3 fp32 454.0 + 26.4 = 480.4; rows800_bf16 272.0 + 28.7 = 300.7;
+Qlib 434.6 + 123.8 = 558.4 (its handler 164 s; ours: Alpha360 13.5 s + normalisation 14.3 s).
+Qlib / seqalpha: 1.16x (fp32) and 1.86x (bf16). An earlier run on the idle machine (day3 only):
+259.5 + 17.9 = 277.4 vs Qlib 247.0 + 83.2 = 330.2 (1.19x).
+
 Usage: .venv/bin/python benchmarks/bench_training.py [--data DIR] [--no-qlib] [--variants ...]
 """
 
