@@ -412,14 +412,22 @@ class TRAModel(TorchModel):
         return np.where(n > 0, total / np.maximum(n, 1), np.nan).astype(np.float32)
 
     @staticmethod
-    def _relative(day_means: np.ndarray, scale: float | None = None) -> np.ndarray:
-        """Day means centred over the K predictors and divided by `scale` (default: their
-        standard deviation over these days): the router reads which predictor did relatively
-        better, at a scale a GRU picks up (raw differences are ~1e-2). At prediction the scale
-        fitted on the training memory is used, so no later day changes an earlier input."""
-        m = day_means - day_means.mean(axis=2, keepdims=True)
-        if scale is None:
-            scale = float(np.nanstd(m)) if np.isfinite(m).any() else 0.0
+    def _centred(day_means: np.ndarray) -> np.ndarray:
+        """Day means minus their mean over the K predictors: which predictor did better."""
+        return day_means - day_means.mean(axis=2, keepdims=True)
+
+    @classmethod
+    def _spread(cls, day_means: np.ndarray) -> float:
+        """Standard deviation of the centred day means (0 when there is none yet)."""
+        m = cls._centred(day_means)
+        return float(np.nanstd(m)) if np.isfinite(m).any() else 0.0
+
+    @classmethod
+    def _relative(cls, day_means: np.ndarray, scale: float) -> np.ndarray:
+        """Centred day means divided by `scale`, the spread of the training memory: the router
+        reads which predictor did relatively better at a scale a GRU picks up (raw differences
+        are ~1e-2), and no later day changes an earlier input."""
+        m = cls._centred(day_means)
         return (m / scale if scale > 0 else m).astype(np.float32)
 
     def _memory_for_router(self, memory: np.ndarray) -> np.ndarray:
@@ -459,9 +467,7 @@ class TRAModel(TorchModel):
         """Train encoder, predictors and router; the loss memory is indexed like train.mask."""
         self.delay = self._delay(train)
         self.memory = np.full(train.mask.shape + (self.params["num_states"],), np.nan, np.float32)
-        self.day_memory = self._day_means(self.memory)
-        self.memory_scale = 0.0
-        super().fit(train, valid)
+        super().fit(train, valid)  # `batches` fills day_memory and memory_scale each epoch
         del self.memory, self.day_memory
 
     def batches(self, data: SampleSet, train: bool, rng: np.random.Generator
@@ -484,8 +490,7 @@ class TRAModel(TorchModel):
                 L = (pr - y[:, None]).pow(2)
                 self.memory[t, i] = (L - L.min(dim=1, keepdim=True).values).numpy()
         self.day_memory = self._day_means(self.memory)
-        m = self.day_memory - self.day_memory.mean(axis=2, keepdims=True)
-        self.memory_scale = float(np.nanstd(m)) if np.isfinite(m).any() else 0.0
+        self.memory_scale = self._spread(self.day_memory)
         self.net.train()
 
     def batch_loss(self, data: SampleSet, batch: tuple[np.ndarray, np.ndarray],
