@@ -146,13 +146,21 @@ def demo(out: Path = typer.Option(Path("runs/demo"), "--out", help="Demo directo
         _fail(exc)
 
 
+# Options shared by `run` and `train` (typer reads them from the defaults).
+_CONFIG_ARG = typer.Argument(..., help="A pipeline config YAML.")
+_OUT_OPT = typer.Option(..., "--out", help="Run directory (re-running resumes it).")
+_DATA_DIR_OPT = typer.Option(None, "--data-dir", help="Override data.dir.")
+_SET_OPT = typer.Option([], "--set", help="Override: key.path=value (YAML value).")
+_FRESH_OPT = typer.Option(False, "--fresh", help="Discard windows of a different config.")
+
+
 @app.command("run")
 def run(
-    config: Path = typer.Argument(..., help="A pipeline config YAML."),
-    out: Path = typer.Option(..., "--out", help="Run directory (re-running resumes it)."),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Override data.dir."),
-    set_: List[str] = typer.Option([], "--set", help="Override: key.path=value (YAML value)."),
-    fresh: bool = typer.Option(False, "--fresh", help="Discard windows of a different config."),
+    config: Path = _CONFIG_ARG,
+    out: Path = _OUT_OPT,
+    data_dir: Optional[Path] = _DATA_DIR_OPT,
+    set_: List[str] = _SET_OPT,
+    fresh: bool = _FRESH_OPT,
 ) -> None:
     """The whole pipeline: features, labels, walk-forward, evaluation, backtest, report, MLflow."""
     from rich.console import Console as _Console
@@ -171,11 +179,11 @@ def run(
 
 @app.command("train")
 def train(
-    config: Path = typer.Argument(..., help="A pipeline config YAML."),
-    out: Path = typer.Option(..., "--out", help="Run directory (re-running resumes it)."),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Override data.dir."),
-    set_: List[str] = typer.Option([], "--set", help="Override: key.path=value (YAML value)."),
-    fresh: bool = typer.Option(False, "--fresh", help="Discard windows of a different config."),
+    config: Path = _CONFIG_ARG,
+    out: Path = _OUT_OPT,
+    data_dir: Optional[Path] = _DATA_DIR_OPT,
+    set_: List[str] = _SET_OPT,
+    fresh: bool = _FRESH_OPT,
 ) -> None:
     """Walk-forward training: RUN_DIR/windows/*, predictions.parquet, metrics.json, config.yaml."""
     from seqalpha.train.commands import train_command
