@@ -43,8 +43,12 @@ def run_case(data_dir: str, universe: str, runs: int) -> dict:
         shape = (*p.shape, len(p.fields))
         del p
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kB on Linux
-    return {"times": times, "shape": shape, "peak_rss_mb": peak_kb / 1024,
-            "base_rss_mb": base_rss / 2**20}
+    return {
+        "times": times,
+        "shape": shape,
+        "peak_rss_mb": peak_kb / 1024,
+        "base_rss_mb": base_rss / 2**20,
+    }
 
 
 QLIB_CHILD = """
@@ -70,19 +74,31 @@ def run_qlib(data_dir: str, universe: str, runs: int) -> dict:
         raise SystemExit(f"{py} not found: run `bash benchmarks/qlib_venv.sh` first")
     res = []
     for _ in range(runs):
-        out = subprocess.run([str(py), "-c", QLIB_CHILD, data_dir, universe], check=True,
-                             capture_output=True, text=True)
+        out = subprocess.run(
+            [str(py), "-c", QLIB_CHILD, data_dir, universe],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         res.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    return {"times": [r["time"] for r in res], "rows": res[0]["rows"],
-            "peak_rss_mb": max(r["peak_rss_mb"] + r["child_rss_mb"] for r in res)}
+    return {
+        "times": [r["time"] for r in res],
+        "rows": res[0]["rows"],
+        "peak_rss_mb": max(r["peak_rss_mb"] + r["child_rss_mb"] for r in res),
+    }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--data", default=None, help="Qlib store (default shared/data/cn_csi300)")
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--qlib", type=int, default=0, metavar="N",
-                    help="also time pyqlib D.features, N fresh-process runs per case")
+    ap.add_argument(
+        "--qlib",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also time pyqlib D.features, N fresh-process runs per case",
+    )
     ap.add_argument("--one", default=None, help=argparse.SUPPRESS)  # child process: one case
     args = ap.parse_args()
     if args.data is None:
@@ -95,26 +111,58 @@ def main() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"Qlib store read, {args.data} (median of {args.runs} runs, fresh process "
-                        f"per case)")
-    for col in ("case", "T x N x fields", "median s", "min s", "max s", "peak RSS MB",
-                "RSS before MB"):
+    table = Table(
+        title=f"Qlib store read, {args.data} (median of {args.runs} runs, fresh process per case)"
+    )
+    for col in (
+        "case",
+        "T x N x fields",
+        "median s",
+        "min s",
+        "max s",
+        "peak RSS MB",
+        "RSS before MB",
+    ):
         table.add_column(col, justify="left" if col == "case" else "right")
     for name, case in CASES.items():
-        out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--data", args.data,
-                              "--runs", str(args.runs), "--one", case["universe"]],
-                             check=True, capture_output=True, text=True)
+        out = subprocess.run(
+            [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--data",
+                args.data,
+                "--runs",
+                str(args.runs),
+                "--one",
+                case["universe"],
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         r = json.loads(out.stdout.strip().splitlines()[-1])
         t = r["times"]
-        table.add_row(f"seqalpha: {name}", " x ".join(map(str, r["shape"])),
-                      f"{statistics.median(t):.3f}", f"{min(t):.3f}", f"{max(t):.3f}",
-                      f"{r['peak_rss_mb']:.0f}", f"{r['base_rss_mb']:.0f}")
+        table.add_row(
+            f"seqalpha: {name}",
+            " x ".join(map(str, r["shape"])),
+            f"{statistics.median(t):.3f}",
+            f"{min(t):.3f}",
+            f"{max(t):.3f}",
+            f"{r['peak_rss_mb']:.0f}",
+            f"{r['base_rss_mb']:.0f}",
+        )
         if args.qlib:
             q = run_qlib(args.data, case["universe"], args.qlib)
             qt = q["times"]
-            table.add_row(f"pyqlib D.features: {name} (median of {args.qlib})",
-                          f"{q['rows']:,} long rows x 7", f"{statistics.median(qt):.3f}",
-                          f"{min(qt):.3f}", f"{max(qt):.3f}", f"{q['peak_rss_mb']:.0f}", "")
+            table.add_row(
+                f"pyqlib D.features: {name} (median of {args.qlib})",
+                f"{q['rows']:,} long rows x 7",
+                f"{statistics.median(qt):.3f}",
+                f"{min(qt):.3f}",
+                f"{max(qt):.3f}",
+                f"{q['peak_rss_mb']:.0f}",
+                "",
+            )
     Console(width=140).print(table)
 
 

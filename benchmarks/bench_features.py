@@ -66,7 +66,7 @@ def run_measured(cmd: list[str], env: dict | None = None) -> dict:
     cpu = 0.0
     while proc.poll() is None:
         try:
-            tree = [ps] + ps.children(recursive=True)
+            tree = [ps, *ps.children(recursive=True)]
             peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
             cpu = max(cpu, sum(sum(p.cpu_times()[:2]) for p in tree if p.is_running()))
         except psutil.Error:
@@ -114,32 +114,43 @@ def main() -> None:
         qruns = [qlib_run(args.data, lib) for _ in range(args.qlib_runs)] if have_qlib else []
         med = statistics.median(r["wall_s"] for r in warm)
         q_med = statistics.median(r["wall_s"] for r in qruns) if qruns else float("nan")
-        rows.append({
-            "library": lib, "rows": warm[0]["rows"], "features": warm[0]["cols"],
-            "seqalpha_first_ever_s": first["wall_s"],
-            "seqalpha_warm_runs_s": [round(r["wall_s"], 2) for r in warm],
-            "seqalpha_median_s": med,
-            "seqalpha_cpu_s": statistics.median(r["cpu_s"] for r in warm),
-            "seqalpha_peak_rss_gb": max(r["peak_rss_gb"] for r in warm),
-            "qlib_runs_s": [round(r["wall_s"], 2) for r in qruns],
-            "qlib_rows": qruns[0]["rows"] if qruns else None,
-            "qlib_median_s": q_med,
-            "qlib_cpu_s": statistics.median(r["cpu_s"] for r in qruns) if qruns else float("nan"),
-            "qlib_peak_rss_gb": max((r["peak_rss_gb"] for r in qruns), default=float("nan")),
-            "speedup_warm": q_med / med, "speedup_first_ever": q_med / first["wall_s"],
-        })
+        rows.append(
+            {
+                "library": lib,
+                "rows": warm[0]["rows"],
+                "features": warm[0]["cols"],
+                "seqalpha_first_ever_s": first["wall_s"],
+                "seqalpha_warm_runs_s": [round(r["wall_s"], 2) for r in warm],
+                "seqalpha_median_s": med,
+                "seqalpha_cpu_s": statistics.median(r["cpu_s"] for r in warm),
+                "seqalpha_peak_rss_gb": max(r["peak_rss_gb"] for r in warm),
+                "qlib_runs_s": [round(r["wall_s"], 2) for r in qruns],
+                "qlib_rows": qruns[0]["rows"] if qruns else None,
+                "qlib_median_s": q_med,
+                "qlib_cpu_s": statistics.median(r["cpu_s"] for r in qruns)
+                if qruns
+                else float("nan"),
+                "qlib_peak_rss_gb": max((r["peak_rss_gb"] for r in qruns), default=float("nan")),
+                "speedup_warm": q_med / med,
+                "speedup_first_ever": q_med / first["wall_s"],
+            }
+        )
         print(json.dumps(rows[-1]), flush=True)
     print()
-    print("| library | rows (seqalpha / qlib) | seqalpha first-ever JIT (s) | seqalpha warm runs (s) "
-          "| seqalpha median (s) | qlib runs (s) | speed-up warm / first-ever "
-          "| peak RSS seqalpha / qlib (GB) |")
+    print(
+        "| library | rows (seqalpha / qlib) | seqalpha first-ever JIT (s) | seqalpha warm runs (s) "
+        "| seqalpha median (s) | qlib runs (s) | speed-up warm / first-ever "
+        "| peak RSS seqalpha / qlib (GB) |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['library']} | {r['rows']:,} / {r['qlib_rows'] or '-'} | "
-              f"{r['seqalpha_first_ever_s']:.1f} | {', '.join(map(str, r['seqalpha_warm_runs_s']))} | "
-              f"{r['seqalpha_median_s']:.2f} | {', '.join(map(str, r['qlib_runs_s'])) or '-'} | "
-              f"{r['speedup_warm']:.1f}x / {r['speedup_first_ever']:.1f}x | "
-              f"{r['seqalpha_peak_rss_gb']:.2f} / {r['qlib_peak_rss_gb']:.2f} |")
+        print(
+            f"| {r['library']} | {r['rows']:,} / {r['qlib_rows'] or '-'} | "
+            f"{r['seqalpha_first_ever_s']:.1f} | {', '.join(map(str, r['seqalpha_warm_runs_s']))} | "
+            f"{r['seqalpha_median_s']:.2f} | {', '.join(map(str, r['qlib_runs_s'])) or '-'} | "
+            f"{r['speedup_warm']:.1f}x / {r['speedup_first_ever']:.1f}x | "
+            f"{r['seqalpha_peak_rss_gb']:.2f} / {r['qlib_peak_rss_gb']:.2f} |"
+        )
     print(f"\nload average at the end: {os.getloadavg()}")
 
 

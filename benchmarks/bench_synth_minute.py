@@ -24,9 +24,12 @@ CASES = {
     "load 1-min + resample 1->30": ("resample", 1000, 20, 1),
     "load_minute(bar_minutes=30), chunked": ("load30", 1000, 20, 1),
 }
-QUICK = {"synth demo (30-min bars)": ("synth", 100, 200, 30), "synth 1-min bars": ("synth", 200, 10, 1),
-         "load 1-min + resample 1->30": ("resample", 200, 10, 1),
-         "load_minute(bar_minutes=30), chunked": ("load30", 200, 10, 1)}
+QUICK = {
+    "synth demo (30-min bars)": ("synth", 100, 200, 30),
+    "synth 1-min bars": ("synth", 200, 10, 1),
+    "load 1-min + resample 1->30": ("resample", 200, 10, 1),
+    "load_minute(bar_minutes=30), chunked": ("load30", 200, 10, 1),
+}
 
 
 def run_case(kind: str, n: int, days: int, bar_minutes: int, work: Path) -> dict:
@@ -40,8 +43,11 @@ def run_case(kind: str, n: int, days: int, bar_minutes: int, work: Path) -> dict
     if kind == "synth":
         t0 = time.perf_counter()
         generate_market(out, SynthConfig(n_stocks=n, n_days=days, bar_minutes=bar_minutes, seed=0))
-        return {"seconds": time.perf_counter() - t0, "stock_days": n * days,
-                "bars": n * days * (240 // bar_minutes)}
+        return {
+            "seconds": time.perf_counter() - t0,
+            "stock_days": n * days,
+            "bars": n * days * (240 // bar_minutes),
+        }
     if not (out / "meta.json").exists():
         generate_market(out, SynthConfig(n_stocks=n, n_days=days, bar_minutes=bar_minutes, seed=0))
     if kind == "load30":
@@ -54,7 +60,9 @@ def run_case(kind: str, n: int, days: int, bar_minutes: int, work: Path) -> dict
     t1 = time.perf_counter()
     thirty = resample(bars, 30)
     t2 = time.perf_counter()
-    assert np.isclose(np.nansum(thirty["volume"], dtype=np.float64), np.nansum(bars["volume"], dtype=np.float64))
+    assert np.isclose(
+        np.nansum(thirty["volume"], dtype=np.float64), np.nansum(bars["volume"], dtype=np.float64)
+    )
     D, B, N = bars.shape
     return {"seconds": t2 - t1, "load_seconds": t1 - t0, "stock_days": N * D, "bars": N * D * B}
 
@@ -76,20 +84,41 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="bench_synth_"))
     table = Table(title="synthetic market and minute bars (fresh process per case; 2-core machine)")
-    for col in ("case", "stocks x days", "bars/day", "seconds", "stock-days/s", "minute bars/s",
-                "peak RSS MB", "note"):
+    for col in (
+        "case",
+        "stocks x days",
+        "bars/day",
+        "seconds",
+        "stock-days/s",
+        "minute bars/s",
+        "peak RSS MB",
+        "note",
+    ):
         table.add_column(col, justify="left" if col in ("case", "note") else "right")
     try:
         for name, (kind, n, days, bm) in cases.items():
             cmd = [sys.executable, __file__, "--case", name, "--work", str(work)] + (
-                ["--quick"] if args.quick else [])
+                ["--quick"] if args.quick else []
+            )
             out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
             r = json.loads(out.strip().splitlines()[-1])
-            note = (f"load {r['load_seconds']:.2f}s (not in throughput)" if "load_seconds" in r
-                    else "read + resample" if kind == "load30" else "incl. writing")
-            table.add_row(name, f"{n:,} x {days}", f"{240 // bm}", f"{r['seconds']:.2f}",
-                          f"{r['stock_days'] / r['seconds']:,.0f}", f"{r['bars'] / r['seconds']:,.0f}",
-                          f"{r['peak_rss_mb']:.0f}", note)
+            note = (
+                f"load {r['load_seconds']:.2f}s (not in throughput)"
+                if "load_seconds" in r
+                else "read + resample"
+                if kind == "load30"
+                else "incl. writing"
+            )
+            table.add_row(
+                name,
+                f"{n:,} x {days}",
+                f"{240 // bm}",
+                f"{r['seconds']:.2f}",
+                f"{r['stock_days'] / r['seconds']:,.0f}",
+                f"{r['bars'] / r['seconds']:,.0f}",
+                f"{r['peak_rss_mb']:.0f}",
+                note,
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     Console(width=170).print(table)

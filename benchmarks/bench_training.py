@@ -62,19 +62,43 @@ def qlib_side(data: str) -> dict:
     out: dict = {}
     t0 = time.perf_counter()
     handler = Alpha360(
-        instruments="csi300", start_time=TRAIN[0], end_time=VALID[1],
-        fit_start_time=TRAIN[0], fit_end_time=TRAIN[1],
-        infer_processors=[{"class": "RobustZScoreNorm",
-                           "kwargs": {"fields_group": "feature", "clip_outlier": True}},
-                          {"class": "Fillna", "kwargs": {"fields_group": "feature"}}],
-        learn_processors=[{"class": "DropnaLabel"},
-                          {"class": "CSZScoreNorm", "kwargs": {"fields_group": "label"}}])
+        instruments="csi300",
+        start_time=TRAIN[0],
+        end_time=VALID[1],
+        fit_start_time=TRAIN[0],
+        fit_end_time=TRAIN[1],
+        infer_processors=[
+            {
+                "class": "RobustZScoreNorm",
+                "kwargs": {"fields_group": "feature", "clip_outlier": True},
+            },
+            {"class": "Fillna", "kwargs": {"fields_group": "feature"}},
+        ],
+        learn_processors=[
+            {"class": "DropnaLabel"},
+            {"class": "CSZScoreNorm", "kwargs": {"fields_group": "label"}},
+        ],
+    )
     dataset = DatasetH(handler, segments={"train": TRAIN, "valid": VALID})
     out["handler_seconds"] = time.perf_counter() - t0
-    model = GRU(d_feat=6, hidden_size=64, num_layers=2, dropout=0.0, n_epochs=1, lr=1e-3,
-                batch_size=800, early_stop=20, metric="loss", loss="mse", GPU=-1, seed=0)
-    dfs = {k: dataset.prepare(k, col_set=["feature", "label"], data_key=DataHandlerLP.DK_L)
-           for k in ("train", "valid")}
+    model = GRU(
+        d_feat=6,
+        hidden_size=64,
+        num_layers=2,
+        dropout=0.0,
+        n_epochs=1,
+        lr=1e-3,
+        batch_size=800,
+        early_stop=20,
+        metric="loss",
+        loss="mse",
+        GPU=-1,
+        seed=0,
+    )
+    dfs = {
+        k: dataset.prepare(k, col_set=["feature", "label"], data_key=DataHandlerLP.DK_L)
+        for k in ("train", "valid")
+    }
     tr, va = dfs["train"].dropna(), dfs["valid"].dropna()
     out["train_samples"], out["valid_samples"] = len(tr), len(va)
     t0 = time.perf_counter()
@@ -108,8 +132,9 @@ def build_sample_set(data: str):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        panel = load_panel(data, ["open", "high", "low", "close", "volume"], "csi300",
-                           TRAIN[0], VALID[1])
+        panel = load_panel(
+            data, ["open", "high", "low", "close", "volume"], "csi300", TRAIN[0], VALID[1]
+        )
     timing["load_seconds"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     feats = compute_library(panel, "alpha360")
@@ -125,17 +150,26 @@ def build_sample_set(data: str):
     t1 = int(np.searchsorted(panel.dates, np.datetime64(TRAIN[1]), side="right"))
     mask = panel.universe
     for a in range(0, X.shape[2], 40):
-        rows = X[:t1, :, a:a + 40][mask[:t1]]  # [n_train_rows, <=40]
+        rows = X[:t1, :, a : a + 40][mask[:t1]]  # [n_train_rows, <=40]
         med = np.nanmedian(rows, axis=0)
         mad = np.nanmedian(np.abs(rows - med), axis=0) * 1.4826 + 1e-12
-        blk = X[:, :, a:a + 40]
+        blk = X[:, :, a : a + 40]
         blk -= med
         blk /= mad
         np.clip(blk, -3, 3, out=blk)
     timing["normalise_seconds"] = time.perf_counter() - t0
     label = cs_zscore(forward_return(panel["close"], 1, 1), mask)[:, :, None]
-    ss = SampleSet(panel.dates, panel.instruments, X, None, label.astype(np.float32), mask,
-                   (0, t1), names, ["LABEL0"])
+    ss = SampleSet(
+        panel.dates,
+        panel.instruments,
+        X,
+        None,
+        label.astype(np.float32),
+        mask,
+        (0, t1),
+        names,
+        ["LABEL0"],
+    )
     return ss, t1, timing
 
 
@@ -165,10 +199,11 @@ def stage_breakdown(model, train, n_batches: int = 30) -> dict:
             torch.nn.utils.clip_grad_norm_(model.net.parameters(), 3.0)
             opt.step()
             e = time.perf_counter()
-            for k, v in zip(acc, (b - a, c - b, d - c, e - d)):
+            for k, v in zip(acc, (b - a, c - b, d - c, e - d), strict=False):
                 acc[k] += 1000 * v
         # where the forward/backward time goes, by torch operator (5 batches)
         from torch.profiler import profile
+
         with profile() as prof:
             for t, i in batches[:5]:
                 out = model.net(model.inputs(train, (t, i)))
@@ -203,9 +238,20 @@ def seqalpha_side(data: str, variants: list[str]) -> dict:
     out["train_days"], out["valid_days"] = train.n_days, valid.n_days
     out["train_samples"] = int((train.mask[:t1] & np.isfinite(train.labels[:t1, :, 0])).sum())
     for name in variants:
-        model = create_model("gru", seq_layout="columns", n_fields=6, hidden_size=64,
-                             num_layers=2, threads=THREADS, epochs=1, lr=1e-3, progress=False,
-                             early_stop_metric="ic", eval_days_per_batch=8, **VARIANTS[name])
+        model = create_model(
+            "gru",
+            seq_layout="columns",
+            n_fields=6,
+            hidden_size=64,
+            num_layers=2,
+            threads=THREADS,
+            epochs=1,
+            lr=1e-3,
+            progress=False,
+            early_stop_metric="ic",
+            eval_days_per_batch=8,
+            **VARIANTS[name],
+        )
         model.fit(train, valid)
         h = model.result.history[0]
         out[name] = {
@@ -223,8 +269,13 @@ def main() -> None:
     ap.add_argument("--data", default=str(os.environ.get("SEQALPHA_CSI300", DEFAULT_DATA)))
     ap.add_argument("--qlib-side", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--no-qlib", action="store_true")
-    ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS),
-                    help="seqalpha training variants to time (default: all)")
+    ap.add_argument(
+        "--variants",
+        nargs="+",
+        default=list(VARIANTS),
+        choices=list(VARIANTS),
+        help="seqalpha training variants to time (default: all)",
+    )
     args = ap.parse_args()
     if args.qlib_side:
         print("QLIB_RESULT " + json.dumps(qlib_side(args.data)))
@@ -235,11 +286,20 @@ def main() -> None:
     res["seqalpha_wall_seconds"] = round(time.perf_counter() - t0, 1)
     print("SEQALPHA_RESULT " + json.dumps(res["seqalpha"]), flush=True)  # kept if Qlib is stopped
     if not args.no_qlib:
-        qpy = subprocess.run(["bash", str(HERE / "qlib_venv.sh")], capture_output=True,
-                             text=True, check=True).stdout.strip().splitlines()[-1]
+        qpy = (
+            subprocess.run(
+                ["bash", str(HERE / "qlib_venv.sh")], capture_output=True, text=True, check=True
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
         t0 = time.perf_counter()
-        proc = subprocess.run([qpy, __file__, "--qlib-side", "--data", args.data],
-                              capture_output=True, text=True, check=False)
+        proc = subprocess.run(
+            [qpy, __file__, "--qlib-side", "--data", args.data],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         line = [ln for ln in proc.stdout.splitlines() if ln.startswith("QLIB_RESULT ")]
         res["qlib"] = json.loads(line[-1][12:]) if line else {"error": proc.stderr[-2000:]}
         res["qlib_wall_seconds"] = round(time.perf_counter() - t0, 1)
@@ -250,18 +310,24 @@ def main() -> None:
     if "train_epoch_seconds" in q:
         q_ev = q["eval_train_seconds"] + q["eval_valid_seconds"]
         q_total = q["train_epoch_seconds"] + q_ev
-    print("\n| side | batch / precision | train epoch (s) | per-epoch evaluation (s) | total (s) "
-          "| Qlib total / this |")
+    print(
+        "\n| side | batch / precision | train epoch (s) | per-epoch evaluation (s) | total (s) "
+        "| Qlib total / this |"
+    )
     print("|---|---|---|---|---|---|")
     for name in args.variants:
         r = s[name]
         total = r["train_epoch_seconds"] + r["valid_predict_seconds"]
         ratio = f"{q_total / total:.2f}x" if q_total else "-"
-        print(f"| seqalpha gru | {name} | {r['train_epoch_seconds']} | "
-              f"{r['valid_predict_seconds']} (valid predict + IC) | {total:.1f} | {ratio} |")
+        print(
+            f"| seqalpha gru | {name} | {r['train_epoch_seconds']} | "
+            f"{r['valid_predict_seconds']} (valid predict + IC) | {total:.1f} | {ratio} |"
+        )
     if q_total:
-        print(f"| qlib GRU | 800 rows / fp32 | {q['train_epoch_seconds']:.1f} | {q_ev:.1f} "
-              f"(train + valid loss) | {q_total:.1f} | 1.00x |")
+        print(
+            f"| qlib GRU | 800 rows / fp32 | {q['train_epoch_seconds']:.1f} | {q_ev:.1f} "
+            f"(train + valid loss) | {q_total:.1f} | 1.00x |"
+        )
 
 
 if __name__ == "__main__":

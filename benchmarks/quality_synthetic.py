@@ -42,12 +42,26 @@ DAILY_RET1 = {"RET": "$close/Ref($close,1)-1"}
 
 CS_FILL = [{"name": "cs_zscore"}, {"name": "fillna"}]
 LABEL_PROCS = [{"name": "drop_missing_label"}, {"name": "cs_zscore"}]
-LGBM = {"num_leaves": 31, "learning_rate": 0.05, "n_estimators": 400, "early_stopping_rounds": 40,
-        "min_child_samples": 200, "subsample": 0.8, "colsample_bytree": 0.8, "lambda_l2": 10.0,
-        "num_threads": 2}
+LGBM = {
+    "num_leaves": 31,
+    "learning_rate": 0.05,
+    "n_estimators": 400,
+    "early_stopping_rounds": 40,
+    "min_child_samples": 200,
+    "subsample": 0.8,
+    "colsample_bytree": 0.8,
+    "lambda_l2": 10.0,
+    "num_threads": 2,
+}
 # threads 1: the grid runs as two processes (intraday, regime) = 2 threads on this 2-core box.
-TORCH = {"threads": 1, "lr": 1e-3, "epochs": 4, "patience": 2, "progress": False,
-         "early_stop_metric": "ic"}
+TORCH = {
+    "threads": 1,
+    "lr": 1e-3,
+    "epochs": 4,
+    "patience": 2,
+    "progress": False,
+    "early_stop_metric": "ic",
+}
 # 5 days x 8 bars = 40 steps: the planted intraday signal reads the flow events of the last 5
 # days; 20 days (160 steps) measured 1.6 s per day batch for a 32-unit GRU here (~12 min/epoch).
 INTRADAY_SEQ = {"input_kind": "intraday_seq", "seq_len": 5}
@@ -70,53 +84,127 @@ class Cell:
         return f"{self.signal}__{self.model}"
 
 
-
 # The intraday cells again on a market of 2000 stocks (same generator, seed and signal): the
 # intraday signal is a nonlinear function of the bars (a late volume surge AND the direction of
 # the late move, over 5 days); with 300 stocks the nets overfit after 1-2 epochs.
 BIG = (2000, 750)
 INTRADAY_NET = {**TORCH, **INTRADAY_SEQ, "epochs": 10, "patience": 3}
 # Regime cells: 12 epochs at lr 2e-3 on 8-day batches for both the GRU and the TRAs.
-REGIME = {**TORCH, "input_kind": "daily_seq", "seq_len": 20, "hidden_size": 32, "num_layers": 1,
-          "epochs": 12, "patience": 12, "lr": 2e-3, "days_per_batch": 8}
+REGIME = {
+    **TORCH,
+    "input_kind": "daily_seq",
+    "seq_len": 20,
+    "hidden_size": 32,
+    "num_layers": 1,
+    "epochs": 12,
+    "patience": 12,
+    "lr": 2e-3,
+    "days_per_batch": 8,
+}
 
 CELLS: list[Cell] = [
     Cell("reversal", "linear", "daily_returns", {"alpha": 0.0}, "linear / 13 daily return feats"),
     Cell("reversal", "lgbm", "daily_returns", dict(LGBM), "lgbm / 13 daily return feats"),
     Cell("intraday", "lgbm_agg", "intraday_agg", dict(LGBM), "lgbm / intraday daily aggregates"),
-    Cell("intraday", "gru", "intraday_bars",
-         {**TORCH, **INTRADAY_SEQ, "hidden_size": 32, "num_layers": 1}, "gru / 5d x 8 bars"),
-    Cell("intraday", "alstm", "intraday_bars",
-         {**TORCH, **INTRADAY_SEQ, "hidden_size": 32, "num_layers": 1}, "alstm / 5d x 8 bars"),
-    Cell("intraday", "transformer", "intraday_bars",
-         {**TORCH, **INTRADAY_SEQ, "d_model": 32, "num_heads": 4, "num_layers": 1,
-          "dim_feedforward": 64}, "transformer / 5d x 8 bars"),
-    Cell("intraday", "lgbm_agg_2k", "intraday_agg", dict(LGBM),
-         "lgbm / intraday daily aggregates, 2000 st.", size=BIG),
-    Cell("intraday", "gru_2k", "intraday_bars",
-         {**INTRADAY_NET, "hidden_size": 64, "num_layers": 1}, "gru / 5d x 8 bars, 2000 st.",
-         size=BIG),
-    Cell("intraday", "alstm_2k", "intraday_bars",
-         {**INTRADAY_NET, "hidden_size": 64, "num_layers": 1}, "alstm / 5d x 8 bars, 2000 st.",
-         size=BIG),
-    Cell("intraday", "transformer_2k", "intraday_bars",
-         {**INTRADAY_NET, "d_model": 64, "num_heads": 4, "num_layers": 2,
-          "dim_feedforward": 128}, "transformer / 5d x 8 bars, 2000 st.", size=BIG),
+    Cell(
+        "intraday",
+        "gru",
+        "intraday_bars",
+        {**TORCH, **INTRADAY_SEQ, "hidden_size": 32, "num_layers": 1},
+        "gru / 5d x 8 bars",
+    ),
+    Cell(
+        "intraday",
+        "alstm",
+        "intraday_bars",
+        {**TORCH, **INTRADAY_SEQ, "hidden_size": 32, "num_layers": 1},
+        "alstm / 5d x 8 bars",
+    ),
+    Cell(
+        "intraday",
+        "transformer",
+        "intraday_bars",
+        {
+            **TORCH,
+            **INTRADAY_SEQ,
+            "d_model": 32,
+            "num_heads": 4,
+            "num_layers": 1,
+            "dim_feedforward": 64,
+        },
+        "transformer / 5d x 8 bars",
+    ),
+    Cell(
+        "intraday",
+        "lgbm_agg_2k",
+        "intraday_agg",
+        dict(LGBM),
+        "lgbm / intraday daily aggregates, 2000 st.",
+        size=BIG,
+    ),
+    Cell(
+        "intraday",
+        "gru_2k",
+        "intraday_bars",
+        {**INTRADAY_NET, "hidden_size": 64, "num_layers": 1},
+        "gru / 5d x 8 bars, 2000 st.",
+        size=BIG,
+    ),
+    Cell(
+        "intraday",
+        "alstm_2k",
+        "intraday_bars",
+        {**INTRADAY_NET, "hidden_size": 64, "num_layers": 1},
+        "alstm / 5d x 8 bars, 2000 st.",
+        size=BIG,
+    ),
+    Cell(
+        "intraday",
+        "transformer_2k",
+        "intraday_bars",
+        {**INTRADAY_NET, "d_model": 64, "num_heads": 4, "num_layers": 2, "dim_feedforward": 128},
+        "transformer / 5d x 8 bars, 2000 st.",
+        size=BIG,
+    ),
     Cell("regime", "gru", "daily_ret_seq", {**REGIME}, "gru / 20d daily returns"),
     # TRA as in the paper: each stock's own loss history, Gumbel routing
-    Cell("regime", "tra", "daily_ret_seq",
-         {**REGIME, "num_states": 2, "hist_len": 20}, "tra / 20d returns, sample memory"),
+    Cell(
+        "regime",
+        "tra",
+        "daily_ret_seq",
+        {**REGIME, "num_states": 2, "hist_len": 20},
+        "tra / 20d returns, sample memory",
+    ),
     # TRA with the market-level memory: whole days assigned by Sinkhorn, the router reads each
     # predictor's recent cross-sectional loss (realized labels only), hard routing at test
-    Cell("regime", "tra_market", "daily_ret_seq",
-         {**REGIME, "num_states": 2, "hist_len": 20, "memory": "market", "assigned_fit": 1.0,
-          "gumbel": False, "inference": "argmax"}, "tra / 20d returns, market memory"),
+    Cell(
+        "regime",
+        "tra_market",
+        "daily_ret_seq",
+        {
+            **REGIME,
+            "num_states": 2,
+            "hist_len": 20,
+            "memory": "market",
+            "assigned_fit": 1.0,
+            "gumbel": False,
+            "inference": "argmax",
+        },
+        "tra / 20d returns, market memory",
+    ),
 ]
-MODEL_OF = {"lgbm_agg": "lgbm", "lgbm_agg_2k": "lgbm", "gru_2k": "gru", "alstm_2k": "alstm",
-            "transformer_2k": "transformer", "tra_market": "tra"}  # cell key -> registered name
+MODEL_OF = {
+    "lgbm_agg": "lgbm",
+    "lgbm_agg_2k": "lgbm",
+    "gru_2k": "gru",
+    "alstm_2k": "alstm",
+    "transformer_2k": "transformer",
+    "tra_market": "tra",
+}  # cell key -> registered name
 
 
 # ----------------------------------------------------------------------------- markets
+
 
 def market_config(signal: str, n_stocks: int, n_days: int, seed: int, strength: float):
     """SynthConfig with only `signal` switched on, 30-minute bars."""
@@ -126,8 +214,9 @@ def market_config(signal: str, n_stocks: int, n_days: int, seed: int, strength: 
         raise ConfigError(f"signal {signal!r}: not a planted signal of the generator {SIGNALS}")
     strengths = dict.fromkeys(SIGNALS, 0.0)
     strengths[signal] = strength
-    return SynthConfig(n_stocks=n_stocks, n_days=n_days, seed=seed, bar_minutes=30,
-                       strengths=strengths)
+    return SynthConfig(
+        n_stocks=n_stocks, n_days=n_days, seed=seed, bar_minutes=30, strengths=strengths
+    )
 
 
 def market_size(cell: Cell, args) -> tuple[int, int]:
@@ -157,12 +246,16 @@ def ensure_market(cell: Cell, args) -> Path:
         print(f"[market] {path}: config changed, regenerating", flush=True)
     t0 = time.perf_counter()
     generate_market(path, cfg)
-    print(f"[market] {signal}: {n_stocks} stocks x {n_days} days in "
-          f"{time.perf_counter() - t0:.1f}s -> {path}", flush=True)
+    print(
+        f"[market] {signal}: {n_stocks} stocks x {n_days} days in "
+        f"{time.perf_counter() - t0:.1f}s -> {path}",
+        flush=True,
+    )
     return path
 
 
 # ----------------------------------------------------------------------------- configs
+
 
 def pipeline_dict(cell: Cell, market: Path) -> dict:
     """The PipelineConfig (plain data) of one cell on its market, fixed split from meta.json."""
@@ -182,20 +275,32 @@ def pipeline_dict(cell: Cell, market: Path) -> dict:
     else:
         raise ConfigError(f"cell {cell.key}: unknown inputs {cell.inputs!r}")
     return {
-        "data": data, "features": features,
+        "data": data,
+        "features": features,
         "labels": {"horizons": [1], "offset": 1, "kind": "raw"},
         "processors": {"features": CS_FILL, "labels": LABEL_PROCS},
         "model": {"name": MODEL_OF.get(cell.model, cell.model), "params": dict(cell.params)},
-        "walkforward": {"schedule": "fixed", "train": split["train"], "valid": split["valid"],
-                        "test": split["test"]} if cell.rolling is None else
-                       {"schedule": "rolling", **cell.rolling, "test_start": split["test"][0],
-                        "test_end": split["test"][1]},
-        "executor": {"kind": "local"}, "seeds": [0],
+        "walkforward": {
+            "schedule": "fixed",
+            "train": split["train"],
+            "valid": split["valid"],
+            "test": split["test"],
+        }
+        if cell.rolling is None
+        else {
+            "schedule": "rolling",
+            **cell.rolling,
+            "test_start": split["test"][0],
+            "test_end": split["test"][1],
+        },
+        "executor": {"kind": "local"},
+        "seeds": [0],
         "tracking": {"enabled": False},
     }
 
 
 # ----------------------------------------------------------------------------- scoring
+
 
 def score_against_oracle(preds: pl.DataFrame, oracle: pl.DataFrame, signal: str) -> dict:
     """Daily Pearson IC of score and of the oracle column `signal` with the realized label, on the
@@ -207,7 +312,9 @@ def score_against_oracle(preds: pl.DataFrame, oracle: pl.DataFrame, signal: str)
         raise DataError(f"oracle.parquet: no column {signal!r}; has {oracle.columns}")
     df = preds.select("datetime", "instrument", "score", "label").join(
         oracle.select("datetime", "instrument", pl.col(signal).alias("oracle")),
-        on=["datetime", "instrument"], how="left")
+        on=["datetime", "instrument"],
+        how="left",
+    )
     panel = Panel.from_long(df, ["score", "label", "oracle"])
     s, y, o = panel["score"], panel["label"], panel["oracle"]
     valid = panel.universe & np.isfinite(s) & np.isfinite(y) & np.isfinite(o)
@@ -218,14 +325,22 @@ def score_against_oracle(preds: pl.DataFrame, oracle: pl.DataFrame, signal: str)
     m, orc = summarize_ic(ic[both]), summarize_ic(oic[both])
     d = summarize_ic(ic[both] - oic[both])
     ratio = m["mean"] / orc["mean"] if orc["mean"] > 0 else float("nan")
-    return {"ic": m["mean"], "ic_se": m["se"], "oracle_ic": orc["mean"], "oracle_se": orc["se"],
-            "ratio": ratio, "diff_se": d["se"], "n_days": int(both.sum()),
-            "n_cells": int(valid.sum()),
-            "leak_ok": bool(m["mean"] <= orc["mean"] + 2 * d["se"]),
-            "corr_oracle": float(np.nanmean(so[both])),
-            "abs_corr_oracle": float(np.nanmean(np.abs(so[both]))),
-            "dates": [str(x) for x in panel.dates[both]],
-            "daily_ic": [float(x) for x in ic[both]], "daily_oracle_ic": [float(x) for x in oic[both]]}
+    return {
+        "ic": m["mean"],
+        "ic_se": m["se"],
+        "oracle_ic": orc["mean"],
+        "oracle_se": orc["se"],
+        "ratio": ratio,
+        "diff_se": d["se"],
+        "n_days": int(both.sum()),
+        "n_cells": int(valid.sum()),
+        "leak_ok": bool(m["mean"] <= orc["mean"] + 2 * d["se"]),
+        "corr_oracle": float(np.nanmean(so[both])),
+        "abs_corr_oracle": float(np.nanmean(np.abs(so[both]))),
+        "dates": [str(x) for x in panel.dates[both]],
+        "daily_ic": [float(x) for x in ic[both]],
+        "daily_oracle_ic": [float(x) for x in oic[both]],
+    }
 
 
 def _atomic_json(obj: dict, path: Path) -> None:
@@ -251,9 +366,11 @@ class HistoryExecutor:
             model, test, a = fit_window(shared, job)
             result = getattr(model, "result", None)
             if result is not None:
-                _HISTORY[job.window.index] = {"best_epoch": result.best_epoch,
-                                              "best_score": result.best_score,
-                                              "history": result.history}
+                _HISTORY[job.window.index] = {
+                    "best_epoch": result.best_epoch,
+                    "best_score": result.best_score,
+                    "history": result.history,
+                }
             yield job, predict_window(model, test, a, job)
 
     def close(self) -> None:
@@ -287,17 +404,30 @@ def run_cell(cell: Cell, args) -> dict:
     preds = collect_predictions(run_dir, state.windows)
     oracle = pl.read_parquet(market / "oracle.parquet")
     res = score_against_oracle(preds, oracle, cell.signal)
-    res.update({"signal": cell.signal, "model": cell.model, "label": cell.label,
-                "registered_model": cfg.model.name, "inputs": cell.inputs,
-                "n_features": None if inputs.features is None else int(inputs.features.shape[2]),
-                "bars_shape": None if inputs.bars is None else list(inputs.bars.shape[2:]),
-                "params": cell.params, "windows": [w.describe(inputs.dates) for w in state.windows],
-                "market": {"n_stocks": market_size(cell, args)[0],
-                           "n_days": market_size(cell, args)[1], "seed": args.seed,
-                           "strength": args.strength, "bar_minutes": 30},
-                "train_history": dict(_HISTORY) or None,
-                "seconds_inputs": round(t_in, 2), "seconds_walkforward": round(state.seconds, 2),
-                "seconds": round(time.perf_counter() - t0, 2)})
+    res.update(
+        {
+            "signal": cell.signal,
+            "model": cell.model,
+            "label": cell.label,
+            "registered_model": cfg.model.name,
+            "inputs": cell.inputs,
+            "n_features": None if inputs.features is None else int(inputs.features.shape[2]),
+            "bars_shape": None if inputs.bars is None else list(inputs.bars.shape[2:]),
+            "params": cell.params,
+            "windows": [w.describe(inputs.dates) for w in state.windows],
+            "market": {
+                "n_stocks": market_size(cell, args)[0],
+                "n_days": market_size(cell, args)[1],
+                "seed": args.seed,
+                "strength": args.strength,
+                "bar_minutes": 30,
+            },
+            "train_history": dict(_HISTORY) or None,
+            "seconds_inputs": round(t_in, 2),
+            "seconds_walkforward": round(state.seconds, 2),
+            "seconds": round(time.perf_counter() - t0, 2),
+        }
+    )
     return res
 
 
@@ -315,8 +445,8 @@ def rescore(res: dict, args) -> dict:
 
 def paired(a: dict, b: dict) -> tuple[float, float]:
     """Mean and SE of the daily IC difference a - b over their common test days."""
-    da = dict(zip(a["dates"], a["daily_ic"]))
-    db = dict(zip(b["dates"], b["daily_ic"]))
+    da = dict(zip(a["dates"], a["daily_ic"], strict=False))
+    db = dict(zip(b["dates"], b["daily_ic"], strict=False))
     common = sorted(set(da) & set(db))
     d = np.array([da[k] - db[k] for k in common])
     if len(d) < 2:
@@ -333,44 +463,66 @@ def bars(results: dict[str, dict]) -> list[tuple[str, str, str]]:
 
     for m in ("linear", "lgbm"):
         c = r(f"reversal__{m}")
-        out.append((f"{m} >= 70% of oracle IC (reversal)",
-                    f"ratio {c['ratio']:.2f}" if c else "not run",
-                    ("PASS" if c["ratio"] >= 0.7 else "FAIL") if c else "n/a"))
+        out.append(
+            (
+                f"{m} >= 70% of oracle IC (reversal)",
+                f"ratio {c['ratio']:.2f}" if c else "not run",
+                ("PASS" if c["ratio"] >= 0.7 else "FAIL") if c else "n/a",
+            )
+        )
     for suffix, where in (("", "intraday, 300 st."), ("_2k", "intraday, 2000 st.")):
         base = r(f"intraday__lgbm_agg{suffix}")
         for m in ("gru", "alstm", "transformer"):
             c = r(f"intraday__{m}{suffix}")
-            out.append((f"{m} >= 50% of oracle IC ({where})",
-                        f"ratio {c['ratio']:.2f}" if c else "not run",
-                        ("PASS" if c["ratio"] >= 0.5 else "FAIL") if c else "n/a"))
+            out.append(
+                (
+                    f"{m} >= 50% of oracle IC ({where})",
+                    f"ratio {c['ratio']:.2f}" if c else "not run",
+                    ("PASS" if c["ratio"] >= 0.5 else "FAIL") if c else "n/a",
+                )
+            )
             if c and base:
                 dm, se = paired(c, base)
-                out.append((f"{m} clearly > lgbm on daily aggregates ({where})",
-                            f"IC diff {dm:+.4f} (SE {se:.4f})",
-                            "PASS" if dm > 2 * se else "FAIL"))
-    for k, what in (("tra", "tra (sample memory) beats gru (regime)"),
-                    ("tra_market", "tra (market memory) beats gru (regime)")):
+                out.append(
+                    (
+                        f"{m} clearly > lgbm on daily aggregates ({where})",
+                        f"IC diff {dm:+.4f} (SE {se:.4f})",
+                        "PASS" if dm > 2 * se else "FAIL",
+                    )
+                )
+    for k, what in (
+        ("tra", "tra (sample memory) beats gru (regime)"),
+        ("tra_market", "tra (market memory) beats gru (regime)"),
+    ):
         tra, gru = r(f"regime__{k}"), r("regime__gru")
         if tra and gru:
             dm, se = paired(tra, gru)
             verdict = "PASS" if dm > 2 * se else ("weak" if dm > 0 else "FAIL")
             out.append((what, f"IC diff {dm:+.4f} (SE {se:.4f})", verdict))
     leaks = [k for k, c in results.items() if not c["leak_ok"]]
-    out.append(("no model above oracle + 2 SE (leakage)",
-                f"{len(results)} cells checked" + (f"; above: {leaks}" if leaks else ""),
-                "PASS" if not leaks and results else ("FAIL" if leaks else "n/a")))
+    out.append(
+        (
+            "no model above oracle + 2 SE (leakage)",
+            f"{len(results)} cells checked" + (f"; above: {leaks}" if leaks else ""),
+            "PASS" if not leaks and results else ("FAIL" if leaks else "n/a"),
+        )
+    )
     return out
 
 
 def print_table(results: dict[str, dict]) -> None:
-    print(f"\n{'cell':26s} {'inputs':38s} {'IC':>8s} {'oracle':>8s} {'ratio':>6s} "
-          f"{'SE(d)':>7s} {'leak':>5s} {'c(s,o)':>7s} {'|c|':>5s} {'days':>5s} {'sec':>7s}")
+    print(
+        f"\n{'cell':26s} {'inputs':38s} {'IC':>8s} {'oracle':>8s} {'ratio':>6s} "
+        f"{'SE(d)':>7s} {'leak':>5s} {'c(s,o)':>7s} {'|c|':>5s} {'days':>5s} {'sec':>7s}"
+    )
     for k, c in results.items():
-        print(f"{k:26s} {c['label']:38s} {c['ic']:8.4f} {c['oracle_ic']:8.4f} {c['ratio']:6.2f} "
-              f"{c['diff_se']:7.4f} {'ok' if c['leak_ok'] else 'LEAK':>5s} "
-              f"{c.get('corr_oracle', float('nan')):7.3f} "
-              f"{c.get('abs_corr_oracle', float('nan')):5.2f} {c['n_days']:5d} "
-              f"{c['seconds']:7.1f}")
+        print(
+            f"{k:26s} {c['label']:38s} {c['ic']:8.4f} {c['oracle_ic']:8.4f} {c['ratio']:6.2f} "
+            f"{c['diff_se']:7.4f} {'ok' if c['leak_ok'] else 'LEAK':>5s} "
+            f"{c.get('corr_oracle', float('nan')):7.3f} "
+            f"{c.get('abs_corr_oracle', float('nan')):5.2f} {c['n_days']:5d} "
+            f"{c['seconds']:7.1f}"
+        )
     print("\nbars:")
     for name, ev, verdict in bars(results):
         print(f"  {verdict:5s} {name:52s} {ev}")
@@ -393,8 +545,10 @@ def dump_configs(directory: Path, args) -> None:
             raw["data"]["dir"] = str(market.resolve().relative_to(ROOT))
         except ValueError:
             pass
-        text = (f"# {cell.key}: {cell.label}; generated by benchmarks/quality_synthetic.py\n"
-                f"#   seqalpha train {directory / (cell.key + '.yaml')} --out runs/{cell.key}\n")
+        text = (
+            f"# {cell.key}: {cell.label}; generated by benchmarks/quality_synthetic.py\n"
+            f"#   seqalpha train {directory / (cell.key + '.yaml')} --out runs/{cell.key}\n"
+        )
         (directory / f"{cell.key}.yaml").write_text(text + yaml.safe_dump(raw, sort_keys=False))
         print(f"wrote {directory / (cell.key + '.yaml')}")
 
@@ -405,18 +559,33 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n-stocks", type=int, default=300)
     ap.add_argument("--n-days", type=int, default=750)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--strength", type=float, default=0.06,
-                    help="strength of the one planted signal (the generator's default 0.06)")
-    ap.add_argument("--cells", nargs="*", default=None,
-                    help=f"subset of cells (default all): {[c.key for c in CELLS]}")
+    ap.add_argument(
+        "--strength",
+        type=float,
+        default=0.06,
+        help="strength of the one planted signal (the generator's default 0.06)",
+    )
+    ap.add_argument(
+        "--cells",
+        nargs="*",
+        default=None,
+        help=f"subset of cells (default all): {[c.key for c in CELLS]}",
+    )
     ap.add_argument("--fresh", action="store_true", help="recompute cells whose JSON exists")
-    ap.add_argument("--rescore", action="store_true",
-                    help="with --fresh: recompute the metrics of saved cells from their run "
-                         "directories without training")
+    ap.add_argument(
+        "--rescore",
+        action="store_true",
+        help="with --fresh: recompute the metrics of saved cells from their run "
+        "directories without training",
+    )
     ap.add_argument("--table-only", action="store_true", help="print the table of saved cells")
-    ap.add_argument("--dump-configs", default=None, metavar="DIR",
-                    help="write each cell's pipeline config as YAML into DIR (for `seqalpha "
-                         "train`; markets must exist) and exit")
+    ap.add_argument(
+        "--dump-configs",
+        default=None,
+        metavar="DIR",
+        help="write each cell's pipeline config as YAML into DIR (for `seqalpha "
+        "train`; markets must exist) and exit",
+    )
     args = ap.parse_args(argv)
     known = {c.key: c for c in CELLS}
     if args.dump_configs:
@@ -442,8 +611,11 @@ def main(argv: list[str] | None = None) -> int:
         res = run_cell(known[k], args)
         _atomic_json(res, path)
         results[k] = res
-        print(f"[cell] {k}: IC {res['ic']:.4f} oracle {res['oracle_ic']:.4f} ratio "
-              f"{res['ratio']:.2f} ({res['seconds']:.0f}s)", flush=True)
+        print(
+            f"[cell] {k}: IC {res['ic']:.4f} oracle {res['oracle_ic']:.4f} ratio "
+            f"{res['ratio']:.2f} ({res['seconds']:.0f}s)",
+            flush=True,
+        )
     print_table(results)
     return 0
 

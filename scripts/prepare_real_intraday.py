@@ -51,8 +51,9 @@ def _ffill(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def detect_corporate_actions(open_: np.ndarray, close: np.ndarray, gap: float = 0.105
-                             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def detect_corporate_actions(
+    open_: np.ndarray, close: np.ndarray, gap: float = 0.105
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Raw daily open/close [T, N] -> (factor [T, N] float64, event bool [T, N], ratio [T, N]).
 
     An event is a day whose open differs from the last available close by more than
@@ -63,8 +64,10 @@ def detect_corporate_actions(open_: np.ndarray, close: np.ndarray, gap: float = 
     if not 0 < gap < 1:
         raise ConfigError(f"gap={gap}: expected a fraction in (0, 1), e.g. 0.105")
     if open_.shape != close.shape or open_.ndim != 2:
-        raise DataError(f"detect_corporate_actions: open {open_.shape} and close {close.shape} "
-                        "must be the same [T, N] shape")
+        raise DataError(
+            f"detect_corporate_actions: open {open_.shape} and close {close.shape} "
+            "must be the same [T, N] shape"
+        )
     prev = np.vstack([np.full((1, close.shape[1]), np.nan), _ffill(close)[:-1]])
     with np.errstate(invalid="ignore", divide="ignore"):
         g = open_ / prev
@@ -82,8 +85,9 @@ def detect_corporate_actions(open_: np.ndarray, close: np.ndarray, gap: float = 
     return factor, event, ratio
 
 
-def equal_weight_index(close_adj: np.ndarray, open_adj: np.ndarray, live: np.ndarray,
-                       base: float = 1000.0) -> dict[str, np.ndarray]:
+def equal_weight_index(
+    close_adj: np.ndarray, open_adj: np.ndarray, live: np.ndarray, base: float = 1000.0
+) -> dict[str, np.ndarray]:
     """Equal-weighted index [T] from adjusted close/open [T, N]: mean close-to-close and
     close-to-open returns of the stocks live on both days, chained from `base`."""
     prev = np.vstack([np.full((1, close_adj.shape[1]), np.nan), close_adj[:-1]])
@@ -97,8 +101,12 @@ def equal_weight_index(close_adj: np.ndarray, open_adj: np.ndarray, live: np.nda
     close = base * np.cumprod(1.0 + mean_cc)
     prev_idx = np.concatenate([[base], close[:-1]])
     open_ = prev_idx * (1.0 + mean_co)
-    return {"open": open_, "close": close, "high": np.maximum(open_, close),
-            "low": np.minimum(open_, close)}
+    return {
+        "open": open_,
+        "close": close,
+        "high": np.maximum(open_, close),
+        "low": np.minimum(open_, close),
+    }
 
 
 def prepare(out_dir: str | Path, src: str | Path = DEFAULT_SRC, gap: float = 0.105) -> dict:
@@ -116,7 +124,7 @@ def prepare(out_dir: str | Path, src: str | Path = DEFAULT_SRC, gap: float = 0.1
     rep = ingest_minute(src, minute_dir, on_bad="drop")
     t_ingest = time.perf_counter() - t0
     bars = load_minute(minute_dir)  # [D, 16, N] raw prices
-    daily = minute_to_daily(bars)   # name -> [D, N]
+    daily = minute_to_daily(bars)  # name -> [D, N]
     D, N = daily["close"].shape
     factor, event, ratio = detect_corporate_actions(daily["open"], daily["close"], gap)
     live = np.isfinite(daily["close"]) & (np.nan_to_num(daily["volume"]) > 0)
@@ -143,21 +151,34 @@ def prepare(out_dir: str | Path, src: str | Path = DEFAULT_SRC, gap: float = 0.1
     write_store(out, panel, markets={MARKET: market})
     ev_t, ev_n = np.nonzero(event)
     last_close = _ffill(daily["close"])
-    events = [{"date": str(bars.dates[t]), "instrument": str(bars.instruments[n]),
-               "gap": float(daily["open"][t, n] / last_close[t - 1, n] - 1.0),
-               "ratio": float(ratio[t, n])} for t, n in zip(ev_t, ev_n)]
+    events = [
+        {
+            "date": str(bars.dates[t]),
+            "instrument": str(bars.instruments[n]),
+            "gap": float(daily["open"][t, n] / last_close[t - 1, n] - 1.0),
+            "ratio": float(ratio[t, n]),
+        }
+        for t, n in zip(ev_t, ev_n, strict=False)
+    ]
     summary = {
-        "source": str(src), "dates": [str(bars.dates[0]), str(bars.dates[-1])],
-        "n_dates": int(D), "n_stocks": int(N), "benchmark": INDEX_CODE, "market": MARKET,
-        "minute_dir": "minute", "minute_bar_minutes": int(rep.bar_minutes),
+        "source": str(src),
+        "dates": [str(bars.dates[0]), str(bars.dates[-1])],
+        "n_dates": int(D),
+        "n_stocks": int(N),
+        "benchmark": INDEX_CODE,
+        "market": MARKET,
+        "minute_dir": "minute",
+        "minute_bar_minutes": int(rep.bar_minutes),
         "minute_prices": "raw (unadjusted)",
         "daily": "open/high/low/close/vwap = raw * factor; volume = raw / factor; amount CNY; "
-                 "change in percent",
+        "change in percent",
         "factor_rule": f"overnight gap |open_t - close_(t-1)| > {gap} * close_(t-1) + {TICK_SLACK} "
-                       "CNY -> ex-rights event; ratio "
-                       f"snapped to 10/(10+k) within {SNAP_TOL}; factor_t = factor_(t-1) / ratio",
-        "n_events": len(events), "events": events,
-        "ingest": rep.summary(), "seconds_ingest": round(t_ingest, 2),
+        "CNY -> ex-rights event; ratio "
+        f"snapped to 10/(10+k) within {SNAP_TOL}; factor_t = factor_(t-1) / ratio",
+        "n_events": len(events),
+        "events": events,
+        "ingest": rep.summary(),
+        "seconds_ingest": round(t_ingest, 2),
         "seconds_total": round(time.perf_counter() - t0, 2),
     }
     (out / "meta.json").write_text(json.dumps(summary, indent=1))
@@ -171,8 +192,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--gap", type=float, default=0.105)
     a = ap.parse_args(argv)
     s = prepare(a.out_dir, a.src, a.gap)
-    print(f"{s['n_stocks']} stocks x {s['n_dates']} days {s['dates'][0]}..{s['dates'][1]}; "
-          f"corporate-action events: {s['n_events']}; {s['seconds_total']} s -> {a.out_dir}")
+    print(
+        f"{s['n_stocks']} stocks x {s['n_dates']} days {s['dates'][0]}..{s['dates'][1]}; "
+        f"corporate-action events: {s['n_events']}; {s['seconds_total']} s -> {a.out_dir}"
+    )
     for e in s["events"]:
         print(f"  {e['date']} {e['instrument']} gap {e['gap']:+.3f} ratio {e['ratio']:.4f}")
     print(s["ingest"])

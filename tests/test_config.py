@@ -98,7 +98,9 @@ def test_unknown_key_names_path_and_allowed(cfg_file: Path):
 
 def test_literal_error_lists_allowed(cfg_file: Path):
     msg = _err(cfg_file, ["executor.kind=dask"])
-    assert msg.endswith("executor.kind: 'dask' is not allowed; allowed: 'local', 'process' or 'ray'")
+    assert msg.endswith(
+        "executor.kind: 'dask' is not allowed; allowed: 'local', 'process' or 'ray'"
+    )
 
 
 def test_unknown_model_lists_registered(cfg_file: Path):
@@ -106,10 +108,15 @@ def test_unknown_model_lists_registered(cfg_file: Path):
     assert "model.name: unknown model 'grux'; allowed:" in msg and "cfg_probe" in msg
 
 
-@pytest.mark.parametrize("key,value", [("model.name", "seqalpha.models.registry.MODELS"),
-                                       ("model.name", "torch.nn.GRU"),
-                                       ("processors.features", "[{name: os.system}]"),
-                                       ("portfolio.strategy", "mypkg.Strategy")])
+@pytest.mark.parametrize(
+    "key,value",
+    [
+        ("model.name", "seqalpha.models.registry.MODELS"),
+        ("model.name", "torch.nn.GRU"),
+        ("processors.features", "[{name: os.system}]"),
+        ("portfolio.strategy", "mypkg.Strategy"),
+    ],
+)
 def test_class_paths_rejected_in_name_fields(cfg_file: Path, key: str, value: str):
     msg = _err(cfg_file, [f"{key}={value}"])
     assert "class path" in msg and key.split(".")[0] in msg
@@ -131,8 +138,15 @@ def test_embargo_below_label_reach_rejected(cfg_file: Path):
 
 
 def test_overrides_are_yaml_values(cfg_file: Path):
-    cfg = load_config(cfg_file, ["seeds=[1, 2, 3]", "model.params.alpha=0.25",
-                                 "executor.address=127.0.0.1:6379", "features.lookback=20"])
+    cfg = load_config(
+        cfg_file,
+        [
+            "seeds=[1, 2, 3]",
+            "model.params.alpha=0.25",
+            "executor.address=127.0.0.1:6379",
+            "features.lookback=20",
+        ],
+    )
     assert cfg.seeds == [1, 2, 3] and cfg.model.params["alpha"] == 0.25
     assert cfg.executor.address == "127.0.0.1:6379" and cfg.features.lookback == 20
     raw = {"a": {"b": [1, {"c": 2}]}}
@@ -153,8 +167,11 @@ def test_schedule_specific_fields(cfg_file: Path):
     raw["walkforward"] = {"schedule": "fixed", "train": ["2010-01-01", "2011-01-01"]}
     with pytest.raises(ConfigError, match="needs `train` and `test`"):
         config_from_dict(raw)
-    raw["walkforward"] = {"schedule": "fixed", "train": ["2012-01-01", "2011-01-01"],
-                          "test": ["2013-01-01", "2013-02-01"]}
+    raw["walkforward"] = {
+        "schedule": "fixed",
+        "train": ["2012-01-01", "2011-01-01"],
+        "test": ["2013-01-01", "2013-02-01"],
+    }
     with pytest.raises(ConfigError, match="walkforward.train: end 2011-01-01 is before start"):
         config_from_dict(raw)
     raw["walkforward"] = {"schedule": "rolling", "train_days": 10, "valid_days": 10}
@@ -170,13 +187,13 @@ def test_dump_roundtrip_and_hash(cfg_file: Path, tmp_path: Path):
     assert again == cfg
     assert config_hash(again) == config_hash(cfg)
     # executor and reporting sections do not change the predictions, hence not the hash
-    assert config_hash(load_config(out, ["executor.kind=ray", "portfolio.topk=30"])) == \
-        config_hash(cfg)
+    assert config_hash(load_config(out, ["executor.kind=ray", "portfolio.topk=30"])) == config_hash(
+        cfg
+    )
     assert config_hash(load_config(out, ["model.params.alpha=0.1"])) != config_hash(cfg)
 
 
-def test_data_dir_override_and_relative_resolution(cfg_file: Path, tmp_path: Path,
-                                                   monkeypatch):
+def test_data_dir_override_and_relative_resolution(cfg_file: Path, tmp_path: Path, monkeypatch):
     other = tmp_path / "elsewhere"
     other.mkdir()
     cfg = load_config(cfg_file, data_dir=other)
@@ -189,7 +206,8 @@ def test_data_dir_override_and_relative_resolution(cfg_file: Path, tmp_path: Pat
 
 def test_default_data_dir_is_shared_csi300():
     cfg = PipelineConfig.model_validate(
-        {"walkforward": {"schedule": "rolling"}, "model": {"name": "cfg_probe"}})
+        {"walkforward": {"schedule": "rolling"}, "model": {"name": "cfg_probe"}}
+    )
     assert cfg.data.dir == "../shared/data/cn_csi300"
     assert cfg.walkforward.step == 10 and cfg.walkforward.train_days == 120
     assert cfg.walkforward.valid_days == 5
@@ -219,5 +237,8 @@ def test_example_configs_validate(path: Path, tmp_path: Path):
 
 
 def test_example_list_is_complete():
-    assert {p.name for p in EXAMPLES} >= {"csi300_lgbm_alpha158.yaml", "csi300_gru_alpha360.yaml",
-                                          "synthetic_intraday_gru.yaml"}
+    assert {p.name for p in EXAMPLES} >= {
+        "csi300_lgbm_alpha158.yaml",
+        "csi300_gru_alpha360.yaml",
+        "synthetic_intraday_gru.yaml",
+    }

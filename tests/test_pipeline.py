@@ -14,8 +14,11 @@ from typer.testing import CliRunner
 
 from seqalpha.cli import app
 
-EXTRA = {"rev5": "-($close/Ref($close,5)-1)", "ret1": "$close/Ref($close,1)-1",
-         "vol10": "Std($close/Ref($close,1)-1, 10)"}
+EXTRA = {
+    "rev5": "-($close/Ref($close,5)-1)",
+    "ret1": "$close/Ref($close,1)-1",
+    "vol10": "Std($close/Ref($close,1)-1, 10)",
+}
 
 
 def write_config(path: Path, market: Path, **over) -> Path:
@@ -25,14 +28,27 @@ def write_config(path: Path, market: Path, **over) -> Path:
         "data": {"dir": str(market), "universe": "market", "benchmark": "SYN_INDEX"},
         "features": {"library": "none", "extra": EXTRA},
         "labels": {"horizons": [1], "offset": 1},
-        "processors": {"features": [{"name": "cs_zscore"}, {"name": "fillna"}],
-                       "labels": [{"name": "drop_missing_label"}, {"name": "cs_zscore"}]},
+        "processors": {
+            "features": [{"name": "cs_zscore"}, {"name": "fillna"}],
+            "labels": [{"name": "drop_missing_label"}, {"name": "cs_zscore"}],
+        },
         "model": {"name": "linear"},
-        "walkforward": {"schedule": "fixed", "train": split["train"], "valid": split["valid"],
-                        "test": split["test"]},
+        "walkforward": {
+            "schedule": "fixed",
+            "train": split["train"],
+            "valid": split["valid"],
+            "test": split["test"],
+        },
         "portfolio": {"strategy": "topk_dropout", "topk": 10, "n_drop": 2},
-        "baselines": [{"name": "lgbm_small", "set": {
-            "model.name": "lgbm", "model.params": {"num_threads": 1, "n_estimators": 30}}}],
+        "baselines": [
+            {
+                "name": "lgbm_small",
+                "set": {
+                    "model.name": "lgbm",
+                    "model.params": {"num_threads": 1, "n_estimators": 30},
+                },
+            }
+        ],
     }
     for key, value in over.items():
         raw[key] = value
@@ -52,9 +68,18 @@ def finished_run(synth_market: Path, tmp_path_factory) -> tuple[Path, Path, obje
 def test_run_writes_every_artifact(finished_run):
     _, run, result = finished_run
     assert result.exit_code == 0, result.output
-    for name in ("config.yaml", "predictions.parquet", "positions.parquet", "returns.parquet",
-                 "trades.parquet", "metrics.json", "report.html", "provenance.json",
-                 "ic.parquet", "quantiles.parquet"):
+    for name in (
+        "config.yaml",
+        "predictions.parquet",
+        "positions.parquet",
+        "returns.parquet",
+        "trades.parquet",
+        "metrics.json",
+        "report.html",
+        "provenance.json",
+        "ic.parquet",
+        "quantiles.parquet",
+    ):
         assert (run / name).is_file(), name
     assert (run / "baselines" / "lgbm_small" / "report.html").is_file()
     assert "report:" in result.output and "AlphaRtn" in result.output
@@ -98,13 +123,24 @@ def test_rerun_resumes_finished_windows(finished_run):
     assert before.equals(after)
 
 
-@pytest.mark.parametrize("over, key", [
-    ({"model": {"name": "grux"}}, "model.name"),
-    ({"model": {"name": "seqalpha.models.classic.LinearModel"}}, "model.name"),
-    ({"data": {"dir": "/nonexistent/store", "universe": "market"}}, "data.dir"),
-    ({"walkforward": {"schedule": "fixed", "train": ["2020-01-02", "2020-06-30"],
-                      "test": ["2020-06-01", "2020-08-31"]}}, "overlaps"),
-])
+@pytest.mark.parametrize(
+    "over, key",
+    [
+        ({"model": {"name": "grux"}}, "model.name"),
+        ({"model": {"name": "seqalpha.models.classic.LinearModel"}}, "model.name"),
+        ({"data": {"dir": "/nonexistent/store", "universe": "market"}}, "data.dir"),
+        (
+            {
+                "walkforward": {
+                    "schedule": "fixed",
+                    "train": ["2020-01-02", "2020-06-30"],
+                    "test": ["2020-06-01", "2020-08-31"],
+                }
+            },
+            "overlaps",
+        ),
+    ],
+)
 def test_config_errors_are_one_line_naming_the_key(synth_market, tmp_path, over, key):
     cfg = write_config(tmp_path / "bad.yaml", synth_market, **over)
     result = CliRunner().invoke(app, ["run", str(cfg), "--out", str(tmp_path / "run")])
@@ -124,14 +160,21 @@ def test_python_object_tags_are_rejected(synth_market, tmp_path):
     assert "tag" in result.output and "rejected" in result.output
 
 
-@pytest.mark.parametrize("strategy, params", [
-    ("score_weighted", {"topk": 10}),
-    ("optimizer", {"risk_aversion": 5.0, "max_weight": 0.1}),
-])
+@pytest.mark.parametrize(
+    "strategy, params",
+    [
+        ("score_weighted", {"topk": 10}),
+        ("optimizer", {"risk_aversion": 5.0, "max_weight": 0.1}),
+    ],
+)
 def test_weight_strategies_backtest_through_the_rules(synth_market, tmp_path, strategy, params):
-    cfg = write_config(tmp_path / "w.yaml", synth_market, baselines=[],
-                       portfolio={"strategy": strategy, "params": params},
-                       tracking={"enabled": False})
+    cfg = write_config(
+        tmp_path / "w.yaml",
+        synth_market,
+        baselines=[],
+        portfolio={"strategy": strategy, "params": params},
+        tracking={"enabled": False},
+    )
     run = tmp_path / "run"
     result = CliRunner().invoke(app, ["run", str(cfg), "--out", str(run)])
     assert result.exit_code == 0, result.output

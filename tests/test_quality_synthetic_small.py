@@ -33,16 +33,21 @@ def _frames(T: int = 40, N: int = 30, seed: int = 0):
     o = rng.normal(0, 1, (T, N))
     y = 0.3 * o + rng.normal(0, 1, (T, N))
     tt, ii = np.meshgrid(np.arange(T), np.arange(N), indexing="ij")
-    base = {"datetime": dates[tt.ravel()], "instrument": np.array([f"S{i:03d}" for i in ii.ravel()])}
+    base = {
+        "datetime": dates[tt.ravel()],
+        "instrument": np.array([f"S{i:03d}" for i in ii.ravel()]),
+    }
     oracle = pl.DataFrame({**base, "reversal": o.ravel().astype(np.float32)}).with_columns(
-        pl.col("datetime").cast(pl.Date))
+        pl.col("datetime").cast(pl.Date)
+    )
     return base, o, y, oracle
 
 
 def test_score_equal_to_oracle_has_ratio_one_and_no_leak(qs):
     base, o, y, oracle = _frames()
     preds = pl.DataFrame({**base, "score": o.ravel(), "label": y.ravel()}).with_columns(
-        pl.col("datetime").cast(pl.Date))
+        pl.col("datetime").cast(pl.Date)
+    )
     res = qs.score_against_oracle(preds, oracle, "reversal")
     assert res["ratio"] == pytest.approx(1.0, abs=1e-6)
     assert res["diff_se"] == pytest.approx(0.0, abs=1e-6)
@@ -55,7 +60,8 @@ def test_score_that_reads_the_label_is_flagged_as_leak(qs):
     base, _o, y, oracle = _frames()
     leaky = y + 0.5 * np.random.default_rng(1).normal(0, 1, y.shape)
     preds = pl.DataFrame({**base, "score": leaky.ravel(), "label": y.ravel()}).with_columns(
-        pl.col("datetime").cast(pl.Date))
+        pl.col("datetime").cast(pl.Date)
+    )
     res = qs.score_against_oracle(preds, oracle, "reversal")
     assert res["ic"] > res["oracle_ic"] + 2 * res["diff_se"]
     assert not res["leak_ok"]
@@ -66,7 +72,8 @@ def test_score_only_on_cells_with_a_prediction(qs):
     score = o.copy()
     score[:, :10] = np.nan  # the model predicts 20 of 30 stocks
     preds = pl.DataFrame({**base, "score": score.ravel(), "label": y.ravel()}).with_columns(
-        pl.col("datetime").cast(pl.Date))
+        pl.col("datetime").cast(pl.Date)
+    )
     res = qs.score_against_oracle(preds, oracle, "reversal")
     assert res["n_cells"] == 40 * 20
     assert res["ratio"] == pytest.approx(1.0, abs=1e-6)  # oracle scored on the same 20 stocks
@@ -86,8 +93,9 @@ def test_market_config_switches_on_one_signal(qs):
 @pytest.mark.timeout(120)
 def test_linear_on_reversal_market_reaches_half_the_oracle(qs, tmp_path):
     # small market, stronger planted signal (0.2 instead of 0.06) so 75 test days give a stable IC
-    args = argparse.Namespace(out=str(tmp_path), n_stocks=80, n_days=300, seed=0, strength=0.2,
-                              fresh=False)
+    args = argparse.Namespace(
+        out=str(tmp_path), n_stocks=80, n_days=300, seed=0, strength=0.2, fresh=False
+    )
     cell = next(c for c in qs.CELLS if c.key == "reversal__linear")
     res = qs.run_cell(cell, args)
     assert res["oracle_ic"] > 0.1
@@ -108,16 +116,22 @@ def test_linear_on_reversal_market_reaches_half_the_oracle(qs, tmp_path):
 
 def _cell(ic: float, oracle: float, daily: list[float], leak_ok: bool = True) -> dict:
     dates = [f"2022-01-{d + 1:02d}" for d in range(len(daily))]
-    return {"ic": ic, "oracle_ic": oracle, "ratio": ic / oracle, "leak_ok": leak_ok,
-            "dates": dates, "daily_ic": daily}
+    return {
+        "ic": ic,
+        "oracle_ic": oracle,
+        "ratio": ic / oracle,
+        "leak_ok": leak_ok,
+        "dates": dates,
+        "daily_ic": daily,
+    }
 
 
 def test_bars_verdicts_follow_the_thresholds(qs):
     rng = np.random.default_rng(0)
     noise = list(rng.normal(0, 0.01, 50))
     res = {
-        "reversal__linear": _cell(0.05, 0.06, noise),              # 0.83 >= 0.7
-        "reversal__lgbm": _cell(0.03, 0.06, noise),                # 0.50 < 0.7
+        "reversal__linear": _cell(0.05, 0.06, noise),  # 0.83 >= 0.7
+        "reversal__lgbm": _cell(0.03, 0.06, noise),  # 0.50 < 0.7
         "intraday__lgbm_agg": _cell(0.01, 0.06, [x + 0.01 for x in noise]),
         "intraday__gru": _cell(0.04, 0.06, [x + 0.04 for x in noise]),
         "regime__gru": _cell(0.00, 0.06, noise),

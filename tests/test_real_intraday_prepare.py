@@ -35,19 +35,24 @@ def subset(intraday15_path, tmp_path_factory) -> tuple[Path, pl.DataFrame]:
     """30 stocks x 20 days of the real bars; SH600000 gets a planted 2-for-1 split (prices / 2,
     volume x 2, amount unchanged) from the 11th day on."""
     lazy = pl.scan_parquet(intraday15_path)
-    codes = (lazy.select(pl.col("instrument").unique().sort()).collect()
-             .to_series().head(30).to_list())
+    codes = (
+        lazy.select(pl.col("instrument").unique().sort()).collect().to_series().head(30).to_list()
+    )
     assert SPLIT_CODE in codes
-    days = (lazy.select(pl.col("datetime").dt.date().unique().sort()).collect()
-            .to_series().head(20))
-    df = (lazy.filter(pl.col("instrument").is_in(codes)
-                      & pl.col("datetime").dt.date().is_in(days.implode()))
-          .collect())
-    planted = (pl.col("instrument") == SPLIT_CODE) & (pl.col("datetime").dt.date() >= days[SPLIT_DAY])
+    days = lazy.select(pl.col("datetime").dt.date().unique().sort()).collect().to_series().head(20)
+    df = lazy.filter(
+        pl.col("instrument").is_in(codes) & pl.col("datetime").dt.date().is_in(days.implode())
+    ).collect()
+    planted = (pl.col("instrument") == SPLIT_CODE) & (
+        pl.col("datetime").dt.date() >= days[SPLIT_DAY]
+    )
     df = df.with_columns(
-        *[pl.when(planted).then(pl.col(c) / 2).otherwise(pl.col(c)).alias(c)
-          for c in ("open", "high", "low", "close")],
-        pl.when(planted).then(pl.col("volume") * 2).otherwise(pl.col("volume")).alias("volume"))
+        *[
+            pl.when(planted).then(pl.col(c) / 2).otherwise(pl.col(c)).alias(c)
+            for c in ("open", "high", "low", "close")
+        ],
+        pl.when(planted).then(pl.col("volume") * 2).otherwise(pl.col("volume")).alias("volume"),
+    )
     path = tmp_path_factory.mktemp("bars") / "bars.parquet"
     df.write_parquet(path)
     return path, df
@@ -63,8 +68,12 @@ def prepared(subset, tmp_path_factory) -> tuple[Path, dict]:
 def test_daily_close_is_last_bar_close_times_factor(prepared, subset):
     out, _ = prepared
     panel = load_panel(out, ["close", "factor", "volume"], "all")
-    last = (subset[1].sort("datetime").group_by(pl.col("datetime").dt.date().alias("date"), "instrument")
-            .agg(pl.col("close").last(), pl.col("volume").sum()))
+    last = (
+        subset[1]
+        .sort("datetime")
+        .group_by(pl.col("datetime").dt.date().alias("date"), "instrument")
+        .agg(pl.col("close").last(), pl.col("volume").sum())
+    )
     wide = last.pivot(on="instrument", index="date", values="close").sort("date")
     codes = [c for c in wide.columns if c != "date"]
     raw_close = wide.select(codes).to_numpy().astype(np.float32)
@@ -111,18 +120,26 @@ def test_detect_corporate_actions_synthetic_case():
     """Three stocks x 6 days: a 10-for-3 bonus after a suspension, a limit-up of a 1.67 CNY stock
     (rounding pushes it past 10.5%: not an event) and a cash-dividend-like 3% gap (not an event)."""
     nan = np.nan
-    close = np.array([[20.0, 1.60, 10.0],
-                      [20.4, 1.67, 10.1],
-                      [nan, 1.85, 9.8],     # stock 0 suspended
-                      [15.8, 1.90, 9.9],
-                      [15.9, 1.88, 9.7],
-                      [16.0, 1.86, 9.8]])
-    open_ = np.array([[20.0, 1.60, 10.0],
-                      [20.2, 1.62, 10.0],
-                      [nan, 1.85, 9.8],
-                      [15.7, 1.86, 9.6],    # stock 0: 20.4 -> 15.7 = -23%: ex-rights 10/13
-                      [15.8, 1.89, 9.7],
-                      [15.9, 1.87, 9.5]])  # stock 2: -3.1% gap, a dividend: ignored
+    close = np.array(
+        [
+            [20.0, 1.60, 10.0],
+            [20.4, 1.67, 10.1],
+            [nan, 1.85, 9.8],  # stock 0 suspended
+            [15.8, 1.90, 9.9],
+            [15.9, 1.88, 9.7],
+            [16.0, 1.86, 9.8],
+        ]
+    )
+    open_ = np.array(
+        [
+            [20.0, 1.60, 10.0],
+            [20.2, 1.62, 10.0],
+            [nan, 1.85, 9.8],
+            [15.7, 1.86, 9.6],  # stock 0: 20.4 -> 15.7 = -23%: ex-rights 10/13
+            [15.8, 1.89, 9.7],
+            [15.9, 1.87, 9.5],
+        ]
+    )  # stock 2: -3.1% gap, a dividend: ignored
     factor, event, ratio = prep.detect_corporate_actions(open_, close)
     assert event.sum() == 1 and event[3, 0]
     assert ratio[3, 0] == pytest.approx(10 / 13)

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 from rich.console import Console
 
 from seqalpha.errors import SeqAlphaError
 
-app = typer.Typer(help="seqalpha: from market data to a trained, validated, backtested alpha.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="seqalpha: from market data to a trained, validated, backtested alpha.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 data_app = typer.Typer(help="Data stores: inspect, synthesize, ingest.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 console = Console(stderr=True)
@@ -36,7 +38,7 @@ def data_info(data_dir: Path = typer.Argument(..., help="A Qlib-format data dire
 
 @data_app.command("ingest-daily")
 def data_ingest_daily(
-    src: List[Path] = typer.Argument(..., help="CSV or Parquet files of long daily bars."),
+    src: list[Path] = typer.Argument(..., help="CSV or Parquet files of long daily bars."),
     out: Path = typer.Option(..., "--out", help="Output Qlib store directory."),
     on_bad: str = typer.Option("raise", "--on-bad", help="raise | drop (bad rows counted)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing store."),
@@ -57,23 +59,33 @@ def _synthesize(out: Path, cfg) -> None:
 
     from seqalpha.data.synthetic import generate_market
 
-    with Progress(TextColumn("[bold]synth[/] {task.description}"), BarColumn(),
-                  TextColumn("{task.completed}/{task.total} days"), TimeElapsedColumn(),
-                  console=console) as bar:
+    with Progress(
+        TextColumn("[bold]synth[/] {task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} days"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
         task = bar.add_task(f"{cfg.n_stocks} stocks -> {out}", total=cfg.n_days)
         generate_market(out, cfg, progress=lambda done, total: bar.update(task, completed=done))
 
 
 @data_app.command("synth")
 def data_synth(
-    out: Path = typer.Argument(..., help="Output directory (Qlib store + minute/ + oracle.parquet)."),
+    out: Path = typer.Argument(
+        ..., help="Output directory (Qlib store + minute/ + oracle.parquet)."
+    ),
     seed: int = typer.Option(0, "--seed"),
     n_stocks: int = typer.Option(300, "--n-stocks"),
     n_days: int = typer.Option(750, "--n-days"),
-    bar_minutes: int = typer.Option(1, "--bar-minutes", help="Minute-bar length (1 -> 240 bars/day)."),
+    bar_minutes: int = typer.Option(
+        1, "--bar-minutes", help="Minute-bar length (1 -> 240 bars/day)."
+    ),
     start: str = typer.Option("2020-01-02", "--start", help="First trading date."),
     chunk_days: int = typer.Option(50, "--chunk-days"),
-    strength: List[str] = typer.Option([], "--strength", help="Signal strength name=value (0 = off)."),
+    strength: list[str] = typer.Option(
+        [], "--strength", help="Signal strength name=value (0 = off)."
+    ),
 ) -> None:
     """Synthesize a market with planted signals (reversal interaction intraday regime leadlag)."""
     from seqalpha.data.synthetic import DEFAULT_STRENGTHS, SynthConfig
@@ -87,8 +99,15 @@ def data_synth(
                 strengths[name.strip()] = float(value) if sep else float("nan")
             except ValueError:
                 raise ConfigError(f"--strength {item!r}: expected name=number") from None
-        cfg = SynthConfig(n_stocks=n_stocks, n_days=n_days, start=start, seed=seed,
-                          bar_minutes=bar_minutes, chunk_days=chunk_days, strengths=strengths)
+        cfg = SynthConfig(
+            n_stocks=n_stocks,
+            n_days=n_days,
+            start=start,
+            seed=seed,
+            bar_minutes=bar_minutes,
+            chunk_days=chunk_days,
+            strengths=strengths,
+        )
         _synthesize(out, cfg)
     except SeqAlphaError as exc:
         _fail(exc)
@@ -97,27 +116,37 @@ def data_synth(
 
 @data_app.command("ingest-minute")
 def data_ingest_minute(
-    src: List[Path] = typer.Argument(..., help="CSV or Parquet files of minute bars (datetime = bar end)."),
+    src: list[Path] = typer.Argument(
+        ..., help="CSV or Parquet files of minute bars (datetime = bar end)."
+    ),
     out: Path = typer.Option(..., "--out", help="Output directory (date=YYYY-MM-DD partitions)."),
     on_bad: str = typer.Option("raise", "--on-bad", help="raise | drop (bad rows counted)."),
     session: str = typer.Option("09:30-11:30,13:00-15:00", "--session", help="Trading sessions."),
-    bar_minutes: Optional[int] = typer.Option(None, "--bar-minutes", help="Expected bar length."),
+    bar_minutes: int | None = typer.Option(None, "--bar-minutes", help="Expected bar length."),
 ) -> None:
     """Validate minute bars and write them as date-partitioned zstd Parquet."""
     from seqalpha.data.minute import Session, ingest_minute
 
     try:
-        report = ingest_minute(src, out, Session.parse(session), on_bad=on_bad,  # type: ignore[arg-type]
-                               bar_minutes=bar_minutes)
+        report = ingest_minute(
+            src,
+            out,
+            Session.parse(session),
+            on_bad=on_bad,  # type: ignore[arg-type]
+            bar_minutes=bar_minutes,
+        )
     except SeqAlphaError as exc:
         _fail(exc)
     typer.echo(report.summary())
 
 
 @app.command("demo")
-def demo(out: Path = typer.Option(Path("runs/demo"), "--out", help="Demo directory (market/ and run/)."),
-         market_only: bool = typer.Option(False, "--market-only",
-                                          help="Only synthesize the market and summarize it.")) -> None:
+def demo(
+    out: Path = typer.Option(Path("runs/demo"), "--out", help="Demo directory (market/ and run/)."),
+    market_only: bool = typer.Option(
+        False, "--market-only", help="Only synthesize the market and summarize it."
+    ),
+) -> None:
     """The whole pipeline on the built-in synthetic market: an intraday GRU against an lgbm
     baseline (examples/demo_synthetic.yaml), then the metrics table and the report's path."""
     from rich.console import Console as _Console
@@ -126,7 +155,9 @@ def demo(out: Path = typer.Option(Path("runs/demo"), "--out", help="Demo directo
 
     try:
         if market_only:
-            _synthesize(out / "market", SynthConfig(n_stocks=300, n_days=750, bar_minutes=30, seed=0))
+            _synthesize(
+                out / "market", SynthConfig(n_stocks=300, n_days=750, bar_minutes=30, seed=0)
+            )
             from seqalpha.data.info import print_store_info
 
             print_store_info(out / "market")
@@ -140,8 +171,10 @@ def demo(out: Path = typer.Option(Path("runs/demo"), "--out", help="Demo directo
         stdout.print(f"report: {(out / 'run' / 'report.html').resolve()}")
         for name in results:
             if name != "main":
-                stdout.print(f"baseline report ({name}): "
-                             f"{(out / 'run' / 'baselines' / name / 'report.html').resolve()}")
+                stdout.print(
+                    f"baseline report ({name}): "
+                    f"{(out / 'run' / 'baselines' / name / 'report.html').resolve()}"
+                )
     except SeqAlphaError as exc:
         _fail(exc)
 
@@ -158,8 +191,8 @@ _FRESH_OPT = typer.Option(False, "--fresh", help="Discard windows of a different
 def run(
     config: Path = _CONFIG_ARG,
     out: Path = _OUT_OPT,
-    data_dir: Optional[Path] = _DATA_DIR_OPT,
-    set_: List[str] = _SET_OPT,
+    data_dir: Path | None = _DATA_DIR_OPT,
+    set_: list[str] = _SET_OPT,
     fresh: bool = _FRESH_OPT,
 ) -> None:
     """The whole pipeline: features, labels, walk-forward, evaluation, backtest, report, MLflow."""
@@ -181,8 +214,8 @@ def run(
 def train(
     config: Path = _CONFIG_ARG,
     out: Path = _OUT_OPT,
-    data_dir: Optional[Path] = _DATA_DIR_OPT,
-    set_: List[str] = _SET_OPT,
+    data_dir: Path | None = _DATA_DIR_OPT,
+    set_: list[str] = _SET_OPT,
     fresh: bool = _FRESH_OPT,
 ) -> None:
     """Walk-forward training: RUN_DIR/windows/*, predictions.parquet, metrics.json, config.yaml."""
@@ -196,14 +229,24 @@ def train(
 
 @app.command("features")
 def features(
-    data_dir: Path = typer.Argument(..., help="A Qlib-format data directory (minute bars for intraday)."),
-    library: Optional[str] = typer.Option(None, "--library", help="alpha158 | alpha360 | intraday."),
+    data_dir: Path = typer.Argument(
+        ..., help="A Qlib-format data directory (minute bars for intraday)."
+    ),
+    library: str | None = typer.Option(
+        None, "--library", help="alpha158 | alpha360 | intraday."
+    ),
     universe: str = typer.Option("csi300", "--universe", help="Market file under instruments/."),
-    start: Optional[str] = typer.Option(None, "--start", help="First output date (YYYY-MM-DD)."),
-    end: Optional[str] = typer.Option(None, "--end", help="Last output date (YYYY-MM-DD)."),
-    instruments: Optional[Path] = typer.Option(None, "--instruments", help="File of codes (replaces --universe)."),
-    expr: List[str] = typer.Option([], "--expr", help="Extra feature NAME=EXPR (Qlib syntax); repeatable."),
-    out: Path = typer.Option(..., "--out", help="Output Parquet: datetime, instrument, one column per feature."),
+    start: str | None = typer.Option(None, "--start", help="First output date (YYYY-MM-DD)."),
+    end: str | None = typer.Option(None, "--end", help="Last output date (YYYY-MM-DD)."),
+    instruments: Path | None = typer.Option(
+        None, "--instruments", help="File of codes (replaces --universe)."
+    ),
+    expr: list[str] = typer.Option(
+        [], "--expr", help="Extra feature NAME=EXPR (Qlib syntax); repeatable."
+    ),
+    out: Path = typer.Option(
+        ..., "--out", help="Output Parquet: datetime, instrument, one column per feature."
+    ),
 ) -> None:
     """Compute a factor library and/or expressions for universe members into a long Parquet table."""
     from rich.progress import Progress
@@ -213,17 +256,27 @@ def features(
     try:
         with Progress(console=console, transient=True) as bar:
             task = bar.add_task("features", total=None)
-            df = features_command(data_dir, library, universe, start, end, instruments, expr, out,
-                                  progress=lambda i, n: bar.update(task, completed=i, total=n),
-                                  log=console.print)
+            df = features_command(
+                data_dir,
+                library,
+                universe,
+                start,
+                end,
+                instruments,
+                expr,
+                out,
+                progress=lambda i, n: bar.update(task, completed=i, total=n),
+                log=console.print,
+            )
         console.print(f"wrote {df.height} rows x {df.width - 2} features to {out}")
     except SeqAlphaError as exc:
         _fail(exc)
 
 
 @app.command("report")
-def report(run_dir: Path = typer.Argument(..., help="A run directory (metrics.json, returns...).")
-           ) -> None:
+def report(
+    run_dir: Path = typer.Argument(..., help="A run directory (metrics.json, returns...)."),
+) -> None:
     """Write the self-contained RUN_DIR/report.html (plotly inlined) and print its path."""
     from seqalpha.report.html import write_report
 

@@ -41,8 +41,10 @@ PREDICTION_SECTIONS = ("data", "features", "labels", "processors", "model", "wal
 
 def _check_name(value: str) -> str:
     if _DOTTED_RE.match(value) or "." in value or ":" in value or "/" in value:
-        raise ValueError(f"{value!r} looks like an importable class path; components are "
-                         f"chosen by registered name")
+        raise ValueError(
+            f"{value!r} looks like an importable class path; components are "
+            f"chosen by registered name"
+        )
     if not _NAME_RE.match(value):
         raise ValueError(f"{value!r} is not a valid registered name (letters, digits, _ and -)")
     return value
@@ -65,8 +67,10 @@ def _reject_class_paths(value: Any, path: str) -> None:
     """Raise on any string in a params tree that resolves like `package.module.Class`."""
     if isinstance(value, str):
         if _looks_importable(value):
-            raise ValueError(f"key {path!r} holds {value!r}, which looks like an importable "
-                             f"class path; components are chosen by registered name")
+            raise ValueError(
+                f"key {path!r} holds {value!r}, which looks like an importable "
+                f"class path; components are chosen by registered name"
+            )
     elif isinstance(value, dict):
         for k, v in value.items():
             _reject_class_paths(v, f"{path}.{k}")
@@ -213,16 +217,20 @@ class WalkForwardConfig(Section):
     def _schedule_fields(self) -> WalkForwardConfig:
         if self.schedule == "fixed":
             if self.train is None or self.test is None:
-                raise ValueError("schedule 'fixed' needs `train` and `test` date ranges "
-                                 "(and optionally `valid`)")
+                raise ValueError(
+                    "schedule 'fixed' needs `train` and `test` date ranges (and optionally `valid`)"
+                )
         else:
             given = [k for k in ("train", "valid", "test") if getattr(self, k) is not None]
             if given:
-                raise ValueError(f"schedule {self.schedule!r} takes step/train_days/valid_days/"
-                                 f"test_start/test_end, not explicit ranges {given}")
+                raise ValueError(
+                    f"schedule {self.schedule!r} takes step/train_days/valid_days/"
+                    f"test_start/test_end, not explicit ranges {given}"
+                )
             if self.valid_days >= self.train_days:
-                raise ValueError(f"valid_days {self.valid_days} must be < train_days "
-                                 f"{self.train_days}")
+                raise ValueError(
+                    f"valid_days {self.valid_days} must be < train_days {self.train_days}"
+                )
         return self
 
 
@@ -252,8 +260,9 @@ class PortfolioConfig(Section):
 class BacktestConfig(Section):
     """Exchange rules and costs (defaults: the benchmark protocol of BENCHMARKS.md)."""
 
-    limit_threshold: float | None = Field(0.095, gt=0, lt=1,
-                                          description="fraction: 0.095 = 9.5% daily price limit")
+    limit_threshold: float | None = Field(
+        0.095, gt=0, lt=1, description="fraction: 0.095 = 9.5% daily price limit"
+    )
     buy_cost: float = Field(0.0005, ge=0, lt=1)
     sell_cost: float = Field(0.0015, ge=0, lt=1)
     min_cost: float = Field(5.0, ge=0)
@@ -313,25 +322,30 @@ class PipelineConfig(Section):
     def _cross_checks(self) -> PipelineConfig:
         wf, reach = self.walkforward, self.labels.reach
         if wf.embargo is not None and wf.embargo < reach:
-            raise ValueError(f"walkforward.embargo: {wf.embargo} days is less than the label "
-                             f"reach offset+max(horizons) = {reach}")
+            raise ValueError(
+                f"walkforward.embargo: {wf.embargo} days is less than the label "
+                f"reach offset+max(horizons) = {reach}"
+            )
         if self.features.bars and not self.data.minute_dir:
             raise ValueError("features.bars: intraday sequences need data.minute_dir")
         if self.features.library == "intraday" and not self.data.minute_dir:
             raise ValueError("features.library: 'intraday' needs data.minute_dir")
         if self.features.library == "none" and not self.features.extra and not self.features.bars:
-            raise ValueError("features: library 'none' without extra expressions or bars "
-                             "leaves no inputs")
+            raise ValueError(
+                "features: library 'none' without extra expressions or bars leaves no inputs"
+            )
         return self
 
     @property
     def embargo(self) -> int:
         """Trading days between train, valid and test ranges (at least the label reach)."""
-        return self.walkforward.embargo if self.walkforward.embargo is not None \
-            else self.labels.reach
+        return (
+            self.walkforward.embargo if self.walkforward.embargo is not None else self.labels.reach
+        )
 
 
 # ---------------------------------------------------------------------------- YAML and errors
+
 
 def parse_yaml(text: str, source: str = "<string>") -> Any:
     """YAML text -> plain data with the safe loader; object tags are a one-line ConfigError."""
@@ -341,8 +355,10 @@ def parse_yaml(text: str, source: str = "<string>") -> Any:
         tag = getattr(exc, "problem", "") or str(exc)
         mark = exc.problem_mark
         where = f"{source}:{mark.line + 1}" if mark is not None else source
-        raise ConfigError(f"{where}: unsafe or unknown YAML tag rejected ({tag.strip()}); "
-                          f"only plain YAML values are allowed") from None
+        raise ConfigError(
+            f"{where}: unsafe or unknown YAML tag rejected ({tag.strip()}); "
+            f"only plain YAML values are allowed"
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark is not None else source
@@ -392,7 +408,7 @@ def _format_error(err: dict, root: type, prefix: str = "") -> str:
     if kind == "missing":
         return f"{path}: required key is missing"
     if msg.startswith("Value error, "):
-        msg = msg[len("Value error, "):]
+        msg = msg[len("Value error, ") :]
         return f"{path}: {msg}" if path else msg
     return f"{path}: {msg} (got {err.get('input')!r})"
 
@@ -405,6 +421,7 @@ def validation_message(exc: ValidationError, root: type | None = None, prefix: s
 
 
 # -------------------------------------------------------------------------- overrides
+
 
 def apply_overrides(raw: dict, sets: Sequence[str]) -> dict:
     """A copy of `raw` with `key.path=value` overrides (values parsed as YAML) applied."""
@@ -423,8 +440,9 @@ def apply_overrides(raw: dict, sets: Sequence[str]) -> dict:
             here = ".".join(parts[: i + 1])
             if isinstance(cur, list):
                 if not part.isdigit() or int(part) >= len(cur):
-                    raise ConfigError(f"--set {key}: {here!r} is not an index of a list of "
-                                      f"{len(cur)} items")
+                    raise ConfigError(
+                        f"--set {key}: {here!r} is not an index of a list of {len(cur)} items"
+                    )
                 cur = cur[int(part)]
                 continue
             if not isinstance(cur, dict):
@@ -435,8 +453,9 @@ def apply_overrides(raw: dict, sets: Sequence[str]) -> dict:
         last = parts[-1]
         if isinstance(cur, list):
             if not last.isdigit() or int(last) >= len(cur):
-                raise ConfigError(f"--set {key}: {last!r} is not an index of a list of "
-                                  f"{len(cur)} items")
+                raise ConfigError(
+                    f"--set {key}: {last!r} is not an index of a list of {len(cur)} items"
+                )
             cur[int(last)] = value
         elif isinstance(cur, dict):
             cur[last] = value
@@ -446,6 +465,7 @@ def apply_overrides(raw: dict, sets: Sequence[str]) -> dict:
 
 
 # ------------------------------------------------------------------- loading and checking
+
 
 def repo_root() -> Path:
     """The checkout root (src layout: <root>/src/seqalpha/config.py)."""
@@ -471,34 +491,47 @@ def check_components(cfg: PipelineConfig) -> None:
     from seqalpha.models.registry import MODELS
 
     if cfg.model.name not in MODELS:
-        raise ConfigError(f"model.name: unknown model {cfg.model.name!r}; "
-                          f"allowed: {', '.join(sorted(MODELS))}")
+        raise ConfigError(
+            f"model.name: unknown model {cfg.model.name!r}; allowed: {', '.join(sorted(MODELS))}"
+        )
     try:  # constructors validate their params (unknown -> ConfigError naming it)
         model = MODELS[cfg.model.name](**cfg.model.params, seed=cfg.seeds[0])
     except ConfigError as exc:
         raise ConfigError(f"model.params: {exc}") from None
     except TypeError as exc:
-        raise ConfigError(f"model.params: {cfg.model.name!r} rejects {sorted(cfg.model.params)} "
-                          f"({exc})") from None
+        raise ConfigError(
+            f"model.params: {cfg.model.name!r} rejects {sorted(cfg.model.params)} ({exc})"
+        ) from None
     kind = getattr(model, "input_kind", "tabular")
     if kind == "intraday_seq" and not cfg.features.bars:
-        raise ConfigError(f"features.bars: model {cfg.model.name!r} reads intraday sequences "
-                          f"(input_kind intraday_seq); set features.bars: true")
-    if kind in ("tabular", "daily_seq") and cfg.features.library == "none" \
-            and not cfg.features.extra:
-        raise ConfigError(f"features.library: model {cfg.model.name!r} reads daily features "
-                          f"(input_kind {kind}); choose a library or extra expressions")
+        raise ConfigError(
+            f"features.bars: model {cfg.model.name!r} reads intraday sequences "
+            f"(input_kind intraday_seq); set features.bars: true"
+        )
+    if (
+        kind in ("tabular", "daily_seq")
+        and cfg.features.library == "none"
+        and not cfg.features.extra
+    ):
+        raise ConfigError(
+            f"features.library: model {cfg.model.name!r} reads daily features "
+            f"(input_kind {kind}); choose a library or extra expressions"
+        )
     procs = _processor_names()
     if procs is not None:
         for group in ("features", "labels"):
             for i, spec in enumerate(getattr(cfg.processors, group)):
                 if spec.name not in procs:
-                    raise ConfigError(f"processors.{group}.{i}.name: unknown processor "
-                                      f"{spec.name!r}; allowed: {', '.join(sorted(procs))}")
+                    raise ConfigError(
+                        f"processors.{group}.{i}.name: unknown processor "
+                        f"{spec.name!r}; allowed: {', '.join(sorted(procs))}"
+                    )
     kinds = _label_kinds()
     if kinds is not None and cfg.labels.kind not in kinds:
-        raise ConfigError(f"labels.kind: unknown label kind {cfg.labels.kind!r}; "
-                          f"allowed: {', '.join(sorted(kinds))}")
+        raise ConfigError(
+            f"labels.kind: unknown label kind {cfg.labels.kind!r}; "
+            f"allowed: {', '.join(sorted(kinds))}"
+        )
 
 
 def _processor_names() -> set[str] | None:
@@ -525,14 +558,20 @@ def _label_kinds() -> set[str] | None:
     return None
 
 
-def config_from_dict(raw: Any, source: str = "<config>", base_dir: Path | None = None,
-                     data_dir: str | Path | None = None, check: bool = True) -> PipelineConfig:
+def config_from_dict(
+    raw: Any,
+    source: str = "<config>",
+    base_dir: Path | None = None,
+    data_dir: str | Path | None = None,
+    check: bool = True,
+) -> PipelineConfig:
     """Validate plain data as a PipelineConfig; paths made absolute; errors are one line."""
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: the top level must be a mapping of sections, "
-                          f"got {type(raw).__name__}")
+        raise ConfigError(
+            f"{source}: the top level must be a mapping of sections, got {type(raw).__name__}"
+        )
     try:
         cfg = PipelineConfig.model_validate(raw)
     except ValidationError as exc:
@@ -558,8 +597,12 @@ def config_from_dict(raw: Any, source: str = "<config>", base_dir: Path | None =
     return cfg
 
 
-def load_config(path: str | Path, sets: Sequence[str] = (), data_dir: str | Path | None = None,
-                check: bool = True) -> PipelineConfig:
+def load_config(
+    path: str | Path,
+    sets: Sequence[str] = (),
+    data_dir: str | Path | None = None,
+    check: bool = True,
+) -> PipelineConfig:
     """Read a YAML config, apply `--set` overrides and `--data-dir`, validate."""
     path = Path(path)
     if not path.is_file():
@@ -568,8 +611,9 @@ def load_config(path: str | Path, sets: Sequence[str] = (), data_dir: str | Path
     if raw is not None and not isinstance(raw, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of sections")
     raw = apply_overrides(raw or {}, sets)
-    return config_from_dict(raw, source=str(path), base_dir=path.resolve().parent,
-                            data_dir=data_dir, check=check)
+    return config_from_dict(
+        raw, source=str(path), base_dir=path.resolve().parent, data_dir=data_dir, check=check
+    )
 
 
 def config_to_dict(cfg: PipelineConfig) -> dict:

@@ -19,8 +19,8 @@ from __future__ import annotations
 import json
 import sys
 import time
-from pathlib import Path
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -40,17 +40,25 @@ def ensure_market(cfg, log: Log) -> None:
     data_dir = Path(cfg.data.dir)
     if syn is None:
         if not data_dir.is_dir():
-            raise ConfigError(f"data.dir: {data_dir} does not exist (pass --data-dir or set "
-                              f"data.synthetic to generate a synthetic market there)")
+            raise ConfigError(
+                f"data.dir: {data_dir} does not exist (pass --data-dir or set "
+                f"data.synthetic to generate a synthetic market there)"
+            )
         return
     if (data_dir / "meta.json").is_file():
         return
     from seqalpha.data.synthetic import SynthConfig, generate_market
 
-    log(f"generating the synthetic market into {data_dir} ({syn.n_stocks} stocks x "
-        f"{syn.n_days} days, {syn.bar_minutes}-minute bars, seed {syn.seed})")
-    generate_market(data_dir, SynthConfig(n_stocks=syn.n_stocks, n_days=syn.n_days,
-                                          bar_minutes=syn.bar_minutes, seed=syn.seed))
+    log(
+        f"generating the synthetic market into {data_dir} ({syn.n_stocks} stocks x "
+        f"{syn.n_days} days, {syn.bar_minutes}-minute bars, seed {syn.seed})"
+    )
+    generate_market(
+        data_dir,
+        SynthConfig(
+            n_stocks=syn.n_stocks, n_days=syn.n_days, bar_minutes=syn.bar_minutes, seed=syn.seed
+        ),
+    )
 
 
 def evaluate_predictions(preds: pl.DataFrame, n_groups: int = 5) -> dict[str, pl.DataFrame]:
@@ -58,14 +66,21 @@ def evaluate_predictions(preds: pl.DataFrame, n_groups: int = 5) -> dict[str, pl
     from seqalpha.data.panel import Panel
     from seqalpha.evaluate import daily_ic, daily_rank_ic, quantile_returns
 
-    grid = Panel.from_long(preds.select("datetime", "instrument", "score", "label"),
-                           ["score", "label"])
+    grid = Panel.from_long(
+        preds.select("datetime", "instrument", "score", "label"), ["score", "label"]
+    )
     score, label, mask = grid["score"], grid["label"], grid.universe
-    ic = pl.DataFrame({"datetime": grid.dates, "ic": daily_ic(score, label, mask),
-                       "rank_ic": daily_rank_ic(score, label, mask)})
+    ic = pl.DataFrame(
+        {
+            "datetime": grid.dates,
+            "ic": daily_ic(score, label, mask),
+            "rank_ic": daily_rank_ic(score, label, mask),
+        }
+    )
     q = quantile_returns(score, label, mask, n_groups)
-    quant = pl.DataFrame({"datetime": grid.dates,
-                          **{f"q{k + 1}": q[:, k] for k in range(n_groups)}})
+    quant = pl.DataFrame(
+        {"datetime": grid.dates, **{f"q{k + 1}": q[:, k] for k in range(n_groups)}}
+    )
     cast = pl.col("datetime").cast(pl.Date)
     return {"ic": ic.with_columns(cast), "quantiles": quant.with_columns(cast)}
 
@@ -77,10 +92,21 @@ def run_backtest(cfg, preds: pl.DataFrame):
 
     bt, pf = cfg.backtest, cfg.portfolio
     d = preds["datetime"].cast(pl.Date)
-    market = load_market(cfg.data.dir, start=d.min(), end=d.max(), benchmark=cfg.data.benchmark,
-                         deal_price=bt.deal_price, limit_threshold=bt.limit_threshold)
-    bcfg = BacktestConfig(account=bt.account, buy_cost=bt.buy_cost, sell_cost=bt.sell_cost,
-                          min_cost=bt.min_cost, trade_unit=bt.lot_size)
+    market = load_market(
+        cfg.data.dir,
+        start=d.min(),
+        end=d.max(),
+        benchmark=cfg.data.benchmark,
+        deal_price=bt.deal_price,
+        limit_threshold=bt.limit_threshold,
+    )
+    bcfg = BacktestConfig(
+        account=bt.account,
+        buy_cost=bt.buy_cost,
+        sell_cost=bt.sell_cost,
+        min_cost=bt.min_cost,
+        trade_unit=bt.lot_size,
+    )
     if pf.strategy == "topk_dropout":
         return backtest_topk(preds, market, TopkDropout(topk=pf.topk, n_drop=pf.n_drop), bcfg)
     from seqalpha.backtest import scores_to_grid
@@ -95,15 +121,25 @@ def run_backtest(cfg, preds: pl.DataFrame):
             params = OptimizerParams(**pf.params)
         except TypeError as exc:
             raise ConfigError(f"portfolio.params: {exc}") from None
-        weights = optimize_with_factor_model(grid, cfg.data.dir, market.dates, market.instruments,
-                                             params, can_buy=market.can_buy,
-                                             can_sell=market.can_sell)
+        weights = optimize_with_factor_model(
+            grid,
+            cfg.data.dir,
+            market.dates,
+            market.instruments,
+            params,
+            can_buy=market.can_buy,
+            can_sell=market.can_sell,
+        )
     elif pf.strategy == "long_short":
-        raise ConfigError("portfolio.strategy: 'long_short' needs short selling, which the A-share "
-                          "cash backtest does not allow; evaluate it with quantile returns")
+        raise ConfigError(
+            "portfolio.strategy: 'long_short' needs short selling, which the A-share "
+            "cash backtest does not allow; evaluate it with quantile returns"
+        )
     else:
-        raise ConfigError(f"portfolio.strategy: unknown strategy {pf.strategy!r}; allowed: "
-                          f"topk_dropout, score_weighted, optimizer")
+        raise ConfigError(
+            f"portfolio.strategy: unknown strategy {pf.strategy!r}; allowed: "
+            f"topk_dropout, score_weighted, optimizer"
+        )
     return backtest_weights(weights, market, bcfg)
 
 
@@ -116,11 +152,23 @@ def merge_metrics(signal: dict, perf: dict) -> dict:
         by_year[str(year)] = dict(row)
     for year, row in signal.get("by_year", {}).items():
         tgt = by_year.setdefault(str(year), {})
-        tgt.update({"IC": row.get("ic"), "RankIC": row.get("rank_ic"), "ICIR": row.get("icir"),
-                    "RankICIR": row.get("rank_icir")})
+        tgt.update(
+            {
+                "IC": row.get("ic"),
+                "RankIC": row.get("rank_ic"),
+                "ICIR": row.get("icir"),
+                "RankICIR": row.get("rank_icir"),
+            }
+        )
     overall = dict(perf.get("overall", {}))
-    overall.update({"IC": signal.get("ic"), "RankIC": signal.get("rank_ic"),
-                    "ICIR": signal.get("icir"), "RankICIR": signal.get("rank_icir")})
+    overall.update(
+        {
+            "IC": signal.get("ic"),
+            "RankIC": signal.get("rank_ic"),
+            "ICIR": signal.get("icir"),
+            "RankICIR": signal.get("rank_icir"),
+        }
+    )
     out["by_year"] = dict(sorted(by_year.items()))
     out["overall"] = overall
     return out
@@ -132,8 +180,15 @@ def data_files(cfg) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in _DATA_SUFFIXES)
 
 
-def _run_one(config: str | Path, out: Path, data_dir, sets: Sequence[str], fresh: bool,
-             log: Log, track: bool = True) -> dict:
+def _run_one(
+    config: str | Path,
+    out: Path,
+    data_dir,
+    sets: Sequence[str],
+    fresh: bool,
+    log: Log,
+    track: bool = True,
+) -> dict:
     from seqalpha.config import load_config
     from seqalpha.train.commands import train_command
 
@@ -146,8 +201,10 @@ def _run_one(config: str | Path, out: Path, data_dir, sets: Sequence[str], fresh
         raise DataError(f"{out / 'predictions.parquet'}: the walk-forward produced no predictions")
     for name, frame in evaluate_predictions(preds).items():
         write_parquet_atomic(frame, out / f"{name}.parquet")
-    log("backtest: " + f"{cfg.portfolio.strategy} (topk {cfg.portfolio.topk}, n_drop "
-        f"{cfg.portfolio.n_drop}), costs {cfg.backtest.buy_cost:.2%}/{cfg.backtest.sell_cost:.2%}")
+    log(
+        "backtest: " + f"{cfg.portfolio.strategy} (topk {cfg.portfolio.topk}, n_drop "
+        f"{cfg.portfolio.n_drop}), costs {cfg.backtest.buy_cost:.2%}/{cfg.backtest.sell_cost:.2%}"
+    )
     result = run_backtest(cfg, preds)
     result.write(out)
     metrics = merge_metrics(signal, result.metrics())
@@ -156,27 +213,47 @@ def _run_one(config: str | Path, out: Path, data_dir, sets: Sequence[str], fresh
 
     from seqalpha.report.provenance import write_provenance
 
-    write_provenance(out, data_files(cfg), list(cfg.seeds), extra={"config": str(config),
-                                                                   "sets": list(sets)})
+    write_provenance(
+        out, data_files(cfg), list(cfg.seeds), extra={"config": str(config), "sets": list(sets)}
+    )
     from seqalpha.report.html import write_report
 
     report = write_report(out)
     if track and cfg.tracking.enabled:
         from seqalpha.report.tracking import log_run
 
-        artifacts = [out / n for n in ("report.html", "metrics.json", "config.yaml",
-                                       "predictions.parquet", "returns.parquet",
-                                       "provenance.json")]
-        run_id = log_run(out, cfg.model_dump(mode="json"), to_jsonable(metrics),
-                         [a for a in artifacts if a.exists()], cfg.tracking.tracking_uri,
-                         cfg.tracking.experiment)
+        artifacts = [
+            out / n
+            for n in (
+                "report.html",
+                "metrics.json",
+                "config.yaml",
+                "predictions.parquet",
+                "returns.parquet",
+                "provenance.json",
+            )
+        ]
+        run_id = log_run(
+            out,
+            cfg.model_dump(mode="json"),
+            to_jsonable(metrics),
+            [a for a in artifacts if a.exists()],
+            cfg.tracking.tracking_uri,
+            cfg.tracking.experiment,
+        )
         log(f"MLflow run {run_id}")
     log(f"report: {report}")
     return metrics
 
 
-def run_pipeline(config: str | Path, out: str | Path, data_dir: str | Path | None = None,
-                 sets: Sequence[str] = (), fresh: bool = False, log: Log | None = None) -> dict:
+def run_pipeline(
+    config: str | Path,
+    out: str | Path,
+    data_dir: str | Path | None = None,
+    sets: Sequence[str] = (),
+    fresh: bool = False,
+    log: Log | None = None,
+) -> dict:
     """Run a config end to end into `out` (resuming finished windows); also its baselines.
 
     Returns {"main": metrics, "<baseline name>": metrics, ...}.
@@ -191,15 +268,39 @@ def run_pipeline(config: str | Path, out: str | Path, data_dir: str | Path | Non
     for base in getattr(cfg, "baselines", []) or []:
         extra = [f"{k}={json.dumps(v)}" for k, v in base.set.items()]
         say(f"baseline {base.name}: {' '.join(extra)}")
-        results[base.name] = _run_one(config, out / "baselines" / base.name, data_dir,
-                                      [*sets, *extra, "baselines=[]"], fresh, say)
+        results[base.name] = _run_one(
+            config,
+            out / "baselines" / base.name,
+            data_dir,
+            [*sets, *extra, "baselines=[]"],
+            fresh,
+            say,
+        )
     return results
 
 
-SUMMARY_KEYS = ("IC", "RankIC", "ICIR", "RankICIR", "AlphaRtn", "AlphaRtnNC", "AlphaSharpe",
-                "AlphaDrawdown", "TOV")
-YEAR_KEYS = ("IC", "RankIC", "AlphaRtn", "AlphaRtnNC", "AlphaSharpe", "AlphaSharpeNC",
-             "AlphaDrawdown", "AlphaDrawdownNC", "TOV")
+SUMMARY_KEYS = (
+    "IC",
+    "RankIC",
+    "ICIR",
+    "RankICIR",
+    "AlphaRtn",
+    "AlphaRtnNC",
+    "AlphaSharpe",
+    "AlphaDrawdown",
+    "TOV",
+)
+YEAR_KEYS = (
+    "IC",
+    "RankIC",
+    "AlphaRtn",
+    "AlphaRtnNC",
+    "AlphaSharpe",
+    "AlphaSharpeNC",
+    "AlphaDrawdown",
+    "AlphaDrawdownNC",
+    "TOV",
+)
 
 
 def format_metric(key: str, value) -> str:
@@ -225,8 +326,9 @@ def _table(title: str, first: str, keys: Sequence[str], rows: dict[str, dict]):
 
 def summary_table(results: dict[str, dict], title: str = "seqalpha run"):
     """A rich table: one row per run (main and baselines) with the overall metrics."""
-    return _table(title, "run", SUMMARY_KEYS,
-                  {name: m.get("overall", {}) for name, m in results.items()})
+    return _table(
+        title, "run", SUMMARY_KEYS, {name: m.get("overall", {}) for name, m in results.items()}
+    )
 
 
 def year_table(metrics: dict, title: str):
@@ -239,8 +341,10 @@ def year_table(metrics: dict, title: str):
 def demo_config_path() -> Path:
     """`examples/demo_synthetic.yaml` of the checkout (or the packaged copy)."""
     here = Path(__file__).resolve()
-    for cand in (here.parents[2] / "examples" / "demo_synthetic.yaml",
-                 here.parent / "_examples" / "demo_synthetic.yaml"):
+    for cand in (
+        here.parents[2] / "examples" / "demo_synthetic.yaml",
+        here.parent / "_examples" / "demo_synthetic.yaml",
+    ):
         if cand.is_file():
             return cand
     raise ConfigError("examples/demo_synthetic.yaml not found next to the package")

@@ -31,7 +31,9 @@ def test_percent_change_detected_and_limits_flagged(csi300_dir, market):
     assert market.can_buy[small].all() and market.can_sell[small].all()
     b = p["close"][:, codes.index("SH000300")].astype(np.float64)
     assert market.benchmark[1:] == pytest.approx(b[1:] / b[:-1] - 1, rel=1e-6)
-    prev = load_panel(csi300_dir, ["close"], ["SH000300"], "2020-12-31", "2020-12-31")["close"][0, 0]
+    prev = load_panel(csi300_dir, ["close"], ["SH000300"], "2020-12-31", "2020-12-31")["close"][
+        0, 0
+    ]
     assert market.benchmark[0] == pytest.approx(b[0] / prev - 1, rel=1e-6)  # known on day one
     with pytest.raises(DataError, match="change"):
         load_market(csi300_dir, START, END, change_unit="fraction")

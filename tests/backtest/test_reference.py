@@ -23,13 +23,17 @@ def reference_topk(sig, m, topk, n_drop, cfg, risk_degree=0.95):
     for t in range(T):
         s = sig[t]
         if np.isfinite(s).any():
+
             def key(i, s=s):
                 return -s[i] if math.isfinite(s[i]) else math.inf
+
             held = sorted(amount)
-            cands = sorted((i for i in range(N) if i not in amount and math.isfinite(s[i])), key=key)
+            cands = sorted(
+                (i for i in range(N) if i not in amount and math.isfinite(s[i])), key=key
+            )
             today = cands[: n_drop + topk - len(held)]
             comb = sorted(sorted(set(held) | set(today)), key=key)
-            bottom = set(comb[len(comb) - n_drop:])
+            bottom = set(comb[len(comb) - n_drop :])
             sell = [i for i in held if i in bottom]
             buy = today[: len(sell) + topk - len(held)]
             for i in sell:
@@ -43,7 +47,11 @@ def reference_topk(sig, m, topk, n_drop, cfg, risk_degree=0.95):
                 if blocked[t, i]:
                     continue
                 f = m.factor[t, i]
-                amt = math.floor((budget / m.price[t, i] * f + 0.1) / cfg.trade_unit) * cfg.trade_unit / f
+                amt = (
+                    math.floor((budget / m.price[t, i] * f + 0.1) / cfg.trade_unit)
+                    * cfg.trade_unit
+                    / f
+                )
                 val = amt * m.price[t, i]
                 cost = max(val * cfg.buy_cost, cfg.min_cost)
                 if val <= 1e-5 or cash < val + cost:
@@ -63,11 +71,13 @@ def test_numba_topk_equals_python_reference(market_factory, seed):
     rng = np.random.default_rng(seed)
     T, N = 60, 25
     ret = 0.02 * rng.standard_normal((T, N))
-    ret[rng.random((T, N)) < 0.04] = 0.10   # limit-up days
+    ret[rng.random((T, N)) < 0.04] = 0.10  # limit-up days
     ret[rng.random((T, N)) < 0.04] = -0.10  # limit-down days
     close = 10 * np.cumprod(1 + ret, axis=0)
     vol = np.where(rng.random((T, N)) < 0.05, 0.0, 1e6)  # suspensions
-    factor = np.cumprod(np.where(rng.random((T, N)) < 0.02, 1.1, 1.0), axis=0) * rng.uniform(1, 5, N)
+    factor = np.cumprod(np.where(rng.random((T, N)) < 0.02, 1.1, 1.0), axis=0) * rng.uniform(
+        1, 5, N
+    )
     m = market_factory(close, volume=vol, factor=factor)
     score = np.round(rng.standard_normal((T, N)), 1)  # many ties
     score[rng.random((T, N)) < 0.1] = np.nan

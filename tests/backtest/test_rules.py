@@ -74,8 +74,9 @@ def test_limit_up_holding_is_kept_under_forbid_all_but_sold_otherwise(market_fac
     s = scores([[2, 1], [1, 2], [1, 2]])
     strict = backtest_topk(s, market_factory(close), TOP1)
     assert "SZ000000" in held_on(strict, 2)
-    loose = backtest_topk(s, market_factory(close),
-                          TopkDropout(topk=1, n_drop=1, forbid_all_trade_at_limit=False))
+    loose = backtest_topk(
+        s, market_factory(close), TopkDropout(topk=1, n_drop=1, forbid_all_trade_at_limit=False)
+    )
     assert "SZ000000" not in held_on(loose, 2)
 
 
@@ -89,7 +90,9 @@ def test_suspended_stock_neither_bought_nor_sold(market_factory):
     vol[2, 0] = np.nan  # held A suspended on day 2: cannot be sold
     res = backtest_topk(scores([[2, 1], [1, 2], [1, 2]]), market_factory(flat(), vol), TOP1)
     assert "SZ000000" in held_on(res, 2)
-    assert trades_on(res, 3).filter(pl.col("side") == "sell")["instrument"].to_list() == ["SZ000000"]
+    assert trades_on(res, 3).filter(pl.col("side") == "sell")["instrument"].to_list() == [
+        "SZ000000"
+    ]
 
 
 def test_lots_of_100_raw_shares_from_adjusted_prices(market_factory):
@@ -131,10 +134,15 @@ def test_costs_reduce_return_by_exactly_the_cost(market_factory):
     assert np.all(r["cost"].to_numpy() >= 0) and r["cost"].sum() > 0
     assert free.returns["cost"].sum() == 0
     assert free.returns["value"][-1] > paid.returns["value"][-1]
-    assert np.allclose(r["turnover"].to_numpy() * prev,
-                       paid.trades.group_by("datetime").agg(pl.col("value").sum())
-                       .join(r.select("datetime"), on="datetime", how="right")
-                       .sort("datetime")["value"].fill_null(0).to_numpy())
+    assert np.allclose(
+        r["turnover"].to_numpy() * prev,
+        paid.trades.group_by("datetime")
+        .agg(pl.col("value").sum())
+        .join(r.select("datetime"), on="datetime", how="right")
+        .sort("datetime")["value"]
+        .fill_null(0)
+        .to_numpy(),
+    )
 
 
 def test_benchmark_and_excess_from_index_close(market_factory):
@@ -164,7 +172,9 @@ def test_t_plus_1_never_sell_what_was_bought_today(market_factory):
     # a name bought on day t can be sold on day t+2 at the earliest with hold_thresh=2
     buys = wres.trades.filter(pl.col("side") == "buy").select("datetime", "instrument")
     sells = wres.trades.filter(pl.col("side") == "sell").select("datetime", "instrument")
-    j = buys.join(sells, on="instrument", suffix="_s").filter(pl.col("datetime_s") >= pl.col("datetime"))
+    j = buys.join(sells, on="instrument", suffix="_s").filter(
+        pl.col("datetime_s") >= pl.col("datetime")
+    )
     first = j.group_by("datetime", "instrument").agg(pl.col("datetime_s").min())
     gap = (first["datetime_s"] - first["datetime"]).dt.total_days()
     assert gap.min() >= 2
@@ -187,7 +197,9 @@ def test_weights_backtest_tracks_target_and_rejects_shorts(market_factory):
 def test_deal_price_open_uses_open(market_factory):
     close = flat()
     open_ = flat(price=9.0)
-    res = backtest_topk(scores([[2, 1]]), market_factory(close, open_=open_, deal_price="open"), TOP1)
+    res = backtest_topk(
+        scores([[2, 1]]), market_factory(close, open_=open_, deal_price="open"), TOP1
+    )
     assert trades_on(res, 1)["price"][0] == pytest.approx(9.0)
     with pytest.raises(DataError, match="vwap"):
         market_factory(close, deal_price="vwap")
@@ -197,20 +209,37 @@ def test_write_parquet_columns(market_factory, tmp_path):
     res = backtest_topk(scores([[2, 1], [1, 2]]), market_factory(flat()), TOP1)
     res.write(tmp_path / "run")
     r = pl.read_parquet(tmp_path / "run" / "returns.parquet")
-    assert r.columns == ["datetime", "return", "return_nc", "benchmark", "excess", "excess_nc",
-                         "turnover", "cost", "value"]
+    assert r.columns == [
+        "datetime",
+        "return",
+        "return_nc",
+        "benchmark",
+        "excess",
+        "excess_nc",
+        "turnover",
+        "cost",
+        "value",
+    ]
     assert pl.read_parquet(tmp_path / "run" / "positions.parquet").columns == [
-        "datetime", "instrument", "shares", "weight", "price"]
+        "datetime",
+        "instrument",
+        "shares",
+        "weight",
+        "price",
+    ]
     t = pl.read_parquet(tmp_path / "run" / "trades.parquet")
     assert t.columns == ["datetime", "instrument", "side", "shares", "price", "value", "cost"]
     assert t.height == res.trades.height == 3  # buy A, then sell A and buy B
 
 
 def test_performance_table_by_hand():
-    dates = np.array(["2021-12-30", "2021-12-31", "2022-01-04", "2022-01-05"], dtype="datetime64[D]")
+    dates = np.array(
+        ["2021-12-30", "2021-12-31", "2022-01-04", "2022-01-05"], dtype="datetime64[D]"
+    )
     ex = np.array([0.01, -0.02, 0.03, 0.01])
-    df = pl.DataFrame({"datetime": dates, "excess": ex, "excess_nc": ex + 0.001,
-                       "turnover": [0.2, 0.4, 0.1, 0.3]})
+    df = pl.DataFrame(
+        {"datetime": dates, "excess": ex, "excess_nc": ex + 0.001, "turnover": [0.2, 0.4, 0.1, 0.3]}
+    )
     tab = performance_table(df)
     o = tab["overall"]
     assert o["AlphaRtn"] == pytest.approx(238 * ex.mean())

@@ -22,8 +22,11 @@ from seqalpha.errors import ConfigError, DataError
 
 def bars(rows: list[tuple]) -> pl.DataFrame:
     """Long bars from (date, instrument, open, high, low, close, volume) tuples."""
-    schema = {"date": pl.Utf8, "instrument": pl.Utf8,
-              **{c: pl.Float64 for c in ("open", "high", "low", "close", "volume")}}
+    schema = {
+        "date": pl.Utf8,
+        "instrument": pl.Utf8,
+        **{c: pl.Float64 for c in ("open", "high", "low", "close", "volume")},
+    }
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 
@@ -49,25 +52,32 @@ def test_ingest_csv_round_trip(good_csv: Path, tmp_path: Path) -> None:
     assert (rep.rows_read, rep.rows_written, rep.total_dropped) == (5, 5, 0)
     assert (rep.n_dates, rep.n_instruments) == (3, 2)
     p = load_panel(out, ["open", "high", "low", "close", "volume"])
-    np.testing.assert_array_equal(p.dates, np.array(["2022-03-01", "2022-03-02", "2022-03-03"],
-                                                    dtype="datetime64[D]"))
-    np.testing.assert_array_equal(p["close"], np.array([[10.2, 20.1], [10.1, np.nan],
-                                                        [10.0, 20.9]], np.float32))
+    np.testing.assert_array_equal(
+        p.dates, np.array(["2022-03-01", "2022-03-02", "2022-03-03"], dtype="datetime64[D]")
+    )
+    np.testing.assert_array_equal(
+        p["close"], np.array([[10.2, 20.1], [10.1, np.nan], [10.0, 20.9]], np.float32)
+    )
     assert p["volume"][2, 0] == 0.0
     assert [(s.code, str(s.start), str(s.end)) for s in read_instruments(out, "all")] == [
-        ("SH600000", "2022-03-01", "2022-03-03"), ("SZ000001", "2022-03-01", "2022-03-03")]
+        ("SH600000", "2022-03-01", "2022-03-03"),
+        ("SZ000001", "2022-03-01", "2022-03-03"),
+    ]
 
 
 def test_ingest_several_files_csv_and_parquet_with_optional_columns(tmp_path: Path) -> None:
     a = bars(GOOD[:3]).with_columns(pl.lit(2.0).alias("factor"), pl.lit(1e4).alias("AMOUNT"))
     b = bars([("2022-03-04", "sh600000", 10.0, 10.0, 10.0, 10.0, 5.0)]).with_columns(
-        pl.lit(2.5).alias("factor"))
+        pl.lit(2.5).alias("factor")
+    )
     a.rename({"date": "datetime"}).write_csv(tmp_path / "a.csv")
     b.with_columns(pl.col("date").str.to_date()).write_parquet(tmp_path / "b.parquet")
     rep = ingest_daily([tmp_path / "a.csv", tmp_path / "b.parquet"], tmp_path / "out")
     assert rep.fields == ["open", "high", "low", "close", "volume", "amount", "factor"]
-    np.testing.assert_array_equal(read_calendar(tmp_path / "out"), np.array(
-        ["2022-03-01", "2022-03-02", "2022-03-03", "2022-03-04"], dtype="datetime64[D]"))
+    np.testing.assert_array_equal(
+        read_calendar(tmp_path / "out"),
+        np.array(["2022-03-01", "2022-03-02", "2022-03-03", "2022-03-04"], dtype="datetime64[D]"),
+    )
     p = load_panel(tmp_path / "out", ["factor", "amount"])
     np.testing.assert_array_equal(p["factor"][:, 0], [2.0, 2.0, 2.0, 2.5])
     # b.parquet has no amount: the stored value is NaN, not 0.
@@ -87,8 +97,11 @@ BAD_CASES = [
 def test_bad_row_raises_naming_file_instrument_date(tmp_path: Path, label, row, reason) -> None:
     path = tmp_path / "bad.csv"
     bars([GOOD[0], row, *GOOD[2:]]).write_csv(path)
-    with pytest.raises(DataError, match=rf"1 rows .* '{reason}' \(e\.g\. file=.*bad\.csv, "
-                                        r"instrument=SH600000, date=2022-03-02"):
+    with pytest.raises(
+        DataError,
+        match=rf"1 rows .* '{reason}' \(e\.g\. file=.*bad\.csv, "
+        r"instrument=SH600000, date=2022-03-02",
+    ):
         ingest_daily(path, tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
@@ -108,8 +121,11 @@ def test_duplicates_raise_with_key_and_file(tmp_path: Path) -> None:
     path = tmp_path / "dup.csv"
     changed = ("2022-03-03", "SZ000001", 20.1, 21.0, 20.0, 20.8, 700.0)
     bars([*GOOD, changed]).write_csv(path)
-    with pytest.raises(DataError, match=r"duplicate \(date, instrument\) rows: 1 keys, e\.g\. "
-                                        r"SZ000001 on 2022-03-03 \(2 rows, in \[.*dup\.csv"):
+    with pytest.raises(
+        DataError,
+        match=r"duplicate \(date, instrument\) rows: 1 keys, e\.g\. "
+        r"SZ000001 on 2022-03-03 \(2 rows, in \[.*dup\.csv",
+    ):
         ingest_daily(path, tmp_path / "out")
 
 
@@ -120,8 +136,10 @@ def test_duplicates_drop_collapses_copies_and_drops_conflicts() -> None:
     assert rep.identical_duplicates == 1
     assert rep.dropped["duplicate"] == 2
     assert clean.height == 4
-    assert clean.filter((pl.col("instrument") == "SZ000001")
-                        & (pl.col("date") == "2022-03-03")).height == 0
+    assert (
+        clean.filter((pl.col("instrument") == "SZ000001") & (pl.col("date") == "2022-03-03")).height
+        == 0
+    )
 
 
 def test_row_counted_once_under_first_reason() -> None:
@@ -168,8 +186,9 @@ def test_cli_ingest_then_info(tmp_path: Path) -> None:
     runner = CliRunner()
     res = runner.invoke(app, ["data", "ingest-daily", str(path), "--out", str(out)])
     assert res.exit_code == 2
-    res = runner.invoke(app, ["data", "ingest-daily", str(path), "--out", str(out),
-                              "--on-bad", "drop"])
+    res = runner.invoke(
+        app, ["data", "ingest-daily", str(path), "--out", str(out), "--on-bad", "drop"]
+    )
     assert res.exit_code == 0, res.output
     assert "ingested 4 of 5 rows" in res.output and "high_below_low=1" in res.output
     res = runner.invoke(app, ["data", "info", str(out)])
@@ -206,10 +225,12 @@ def test_real_bars_round_trip_through_long_parquet(csi300_dir: Path, tmp_path: P
     orig.universe = listed
     long = orig.to_long(fields).rename({"datetime": "date"})
     long.write_parquet(tmp_path / "bars.parquet")
-    bad_rows = long.filter(pl.any_horizontal([pl.col(c).is_nan() for c in
-                                              ("open", "high", "low", "close", "volume")]))
-    rep = ingest_daily(tmp_path / "bars.parquet", tmp_path / "store", on_bad="drop",
-                       extra=["change"])
+    bad_rows = long.filter(
+        pl.any_horizontal([pl.col(c).is_nan() for c in ("open", "high", "low", "close", "volume")])
+    )
+    rep = ingest_daily(
+        tmp_path / "bars.parquet", tmp_path / "store", on_bad="drop", extra=["change"]
+    )
     assert rep.rows_read == long.height and rep.total_dropped == bad_rows.height
     assert rep.dropped["bad_price"] >= 243  # CSI1000 has no values before its launch
     back = load_panel(tmp_path / "store", fields)
@@ -241,11 +262,17 @@ def _first_reason(row: dict) -> str | None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(
-    st.sampled_from(["2022-01-03", "2022-01-04", None]),
-    st.sampled_from(["SH600000", "SZ000001"]),
-    *[st.sampled_from([1.0, 2.0, 0.0, -1.0, float("nan"), float("inf")])] * 5,
-), min_size=1, max_size=30))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["2022-01-03", "2022-01-04", None]),
+            st.sampled_from(["SH600000", "SZ000001"]),
+            *[st.sampled_from([1.0, 2.0, 0.0, -1.0, float("nan"), float("inf")])] * 5,
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
 def test_clean_counts_match_a_row_by_row_reference(rows) -> None:
     df = bars(rows).with_columns(pl.col("date").str.to_date())
     clean, rep = clean_daily_bars(df, on_bad="drop")
@@ -260,7 +287,8 @@ def test_clean_counts_match_a_row_by_row_reference(rows) -> None:
     distinct = {}
     for r in survivors:
         distinct.setdefault((r["date"], r["instrument"]), set()).add(
-            tuple(r[c] for c in ("open", "high", "low", "close", "volume")))
+            tuple(r[c] for c in ("open", "high", "low", "close", "volume"))
+        )
     # Exact copies collapse to one row per distinct value; a key left with several rows conflicts
     # and loses all of them.
     expected["duplicate"] = sum(len(v) for v in distinct.values() if len(v) > 1)

@@ -23,8 +23,14 @@ from seqalpha.errors import ConfigError, DataError
 US = Session((("09:30", "16:00"),))
 
 
-def random_bars(rng: np.random.Generator, days: int, n: int, bar_minutes: int = 1,
-                session: Session = A_SHARE, nan_frac: float = 0.0) -> MinuteBars:
+def random_bars(
+    rng: np.random.Generator,
+    days: int,
+    n: int,
+    bar_minutes: int = 1,
+    session: Session = A_SHARE,
+    nan_frac: float = 0.0,
+) -> MinuteBars:
     """Consistent random OHLCV bars [D, B, N] (a random walk), with optional missing bars."""
     ends = session.bar_ends(bar_minutes)
     B = len(ends)
@@ -34,23 +40,36 @@ def random_bars(rng: np.random.Generator, days: int, n: int, bar_minutes: int = 
     low = np.minimum(open_, close) * (1 - rng.uniform(0, 0.002, close.shape))
     volume = rng.integers(0, 1000, close.shape).astype(float) * 100
     amount = volume * (high + low) / 2
-    fields = {"open": open_, "high": high, "low": low, "close": close, "volume": volume, "amount": amount}
+    fields = {
+        "open": open_,
+        "high": high,
+        "low": low,
+        "close": close,
+        "volume": volume,
+        "amount": amount,
+    }
     if nan_frac:
         hole = rng.random(close.shape) < nan_frac
         for v in fields.values():
             v[hole] = np.nan
     dates = np.arange(np.datetime64("2024-01-02"), np.datetime64("2024-01-02") + days)
-    return MinuteBars(dates, ends, np.array([f"S{i:03d}" for i in range(n)]),
-                      {k: v.astype(np.float32) for k, v in fields.items()})
+    return MinuteBars(
+        dates,
+        ends,
+        np.array([f"S{i:03d}" for i in range(n)]),
+        {k: v.astype(np.float32) for k, v in fields.items()},
+    )
 
 
 def bars_to_long(bars: MinuteBars) -> pl.DataFrame:
     """Long rows `datetime` (bar end), `instrument`, OHLCV, amount (NaN bars left out)."""
     D, B, N = bars.shape
     mins = bars.bar_end_minutes()
-    stamps = (bars.dates.astype("datetime64[m]")[:, None] + mins[None, :].astype("timedelta64[m]"))
-    cols = {"datetime": np.repeat(stamps.reshape(-1), N).astype("datetime64[us]"),
-            "instrument": np.tile(bars.instruments, D * B)}
+    stamps = bars.dates.astype("datetime64[m]")[:, None] + mins[None, :].astype("timedelta64[m]")
+    cols = {
+        "datetime": np.repeat(stamps.reshape(-1), N).astype("datetime64[us]"),
+        "instrument": np.tile(bars.instruments, D * B),
+    }
     for k in ("open", "high", "low", "close", "volume", "amount"):
         cols[k] = bars[k].reshape(-1).astype(np.float64)
     df = pl.DataFrame(cols)
@@ -68,11 +87,23 @@ def minute_csv(tmp_path):
 
 # ---------------------------------------------------------------------------------- sessions
 
+
 def test_a_share_thirty_minute_bars_are_labelled_by_end_time():
-    assert A_SHARE.bar_ends(30).tolist() == ["10:00", "10:30", "11:00", "11:30",
-                                             "13:30", "14:00", "14:30", "15:00"]
+    assert A_SHARE.bar_ends(30).tolist() == [
+        "10:00",
+        "10:30",
+        "11:00",
+        "11:30",
+        "13:30",
+        "14:00",
+        "14:30",
+        "15:00",
+    ]
     assert len(A_SHARE.bar_ends(1)) == 240 and A_SHARE.bar_ends(1)[[0, 119, 120]].tolist() == [
-        "09:31", "11:30", "13:01"]
+        "09:31",
+        "11:30",
+        "13:01",
+    ]
 
 
 def test_continuous_session_and_bars_that_do_not_tile_it():
@@ -85,6 +116,7 @@ def test_continuous_session_and_bars_that_do_not_tile_it():
 
 
 # ---------------------------------------------------------------------------------- ingest / load
+
 
 def test_ingest_writes_zstd_date_partitions_and_loads_back_dense(minute_csv, tmp_path):
     path, bars = minute_csv
@@ -109,7 +141,9 @@ def test_load_selects_dates_and_instruments_and_reads_only_those_partitions(minu
     bad = out / "date=2024-02-01"
     bad.mkdir()
     (bad / "part-0.parquet").write_bytes(b"not parquet")
-    sub = load_minute(out, start="2024-01-03", end="2024-01-31", instruments=["S002", "S000", "NOPE"])
+    sub = load_minute(
+        out, start="2024-01-03", end="2024-01-31", instruments=["S002", "S000", "NOPE"]
+    )
     assert sub.dates.tolist() == [np.datetime64("2024-01-03")]
     assert sub.instruments.tolist() == ["S002", "S000", "NOPE"]
     np.testing.assert_allclose(sub["close"][0, :, 0], bars["close"][1, :, 2], rtol=1e-6)
@@ -127,24 +161,55 @@ def test_load_can_resample_on_the_fly(minute_csv, tmp_path):
 
 
 BAD_CASES = [
-    ("bad_price", lambda df: df.with_columns(pl.when(pl.int_range(pl.len()) == 5).then(float("nan"))
-                                             .otherwise(pl.col("close")).alias("close"))),
-    ("bad_price", lambda df: df.with_columns(pl.when(pl.int_range(pl.len()) == 5).then(-1.0)
-                                             .otherwise(pl.col("open")).alias("open"))),
-    ("high_below_low", lambda df: df.with_columns(pl.when(pl.int_range(pl.len()) == 5)
-                                                  .then(pl.col("low") - 1).otherwise(pl.col("high"))
-                                                  .alias("high"))),
-    ("bad_volume", lambda df: df.with_columns(pl.when(pl.int_range(pl.len()) == 5).then(-100.0)
-                                              .otherwise(pl.col("volume")).alias("volume"))),
-    ("outside_session", lambda df: df.with_columns(pl.when(pl.int_range(pl.len()) == 5)
-                                                   .then(pl.datetime(2024, 1, 2, 12, 0))
-                                                   .otherwise(pl.col("datetime")).alias("datetime"))),
+    (
+        "bad_price",
+        lambda df: df.with_columns(
+            pl.when(pl.int_range(pl.len()) == 5)
+            .then(float("nan"))
+            .otherwise(pl.col("close"))
+            .alias("close")
+        ),
+    ),
+    (
+        "bad_price",
+        lambda df: df.with_columns(
+            pl.when(pl.int_range(pl.len()) == 5).then(-1.0).otherwise(pl.col("open")).alias("open")
+        ),
+    ),
+    (
+        "high_below_low",
+        lambda df: df.with_columns(
+            pl.when(pl.int_range(pl.len()) == 5)
+            .then(pl.col("low") - 1)
+            .otherwise(pl.col("high"))
+            .alias("high")
+        ),
+    ),
+    (
+        "bad_volume",
+        lambda df: df.with_columns(
+            pl.when(pl.int_range(pl.len()) == 5)
+            .then(-100.0)
+            .otherwise(pl.col("volume"))
+            .alias("volume")
+        ),
+    ),
+    (
+        "outside_session",
+        lambda df: df.with_columns(
+            pl.when(pl.int_range(pl.len()) == 5)
+            .then(pl.datetime(2024, 1, 2, 12, 0))
+            .otherwise(pl.col("datetime"))
+            .alias("datetime")
+        ),
+    ),
 ]
 
 
 @pytest.mark.parametrize("reason,corrupt", BAD_CASES)
-def test_bad_rows_raise_naming_file_instrument_and_datetime_or_are_dropped(minute_csv, tmp_path,
-                                                                           reason, corrupt):
+def test_bad_rows_raise_naming_file_instrument_and_datetime_or_are_dropped(
+    minute_csv, tmp_path, reason, corrupt
+):
     path, _ = minute_csv
     df = corrupt(pl.read_csv(path, try_parse_dates=True))
     row = df.row(5, named=True)
@@ -175,8 +240,12 @@ def test_all_zero_placeholder_bars_are_missing_not_errors(minute_csv, tmp_path):
     path, _ = minute_csv
     df = pl.read_csv(path, try_parse_dates=True)
     zero = pl.int_range(pl.len()) == 7
-    df = df.with_columns([pl.when(zero).then(0.0).otherwise(pl.col(c)).alias(c)
-                          for c in ("open", "high", "low", "close", "volume", "amount")])
+    df = df.with_columns(
+        [
+            pl.when(zero).then(0.0).otherwise(pl.col(c)).alias(c)
+            for c in ("open", "high", "low", "close", "volume", "amount")
+        ]
+    )
     row = df.row(7, named=True)
     df.write_parquet(tmp_path / "z.parquet")
     report = ingest_minute(tmp_path / "z.parquet", tmp_path / "out")
@@ -200,6 +269,7 @@ def test_missing_column_and_mixed_bar_lengths_are_errors(minute_csv, tmp_path):
 
 # ---------------------------------------------------------------------------------- resample
 
+
 def test_resample_hand_computed_fifteen_to_thirty_minutes():
     ends = A_SHARE.bar_ends(15)
     n = len(ends)  # 16 bars
@@ -210,9 +280,20 @@ def test_resample_hand_computed_fifteen_to_thirty_minutes():
     v = np.arange(1, n + 1, dtype=np.float32) * 100
     amt = v * 11
     o[2] = np.nan  # 10:15-10:30 missing: the 10:30 bar opens at the 10:30 15-minute bar
-    fields = {k: a.reshape(1, n, 1) for k, a in
-              {"open": o, "high": h, "low": l_, "close": c, "volume": v, "amount": amt}.items()}
-    bars = MinuteBars(np.array(["2024-01-02"], dtype="datetime64[D]"), ends, np.array(["A"]), fields)
+    fields = {
+        k: a.reshape(1, n, 1)
+        for k, a in {
+            "open": o,
+            "high": h,
+            "low": l_,
+            "close": c,
+            "volume": v,
+            "amount": amt,
+        }.items()
+    }
+    bars = MinuteBars(
+        np.array(["2024-01-02"], dtype="datetime64[D]"), ends, np.array(["A"]), fields
+    )
     out = resample(bars, 30)
     assert out.bar_ends.tolist() == A_SHARE.bar_ends(30).tolist()
     np.testing.assert_allclose(out["open"][0, :3, 0], [10, 13, 14])
@@ -230,8 +311,9 @@ def test_hourly_bars_never_span_the_lunch_break():
     bars.fields["volume"][:] = np.arange(240, dtype=np.float32)[None, :, None]
     hourly = resample(bars, 60)
     assert hourly.bar_ends.tolist() == ["10:30", "11:30", "14:00", "15:00"]
-    np.testing.assert_allclose(hourly["volume"][0, :, 0],
-                               [np.arange(a, a + 60).sum() for a in (0, 60, 120, 180)])
+    np.testing.assert_allclose(
+        hourly["volume"][0, :, 0], [np.arange(a, a + 60).sum() for a in (0, 60, 120, 180)]
+    )
     np.testing.assert_allclose(hourly["open"][0, 2], bars["open"][0, 120])
 
 
@@ -256,19 +338,29 @@ def test_resample_other_sessions_and_invalid_requests():
 def test_minute_to_daily_matches_first_max_min_last_sum():
     bars = random_bars(np.random.default_rng(4), 3, 5, nan_frac=0.1)
     d = minute_to_daily(bars)
-    ref_open = np.array([[bars["open"][i, ~np.isnan(bars["open"][i, :, j]), j][0]
-                          for j in range(5)] for i in range(3)])
+    ref_open = np.array(
+        [
+            [bars["open"][i, ~np.isnan(bars["open"][i, :, j]), j][0] for j in range(5)]
+            for i in range(3)
+        ]
+    )
     np.testing.assert_allclose(d["open"], ref_open)
     np.testing.assert_allclose(d["high"], np.nanmax(bars["high"], axis=1))
     np.testing.assert_allclose(d["low"], np.nanmin(bars["low"], axis=1))
-    np.testing.assert_allclose(d["volume"], np.nansum(bars["volume"], axis=1, dtype=np.float64), rtol=1e-6)
+    np.testing.assert_allclose(
+        d["volume"], np.nansum(bars["volume"], axis=1, dtype=np.float64), rtol=1e-6
+    )
     np.testing.assert_allclose(d["vwap"], d["amount"] / d["volume"], rtol=1e-6)
 
 
 @settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 2**31 - 1), k_in=st.sampled_from([1, 5, 15]),
-       target=st.sampled_from([5, 10, 15, 30, 60]), nan_frac=st.sampled_from([0.0, 0.05, 0.5]),
-       n=st.integers(1, 4))
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    k_in=st.sampled_from([1, 5, 15]),
+    target=st.sampled_from([5, 10, 15, 30, 60]),
+    nan_frac=st.sampled_from([0.0, 0.05, 0.5]),
+    n=st.integers(1, 4),
+)
 def test_resample_invariants(seed, k_in, target, nan_frac, n):
     if target % k_in:
         target = k_in * (60 // k_in)
@@ -278,8 +370,12 @@ def test_resample_invariants(seed, k_in, target, nan_frac, n):
     assert out.shape == (2, 240 // target, n)
     grp = {k: v.reshape(2, 240 // target, r, n) for k, v in bars.fields.items()}
     # volume conserved per group and per day
-    np.testing.assert_allclose(np.nan_to_num(out["volume"]), np.nansum(grp["volume"], axis=2), rtol=1e-5)
-    np.testing.assert_allclose(np.nansum(out["volume"], axis=1), np.nansum(bars["volume"], axis=1), rtol=1e-5)
+    np.testing.assert_allclose(
+        np.nan_to_num(out["volume"]), np.nansum(grp["volume"], axis=2), rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        np.nansum(out["volume"], axis=1), np.nansum(bars["volume"], axis=1), rtol=1e-5
+    )
     ok = ~np.isnan(out["close"])
     assert (out["high"][ok] >= np.maximum(out["open"][ok], out["close"][ok])).all()
     assert (out["low"][ok] <= np.minimum(out["open"][ok], out["close"][ok])).all()

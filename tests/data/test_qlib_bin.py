@@ -24,22 +24,27 @@ from seqalpha.data.qlib_bin import (
 )
 from seqalpha.errors import DataError
 
-DATES = np.array(["2021-01-04", "2021-01-05", "2021-01-06", "2021-01-07", "2021-01-08",
-                  "2021-01-11"], dtype="datetime64[D]")
+DATES = np.array(
+    ["2021-01-04", "2021-01-05", "2021-01-06", "2021-01-07", "2021-01-08", "2021-01-11"],
+    dtype="datetime64[D]",
+)
 CODES = np.array(["SH600000", "SH600001", "SZ000001"])
 
 
 @pytest.fixture
 def small_panel() -> Panel:
     """3 instruments x 6 days; SH600001 starts late and has a NaN gap, SZ000001 ends early."""
-    close = np.array([
-        [10.0, np.nan, 5.0],
-        [10.5, np.nan, 5.1],
-        [10.25, 20.0, 5.2],
-        [10.0, np.nan, np.nan],
-        [9.5, 21.0, np.nan],
-        [9.75, 22.0, np.nan],
-    ], dtype=np.float32)
+    close = np.array(
+        [
+            [10.0, np.nan, 5.0],
+            [10.5, np.nan, 5.1],
+            [10.25, 20.0, 5.2],
+            [10.0, np.nan, np.nan],
+            [9.5, 21.0, np.nan],
+            [9.75, 22.0, np.nan],
+        ],
+        dtype=np.float32,
+    )
     volume = np.where(np.isnan(close), np.nan, 100.0).astype(np.float32)
     volume[1, 0] = 0.0
     return Panel(DATES, CODES, {"close": close, "volume": volume})
@@ -79,7 +84,9 @@ def test_all_txt_spans_first_to_last_value(store: Path) -> None:
 def test_market_with_several_spells_is_point_in_time(store: Path) -> None:
     spells = read_instruments(store, "idx")
     assert [s for s in spells if s.code == "SH600000"] == [
-        Spell("SH600000", DATES[0], DATES[1]), Spell("SH600000", DATES[4], DATES[5])]
+        Spell("SH600000", DATES[0], DATES[1]),
+        Spell("SH600000", DATES[4], DATES[5]),
+    ]
     p = load_panel(store, ["close"], universe="idx")
     np.testing.assert_array_equal(p.instruments, ["SH600000", "SH600001"])
     np.testing.assert_array_equal(p.universe[:, 0], [True, True, False, False, True, True])
@@ -87,8 +94,9 @@ def test_market_with_several_spells_is_point_in_time(store: Path) -> None:
 
 
 def test_universe_as_list_of_codes_and_date_range(store: Path) -> None:
-    p = load_panel(store, ["close"], universe=["sz000001", "SH600000"], start="2021-01-05",
-                   end="2021-01-07")
+    p = load_panel(
+        store, ["close"], universe=["sz000001", "SH600000"], start="2021-01-05", end="2021-01-07"
+    )
     np.testing.assert_array_equal(p.instruments, ["SH600000", "SZ000001"])
     np.testing.assert_array_equal(p.dates, DATES[1:4])
     np.testing.assert_array_equal(p["close"][:, 1], np.array([5.1, 5.2, np.nan], np.float32))
@@ -98,7 +106,8 @@ def test_universe_as_list_of_codes_and_date_range(store: Path) -> None:
 def test_codes_without_files_warn_once_and_are_skipped(store: Path) -> None:
     (store / "instruments" / "big.txt").write_text(
         "SH600000\t2021-01-04\t2021-01-11\nSH699999\t2021-01-04\t2021-01-11\n"
-        "SZ399999\t2021-01-05\t2021-01-06\n")
+        "SZ399999\t2021-01-05\t2021-01-06\n"
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         p = load_panel(store, ["close"], universe="big")
@@ -115,30 +124,43 @@ def test_unknown_market_names_available_ones(store: Path) -> None:
 def test_odd_length_bin_names_file_and_instrument(store: Path) -> None:
     path = store / "features" / "sh600001" / "close.day.bin"
     path.write_bytes(path.read_bytes()[:-2])
-    with pytest.raises(DataError, match=r"sh600001/close\.day\.bin: instrument SH600001: size "
-                                        r"18 bytes is not a multiple of 4"):
+    with pytest.raises(
+        DataError,
+        match=r"sh600001/close\.day\.bin: instrument SH600001: size "
+        r"18 bytes is not a multiple of 4",
+    ):
         load_panel(store, ["close"])
 
 
 def test_start_index_beyond_calendar_names_last_date(store: Path) -> None:
     write_bin(store / "features" / "sh600000" / "close.day.bin", 9, np.ones(2, np.float32))
-    with pytest.raises(DataError, match=r"instrument SH600000: start index 9 is beyond the "
-                                        r"calendar \(6 days, last date 2021-01-11\)"):
+    with pytest.raises(
+        DataError,
+        match=r"instrument SH600000: start index 9 is beyond the "
+        r"calendar \(6 days, last date 2021-01-11\)",
+    ):
         load_panel(store, ["close"])
 
 
 def test_values_running_past_calendar_end(store: Path) -> None:
     write_bin(store / "features" / "sz000001" / "volume.day.bin", 4, np.ones(3, np.float32))
-    with pytest.raises(DataError, match=r"SZ000001: 3 values from index 4 \(first date "
-                                        r"2021-01-08\) run 1 days past the end"):
+    with pytest.raises(
+        DataError,
+        match=r"SZ000001: 3 values from index 4 \(first date "
+        r"2021-01-08\) run 1 days past the end",
+    ):
         load_panel(store, ["volume"])
 
 
 def test_non_monotonic_calendar_names_the_line(store: Path) -> None:
     (store / "calendars" / "day.txt").write_text(
-        "2021-01-04\n\n2021-01-05\n2021-01-07\n2021-01-06\n2021-01-08\n2021-01-11\n")
-    with pytest.raises(DataError, match=r"not strictly increasing at line 5: 2021-01-07 "
-                                        r"\(line 4\) then 2021-01-06"):
+        "2021-01-04\n\n2021-01-05\n2021-01-07\n2021-01-06\n2021-01-08\n2021-01-11\n"
+    )
+    with pytest.raises(
+        DataError,
+        match=r"not strictly increasing at line 5: 2021-01-07 "
+        r"\(line 4\) then 2021-01-06",
+    ):
         QlibStore(store)
 
 
@@ -149,8 +171,9 @@ def test_unparseable_calendar_line(store: Path) -> None:
 
 
 def test_bad_market_file_lines_name_file_and_line(store: Path) -> None:
-    (store / "instruments" / "m.txt").write_text("SH600000\t2021-01-04\t2021-01-11\n"
-                                                  "SH600001\t2021-01-08\t2021-01-05\n")
+    (store / "instruments" / "m.txt").write_text(
+        "SH600000\t2021-01-04\t2021-01-11\nSH600001\t2021-01-08\t2021-01-05\n"
+    )
     with pytest.raises(DataError, match=r"m\.txt:2: spell of SH600001 ends \(2021-01-05\) before"):
         read_instruments(store, "m")
     (store / "instruments" / "m.txt").write_text("SH600000\t2021-01-04\n")
@@ -208,8 +231,9 @@ def test_round_trip_property(case) -> None:
         has_data = np.zeros(panel.shape[1], dtype=bool)
         for arr in panel.fields.values():
             has_data |= ~np.isnan(arr).all(axis=0)
-        assert read_instruments(tmp, "mkt") == _spells_reference(member, panel.dates,
-                                                                 panel.instruments)
+        assert read_instruments(tmp, "mkt") == _spells_reference(
+            member, panel.dates, panel.instruments
+        )
         if not has_data.any():
             with pytest.raises(DataError, match="no instruments with data"):
                 load_panel(tmp, list(panel.fields))
@@ -226,15 +250,17 @@ def test_round_trip_property(case) -> None:
             np.testing.assert_array_equal(mk.universe, member[:, keep])
 
 
-def test_describe_store_reports_markets_fields_problems_and_synthetic_meta(store: Path,
-                                                                           capsys) -> None:
+def test_describe_store_reports_markets_fields_problems_and_synthetic_meta(
+    store: Path, capsys
+) -> None:
     import json
 
     from seqalpha.data.info import describe_store, print_store_info
 
     (store / "instruments" / "big.txt").write_text(
         "SH600000\t2021-01-04\t2021-01-05\nSH600000\t2021-01-08\t2021-01-11\n"
-        "SH699999\t2021-01-04\t2021-01-11\n")
+        "SH699999\t2021-01-04\t2021-01-11\n"
+    )
     (store / "features" / "sz000001" / "volume.day.bin").unlink()
     (store / "features" / "sh600001" / "close.day.bin").write_bytes(b"\x00" * 6)
     (store / "meta.json").write_text(json.dumps({"generator": "synthetic", "config": {"seed": 7}}))

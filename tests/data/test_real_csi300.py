@@ -16,8 +16,16 @@ from seqalpha.data.qlib_bin import load_panel, read_calendar, read_instruments, 
 pytestmark = pytest.mark.shared
 
 FIELDS = ["change", "close", "factor", "high", "low", "open", "volume"]
-INDICES = ["SH000001", "SH000016", "SH000300", "SH000852", "SH000905", "SH000906", "SZ399001",
-           "SZ399006"]
+INDICES = [
+    "SH000001",
+    "SH000016",
+    "SH000300",
+    "SH000852",
+    "SH000905",
+    "SH000906",
+    "SZ399001",
+    "SZ399006",
+]
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +69,12 @@ def test_csi300_universe_warns_once_about_codes_without_data(csi300_dir: Path) -
     assert 260 < members.mean() < 275  # members that have data
     # SH600004 has two spells: 2010-01-04..2011-12-12 and 2018-12-17..2021-06-14.
     col = p.universe[:, p.instruments.tolist().index("SH600004")]
-    assert col.sum() == int(((p.dates <= np.datetime64("2011-12-12")) | (
-        (p.dates >= np.datetime64("2018-12-17")) & (p.dates <= np.datetime64("2021-06-14")))).sum())
+    assert col.sum() == int(
+        (
+            (p.dates <= np.datetime64("2011-12-12"))
+            | ((p.dates >= np.datetime64("2018-12-17")) & (p.dates <= np.datetime64("2021-06-14")))
+        ).sum()
+    )
     assert col[p.date_index("2011-12-12")] and not col[p.date_index("2011-12-13")]
     assert col[p.date_index("2018-12-17")] and not col[p.date_index("2018-12-14")]
 

@@ -47,7 +47,7 @@ INST = np.array(["SH600001", "SH600002", "SZ000003", "SZ000004", "SZ000005", "SH
 def test_industry_is_point_in_time(meta: Path) -> None:
     codes, names = load_industry(meta, DATES, INST)
     assert names == sorted(["化工", "石油石化", "采掘", "银行"])
-    label = np.array(names + ["?"])[codes]  # -1 indexes "?"
+    label = np.array([*names, "?"])[codes]  # -1 indexes "?"
     assert label[:, 0].tolist() == ["化工", "化工", "化工", "石油石化"]
     assert label[:, 1].tolist() == ["化工", "采掘", "采掘", "采掘"]  # changes on its start date
     assert label[:, 2].tolist() == ["银行"] * 4
@@ -72,7 +72,7 @@ def test_industry_levels_and_consistent_taxonomy(meta: Path) -> None:
     l2, n2 = load_industry(meta, DATES, INST, level="l2")
     assert n2[l2[3, 0]] == "7501"
     sw, names = load_industry(meta, DATES, INST, taxonomy="sw2021")
-    label = np.array(names + ["?"])[sw]
+    label = np.array([*names, "?"])[sw]
     # 化工 2201 (petrochemicals) -> 石油石化; 化工 2203 -> 基础化工; 采掘 2102 (coal) -> 煤炭;
     # 采掘 on a backfilled pre-2014 code -> 煤炭.
     assert label[0].tolist() == ["石油石化", "基础化工", "银行", "煤炭", "?", "?"]
@@ -91,8 +91,10 @@ def test_missing_industry_file(tmp_path: Path) -> None:
 
 
 # Market cap: 2 stocks, quarter ends 2021-03-31 (a trading day) and 2021-06-30 (not one here).
-CAP_DATES = np.array(["2021-03-30", "2021-03-31", "2021-04-01", "2021-06-29", "2021-07-01",
-                      "2021-07-02"], dtype="datetime64[D]")
+CAP_DATES = np.array(
+    ["2021-03-30", "2021-03-31", "2021-04-01", "2021-06-29", "2021-07-01", "2021-07-02"],
+    dtype="datetime64[D]",
+)
 
 
 @pytest.fixture
@@ -103,21 +105,30 @@ def cap_panel() -> Panel:
 
 
 def write_caps(meta: Path, rows: list[tuple[str, str, float]]) -> None:
-    pl.DataFrame(rows, schema=["date", "instrument", "total_mv_10k_cny"],
-                 orient="row").write_csv(meta / "total_mv_quarterly.csv")
+    pl.DataFrame(rows, schema=["date", "instrument", "total_mv_10k_cny"], orient="row").write_csv(
+        meta / "total_mv_quarterly.csv"
+    )
 
 
 def test_market_cap_shares_from_quarter_end_on(meta: Path, cap_panel: Panel) -> None:
     # SH600001: raw close 11 on 2021-03-31, cap 1.1e5 x 1e4 CNY -> 1e8 shares.
     # 2021-06-30 is not a trading day: the close of 2021-06-29 (raw 15) sets the new shares,
     # used from the next trading day 2021-07-01 on. SZ000002 misses Q2: Q1 shares carry on.
-    write_caps(meta, [("2020-12-31", "SH600001", 0.9e5), ("2021-03-31", "SH600001", 1.1e5),
-                      ("2021-06-30", "SH600001", 3.0e5), ("2021-03-31", "SZ000002", 5.5e4)])
+    write_caps(
+        meta,
+        [
+            ("2020-12-31", "SH600001", 0.9e5),
+            ("2021-03-31", "SH600001", 1.1e5),
+            ("2021-06-30", "SH600001", 3.0e5),
+            ("2021-03-31", "SZ000002", 5.5e4),
+        ],
+    )
     cap = load_market_cap(meta, cap_panel)
     assert cap.dtype == np.float32 and cap.shape == (6, 2)
     # 2021-03-30 uses Q4 shares: 0.9e9 CNY / raw close 10 (first close of the history).
-    np.testing.assert_allclose(cap[:, 0], [0.9e9, 1.1e9, 1.2e9, 1.5e9, 1e8 * 2 * 16.5,
-                                           1e8 * 2 * 18], rtol=1e-6)
+    np.testing.assert_allclose(
+        cap[:, 0], [0.9e9, 1.1e9, 1.2e9, 1.5e9, 1e8 * 2 * 16.5, 1e8 * 2 * 18], rtol=1e-6
+    )
     # SZ000002: nothing before Q1; 1e7 shares; the NaN close of 2021-04-01 carries 55 forward.
     np.testing.assert_allclose(cap[:, 1], [np.nan, 5.5e8, 5.5e8, 6e8, 6.6e8, 7.2e8], rtol=1e-6)
     no_fill = load_market_cap(meta, cap_panel, ffill_close=False)
@@ -128,7 +139,7 @@ def test_market_cap_never_uses_a_later_quarter(meta: Path, cap_panel: Panel) -> 
     base = [("2021-03-31", "SH600001", 1.1e5), ("2021-03-31", "SZ000002", 5.5e4)]
     write_caps(meta, base)
     before = load_market_cap(meta, cap_panel)
-    write_caps(meta, base + [("2021-06-30", "SH600001", 9.9e6), ("2021-06-30", "SZ000002", 1.0)])
+    write_caps(meta, [*base, ("2021-06-30", "SH600001", 9900000.0), ("2021-06-30", "SZ000002", 1.0)])
     after = load_market_cap(meta, cap_panel)
     np.testing.assert_array_equal(after[:4], before[:4])  # up to 2021-06-29
     assert not np.allclose(after[4:], before[4:])
@@ -141,13 +152,18 @@ def test_market_cap_needs_close_and_factor(meta: Path, cap_panel: Panel) -> None
         load_market_cap(meta, bare)
 
 
-def test_market_cap_from_a_store_aligned_to_requested_dates(meta: Path, cap_panel: Panel,
-                                                             tmp_path: Path) -> None:
+def test_market_cap_from_a_store_aligned_to_requested_dates(
+    meta: Path, cap_panel: Panel, tmp_path: Path
+) -> None:
     write_caps(meta, [("2021-03-31", "SH600001", 1.1e5), ("2021-03-31", "SZ000002", 5.5e4)])
     write_store(tmp_path / "store", cap_panel)
     full = load_market_cap(meta, cap_panel)
-    part = load_market_cap(meta, tmp_path / "store", dates=CAP_DATES[3:],
-                           instruments=["SZ000002", "SH600001", "SH699999"])
+    part = load_market_cap(
+        meta,
+        tmp_path / "store",
+        dates=CAP_DATES[3:],
+        instruments=["SZ000002", "SH600001", "SH699999"],
+    )
     np.testing.assert_array_equal(part[:, :2], full[3:, ::-1])
     assert np.isnan(part[:, 2]).all()
 
@@ -157,8 +173,14 @@ def test_industry_and_size_on_a_synthetic_store(tmp_path: Path) -> None:
     industry = np.array([[3, 0], [3, 0], [3, np.nan]], np.float32)
     mktcap = np.array([[1e9, 2e9], [1.1e9, 2.1e9], [1.2e9, np.nan]], np.float32)
     close = np.ones((3, 2), np.float32)
-    write_store(tmp_path, Panel(dates, ["SH600001", "SH600002"],
-                                {"close": close, "industry": industry, "mktcap": mktcap}))
+    write_store(
+        tmp_path,
+        Panel(
+            dates,
+            ["SH600001", "SH600002"],
+            {"close": close, "industry": industry, "mktcap": mktcap},
+        ),
+    )
     (tmp_path / "meta.json").write_text(json.dumps({"seed": 1}))
     panel = load_panel(tmp_path, ["close"]).slice_dates("2021-01-05")
     panel = panel.select_instruments(["SH600002", "SH600001"])
@@ -176,6 +198,7 @@ def test_industry_and_size_without_reference_data(tmp_path: Path, cap_panel: Pan
 
 # ---------------------------------------------------------------- real data (../shared)
 
+
 @pytest.fixture(scope="module")
 def csi300_panel(csi300_dir: Path) -> Panel:
     with warnings.catch_warnings():
@@ -185,10 +208,12 @@ def csi300_panel(csi300_dir: Path) -> Panel:
 
 @pytest.mark.shared
 @pytest.mark.parametrize("taxonomy,n_names", [("asis", 37), ("sw2021", 31)])
-def test_real_every_member_has_an_industry(meta_dir: Path, csi300_panel: Panel,
-                                           taxonomy: str, n_names: int) -> None:
-    codes, names = load_industry(meta_dir, csi300_panel.dates, csi300_panel.instruments,
-                                 taxonomy=taxonomy)
+def test_real_every_member_has_an_industry(
+    meta_dir: Path, csi300_panel: Panel, taxonomy: str, n_names: int
+) -> None:
+    codes, names = load_industry(
+        meta_dir, csi300_panel.dates, csi300_panel.instruments, taxonomy=taxonomy
+    )
     member = csi300_panel.universe
     assert member.sum() > 800_000
     assert (codes[member] >= 0).all()
@@ -199,27 +224,30 @@ def test_real_every_member_has_an_industry(meta_dir: Path, csi300_panel: Panel,
 
 
 @pytest.mark.shared
-def test_real_market_cap_plausible_and_point_in_time(meta_dir: Path, csi300_dir: Path,
-                                                     csi300_panel: Panel) -> None:
+def test_real_market_cap_plausible_and_point_in_time(
+    meta_dir: Path, csi300_dir: Path, csi300_panel: Panel
+) -> None:
     cap = load_market_cap(meta_dir, csi300_panel)
     member = csi300_panel.universe
     assert np.isfinite(cap[member]).all()
     j = list(csi300_panel.instruments).index("SH600519")  # Kweichow Moutai
     in2020 = (csi300_panel.dates >= np.datetime64("2020-01-01")) & (
-        csi300_panel.dates <= np.datetime64("2020-12-31"))
+        csi300_panel.dates <= np.datetime64("2020-12-31")
+    )
     moutai = cap[in2020, j]
     assert 1.5e12 < np.median(moutai) < 3.5e12
     assert 1.0e12 < moutai.min() and moutai.max() < 3.5e12
     # On a quarter end that is a trading day the derived cap equals the file's figure.
     mv = pl.read_csv(meta_dir / "total_mv_quarterly.csv").filter(
-        (pl.col("instrument") == "SH600519") & (pl.col("date") == "2020-12-31"))
+        (pl.col("instrument") == "SH600519") & (pl.col("date") == "2020-12-31")
+    )
     t = csi300_panel.date_index("2020-12-31")
     assert cap[t, j] == pytest.approx(mv["total_mv_10k_cny"][0] * 1e4, rel=1e-5)
     # The day before uses the previous quarter's shares (no look-ahead): cap ratio = price ratio.
     raw = csi300_panel["close"][:, j].astype(np.float64) / csi300_panel["factor"][:, j]
     assert cap[t - 1, j] / cap[t - 2, j] == pytest.approx(raw[t - 1] / raw[t - 2], rel=1e-5)
     ind, cap2 = industry_and_size(csi300_dir, csi300_panel.slice_dates("2019-01-01"))
-    np.testing.assert_array_equal(cap2, cap[csi300_panel.date_index("2019-01-02"):])
+    np.testing.assert_array_equal(cap2, cap[csi300_panel.date_index("2019-01-02") :])
     assert (ind[csi300_panel.slice_dates("2019-01-01").universe] >= 0).all()
 
 
@@ -229,8 +257,9 @@ def test_real_industry_matches_a_slow_as_of_lookup(meta_dir: Path) -> None:
     rng = np.random.default_rng(0)
     inst = rng.choice(rows["instrument"].unique().sort().to_numpy(), 25, replace=False)
     inst = np.append(inst, "SH699999")
-    dates = np.sort(rng.choice(np.arange("2008-01-01", "2023-01-01", dtype="datetime64[D]"), 40,
-                               replace=False))
+    dates = np.sort(
+        rng.choice(np.arange("2008-01-01", "2023-01-01", dtype="datetime64[D]"), 40, replace=False)
+    )
     codes, names = load_industry(meta_dir, dates, inst, level="l3")
     for j, code in enumerate(inst):
         mine = rows.filter(pl.col("instrument") == code).sort("start").rows(named=True)

@@ -23,7 +23,7 @@ MODERATE = {"n_stocks": 150, "n_days": 400, "bar_minutes": 30}
 def daily_ic(pred: np.ndarray, label: np.ndarray) -> tuple[float, float]:
     """Mean over days of the cross-sectional Pearson correlation [T, N] x [T, N], and its SE."""
     ics = []
-    for p, y in zip(pred, label):
+    for p, y in zip(pred, label, strict=False):
         ok = np.isfinite(p) & np.isfinite(y)
         if ok.sum() > 10 and p[ok].std() > 0 and y[ok].std() > 0:
             ics.append(np.corrcoef(p[ok], y[ok])[0, 1])
@@ -40,8 +40,9 @@ def label_of(panel: Panel) -> np.ndarray:
 
 
 def oracle_panel(out: Path, panel: Panel) -> Panel:
-    return Panel.from_long(pl.read_parquet(out / "oracle.parquet"), dates=panel.dates,
-                           instruments=panel.instruments)
+    return Panel.from_long(
+        pl.read_parquet(out / "oracle.parquet"), dates=panel.dates, instruments=panel.instruments
+    )
 
 
 def stocks(panel: Panel) -> np.ndarray:
@@ -51,7 +52,9 @@ def stocks(panel: Panel) -> np.ndarray:
 @pytest.fixture(scope="module")
 def moderate(tmp_path_factory):
     """150 stocks x 400 days with default strengths: (dir, panel of stocks, label, oracle panel)."""
-    out = generate_market(tmp_path_factory.mktemp("moderate") / "m", SynthConfig(seed=11, **MODERATE))
+    out = generate_market(
+        tmp_path_factory.mktemp("moderate") / "m", SynthConfig(seed=11, **MODERATE)
+    )
     panel = load_panel(out)
     panel = panel.select_instruments(panel.instruments[stocks(panel)].tolist())
     return out, panel, label_of(panel), oracle_panel(out, panel)
@@ -59,14 +62,28 @@ def moderate(tmp_path_factory):
 
 # ------------------------------------------------------------------------------ layout and structure
 
+
 def test_store_layout_meta_and_split(synth_market):
     meta = json.loads((synth_market / "meta.json").read_text())
     assert meta["benchmark"] == INDEX_CODE and meta["bar_minutes"] == 30 and meta["seed"] == 7
     assert meta["signals"] == list(SIGNALS) and "concept" not in json.dumps(meta["config"]).replace(
-        "concept_size", "")
+        "concept_size", ""
+    )
     panel = load_panel(synth_market)
-    assert set(panel.field_names) >= {"open", "high", "low", "close", "volume", "amount", "vwap",
-                                      "factor", "change", "industry", "mktcap", "bp"}
+    assert set(panel.field_names) >= {
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+        "amount",
+        "vwap",
+        "factor",
+        "change",
+        "industry",
+        "mktcap",
+        "bp",
+    }
     dates = panel.dates
     split = {k: [np.datetime64(a), np.datetime64(b)] for k, (a, b) in meta["split"].items()}
     assert split["train"][0] == dates[0] and split["test"][1] == dates[-1]
@@ -91,7 +108,9 @@ def test_daily_bars_equal_the_aggregate_of_minute_bars(synth_market):
     np.testing.assert_allclose(panel["amount"][live], day["amount"][live], rtol=2e-6)
     # U-shaped intraday volume: the first and last half hours trade more than midday
     with np.errstate(invalid="ignore"):  # suspended days trade nothing
-        share = np.nanmean(bars["volume"] / np.nansum(bars["volume"], axis=1, keepdims=True), axis=(0, 2))
+        share = np.nanmean(
+            bars["volume"] / np.nansum(bars["volume"], axis=1, keepdims=True), axis=(0, 2)
+        )
     assert share[0] > 1.5 * share[3] and share[-1] > 1.5 * share[3]
 
 
@@ -103,7 +122,9 @@ def test_price_limits_suspensions_and_life(synth_market):
     ret = close[1:] / prev - 1
     ok = np.isfinite(ret)
     assert np.abs(ret[ok]).max() <= 0.1 + 1e-5
-    assert (high[1:][ok] <= prev[ok] * 1.1 * (1 + 1e-5)).all() and (low[1:][ok] >= prev[ok] * 0.9 * (1 - 1e-5)).all()
+    assert (high[1:][ok] <= prev[ok] * 1.1 * (1 + 1e-5)).all() and (
+        low[1:][ok] >= prev[ok] * 0.9 * (1 - 1e-5)
+    ).all()
     assert (np.abs(np.abs(ret[ok]) - 0.1) < 1e-5).sum() >= 1  # some closes pinned at the limit
     # suspended days: zero volume, flat price, outside the tradable `market` universe
     market = load_panel(synth_market, fields=["close"], universe="market")
@@ -111,7 +132,11 @@ def test_price_limits_suspensions_and_life(synth_market):
     tradable = market.universe
     vol = panel["volume"][:, st]
     susp = (vol == 0) & np.isfinite(vol)
-    assert susp.sum() > 0 and not (tradable & susp).any() and (tradable | ~np.isfinite(vol) | susp).all()
+    assert (
+        susp.sum() > 0
+        and not (tradable & susp).any()
+        and (tradable | ~np.isfinite(vol) | susp).all()
+    )
     s_t, s_n = np.nonzero(susp[1:])
     np.testing.assert_allclose(close[1:][s_t, s_n], close[:-1][s_t, s_n], rtol=1e-6)
     np.testing.assert_allclose(high[1:][s_t, s_n], low[1:][s_t, s_n], rtol=1e-6)
@@ -120,7 +145,7 @@ def test_price_limits_suspensions_and_life(synth_market):
     first, last = live.argmax(0), len(live) - 1 - live[::-1].argmax(0)
     assert (first > 0).any() and (last < len(live) - 1).any()
     for j in range(live.shape[1]):
-        assert live[first[j]:last[j] + 1, j].all()
+        assert live[first[j] : last[j] + 1, j].all()
 
 
 def test_adjustment_factors_keep_adjusted_prices_continuous(synth_market):
@@ -160,13 +185,14 @@ def test_returns_have_fat_tails_and_volatility_clustering(moderate):
     ret = ret - np.nanmean(ret, axis=1, keepdims=True)
     z = ret / np.nanstd(ret, axis=0, keepdims=True)
     z = z[np.isfinite(z) & (z != 0)]
-    kurt = np.mean(z ** 4) / np.mean(z ** 2) ** 2
+    kurt = np.mean(z**4) / np.mean(z**2) ** 2
     assert kurt > 4.0
     disp = np.nanmean(np.abs(ret), axis=1)
     assert np.corrcoef(disp[1:], disp[:-1])[0, 1] > 0.1
 
 
 # ------------------------------------------------------------------------------ determinism
+
 
 def test_same_seed_gives_byte_identical_files_whatever_the_chunking(tmp_path):
     cfg = {"n_stocks": 20, "n_days": 40, "bar_minutes": 30, "seed": 5}
@@ -178,12 +204,16 @@ def test_same_seed_gives_byte_identical_files_whatever_the_chunking(tmp_path):
     for rel in files_a:
         if rel.name == "meta.json":  # records chunk_days, otherwise identical
             meta_a, meta_b = (json.loads((d / rel).read_text()) for d in (a, b))
-            assert meta_a["config"].pop("chunk_days") == 7 and meta_b["config"].pop("chunk_days") == 40
+            assert (
+                meta_a["config"].pop("chunk_days") == 7 and meta_b["config"].pop("chunk_days") == 40
+            )
             assert meta_a == meta_b
             continue
         assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
     c = generate_market(tmp_path / "c", SynthConfig(**{**cfg, "seed": 6}))
-    assert (a / "features/syn00000/close.day.bin").read_bytes() != (c / "features/syn00000/close.day.bin").read_bytes()
+    assert (a / "features/syn00000/close.day.bin").read_bytes() != (
+        c / "features/syn00000/close.day.bin"
+    ).read_bytes()
 
 
 def test_regenerating_into_a_market_replaces_it_but_foreign_folders_are_refused(tmp_path):
@@ -208,6 +238,7 @@ def test_config_validation_names_the_key():
 
 # ------------------------------------------------------------------------------ the oracle
 
+
 def test_oracle_rows_and_timing(synth_market):
     panel = load_panel(synth_market)
     orc = pl.read_parquet(synth_market / "oracle.parquet")
@@ -227,7 +258,9 @@ def test_oracle_ic_matches_expectation_and_each_signal_predicts(moderate):
     # (only through the persistence of the signals)
     for lag in (1, -1):
         shifted = np.full(label.shape, np.nan)
-        shifted[max(lag, 0):len(label) + min(lag, 0)] = label[max(-lag, 0):len(label) - max(lag, 0)]
+        shifted[max(lag, 0) : len(label) + min(lag, 0)] = label[
+            max(-lag, 0) : len(label) - max(lag, 0)
+        ]
         assert daily_ic(orc["total"], shifted)[0] < ic - 3 * se
     for name in SIGNALS:
         ic_k, se_k = daily_ic(orc[name], label)
@@ -236,9 +269,20 @@ def test_oracle_ic_matches_expectation_and_each_signal_predicts(moderate):
 
 def test_switched_off_signal_leaves_no_trace(moderate, tmp_path):
     _, panel_on, label_on, _ = moderate
-    out = generate_market(tmp_path / "off", SynthConfig(seed=11, strengths={
-        "reversal": 0.0, "interaction": 0.06, "intraday": 0.06, "regime": 0.06, "leadlag": 0.06},
-        **{**MODERATE, "bar_minutes": 120}))  # daily paths do not depend on the bar length
+    out = generate_market(
+        tmp_path / "off",
+        SynthConfig(
+            seed=11,
+            strengths={
+                "reversal": 0.0,
+                "interaction": 0.06,
+                "intraday": 0.06,
+                "regime": 0.06,
+                "leadlag": 0.06,
+            },
+            **{**MODERATE, "bar_minutes": 120},
+        ),
+    )  # daily paths do not depend on the bar length
     panel = load_panel(out)
     panel = panel.select_instruments(panel.instruments[stocks(panel)].tolist())
     orc = oracle_panel(out, panel)
@@ -248,7 +292,7 @@ def test_switched_off_signal_leaves_no_trace(moderate, tmp_path):
         c = p["close"].astype(np.float64)
         r = np.vstack([np.full((1, c.shape[1]), np.nan), c[1:] / c[:-1] - 1])
         x = np.full(c.shape, np.nan)
-        x[5:] = -sum(r[5 - k:len(r) - k] for k in range(5))
+        x[5:] = -sum(r[5 - k : len(r) - k] for k in range(5))
         return x
 
     ic_on, se_on = daily_ic(minus_5d_return(panel_on), label_on)
@@ -275,24 +319,35 @@ def test_planted_structure_is_visible_in_observables(moderate):
     c = panel["close"].astype(np.float64)
     mom = np.full(c.shape, np.nan)
     mom[20:] = c[15:-5] / c[:-20] - 1
-    corr = np.array([np.corrcoef(mom[t][m], orc["regime"][t][m])[0, 1] if (
-        m := np.isfinite(mom[t]) & np.isfinite(orc["regime"][t])).sum() > 10 else np.nan
-        for t in range(25, len(c))])
+    corr = np.array(
+        [
+            np.corrcoef(mom[t][m], orc["regime"][t][m])[0, 1]
+            if (m := np.isfinite(mom[t]) & np.isfinite(orc["regime"][t])).sum() > 10
+            else np.nan
+            for t in range(25, len(c))
+        ]
+    )
     assert (corr > 0.8).sum() > 20 and (corr < -0.8).sum() > 20
     # intraday: visible from 30-minute bars (late volume surge x late return direction),
     # much less from daily OHLC shapes
     bars = load_minute(out / "minute", instruments=panel.instruments.tolist())
     with np.errstate(invalid="ignore"):
         share = bars["volume"] / np.nansum(bars["volume"], axis=1, keepdims=True)
-    late = np.sign(np.log(bars["close"][:, -1] / bars["close"][:, -3])) * (share[:, -2:].sum(1) > 0.45)
+    late = np.sign(np.log(bars["close"][:, -1] / bars["close"][:, -3])) * (
+        share[:, -2:].sum(1) > 0.45
+    )
     day = minute_to_daily(bars)
-    shape = (np.minimum(day["open"], day["close"]) - day["low"] - day["high"]
-             + np.maximum(day["open"], day["close"])) / day["open"]
+    shape = (
+        np.minimum(day["open"], day["close"])
+        - day["low"]
+        - day["high"]
+        + np.maximum(day["open"], day["close"])
+    ) / day["open"]
     w = np.linspace(0.2, 1.0, 5)
     feat_bar, feat_day = np.full(late.shape, np.nan), np.full(late.shape, np.nan)
     for t in range(4, len(late)):
-        feat_bar[t] = (late[t - 4:t + 1] * w[:, None]).sum(0)
-        feat_day[t] = (shape[t - 4:t + 1] * w[:, None]).sum(0)
+        feat_bar[t] = (late[t - 4 : t + 1] * w[:, None]).sum(0)
+        feat_day[t] = (shape[t - 4 : t + 1] * w[:, None]).sum(0)
     c_bar = daily_ic(feat_bar, orc["intraday"])[0]
     c_day = daily_ic(feat_day, orc["intraday"])[0]
     assert c_bar > 0.4 and c_bar > 1.5 * c_day
@@ -300,12 +355,40 @@ def test_planted_structure_is_visible_in_observables(moderate):
 
 def test_cli_synth_and_bad_strength(tmp_path):
     runner = CliRunner()
-    res = runner.invoke(app, ["data", "synth", str(tmp_path / "m"), "--seed", "3", "--n-stocks", "12",
-                              "--n-days", "30", "--bar-minutes", "30", "--strength", "leadlag=0"])
+    res = runner.invoke(
+        app,
+        [
+            "data",
+            "synth",
+            str(tmp_path / "m"),
+            "--seed",
+            "3",
+            "--n-stocks",
+            "12",
+            "--n-days",
+            "30",
+            "--bar-minutes",
+            "30",
+            "--strength",
+            "leadlag=0",
+        ],
+    )
     assert res.exit_code == 0, res.output
     meta = json.loads((tmp_path / "m" / "meta.json").read_text())
     assert meta["config"]["strengths"]["leadlag"] == 0.0 and meta["config"]["n_stocks"] == 12
     assert len(list((tmp_path / "m" / "minute").glob("date=*"))) == 30
-    res = runner.invoke(app, ["data", "synth", str(tmp_path / "x"), "--n-stocks", "12", "--n-days", "30",
-                              "--strength", "alpha=1"])
+    res = runner.invoke(
+        app,
+        [
+            "data",
+            "synth",
+            str(tmp_path / "x"),
+            "--n-stocks",
+            "12",
+            "--n-days",
+            "30",
+            "--strength",
+            "alpha=1",
+        ],
+    )
     assert res.exit_code == 2 and "alpha" in res.output

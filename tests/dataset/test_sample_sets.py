@@ -28,19 +28,30 @@ def grid() -> SampleSet:
     labels[2, 1, 0] = np.nan
     mask = np.ones((T, N), bool)
     mask[3, 2] = False
-    return SampleSet(np.arange(T).astype("datetime64[D]"), ["A", "B", "C"], feats, None, labels,
-                     mask, (0, T), ["f0", "f1"], ["y1", "y5"])
+    return SampleSet(
+        np.arange(T).astype("datetime64[D]"),
+        ["A", "B", "C"],
+        feats,
+        None,
+        labels,
+        mask,
+        (0, T),
+        ["f0", "f1"],
+        ["y1", "y5"],
+    )
 
 
 def test_sample_set_rejects_bad_shapes_naming_the_field(grid):
     with pytest.raises(DataError, match="labels"):
-        SampleSet(grid.dates, grid.instruments, grid.features, None, grid.labels[:, :2],
-                  grid.mask, (0, 6))
+        SampleSet(
+            grid.dates, grid.instruments, grid.features, None, grid.labels[:, :2], grid.mask, (0, 6)
+        )
     with pytest.raises(DataError, match="rows"):
         grid.with_rows(2, 9)
     with pytest.raises(DataError, match="feature_names"):
-        SampleSet(grid.dates, grid.instruments, grid.features, None, None, grid.mask, (0, 6),
-                  ["only_one"])
+        SampleSet(
+            grid.dates, grid.instruments, grid.features, None, None, grid.mask, (0, 6), ["only_one"]
+        )
 
 
 def test_views_share_arrays_and_between_selects_dates(grid):
@@ -54,8 +65,8 @@ def test_tabular_training_rows_need_mask_and_finite_label(grid):
     X, y, (t, i) = tabular(s, train=True, label_col=0)
     # 3 days x 3 stocks minus (t=2, i=1) NaN label minus (t=3, i=2) outside the mask
     assert len(X) == 7
-    assert (2, 1) not in set(zip(t.tolist(), i.tolist()))
-    assert (3, 2) not in set(zip(t.tolist(), i.tolist()))
+    assert (2, 1) not in set(zip(t.tolist(), i.tolist(), strict=False))
+    assert (3, 2) not in set(zip(t.tolist(), i.tolist(), strict=False))
     np.testing.assert_array_equal(X[:, 0], 100 * t + 10 * i)
     np.testing.assert_array_equal(y[:, 0], 10 * t + i)
     Xp, _, _ = tabular(s, train=False)
@@ -88,8 +99,9 @@ def test_gather_windows_oldest_first_and_zero_padded_before_the_first_date(grid)
 def test_alpha360_columns_reshape_to_oldest_first_steps():
     # Qlib's Alpha360 columns: CLOSE59..CLOSE0, OPEN59..OPEN0, ... (6 fields x 60 lags)
     fields, lags = 6, 60
-    cols = np.array([100 * f + lag for f in range(fields) for lag in range(lags - 1, -1, -1)],
-                    dtype=np.float32)
+    cols = np.array(
+        [100 * f + lag for f in range(fields) for lag in range(lags - 1, -1, -1)], dtype=np.float32
+    )
     steps = columns_to_steps(cols[None, :], fields)[0]  # [60, 6]
     assert steps.shape == (60, 6)
     np.testing.assert_array_equal(steps[0], [100 * f + 59 for f in range(6)])  # oldest step
@@ -99,7 +111,7 @@ def test_alpha360_columns_reshape_to_oldest_first_steps():
 
 def test_intraday_steps_are_days_then_bars():
     s = toy_sample_set(T=5, N=2, F=2, bars=3, bar_fields=2, nan_rate=0.0)
-    s.bars[:] = (np.arange(5)[:, None, None, None] * 10 + np.arange(3)[None, None, :, None])
+    s.bars[:] = np.arange(5)[:, None, None, None] * 10 + np.arange(3)[None, None, :, None]
     x = gather_inputs(s, InputSpec("intraday_seq", seq_len=2), np.array([3]), np.array([1]))
     assert x.shape == (1, 6, 2)
     np.testing.assert_array_equal(x[0, :, 0], [20, 21, 22, 30, 31, 32])
@@ -127,14 +139,18 @@ def test_day_batches_one_day_each_shuffled_by_seed(grid):
 def test_row_batches_mix_days_cover_every_labelled_sample_once(grid):
     b = row_batches(grid, np.random.default_rng(3), batch_size=5, label_col=0)
     assert [len(t) for t, _ in b] == [5, 5, 5, 1]
-    cells = sorted(zip(np.concatenate([t for t, _ in b]).tolist(),
-                       np.concatenate([i for _, i in b]).tolist()))
-    want = sorted((int(t), int(i)) for t, ii in day_batches(grid, True, None, label_col=0)
-                  for t, i in zip(t, ii))
+    cells = sorted(
+        zip(np.concatenate([t for t, _ in b]).tolist(), np.concatenate([i for _, i in b]).tolist(), strict=False)
+    )
+    want = sorted(
+        (int(t), int(i))
+        for t, ii in day_batches(grid, True, None, label_col=0)
+        for t, i in zip(t, ii, strict=False)
+    )
     assert cells == want and len(set(cells)) == 16
     assert len(np.unique(b[0][0])) > 1  # samples of several days in one batch
     again = row_batches(grid, np.random.default_rng(3), batch_size=5, label_col=0)
-    assert all(np.array_equal(x[0], y[0]) for x, y in zip(b, again))
+    assert all(np.array_equal(x[0], y[0]) for x, y in zip(b, again, strict=False))
     with pytest.raises(DataError, match="batch_size"):
         row_batches(grid, np.random.default_rng(0), batch_size=0)
 
@@ -150,9 +166,11 @@ def test_rows_without_any_input_are_not_samples(grid):
     grid.features[4, 1, :] = np.nan  # e.g. a suspended stock: no feature that day
     assert not grid.available()[4, 1] and grid.available()[4, 0]
     _, _, (t, i) = tabular(grid, train=False)
-    assert (4, 1) not in set(zip(t.tolist(), i.tolist()))
-    assert all((4, 1) not in set(zip(tb.tolist(), ib.tolist()))
-               for tb, ib in day_batches(grid, False, None))
+    assert (4, 1) not in set(zip(t.tolist(), i.tolist(), strict=False))
+    assert all(
+        (4, 1) not in set(zip(tb.tolist(), ib.tolist(), strict=False))
+        for tb, ib in day_batches(grid, False, None)
+    )
 
 
 def test_from_panel_stacks_fields_and_named_labels():

@@ -74,8 +74,10 @@ def test_matches_scipy_on_random_panel_with_nans():
 
 def test_signal_metrics_statistics_and_by_year():
     rng = np.random.default_rng(0)
-    dates = np.array(["2020-12-30", "2020-12-31", "2021-01-04", "2021-01-05", "2021-01-06"],
-                     dtype="datetime64[D]")
+    dates = np.array(
+        ["2020-12-30", "2020-12-31", "2021-01-04", "2021-01-05", "2021-01-06"],
+        dtype="datetime64[D]",
+    )
     s = rng.standard_normal((5, 50))
     y = s + rng.standard_normal((5, 50))
     m = signal_metrics(s, y, dates=dates)
@@ -92,7 +94,9 @@ def test_shape_errors_name_the_argument():
     with pytest.raises(DataError, match="label"):
         daily_ic(np.zeros((2, 3)), np.zeros((2, 4)))
     with pytest.raises(DataError, match="dates"):
-        signal_metrics(np.zeros((2, 3)), np.zeros((2, 3)), dates=np.array(["2020-01-01"], "datetime64[D]"))
+        signal_metrics(
+            np.zeros((2, 3)), np.zeros((2, 3)), dates=np.array(["2020-01-01"], "datetime64[D]")
+        )
 
 
 def test_quantile_returns_long_short_and_cumulative():
@@ -104,7 +108,7 @@ def test_quantile_returns_long_short_and_cumulative():
     assert q[0].tolist() == pytest.approx([0.005, 0.025, 0.045, 0.065, 0.085])
     ls = long_short(q)
     assert ls == pytest.approx([0.08, 0.08, 0.08])
-    assert cumulative_returns(ls)[-1] == pytest.approx(1.08 ** 3 - 1)
+    assert cumulative_returns(ls)[-1] == pytest.approx(1.08**3 - 1)
     assert cumulative_returns(ls, compound=False)[-1] == pytest.approx(0.24)
 
 

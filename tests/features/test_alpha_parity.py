@@ -44,7 +44,9 @@ def test_library_matches_qlib_reference(lib: str, csi300_dir, reference_dir) -> 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # $vwap is absent from this store
         out = evaluate(panel, exprs, missing="nan")
-    ti = np.searchsorted(panel.dates, ref.index.get_level_values("datetime").values.astype("datetime64[D]"))
+    ti = np.searchsorted(
+        panel.dates, ref.index.get_level_values("datetime").values.astype("datetime64[D]")
+    )
     ni = np.searchsorted(panel.instruments, ref.index.get_level_values("instrument").values)
     got = {c: out[c][ti, ni] for c in ref.columns}
     table = _failure_table(ref, got)

@@ -18,13 +18,29 @@ runner = CliRunner()
 
 def test_alpha158_for_members_with_lookback(csi300_dir, tmp_path) -> None:
     out = tmp_path / "f.parquet"
-    res = runner.invoke(app, ["features", str(csi300_dir), "--library", "alpha158",
-                              "--universe", "csi300", "--start", "2022-12-20", "--end", "2022-12-30",
-                              "--expr", "MOM5=CSRank($close/Ref($close, 5))", "--out", str(out)])
+    res = runner.invoke(
+        app,
+        [
+            "features",
+            str(csi300_dir),
+            "--library",
+            "alpha158",
+            "--universe",
+            "csi300",
+            "--start",
+            "2022-12-20",
+            "--end",
+            "2022-12-30",
+            "--expr",
+            "MOM5=CSRank($close/Ref($close, 5))",
+            "--out",
+            str(out),
+        ],
+    )
     assert res.exit_code == 0, res.output
     df = pl.read_parquet(out)
     assert df.columns[:3] == ["datetime", "instrument", "KMID"]
-    assert df.columns[2:] == list(alpha158_expressions()) + ["MOM5"]
+    assert df.columns[2:] == [*list(alpha158_expressions()), "MOM5"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         full = load_panel(csi300_dir, ["open", "high", "low", "close", "volume"], "csi300")
@@ -37,8 +53,9 @@ def test_alpha158_for_members_with_lookback(csi300_dir, tmp_path) -> None:
     ti = np.searchsorted(full.dates, df["datetime"].to_numpy().astype("datetime64[D]"))
     ni = np.searchsorted(full.instruments, df["instrument"].to_numpy())
     for k in exprs:
-        np.testing.assert_allclose(df[k].to_numpy(), ref[k][ti, ni], rtol=1e-5, atol=1e-6,
-                                   equal_nan=True, err_msg=k)
+        np.testing.assert_allclose(
+            df[k].to_numpy(), ref[k][ti, ni], rtol=1e-5, atol=1e-6, equal_nan=True, err_msg=k
+        )
     assert df["VWAP0"].is_nan().all()
     mom = df.filter(pl.col("datetime") == df["datetime"].max())["MOM5"].to_numpy()
     assert 0 < np.nanmin(mom) and np.nanmax(mom) == 1.0
@@ -48,9 +65,23 @@ def test_instruments_file_and_alpha360(csi300_dir, tmp_path) -> None:
     codes = tmp_path / "codes.txt"
     codes.write_text("SH600000\nSZ000001\n")
     out = tmp_path / "a360.parquet"
-    res = runner.invoke(app, ["features", str(csi300_dir), "--library", "alpha360", "--instruments",
-                              str(codes), "--start", "2022-12-01", "--end", "2022-12-09",
-                              "--out", str(out)])
+    res = runner.invoke(
+        app,
+        [
+            "features",
+            str(csi300_dir),
+            "--library",
+            "alpha360",
+            "--instruments",
+            str(codes),
+            "--start",
+            "2022-12-01",
+            "--end",
+            "2022-12-09",
+            "--out",
+            str(out),
+        ],
+    )
     assert res.exit_code == 0, res.output
     df = pl.read_parquet(out)
     assert df.width == 2 + 360 and sorted(df["instrument"].unique()) == ["SH600000", "SZ000001"]
@@ -58,16 +89,21 @@ def test_instruments_file_and_alpha360(csi300_dir, tmp_path) -> None:
     np.testing.assert_allclose(df["CLOSE0"].to_numpy(), 1.0)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--expr", "oops"], "expected NAME=EXPR"),
-    (["--expr", "X=Mean($close, 5"], "position"),
-    (["--expr", "X=$amount"], "unknown field"),
-    (["--library", "alpha999"], "unknown feature library"),
-    (["--expr", "X=Foo($close)"], "unknown operator 'Foo'"),
-    (["--library", "alpha158", "--start", "2030-01-01"], "no trading days"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--expr", "oops"], "expected NAME=EXPR"),
+        (["--expr", "X=Mean($close, 5"], "position"),
+        (["--expr", "X=$amount"], "unknown field"),
+        (["--library", "alpha999"], "unknown feature library"),
+        (["--expr", "X=Foo($close)"], "unknown operator 'Foo'"),
+        (["--library", "alpha158", "--start", "2030-01-01"], "no trading days"),
+    ],
+)
 def test_errors_are_one_line_messages(csi300_dir, tmp_path, args, message) -> None:
-    res = runner.invoke(app, ["features", str(csi300_dir), *args, "--out", str(tmp_path / "x.parquet")])
+    res = runner.invoke(
+        app, ["features", str(csi300_dir), *args, "--out", str(tmp_path / "x.parquet")]
+    )
     assert res.exit_code == 2
     assert message in " ".join(res.output.split())
     assert not (tmp_path / "x.parquet").exists()

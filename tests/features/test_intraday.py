@@ -245,7 +245,7 @@ def test_real_15min_bars_resampled_to_30min(intraday15_path):
 
 def test_chunking_over_days_does_not_change_results():
     bars = make_bars(D=23, N=4, seed=6)
-    names, x = intraday_daily_features(bars, chunk_days=64)
+    _names, x = intraday_daily_features(bars, chunk_days=64)
     _, x1 = intraday_daily_features(bars, chunk_days=5)
     _, s = intraday_sequences(bars, chunk_days=64)
     _, s1 = intraday_sequences(bars, chunk_days=1)

@@ -19,14 +19,23 @@ def _market(seed: int = 3, T: int = 90, N: int = 6) -> Panel:
     high = np.maximum(open_, close) * 1.01
     low = np.minimum(open_, close) * 0.99
     volume = rng.integers(0, 100, (T, N)).astype(float) * 100
-    fields = {"open": open_, "high": high, "low": low, "close": close, "volume": volume,
-              "vwap": (open_ + close) / 2}
+    fields = {
+        "open": open_,
+        "high": high,
+        "low": low,
+        "close": close,
+        "volume": volume,
+        "vwap": (open_ + close) / 2,
+    }
     fields = {k: v.astype(np.float32) for k, v in fields.items()}
     for v in fields.values():
         v[:15, 4] = np.nan  # listed late
         v[40:44, 2] = np.nan  # suspended
-    return Panel(np.arange("2021-01-01", T, dtype="datetime64[D]")[:T],
-                 np.array([f"S{i}" for i in range(N)]), fields)
+    return Panel(
+        np.arange("2021-01-01", T, dtype="datetime64[D]")[:T],
+        np.array([f"S{i}" for i in range(N)]),
+        fields,
+    )
 
 
 def _perturb(p: Panel, t0: int, how: str, seed: int = 11) -> Panel:
@@ -35,9 +44,9 @@ def _perturb(p: Panel, t0: int, how: str, seed: int = 11) -> Panel:
     for k, v in p.fields.items():
         v = v.copy()
         if how == "scale":
-            v[t0 + 1:] *= rng.uniform(0.5, 2.0, v[t0 + 1:].shape).astype(np.float32)
+            v[t0 + 1 :] *= rng.uniform(0.5, 2.0, v[t0 + 1 :].shape).astype(np.float32)
         else:
-            v[t0 + 1:] = np.nan
+            v[t0 + 1 :] = np.nan
         fields[k] = v
     return Panel(p.dates, p.instruments, fields, p.universe)
 
@@ -49,8 +58,11 @@ def test_no_feature_reads_after_t(how: str, t0: int) -> None:
     exprs = {**alpha158_expressions(), **alpha360_expressions(), **ALPHA158_LABEL}
     a = evaluate(base, exprs)
     b = evaluate(_perturb(base, t0, how), exprs)
-    leaked = [n for n in exprs if n != "LABEL0"
-              and not np.array_equal(a[n][: t0 + 1], b[n][: t0 + 1], equal_nan=True)]
+    leaked = [
+        n
+        for n in exprs
+        if n != "LABEL0" and not np.array_equal(a[n][: t0 + 1], b[n][: t0 + 1], equal_nan=True)
+    ]
     assert not leaked, f"features changed at dates <= t0 by data after t0: {leaked}"
     # the canary is alive: the label reads t+1, t+2 and must change
     assert not np.array_equal(a["LABEL0"][: t0 + 1], b["LABEL0"][: t0 + 1], equal_nan=True)

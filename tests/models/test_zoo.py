@@ -50,7 +50,7 @@ def test_the_whole_zoo_is_registered():
 def _test_ic(model, data) -> tuple[float, np.ndarray]:
     test = data.with_rows(*TEST)
     scores = model.predict(test)
-    y = np.where(test.mask[TEST[0]:TEST[1]], test.labels[TEST[0]:TEST[1], :, 0], np.nan)
+    y = np.where(test.mask[TEST[0] : TEST[1]], test.labels[TEST[0] : TEST[1], :, 0], np.nan)
     return float(np.nanmean(daily_ic(scores, y))), scores
 
 
@@ -62,7 +62,7 @@ def test_model_learns_planted_signal_and_round_trips(name, linear_set, seq_set, 
     ic, scores = _test_ic(model, data)
     assert ic > 0.3, f"{name}: test IC {ic:.3f}"
     # alignment: [t1 - t0, N], NaN exactly outside the mask
-    test_mask = data.mask[TEST[0]:TEST[1]]
+    test_mask = data.mask[TEST[0] : TEST[1]]
     assert scores.shape == test_mask.shape and scores.dtype == np.float32
     assert np.isnan(scores[~test_mask]).all() and np.isfinite(scores[test_mask]).all()
     # save / load round trip gives identical predictions
@@ -82,24 +82,28 @@ def test_sequence_model_beats_tabular_on_a_sequential_signal(seq_set):
 
 def test_intraday_gru_reads_bars():
     data = toy_sample_set(T=70, N=40, signal="intraday", bars=4, bar_fields=2, seed=3)
-    model = create_model("gru", **{**SEQ, "seq_len": 2, "input_kind": "intraday_seq",
-                                   "hidden_size": 16, "num_layers": 1})
+    model = create_model(
+        "gru",
+        **{**SEQ, "seq_len": 2, "input_kind": "intraday_seq", "hidden_size": 16, "num_layers": 1},
+    )
     model.fit(data.with_rows(*TRAIN), data.with_rows(*VALID))
     assert model.step_shape == (8, 2)  # 2 days x 4 bars, 2 fields per bar
     assert _test_ic(model, data)[0] > 0.3
 
 
 def test_classification_head_scores_expected_class_value(seq_set, tmp_path):
-    model = create_model("gru", **{**PARAMS["gru"], "head": "classification",
-                                   "bins": [-1.0, -0.3, 0.3, 1.0]})
+    model = create_model(
+        "gru", **{**PARAMS["gru"], "head": "classification", "bins": [-1.0, -0.3, 0.3, 1.0]}
+    )
     model.fit(seq_set.with_rows(*TRAIN), seq_set.with_rows(*VALID))
     ic, scores = _test_ic(model, seq_set)
     assert ic > 0.3
     ok = np.isfinite(scores)
     assert scores[ok].min() >= -2 and scores[ok].max() <= 2  # within the class values -2..2
     model.save(tmp_path / "cls")
-    np.testing.assert_array_equal(load_model(tmp_path / "cls").predict(seq_set.with_rows(*TEST)),
-                                  scores)
+    np.testing.assert_array_equal(
+        load_model(tmp_path / "cls").predict(seq_set.with_rows(*TEST)), scores
+    )
 
 
 def test_multi_horizon_head_has_one_output_per_label(seq_set):
@@ -123,8 +127,9 @@ def test_transformer_positional_encodings(pos, seq_set):
 def test_alpha360_column_layout_feeds_steps():
     # 4 fields x 5 lags stored field-major like Alpha360; the label reads field 0 at lag 0
     data = toy_sample_set(T=70, N=40, F=20, signal="linear", seed=4)
-    model = create_model("gru", **{**SEQ, "seq_layout": "columns", "n_fields": 4,
-                                   "hidden_size": 16, "num_layers": 1})
+    model = create_model(
+        "gru", **{**SEQ, "seq_layout": "columns", "n_fields": 4, "hidden_size": 16, "num_layers": 1}
+    )
     model.fit(data.with_rows(*TRAIN), data.with_rows(*VALID))
     assert model.step_shape == (5, 4)
     assert _test_ic(model, data)[0] > 0.3
@@ -183,8 +188,10 @@ def test_sinkhorn_plan_has_uniform_predictor_marginals():
 
 @pytest.mark.parametrize("memory", ["sample", "market"])
 def test_tra_router_reads_only_labels_already_known(seq_set, memory):
-    model = create_model("tra", **{**PARAMS["tra"], "epochs": 2, "history_delay": 2,
-                                   "memory": memory, "days_per_batch": 4})
+    model = create_model(
+        "tra",
+        **{**PARAMS["tra"], "epochs": 2, "history_delay": 2, "memory": memory, "days_per_batch": 4},
+    )
     model.fit(seq_set.with_rows(*TRAIN), seq_set.with_rows(*VALID))
     before = model.predict(seq_set.with_rows(*TEST))
     changed = toy_sample_set(T=70, N=40, signal="sequential", seed=2)

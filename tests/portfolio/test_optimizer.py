@@ -51,8 +51,9 @@ def test_two_assets_long_only_matches_the_analytic_solution(solver, tol):
 def test_three_assets_dollar_neutral_matches_the_analytic_solution():
     cov = np.array([[0.04, 0.01, 0.0], [0.01, 0.09, 0.02], [0.0, 0.02, 0.0625]])
     a = np.array([0.02, -0.01, 0.03])
-    p = OptimizerParams(risk_aversion=5.0, alpha="raw", mode="dollar_neutral", max_weight=5.0,
-                        gross=10.0)
+    p = OptimizerParams(
+        risk_aversion=5.0, alpha="raw", mode="dollar_neutral", max_weight=5.0, gross=10.0
+    )
     w = optimize_weights(a[None, :], StaticRisk(cov), p)
     ref = mv_equality_solution(a, cov, 5.0, 0.0)
     np.testing.assert_allclose(w[0], ref, atol=1e-6)
@@ -102,11 +103,21 @@ def test_industry_neutral_against_the_benchmark(industry_case):
     free = optimize_weights(scores, risk, p, industry=ind, benchmark=bench)[0]
     H = (ind[0][None, :] == np.arange(3)[:, None]).astype(float)
     assert (H @ free - H @ bench[0])[0] > 0.05  # the constraint below is not idle
-    neutral = optimize_weights(scores, risk, OptimizerParams(risk_aversion=1.0, max_weight=0.2,
-                               industry_neutral=True), industry=ind, benchmark=bench)[0]
+    neutral = optimize_weights(
+        scores,
+        risk,
+        OptimizerParams(risk_aversion=1.0, max_weight=0.2, industry_neutral=True),
+        industry=ind,
+        benchmark=bench,
+    )[0]
     np.testing.assert_allclose(H @ neutral, H @ bench[0], atol=1e-6)
-    band = optimize_weights(scores, risk, OptimizerParams(risk_aversion=1.0, max_weight=0.2,
-                            max_industry_active=0.05), industry=ind, benchmark=bench)[0]
+    band = optimize_weights(
+        scores,
+        risk,
+        OptimizerParams(risk_aversion=1.0, max_weight=0.2, max_industry_active=0.05),
+        industry=ind,
+        benchmark=bench,
+    )[0]
     active = H @ band - H @ bench[0]
     assert np.abs(active).max() <= 0.05 + 1e-6
     assert np.abs(active).max() == pytest.approx(0.05, abs=1e-5)  # it binds
@@ -115,8 +126,9 @@ def test_industry_neutral_against_the_benchmark(industry_case):
 
 def test_dollar_neutral_industry_neutral_without_benchmark(industry_case):
     risk, scores, ind, _ = industry_case
-    p = OptimizerParams(mode="dollar_neutral", risk_aversion=1.0, max_weight=0.1, gross=1.0,
-                        industry_neutral=True)
+    p = OptimizerParams(
+        mode="dollar_neutral", risk_aversion=1.0, max_weight=0.1, gross=1.0, industry_neutral=True
+    )
     w = optimize_weights(scores, risk, p, industry=ind)[0]
     H = (ind[0][None, :] == np.arange(3)[:, None]).astype(float)
     np.testing.assert_allclose(H @ w, 0.0, atol=1e-6)
@@ -157,8 +169,9 @@ def test_turnover_cost_reduces_trading():
     scores = rng.normal(size=(T, N))
     tov = []
     for cost in (0.0, 0.002, 1.0):
-        w = optimize_weights(scores, risk, OptimizerParams(risk_aversion=2.0, max_weight=0.2,
-                                                           turnover_cost=cost))
+        w = optimize_weights(
+            scores, risk, OptimizerParams(risk_aversion=2.0, max_weight=0.2, turnover_cost=cost)
+        )
         tov.append(np.abs(np.diff(w, axis=0)).sum())
     assert tov[0] > tov[1] > tov[2]
     assert tov[2] < 1e-6  # prohibitive cost: the first portfolio is kept
@@ -205,9 +218,17 @@ def test_factor_model_on_synthetic_market_feeds_the_backtest(synth_market):
     from seqalpha.risk import fit_factor_model
 
     panel = load_panel(synth_market, ["close", "bp"], "all")
-    params = FactorModelParams(momentum_window=40, momentum_skip=5, volatility_window=20,
-                               cov_window=120, cov_half_life=40.0, specific_window=60,
-                               specific_half_life=20.0, min_specific_obs=10, min_history=30)
+    params = FactorModelParams(
+        momentum_window=40,
+        momentum_skip=5,
+        volatility_window=20,
+        cov_window=120,
+        cov_half_life=40.0,
+        specific_window=60,
+        specific_half_life=20.0,
+        min_specific_obs=10,
+        min_history=30,
+    )
     rm = fit_factor_model(synth_market, panel, params=params)
     assert rm.factor_names[-4:] == ["size", "momentum", "volatility", "value"]
     T, N = panel.shape
@@ -257,16 +278,23 @@ def test_industry_slots_match_a_direct_formulation_as_memberships_change():
     mask = np.ones((T, N), bool)
     mask[:, 20] = False  # never investable
     bench = np.tile(rng.dirichlet(np.full(N, 20.0)), (T, 1))  # near equal weights
-    p = OptimizerParams(risk_aversion=3.0, turnover_cost=0.003, max_weight=0.12,
-                        max_industry_active=0.03, alpha="raw", alpha_scale=1.0)
+    p = OptimizerParams(
+        risk_aversion=3.0,
+        turnover_cost=0.003,
+        max_weight=0.12,
+        max_industry_active=0.03,
+        alpha="raw",
+        alpha_scale=1.0,
+    )
     w = optimize_weights(scores * 0.02, risk, p, mask=mask, industry=ind, benchmark=bench)
     prev = np.zeros(N)
     for t in range(T):
         H = (ind[t][None, :] == np.arange(4)[:, None]).astype(float)
         hi = np.where(mask[t], 0.12, 0.0)
         a = np.where(mask[t], scores[t] * 0.02, 0.0)
-        ref = reference_day(a, X, F, d, prev, np.zeros(N), hi, H, H @ bench[t], 0.03, 3.0,
-                            0.003, bench[t])
+        ref = reference_day(
+            a, X, F, d, prev, np.zeros(N), hi, H, H @ bench[t], 0.03, 3.0, 0.003, bench[t]
+        )
         np.testing.assert_allclose(w[t], ref, atol=2e-5)
         assert np.abs(H @ w[t] - H @ bench[t]).max() <= 0.03 + 1e-6
         prev = w[t]
@@ -282,13 +310,29 @@ def test_optimize_with_factor_model_on_a_backtest_grid(synth_market):
     T, N = market.shape
     scores = np.random.default_rng(0).normal(size=(T, N))
     scores[:, -1] = np.nan  # a name without a score is never invested
-    params = FactorModelParams(momentum_window=40, momentum_skip=5, volatility_window=20,
-                               cov_window=120, cov_half_life=40.0, specific_window=60,
-                               specific_half_life=20.0, min_specific_obs=10, min_history=30)
+    params = FactorModelParams(
+        momentum_window=40,
+        momentum_skip=5,
+        volatility_window=20,
+        cov_window=120,
+        cov_half_life=40.0,
+        specific_window=60,
+        specific_half_life=20.0,
+        min_specific_obs=10,
+        min_history=30,
+    )
     opt = OptimizerParams(risk_aversion=5.0, max_weight=0.1, turnover_cost=0.001)
-    w = optimize_with_factor_model(scores, synth_market, market.dates, market.instruments, opt,
-                                   params, history_days=120, can_buy=market.can_buy,
-                                   can_sell=market.can_sell)
+    w = optimize_with_factor_model(
+        scores,
+        synth_market,
+        market.dates,
+        market.instruments,
+        opt,
+        params,
+        history_days=120,
+        can_buy=market.can_buy,
+        can_sell=market.can_sell,
+    )
     assert w.shape == (T, N) and np.isfinite(w).all()
     np.testing.assert_allclose(w.sum(axis=1), 1.0, atol=1e-7)
     assert np.all(w[:, -1] == 0)
@@ -296,7 +340,9 @@ def test_optimize_with_factor_model_on_a_backtest_grid(synth_market):
     from seqalpha.data.qlib_bin import load_panel
 
     panel = load_panel(synth_market, ["close", "factor", "bp"], "all", cal[0], cal[-1])
-    view = fit_factor_model(synth_market, panel, params=params).view(market.dates, market.instruments)
+    view = fit_factor_model(synth_market, panel, params=params).view(
+        market.dates, market.instruments
+    )
     ref = optimize_weights(scores, view, opt, can_buy=market.can_buy, can_sell=market.can_sell)
     np.testing.assert_allclose(w, ref, atol=1e-9)
     res = backtest_weights(w, market)

@@ -11,8 +11,14 @@ import pytest
 import yaml
 
 
-def write_run_dir(run_dir: Path, n_days: int = 300, n_inst: int = 40, seed: int = 0,
-                  with_returns: bool = True, with_ic_files: bool = False) -> Path:
+def write_run_dir(
+    run_dir: Path,
+    n_days: int = 300,
+    n_inst: int = 40,
+    seed: int = 0,
+    with_returns: bool = True,
+    with_ic_files: bool = False,
+) -> Path:
     """Write config.yaml, predictions, returns, positions, metrics.json for a fake run."""
     rng = np.random.default_rng(seed)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -23,13 +29,21 @@ def write_run_dir(run_dir: Path, n_days: int = 300, n_inst: int = 40, seed: int 
     label = 0.02 * signal + 0.1 * rng.standard_normal((n_days, n_inst))
     label[rng.random((n_days, n_inst)) < 0.05] = np.nan  # suspended names
     score = signal + 0.5 * rng.standard_normal((n_days, n_inst))
-    pl.DataFrame({
-        "datetime": np.repeat(dates, n_inst), "instrument": np.tile(insts, n_days),
-        "score": score.ravel(), "label": label.ravel(),
-    }).write_parquet(run_dir / "predictions.parquet")
-    config = {"name": "synthetic", "data": {"market": "csi300", "fields": ["close", "volume"]},
-              "model": {"name": "lstm", "hidden": 64, "lr": 1e-3},
-              "walk_forward": {"train_days": 120, "step": 10}, "seed": [1, 2]}
+    pl.DataFrame(
+        {
+            "datetime": np.repeat(dates, n_inst),
+            "instrument": np.tile(insts, n_days),
+            "score": score.ravel(),
+            "label": label.ravel(),
+        }
+    ).write_parquet(run_dir / "predictions.parquet")
+    config = {
+        "name": "synthetic",
+        "data": {"market": "csi300", "fields": ["close", "volume"]},
+        "model": {"name": "lstm", "hidden": 64, "lr": 1e-3},
+        "walk_forward": {"train_days": 120, "step": 10},
+        "seed": [1, 2],
+    }
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     metrics = {"ic": 0.051, "rank_ic": 0.048, "icir": 0.42, "rank_icir": 0.40, "ic_t": 7.3}
     if with_returns:
@@ -38,33 +52,62 @@ def write_run_dir(run_dir: Path, n_days: int = 300, n_inst: int = 40, seed: int 
         turnover = np.clip(0.15 + 0.05 * rng.standard_normal(n_days), 0, 1)
         cost = turnover * 0.0015
         ret = ret_nc - cost
-        pl.DataFrame({
-            "datetime": dates, "return": ret, "return_nc": ret_nc, "benchmark": bench,
-            "excess": ret - bench, "excess_nc": ret_nc - bench, "turnover": turnover,
-            "cost": cost, "value": 1e8 * np.cumprod(1 + ret),
-        }).write_parquet(run_dir / "returns.parquet")
-        pl.DataFrame({
-            "datetime": np.repeat(dates, 5), "instrument": np.tile(insts[:5], n_days),
-            "shares": np.full(5 * n_days, 100.0), "weight": np.full(5 * n_days, 0.2),
-            "price": np.full(5 * n_days, 10.0),
-        }).write_parquet(run_dir / "positions.parquet")
+        pl.DataFrame(
+            {
+                "datetime": dates,
+                "return": ret,
+                "return_nc": ret_nc,
+                "benchmark": bench,
+                "excess": ret - bench,
+                "excess_nc": ret_nc - bench,
+                "turnover": turnover,
+                "cost": cost,
+                "value": 1e8 * np.cumprod(1 + ret),
+            }
+        ).write_parquet(run_dir / "returns.parquet")
+        pl.DataFrame(
+            {
+                "datetime": np.repeat(dates, 5),
+                "instrument": np.tile(insts[:5], n_days),
+                "shares": np.full(5 * n_days, 100.0),
+                "weight": np.full(5 * n_days, 0.2),
+                "price": np.full(5 * n_days, 10.0),
+            }
+        ).write_parquet(run_dir / "positions.parquet")
         years = sorted({str(d)[:4] for d in dates})
-        metrics["by_year"] = {y: {"AlphaRtn": 0.12 + 0.01 * k, "AlphaRtnNC": 0.2,
-                                  "AlphaSharpe": 1.5, "AlphaSharpeNC": 2.4,
-                                  "AlphaDrawdown": -0.081, "AlphaDrawdownNC": -0.05,
-                                  "TOV": 0.151, "IR": 1.5, "MaxDD": -0.2}
-                              for k, y in enumerate(years)}
-        metrics["overall"] = {"AlphaRtn": 0.125, "AlphaRtnNC": 0.2, "AlphaSharpe": 1.55,
-                              "AlphaSharpeNC": 2.4, "AlphaDrawdown": -0.09,
-                              "AlphaDrawdownNC": -0.05, "TOV": 0.15, "IR": 1.55,
-                              "MaxDD": -0.21}
+        metrics["by_year"] = {
+            y: {
+                "AlphaRtn": 0.12 + 0.01 * k,
+                "AlphaRtnNC": 0.2,
+                "AlphaSharpe": 1.5,
+                "AlphaSharpeNC": 2.4,
+                "AlphaDrawdown": -0.081,
+                "AlphaDrawdownNC": -0.05,
+                "TOV": 0.151,
+                "IR": 1.5,
+                "MaxDD": -0.2,
+            }
+            for k, y in enumerate(years)
+        }
+        metrics["overall"] = {
+            "AlphaRtn": 0.125,
+            "AlphaRtnNC": 0.2,
+            "AlphaSharpe": 1.55,
+            "AlphaSharpeNC": 2.4,
+            "AlphaDrawdown": -0.09,
+            "AlphaDrawdownNC": -0.05,
+            "TOV": 0.15,
+            "IR": 1.55,
+            "MaxDD": -0.21,
+        }
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     if with_ic_files:
-        pl.DataFrame({"datetime": dates, "ic": np.full(n_days, 0.05),
-                      "rank_ic": np.full(n_days, 0.04)}).write_parquet(run_dir / "ic.parquet")
-        pl.DataFrame({"datetime": dates, **{f"q{k}": np.full(n_days, 0.001 * k)
-                                             for k in range(1, 4)}}
-                     ).write_parquet(run_dir / "quantiles.parquet")
+        pl.DataFrame(
+            {"datetime": dates, "ic": np.full(n_days, 0.05), "rank_ic": np.full(n_days, 0.04)}
+        ).write_parquet(run_dir / "ic.parquet")
+        pl.DataFrame(
+            {"datetime": dates, **{f"q{k}": np.full(n_days, 0.001 * k) for k in range(1, 4)}}
+        ).write_parquet(run_dir / "quantiles.parquet")
     return run_dir
 
 

@@ -23,8 +23,9 @@ def chromium() -> str:
     return exe
 
 
-def test_every_chart_renders_without_js_errors(run_dir: Path, tmp_path: Path,
-                                               chromium: str) -> None:
+def test_every_chart_renders_without_js_errors(
+    run_dir: Path, tmp_path: Path, chromium: str
+) -> None:
     report = write_report(run_dir)
     shot = tmp_path / "report.png"
     result = check_render(report, screenshot=shot, chromium=chromium)
@@ -38,8 +39,9 @@ def test_every_chart_renders_without_js_errors(run_dir: Path, tmp_path: Path,
     assert shot.stat().st_size > 50_000  # a real picture, not a blank page
 
 
-def test_signal_only_report_renders_its_charts_and_placeholders(signal_only_run_dir: Path,
-                                                                chromium: str) -> None:
+def test_signal_only_report_renders_its_charts_and_placeholders(
+    signal_only_run_dir: Path, chromium: str
+) -> None:
     result = check_render(write_report(signal_only_run_dir), chromium=chromium)
     assert result.ok
     assert set(result.charts) == {"ic", "ic_monthly", "quantiles"}
@@ -51,7 +53,8 @@ def test_probe_catches_js_errors_and_empty_charts(tmp_path: Path, chromium: str)
     page.write_text(
         "<!DOCTYPE html><html><head><title>t</title></head><body>"
         '<div class="seqalpha-chart" data-chart="empty"><div>no plot here</div></div>'
-        "<script>console.error('bad data'); undefinedFunction();</script></body></html>")
+        "<script>console.error('bad data'); undefinedFunction();</script></body></html>"
+    )
     result = check_render(page, chromium=chromium)
     assert result.charts == {"empty": {"svg": 0, "traces": 0}}
     assert any("undefinedFunction" in e for e in result.errors)

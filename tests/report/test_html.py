@@ -76,7 +76,8 @@ def test_invalid_inputs_raise_data_errors_naming_the_file(run_dir: Path, tmp_pat
     with pytest.raises(DataError, match="does not exist"):
         write_report(tmp_path / "nope")
     pl.DataFrame({"datetime": ["2021-01-04"], "excess": [0.1]}).write_parquet(
-        run_dir / "returns.parquet")
+        run_dir / "returns.parquet"
+    )
     with pytest.raises(DataError, match=r"returns\.parquet: missing column\(s\) \['return'"):
         write_report(run_dir)
 
@@ -84,8 +85,14 @@ def test_invalid_inputs_raise_data_errors_naming_the_file(run_dir: Path, tmp_pat
 def test_duplicate_predictions_are_rejected(tmp_path: Path) -> None:
     run = tmp_path / "dup"
     run.mkdir()
-    pl.DataFrame({"datetime": ["2021-01-04"] * 2, "instrument": ["A", "A"], "score": [1.0, 2.0],
-                  "label": [0.1, 0.2]}).write_parquet(run / "predictions.parquet")
+    pl.DataFrame(
+        {
+            "datetime": ["2021-01-04"] * 2,
+            "instrument": ["A", "A"],
+            "score": [1.0, 2.0],
+            "label": [0.1, 0.2],
+        }
+    ).write_parquet(run / "predictions.parquet")
     with pytest.raises(DataError, match="predictions.parquet: duplicate"):
         write_report(run)
 
@@ -97,19 +104,28 @@ def test_bad_yaml_is_shown_verbatim_with_a_note(run_dir: Path) -> None:
 
 
 def test_year_table_orders_years_then_overall() -> None:
-    metrics = {"by_year": {"2022": {"AlphaRtn": 0.1, "Extra": 3}, "2021": {"AlphaRtn": -0.05}},
-               "overall": {"AlphaRtn": 0.02}}
+    metrics = {
+        "by_year": {"2022": {"AlphaRtn": 0.1, "Extra": 3}, "2021": {"AlphaRtn": -0.05}},
+        "overall": {"AlphaRtn": 0.02},
+    }
     table = year_table_html(metrics)
     assert table.index("<td>2021</td>") < table.index("<td>2022</td>") < table.index("overall")
     assert '<td class="neg">-5.00%</td>' in table and "<td>—</td>" in table  # 2021 lacks Extra
     assert table.index("AlphaRtn") < table.index("Extra")
 
 
-@pytest.mark.parametrize("name,value,expected", [
-    ("AlphaRtn", 0.1234, "12.34%"), ("TOV", 0.2, "20.00%"), ("AlphaSharpe", 2.754, "2.75"),
-    ("IR", 1.0, "1.00"), ("ic", 0.05123, "0.0512"), ("AlphaDrawdown", float("nan"), "—"),
-    ("days", 250, "250"),
-])
+@pytest.mark.parametrize(
+    "name,value,expected",
+    [
+        ("AlphaRtn", 0.1234, "12.34%"),
+        ("TOV", 0.2, "20.00%"),
+        ("AlphaSharpe", 2.754, "2.75"),
+        ("IR", 1.0, "1.00"),
+        ("ic", 0.05123, "0.0512"),
+        ("AlphaDrawdown", float("nan"), "—"),
+        ("days", 250, "250"),
+    ],
+)
 def test_format_metric(name: str, value: float, expected: str) -> None:
     assert format_metric(name, value) == expected
 

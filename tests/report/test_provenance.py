@@ -26,7 +26,8 @@ def data_dir(tmp_path: Path) -> Path:
         (root / "features" / inst).mkdir(parents=True)
         for field in ("close", "volume"):
             (root / "features" / inst / f"{field}.day.bin").write_bytes(
-                (inst + field).encode() * 10)
+                (inst + field).encode() * 10
+            )
     return root
 
 
@@ -35,8 +36,12 @@ def test_hash_matches_a_by_hand_digest(data_dir: Path) -> None:
     expected = hashlib.sha256()
     for p in sorted(files, key=lambda q: q.relative_to(data_dir).as_posix()):
         data = p.read_bytes()
-        expected.update(p.relative_to(data_dir).as_posix().encode() + b"\0"
-                        + len(data).to_bytes(8, "little") + data)
+        expected.update(
+            p.relative_to(data_dir).as_posix().encode()
+            + b"\0"
+            + len(data).to_bytes(8, "little")
+            + data
+        )
     got = hash_files(list(reversed(files)))  # order of the input list does not matter
     assert got["sha256"] == expected.hexdigest()
     assert got["n_files"] == 5 and got["root"] == str(data_dir.resolve())

@@ -11,10 +11,14 @@ from seqalpha.report import signal as sig
 
 
 def test_predictions_to_grid_scatters_long_rows() -> None:
-    frame = pl.DataFrame({"datetime": np.array(["2021-01-05", "2021-01-04", "2021-01-04"],
-                                               dtype="datetime64[D]"),
-                          "instrument": ["B", "A", "B"], "score": [3.0, 1.0, 2.0],
-                          "label": [0.3, 0.1, 0.2]})
+    frame = pl.DataFrame(
+        {
+            "datetime": np.array(["2021-01-05", "2021-01-04", "2021-01-04"], dtype="datetime64[D]"),
+            "instrument": ["B", "A", "B"],
+            "score": [3.0, 1.0, 2.0],
+            "label": [0.3, 0.1, 0.2],
+        }
+    )
     dates, score, label = sig.predictions_to_grid(frame)
     assert list(dates.astype(str)) == ["2021-01-04", "2021-01-05"]
     np.testing.assert_array_equal(score, [[1.0, 2.0], [np.nan, 3.0]])
@@ -50,8 +54,9 @@ def test_rolling_mean_ignores_nan_and_needs_min_periods() -> None:
 
 
 def test_monthly_mean_grid() -> None:
-    dates = np.array(["2021-01-04", "2021-01-05", "2021-03-01", "2022-12-30"],
-                     dtype="datetime64[D]")
+    dates = np.array(
+        ["2021-01-04", "2021-01-05", "2021-03-01", "2022-12-30"], dtype="datetime64[D]"
+    )
     years, grid = sig.monthly_mean(dates, np.array([0.1, 0.3, np.nan, -0.2]))
     assert list(years) == [2021, 2022]
     assert grid[0, 0] == pytest.approx(0.2) and np.isnan(grid[0, 2]) and grid[1, 11] == -0.2

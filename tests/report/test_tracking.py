@@ -29,12 +29,20 @@ def _read(run_dir: Path) -> tuple[dict, dict]:
 
 
 def test_flatten_config_and_metrics() -> None:
-    params = config_params({"model": {"name": "gru", "hidden": 64}, "seeds": [1, 2],
-                            "note": "x" * 7000})
+    params = config_params(
+        {"model": {"name": "gru", "hidden": 64}, "seeds": [1, 2], "note": "x" * 7000}
+    )
     assert params["model.name"] == "gru" and params["model.hidden"] == "64"
     assert params["seeds"] == "[1, 2]" and len(params["note"]) == 6000
-    values = metric_values({"ic": 0.05, "flag": True, "name": "x", "bad": float("nan"),
-                            "by_year": {"2021": {"AlphaRtn": 0.1, "TOV": 0.2}}})
+    values = metric_values(
+        {
+            "ic": 0.05,
+            "flag": True,
+            "name": "x",
+            "bad": float("nan"),
+            "by_year": {"2021": {"AlphaRtn": 0.1, "TOV": 0.2}},
+        }
+    )
     assert values == {"ic": 0.05, "by_year.2021.AlphaRtn": 0.1, "by_year.2021.TOV": 0.2}
 
 
@@ -72,12 +80,29 @@ def mlflow_server(tmp_path: Path):
     port = _free_port()
     with open(tmp_path / "server.log", "w") as log:
         proc = subprocess.Popen(
-            [str(MLFLOW), "server", "--host", "127.0.0.1", "--port", str(port),
-             "--backend-store-uri", f"sqlite:///{tmp_path / 'mlflow.db'}",
-             "--artifacts-destination", str(tmp_path / "artifacts"), "--workers", "1"],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            env={**os.environ, "MLFLOW_TRACKING_URI": "",
-                 "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
+            [
+                str(MLFLOW),
+                "server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--backend-store-uri",
+                f"sqlite:///{tmp_path / 'mlflow.db'}",
+                "--artifacts-destination",
+                str(tmp_path / "artifacts"),
+                "--workers",
+                "1",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={
+                **os.environ,
+                "MLFLOW_TRACKING_URI": "",
+                "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+            },
+        )
         url = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + 90
@@ -90,8 +115,10 @@ def mlflow_server(tmp_path: Path):
                     pass
                 if proc.poll() is not None or time.monotonic() > deadline:
                     log.flush()
-                    pytest.fail("mlflow server did not answer /health:\n"
-                                + (tmp_path / "server.log").read_text()[-2000:])
+                    pytest.fail(
+                        "mlflow server did not answer /health:\n"
+                        + (tmp_path / "server.log").read_text()[-2000:]
+                    )
                 time.sleep(0.5)
             yield url
         finally:
@@ -104,15 +131,20 @@ def mlflow_server(tmp_path: Path):
                 proc.wait()
 
 
-def test_log_run_against_a_real_mlflow_server(mlflow_server: str, tmp_path: Path,
-                                              make_run) -> None:
+def test_log_run_against_a_real_mlflow_server(mlflow_server: str, tmp_path: Path, make_run) -> None:
     from mlflow.tracking import MlflowClient
 
     run_dir = make_run(tmp_path / "small", n_days=60, n_inst=12)
     write_report(run_dir)
     config, metrics = _read(run_dir)
-    run_id = log_run(run_dir, config, metrics, default_artifacts(run_dir),
-                     tracking_uri=mlflow_server, experiment="seqalpha-test")
+    run_id = log_run(
+        run_dir,
+        config,
+        metrics,
+        default_artifacts(run_dir),
+        tracking_uri=mlflow_server,
+        experiment="seqalpha-test",
+    )
     client = MlflowClient(tracking_uri=mlflow_server)
     exp = client.get_experiment_by_name("seqalpha-test")
     assert exp is not None

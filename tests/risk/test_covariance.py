@@ -46,7 +46,7 @@ def test_sample_model_equals_sklearn_ledoit_wolf(returns):
     t = 70
     X, F, d = m.covariance(t)
     assert X.shape == (12, 40) and F.shape == (40, 40) and d.shape == (12,)
-    win = returns[t - 39: t + 1]
+    win = returns[t - 39 : t + 1]
     ref = LedoitWolf(assume_centered=True).fit(win - win.mean(axis=0)).covariance_
     np.testing.assert_allclose(m.full_covariance(t), ref, rtol=1e-10)
 
@@ -54,10 +54,10 @@ def test_sample_model_equals_sklearn_ledoit_wolf(returns):
 def test_sample_model_reads_no_data_after_t_and_handles_missing(returns):
     t = 50
     r2 = returns.copy()
-    r2[t + 1:] *= 5.0
+    r2[t + 1 :] *= 5.0
     a = SampleCovarianceModel(window=40).fit(returns).covariance(t)
     b = SampleCovarianceModel(window=40).fit(r2).covariance(t)
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=False):
         np.testing.assert_array_equal(x, y)
     r3 = returns.copy()
     r3[: t - 5, 4] = np.nan  # only 6 returns in the window: no risk for name 4

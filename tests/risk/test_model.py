@@ -9,10 +9,18 @@ import pytest
 from seqalpha.errors import ConfigError, DataError
 from seqalpha.risk import FactorModelParams, FactorRiskModel, style_exposures
 
-PARAMS = FactorModelParams(momentum_window=20, momentum_skip=5, volatility_window=20,
-                           cov_window=120, cov_half_life=40.0, specific_window=60,
-                           specific_half_life=20.0, min_specific_obs=10, min_history=20,
-                           return_clip=None)
+PARAMS = FactorModelParams(
+    momentum_window=20,
+    momentum_skip=5,
+    volatility_window=20,
+    cov_window=120,
+    cov_half_life=40.0,
+    specific_window=60,
+    specific_half_life=20.0,
+    min_specific_obs=10,
+    min_history=20,
+    return_clip=None,
+)
 
 
 def planted_market(T: int = 140, N: int = 150, G: int = 4, seed: int = 0):
@@ -21,7 +29,9 @@ def planted_market(T: int = 140, N: int = 150, G: int = 4, seed: int = 0):
     rng = np.random.default_rng(seed)
     ind = np.tile(rng.integers(0, G, N), (T, 1)).astype(np.int32)
     ind[:, :G] = np.arange(G)  # every industry has members
-    cap = np.exp(rng.normal(22.0, 1.0, N))[None, :] * np.exp(np.cumsum(rng.normal(0, 0.01, (T, N)), 0))
+    cap = np.exp(rng.normal(22.0, 1.0, N))[None, :] * np.exp(
+        np.cumsum(rng.normal(0, 0.01, (T, N)), 0)
+    )
     value = rng.normal(0.0, 1.0, (T, N))
     uni = np.ones((T, N), bool)
     K = G + 4
@@ -51,8 +61,16 @@ def fitted(planted):
 
 def test_recovers_planted_factor_returns(planted, fitted):
     _, _, _, _, f_true, noise = planted
-    assert fitted.factor_names == ["industry_0", "industry_1", "industry_2", "industry_3",
-                                   "size", "momentum", "volatility", "value"]
+    assert fitted.factor_names == [
+        "industry_0",
+        "industry_1",
+        "industry_2",
+        "industry_3",
+        "size",
+        "momentum",
+        "volatility",
+        "value",
+    ]
     est = fitted.factor_returns
     # from the day every style exposure is defined (momentum needs 10 + 5 days of history)
     rows = np.arange(20, est.shape[0])
@@ -83,12 +101,12 @@ def test_covariance_reads_no_data_after_t(planted):
     base = FactorRiskModel(PARAMS).fit(r, ind, cap, value=value).covariance(t)
     rng = np.random.default_rng(1)
     r2, cap2, val2, ind2 = r.copy(), cap.copy(), value.copy(), ind.copy()
-    r2[t + 1:] += rng.normal(0, 0.05, r2[t + 1:].shape)
-    cap2[t + 1:] *= 3.0
-    val2[t + 1:] = rng.normal(size=val2[t + 1:].shape)
-    ind2[t + 1:] = np.roll(ind2[t + 1:], 7, axis=1)
+    r2[t + 1 :] += rng.normal(0, 0.05, r2[t + 1 :].shape)
+    cap2[t + 1 :] *= 3.0
+    val2[t + 1 :] = rng.normal(size=val2[t + 1 :].shape)
+    ind2[t + 1 :] = np.roll(ind2[t + 1 :], 7, axis=1)
     after = FactorRiskModel(PARAMS).fit(r2, ind2, cap2, value=val2).covariance(t)
-    for a, b in zip(base, after):
+    for a, b in zip(base, after, strict=False):
         np.testing.assert_array_equal(a, b)
     # ... while a change at day t itself does change it (the check can fail)
     r3 = r.copy()
@@ -116,12 +134,12 @@ def test_factor_form_matches_dense_covariance(fitted):
 def test_factor_covariance_is_shrunk_ewma_of_factor_returns(fitted):
     t = 100
     p = fitted.params
-    f = fitted.factor_returns[max(0, t - p.cov_window + 1): t + 1]
+    f = fitted.factor_returns[max(0, t - p.cov_window + 1) : t + 1]
     f = f[np.isfinite(f).all(axis=1)]
     age = np.arange(len(f))[::-1]
     w = 0.5 ** (age / p.cov_half_life)
     w /= w.sum()
-    S = sum(wi * np.outer(fi, fi) for wi, fi in zip(w, f))  # slow reference
+    S = sum(wi * np.outer(fi, fi) for wi, fi in zip(w, f, strict=False))  # slow reference
     ref = (1 - p.factor_shrinkage) * S + p.factor_shrinkage * np.diag(np.diag(S))
     np.testing.assert_allclose(fitted.factor_covariance(t), ref, rtol=1e-10)
 
@@ -135,7 +153,7 @@ def test_names_without_industry_or_enough_residuals(planted):
     m = FactorRiskModel(PARAMS).fit(r2, ind2, cap, value=value)
     X, _, d = m.covariance(r.shape[0] - 1)
     assert np.isnan(d[10]) and np.isnan(X[10]).all()
-    enough = np.isfinite(m.specific_returns[-PARAMS.specific_window:]).sum(0) >= 10
+    enough = np.isfinite(m.specific_returns[-PARAMS.specific_window :]).sum(0) >= 10
     assert not enough[11]
     assert d[11] == pytest.approx(np.median(d[enough & np.isfinite(d)]))
     assert not m.ready(PARAMS.min_history - 1) and m.ready(PARAMS.min_history)
@@ -182,8 +200,9 @@ def test_batched_regression_equals_per_day_weighted_lstsq():
     cap = np.exp(rng.normal(22, 1, (T, N)))
     cap[:, 3] = np.nan  # no cap: weight = the day's median weight
     uni = rng.random((T, N)) > 0.1
-    p = FactorModelParams(momentum_window=6, momentum_skip=1, volatility_window=6,
-                          min_history=5, return_clip=0.03)
+    p = FactorModelParams(
+        momentum_window=6, momentum_skip=1, volatility_window=6, min_history=5, return_clip=0.03
+    )
     m = FactorRiskModel(p).fit(r, ind, cap, universe=uni)
     for t in range(7, T):  # slow reference: one lstsq per day on the rows used
         X = np.zeros((N, 3 + 3))

@@ -26,8 +26,17 @@ def toy_inputs(T: int = 60, N: int = 15, F: int = 4, seed: int = 3) -> Inputs:
     y = (x[:, :, :1] * 0.3 + rng.normal(size=(T, N, 1))).astype(np.float32)
     mask = rng.random((T, N)) > 0.05
     dates = np.busday_offset(np.datetime64("2023-01-02"), np.arange(T), roll="forward")
-    return Inputs(dates, [f"S{i:02d}" for i in range(N)], x, None, y, mask,
-                  [f"f{k}" for k in range(F)], ["LABEL0"], 1)
+    return Inputs(
+        dates,
+        [f"S{i:02d}" for i in range(N)],
+        x,
+        None,
+        y,
+        mask,
+        [f"f{k}" for k in range(F)],
+        ["LABEL0"],
+        1,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -72,20 +81,26 @@ def test_make_executor_kinds():
 
 
 def walkforward_cfg(tmp_path, model: dict):
-    raw = {"data": {"dir": str(tmp_path)}, "model": model,
-           "features": {"library": "none", "extra": {"f": "$close"}},
-           "processors": {"features": [{"name": "zscore"}, {"name": "fillna"}],
-                          "labels": [{"name": "cs_zscore"}]},
-           "walkforward": {"schedule": "rolling", "step": 10, "train_days": 25,
-                           "valid_days": 3}}
+    raw = {
+        "data": {"dir": str(tmp_path)},
+        "model": model,
+        "features": {"library": "none", "extra": {"f": "$close"}},
+        "processors": {
+            "features": [{"name": "zscore"}, {"name": "fillna"}],
+            "labels": [{"name": "cs_zscore"}],
+        },
+        "walkforward": {"schedule": "rolling", "step": 10, "train_days": 25, "valid_days": 3},
+    }
     return config_from_dict(raw)
 
 
 @pytest.mark.slow
 def test_process_predictions_identical_to_serial(tmp_path, proc_ex):
     inp = toy_inputs()
-    cfg = walkforward_cfg(tmp_path, {"name": "lgbm", "params": {
-        "n_estimators": 20, "num_leaves": 7, "num_threads": 1}})  # 1 thread per worker
+    cfg = walkforward_cfg(
+        tmp_path,
+        {"name": "lgbm", "params": {"n_estimators": 20, "num_leaves": 7, "num_threads": 1}},
+    )  # 1 thread per worker
     cfg.seeds = [0, 5]
     serial = run_walkforward(cfg, tmp_path / "serial", inputs=inp)
     par = run_walkforward(cfg, tmp_path / "proc", inputs=inp, executor=proc_ex)

@@ -11,8 +11,14 @@ from seqalpha.models import create_model
 from seqalpha.train import losses
 from seqalpha.train.loop import LoopConfig, load_checkpoint, save_checkpoint
 
-FAST = {"threads": 1, "progress": False, "epochs": 4, "seq_len": 5, "hidden_size": 8,
-        "num_layers": 1}
+FAST = {
+    "threads": 1,
+    "progress": False,
+    "epochs": 4,
+    "seq_len": 5,
+    "hidden_size": 8,
+    "num_layers": 1,
+}
 
 
 @pytest.fixture(scope="module")
@@ -91,8 +97,9 @@ def test_daily_ic_is_exactly_plus_minus_one_on_hand_made_days():
     ic = losses.daily_ic(s, y)
     np.testing.assert_allclose(ic[:2], [1.0, -1.0])
     assert np.isnan(ic[2])  # constant scores: undefined, not 0
-    np.testing.assert_allclose(losses.daily_rank_ic(np.array([[1.0, 5.0, 9.0]]),
-                                                    np.array([[1.0, 2.0, 100.0]])), [1.0])
+    np.testing.assert_allclose(
+        losses.daily_rank_ic(np.array([[1.0, 5.0, 9.0]]), np.array([[1.0, 2.0, 100.0]])), [1.0]
+    )
 
 
 def test_icir_and_signal_metric():
@@ -107,8 +114,7 @@ def test_ic_loss_is_minus_mean_daily_pearson():
     p, y = rng.standard_normal(20), rng.standard_normal(20)
     day = np.repeat([0, 1], 10)
     want = -np.mean([np.corrcoef(p[day == d], y[day == d])[0, 1] for d in (0, 1)])
-    got = losses.ic_loss(torch.tensor(p, dtype=torch.float64), torch.tensor(y),
-                         torch.tensor(day))
+    got = losses.ic_loss(torch.tensor(p, dtype=torch.float64), torch.tensor(y), torch.tensor(day))
     assert float(got) == pytest.approx(want, rel=1e-5)
 
 

@@ -56,10 +56,26 @@ def ray_head(tmp_path_factory):
     os.environ["RAY_AUTH_MODE"] = "disabled"
     with open(tmp_path_factory.mktemp("ray") / "head.log", "w") as log:
         proc = subprocess.Popen(
-            [str(RAY), "start", "--head", "--num-cpus", "2", "--port", str(port),
-             "--node-ip-address", "127.0.0.1", "--disable-usage-stats",
-             "--include-dashboard", "false", "--block"],
-            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+            [
+                str(RAY),
+                "start",
+                "--head",
+                "--num-cpus",
+                "2",
+                "--port",
+                str(port),
+                "--node-ip-address",
+                "127.0.0.1",
+                "--disable-usage-stats",
+                "--include-dashboard",
+                "false",
+                "--block",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
         try:
             wait_for_port(port, proc)
             yield f"127.0.0.1:{port}"
@@ -87,19 +103,31 @@ def toy_inputs(T: int = 50, N: int = 12, F: int = 3) -> Inputs:
     x = rng.normal(size=(T, N, F)).astype(np.float32)
     y = (x[:, :, :1] * 0.3 + rng.normal(size=(T, N, 1))).astype(np.float32)
     dates = np.busday_offset(np.datetime64("2023-03-01"), np.arange(T), roll="forward")
-    return Inputs(dates, [f"S{i:02d}" for i in range(N)], x, None, y, np.ones((T, N), bool),
-                  [f"f{k}" for k in range(F)], ["LABEL0"], 1)
+    return Inputs(
+        dates,
+        [f"S{i:02d}" for i in range(N)],
+        x,
+        None,
+        y,
+        np.ones((T, N), bool),
+        [f"f{k}" for k in range(F)],
+        ["LABEL0"],
+        1,
+    )
 
 
 def test_ray_cluster_predictions_identical_to_serial(ray_head, tmp_path):
-    raw = {"data": {"dir": str(tmp_path)},
-           "model": {"name": "lgbm", "params": {"n_estimators": 15, "num_leaves": 5,
-                                                "num_threads": 1}},
-           "features": {"library": "none", "extra": {"f": "$close"}},
-           "processors": {"features": [{"name": "robust_zscore"}, {"name": "fillna"}]},
-           "walkforward": {"schedule": "rolling", "step": 10, "train_days": 20,
-                           "valid_days": 3},
-           "executor": {"kind": "ray", "address": ray_head}}
+    raw = {
+        "data": {"dir": str(tmp_path)},
+        "model": {
+            "name": "lgbm",
+            "params": {"n_estimators": 15, "num_leaves": 5, "num_threads": 1},
+        },
+        "features": {"library": "none", "extra": {"f": "$close"}},
+        "processors": {"features": [{"name": "robust_zscore"}, {"name": "fillna"}]},
+        "walkforward": {"schedule": "rolling", "step": 10, "train_days": 20, "valid_days": 3},
+        "executor": {"kind": "ray", "address": ray_head},
+    }
     cfg = config_from_dict(raw)
     inp = toy_inputs()
     serial = run_walkforward(cfg, tmp_path / "serial", inputs=inp, executor=LocalExecutor())

@@ -30,14 +30,28 @@ def config_file(tmp_path_factory, synth_market) -> Path:
     market = synth_market
     raw = {
         "data": {"dir": str(market), "universe": "market"},
-        "features": {"library": "none",
-                     "extra": {"r1": "$close/Ref($close,1)-1", "r5": "$close/Ref($close,5)-1",
-                               "v5": "Std($close/Ref($close,1)-1, 5)"}},
-        "processors": {"features": [{"name": "robust_zscore"}, {"name": "fillna"}],
-                       "labels": [{"name": "cs_zscore"}]},
+        "features": {
+            "library": "none",
+            "extra": {
+                "r1": "$close/Ref($close,1)-1",
+                "r5": "$close/Ref($close,5)-1",
+                "v5": "Std($close/Ref($close,1)-1, 5)",
+            },
+        },
+        "processors": {
+            "features": [{"name": "robust_zscore"}, {"name": "fillna"}],
+            "labels": [{"name": "cs_zscore"}],
+        },
         # enough trees that a window takes a noticeable moment, so the kill lands mid-run
-        "model": {"name": "lgbm", "params": {"n_estimators": 150, "num_leaves": 15,
-                                             "early_stopping_rounds": 150, "num_threads": 1}},
+        "model": {
+            "name": "lgbm",
+            "params": {
+                "n_estimators": 150,
+                "num_leaves": 15,
+                "early_stopping_rounds": 150,
+                "num_threads": 1,
+            },
+        },
         "walkforward": {"schedule": "rolling", "step": 5, "train_days": 40, "valid_days": 3},
     }
     path = root / "cfg.yaml"
@@ -48,16 +62,21 @@ def config_file(tmp_path_factory, synth_market) -> Path:
 def kill_after_first_window(config: Path, run: Path, timeout: float = 180.0) -> int:
     """Start `seqalpha train` in its own process group, SIGKILL it once windows/0.parquet
     exists; returns how many window files it had finished."""
-    proc = subprocess.Popen([str(SEQALPHA), "train", str(config), "--out", str(run)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [str(SEQALPHA), "train", str(config), "--out", str(run)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     first = run / "windows" / "0.parquet"
     deadline = time.monotonic() + timeout
     try:
         while not first.exists():
             if proc.poll() is not None:
-                raise AssertionError(f"seqalpha train ended early ({proc.returncode}): "
-                                     f"{proc.stderr.read().decode()[-2000:]}")
+                raise AssertionError(
+                    f"seqalpha train ended early ({proc.returncode}): "
+                    f"{proc.stderr.read().decode()[-2000:]}"
+                )
             if time.monotonic() > deadline:
                 raise AssertionError("no window finished in time")
             time.sleep(0.02)
@@ -79,8 +98,10 @@ def test_killed_run_resumes_to_identical_predictions(config_file: Path, tmp_path
     assert not (run / "predictions.parquet").exists() and not (run / "metrics.json").exists()
 
     resumed = train_command(config_file, run)
-    assert resumed["windows_resumed"] >= done and resumed["windows_trained"] == n - \
-        resumed["windows_resumed"]
+    assert (
+        resumed["windows_resumed"] >= done
+        and resumed["windows_trained"] == n - resumed["windows_resumed"]
+    )
     a = pl.read_parquet(tmp_path / "full" / "predictions.parquet")
     b = pl.read_parquet(run / "predictions.parquet")
     assert a.equals(b)

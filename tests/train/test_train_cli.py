@@ -16,8 +16,12 @@ from seqalpha.cli import app
 from seqalpha.config import load_config
 
 # Few cheap daily features (evaluated by the expression engine) keep the test fast.
-EXTRA = {"ret1": "$close/Ref($close,1)-1", "ret5": "$close/Ref($close,5)-1",
-         "vol5": "Std($close/Ref($close,1)-1, 5)", "hl": "($high-$low)/$close"}
+EXTRA = {
+    "ret1": "$close/Ref($close,1)-1",
+    "ret5": "$close/Ref($close,5)-1",
+    "vol5": "Std($close/Ref($close,1)-1, 5)",
+    "hl": "($high-$low)/$close",
+}
 
 
 def write_config(path: Path, market: Path, model: dict, **wf) -> Path:
@@ -25,12 +29,12 @@ def write_config(path: Path, market: Path, model: dict, **wf) -> Path:
         "data": {"dir": str(market), "universe": "market", "benchmark": "SYN_INDEX"},
         "features": {"library": "none", "extra": EXTRA},
         "labels": {"horizons": [1], "offset": 1},
-        "processors": {"features": [{"name": "robust_zscore", "params": {"clip": 3.0}},
-                                    {"name": "fillna"}],
-                       "labels": [{"name": "drop_missing_label"}, {"name": "cs_zscore"}]},
+        "processors": {
+            "features": [{"name": "robust_zscore", "params": {"clip": 3.0}}, {"name": "fillna"}],
+            "labels": [{"name": "drop_missing_label"}, {"name": "cs_zscore"}],
+        },
         "model": model,
-        "walkforward": {"schedule": "rolling", "step": 20, "train_days": 60, "valid_days": 5,
-                        **wf},
+        "walkforward": {"schedule": "rolling", "step": 20, "train_days": 60, "valid_days": 5, **wf},
     }
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path
@@ -51,8 +55,7 @@ def daily_ic_reference(df: pl.DataFrame) -> tuple[float, float]:
     pdf = df.drop_nulls(["score", "label"]).to_pandas()
     pdf = pdf[np.isfinite(pdf["score"]) & np.isfinite(pdf["label"])]
     ic = pdf.groupby("datetime").apply(lambda g: g["score"].corr(g["label"]))
-    ric = pdf.groupby("datetime").apply(
-        lambda g: g["score"].rank().corr(g["label"].rank()))
+    ric = pdf.groupby("datetime").apply(lambda g: g["score"].rank().corr(g["label"].rank()))
     return float(ic.mean()), float(ric.mean())
 
 
@@ -62,7 +65,12 @@ def test_train_linear_end_to_end(market: Path, tmp_path: Path):
     res = invoke(cfg, "--out", run)
     assert res.exit_code == 0, res.output
     assert sorted(p.name for p in run.iterdir()) == [
-        "config.yaml", "metrics.json", "predictions.parquet", "run.json", "windows"]
+        "config.yaml",
+        "metrics.json",
+        "predictions.parquet",
+        "run.json",
+        "windows",
+    ]
     meta = json.loads((run / "run.json").read_text())
     n = len(meta["windows"])
     assert n >= 4 and len(list((run / "windows").glob("*.parquet"))) == n
@@ -72,7 +80,7 @@ def test_train_linear_end_to_end(market: Path, tmp_path: Path):
     assert preds["datetime"].min() == first_test.astype(object)
     assert preds["score"].is_finite().mean() > 0.95
     # test ranges of consecutive windows tile without gaps or overlaps
-    for a, b in zip(meta["windows"], meta["windows"][1:]):
+    for a, b in zip(meta["windows"], meta["windows"][1:], strict=False):
         assert np.datetime64(a["test"][1]) < np.datetime64(b["test"][0])
     m = json.loads((run / "metrics.json").read_text())
     for k in ("ic", "rank_ic", "icir", "rank_icir"):
@@ -93,8 +101,17 @@ def test_train_linear_end_to_end(market: Path, tmp_path: Path):
 
 
 def test_train_tiny_gru_with_seed_ensemble(market: Path, tmp_path: Path):
-    gru = {"name": "gru", "params": {"hidden_size": 8, "num_layers": 1, "epochs": 1,
-                                     "seq_len": 5, "threads": 1, "progress": False}}
+    gru = {
+        "name": "gru",
+        "params": {
+            "hidden_size": 8,
+            "num_layers": 1,
+            "epochs": 1,
+            "seq_len": 5,
+            "threads": 1,
+            "progress": False,
+        },
+    }
     cfg = write_config(tmp_path / "gru.yaml", market, gru, step=40)
     run = tmp_path / "run"
     res = invoke(cfg, "--out", run, "--set", "seeds=[0, 1]")
@@ -105,7 +122,10 @@ def test_train_tiny_gru_with_seed_ensemble(market: Path, tmp_path: Path):
     assert {"score_seed0", "score_seed1"} <= set(w0.columns)
     np.testing.assert_allclose(
         w0["score"].to_numpy(),
-        (w0["score_seed0"].to_numpy() + w0["score_seed1"].to_numpy()) / 2, rtol=1e-5, atol=1e-7)
+        (w0["score_seed0"].to_numpy() + w0["score_seed1"].to_numpy()) / 2,
+        rtol=1e-5,
+        atol=1e-7,
+    )
     # the GRU reads 5-day windows, so window 0 needs 4 extra history days before its train range
     meta = json.loads((run / "run.json").read_text())
     cal = [l.strip() for l in (market / "calendars" / "day.txt").read_text().split()]
@@ -128,8 +148,10 @@ def test_changed_config_needs_fresh(market: Path, tmp_path: Path):
     assert invoke(cfg, "--out", run).exit_code == 0
     res = invoke(cfg, "--out", run, "--set", "model.params.alpha=0.5")
     assert res.exit_code == 2 and "different config" in res.output
-    assert not (run / "metrics.json").exists() or json.loads(
-        (run / "metrics.json").read_text())["model"] == "linear"
+    assert (
+        not (run / "metrics.json").exists()
+        or json.loads((run / "metrics.json").read_text())["model"] == "linear"
+    )
     res = invoke(cfg, "--out", run, "--set", "model.params.alpha=0.5", "--fresh")
     assert res.exit_code == 0, res.output
     m = json.loads((run / "metrics.json").read_text())
@@ -140,10 +162,23 @@ def test_changed_config_needs_fresh(market: Path, tmp_path: Path):
 def test_synthetic_intraday_example_runs(market: Path, tmp_path: Path):
     example = Path(__file__).resolve().parents[2] / "examples" / "synthetic_intraday_gru.yaml"
     run = tmp_path / "run"
-    res = invoke(example, "--out", run, "--data-dir", market,
-                 "--set", "model.params.epochs=1", "--set", "model.params.hidden_size=8",
-                 "--set", "model.params.threads=1", "--set", "walkforward.train_days=50",
-                 "--set", "walkforward.step=40")
+    res = invoke(
+        example,
+        "--out",
+        run,
+        "--data-dir",
+        market,
+        "--set",
+        "model.params.epochs=1",
+        "--set",
+        "model.params.hidden_size=8",
+        "--set",
+        "model.params.threads=1",
+        "--set",
+        "walkforward.train_days=50",
+        "--set",
+        "walkforward.step=40",
+    )
     assert res.exit_code == 0, res.output
     cfg = load_config(run / "config.yaml")
     assert cfg.features.bars and cfg.data.minute_dir == str(market / "minute")
@@ -162,8 +197,14 @@ def test_multi_horizon_labels_are_all_written_and_scored(market: Path, tmp_path:
     res = invoke(cfg, "--out", run)
     assert res.exit_code == 0, res.output
     preds = pl.read_parquet(run / "predictions.parquet")
-    assert preds.columns == ["datetime", "instrument", "score", "label",
-                             "label_raw_1d", "label_raw_5d"]
+    assert preds.columns == [
+        "datetime",
+        "instrument",
+        "score",
+        "label",
+        "label_raw_1d",
+        "label_raw_5d",
+    ]
     assert preds["label"].equals(preds["label_raw_1d"].alias("label"))
     m = json.loads((run / "metrics.json").read_text())
     assert set(m["by_label"]) == {"raw_1d", "raw_5d"}

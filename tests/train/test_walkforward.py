@@ -45,37 +45,62 @@ def spans(w: Window, cal: np.ndarray) -> dict:
 
 # ------------------------------------------------------------------------------- schedules
 
+
 def test_fixed_purges_embargo_days_exactly():
     cal = toy_calendar(30)
-    wf = WalkForwardConfig(schedule="fixed", train=["2024-01-01", "2024-01-19"],
-                           valid=["2024-01-22", "2024-01-26"], test=["2024-01-29", "2024-02-09"])
+    wf = WalkForwardConfig(
+        schedule="fixed",
+        train=["2024-01-01", "2024-01-19"],
+        valid=["2024-01-22", "2024-01-26"],
+        test=["2024-01-29", "2024-02-09"],
+    )
     (w,) = make_windows(cal, wf, embargo=2)
-    assert spans(w, cal) == {"index": 0, "train": ["2024-01-01", "2024-01-17"],
-                             "valid": ["2024-01-22", "2024-01-24"],
-                             "test": ["2024-01-29", "2024-02-09"]}
+    assert spans(w, cal) == {
+        "index": 0,
+        "train": ["2024-01-01", "2024-01-17"],
+        "valid": ["2024-01-22", "2024-01-24"],
+        "test": ["2024-01-29", "2024-02-09"],
+    }
 
 
 def test_fixed_without_purge_rejects_short_embargo():
     cal = toy_calendar(30)
-    wf = WalkForwardConfig(schedule="fixed", train=["2024-01-01", "2024-01-19"],
-                           valid=["2024-01-22", "2024-01-26"], test=["2024-01-29", "2024-02-09"],
-                           purge=False)
-    with pytest.raises(LeakageError, match="window 0: train ends 2024-01-19 and valid starts "
-                                           "2024-01-22: 0 trading days apart, the embargo needs 2"):
+    wf = WalkForwardConfig(
+        schedule="fixed",
+        train=["2024-01-01", "2024-01-19"],
+        valid=["2024-01-22", "2024-01-26"],
+        test=["2024-01-29", "2024-02-09"],
+        purge=False,
+    )
+    with pytest.raises(
+        LeakageError,
+        match="window 0: train ends 2024-01-19 and valid starts "
+        "2024-01-22: 0 trading days apart, the embargo needs 2",
+    ):
         make_windows(cal, wf, embargo=2)
-    ok = WalkForwardConfig(schedule="fixed", train=["2024-01-01", "2024-01-17"],
-                           valid=["2024-01-22", "2024-01-24"], test=["2024-01-29", "2024-02-09"],
-                           purge=False)
+    ok = WalkForwardConfig(
+        schedule="fixed",
+        train=["2024-01-01", "2024-01-17"],
+        valid=["2024-01-22", "2024-01-24"],
+        test=["2024-01-29", "2024-02-09"],
+        purge=False,
+    )
     (w,) = make_windows(cal, ok, embargo=2)
     assert spans(w, cal)["train"] == ["2024-01-01", "2024-01-17"]
 
 
 def test_fixed_overlap_is_leakage_naming_dates():
     cal = toy_calendar(30)
-    wf = WalkForwardConfig(schedule="fixed", train=["2024-01-01", "2024-01-24"],
-                           valid=["2024-01-22", "2024-01-26"], test=["2024-01-29", "2024-02-09"])
-    with pytest.raises(LeakageError, match="window 0: train 2024-01-01..2024-01-24 overlaps "
-                                           "valid 2024-01-22..2024-01-26"):
+    wf = WalkForwardConfig(
+        schedule="fixed",
+        train=["2024-01-01", "2024-01-24"],
+        valid=["2024-01-22", "2024-01-26"],
+        test=["2024-01-29", "2024-02-09"],
+    )
+    with pytest.raises(
+        LeakageError,
+        match="window 0: train 2024-01-01..2024-01-24 overlaps valid 2024-01-22..2024-01-26",
+    ):
         make_windows(cal, wf, embargo=2)
 
 
@@ -84,12 +109,18 @@ def test_rolling_boundaries_exact():
     wf = WalkForwardConfig(schedule="rolling", step=5, train_days=12, valid_days=3)
     ws = make_windows(cal, wf, embargo=2)
     # first test day: 12 train-span days + 2 embargo days after the first calendar day
-    assert spans(ws[0], cal) == {"index": 0, "train": ["2024-01-01", "2024-01-09"],
-                                 "valid": ["2024-01-12", "2024-01-16"],
-                                 "test": ["2024-01-19", "2024-01-25"]}
-    assert spans(ws[1], cal) == {"index": 1, "train": ["2024-01-08", "2024-01-16"],
-                                 "valid": ["2024-01-19", "2024-01-23"],
-                                 "test": ["2024-01-26", "2024-02-01"]}
+    assert spans(ws[0], cal) == {
+        "index": 0,
+        "train": ["2024-01-01", "2024-01-09"],
+        "valid": ["2024-01-12", "2024-01-16"],
+        "test": ["2024-01-19", "2024-01-25"],
+    }
+    assert spans(ws[1], cal) == {
+        "index": 1,
+        "train": ["2024-01-08", "2024-01-16"],
+        "valid": ["2024-01-19", "2024-01-23"],
+        "test": ["2024-01-26", "2024-02-01"],
+    }
     # test blocks tile the rest of the calendar; the last one is cut at its end
     assert [w.test for w in ws] == [(14, 19), (19, 24), (24, 29), (29, 34), (34, 39), (39, 40)]
     assert all(w.train[1] - w.train[0] == 12 - 3 - 2 for w in ws)
@@ -97,21 +128,33 @@ def test_rolling_boundaries_exact():
 
 def test_rolling_test_start_and_end():
     cal = toy_calendar(40)
-    wf = WalkForwardConfig(schedule="rolling", step=10, train_days=12, valid_days=0,
-                           test_start="2024-01-22", test_end="2024-02-06")
+    wf = WalkForwardConfig(
+        schedule="rolling",
+        step=10,
+        train_days=12,
+        valid_days=0,
+        test_start="2024-01-22",
+        test_end="2024-02-06",
+    )
     ws = make_windows(cal, wf, embargo=2)
-    assert [spans(w, cal)["test"] for w in ws] == [["2024-01-22", "2024-02-02"],
-                                                  ["2024-02-05", "2024-02-06"]]
+    assert [spans(w, cal)["test"] for w in ws] == [
+        ["2024-01-22", "2024-02-02"],
+        ["2024-02-05", "2024-02-06"],
+    ]
     assert ws[0].valid is None
     assert spans(ws[0], cal)["train"] == ["2024-01-02", "2024-01-17"]
 
 
 def test_rolling_too_early_test_start_names_earliest_date():
     cal = toy_calendar(40)
-    wf = WalkForwardConfig(schedule="rolling", step=5, train_days=12, valid_days=3,
-                           test_start="2024-01-10")
-    with pytest.raises(ConfigError, match="window 0 tests from 2024-01-10 .* earliest test "
-                                          "start on this calendar is 2024-01-19"):
+    wf = WalkForwardConfig(
+        schedule="rolling", step=5, train_days=12, valid_days=3, test_start="2024-01-10"
+    )
+    with pytest.raises(
+        ConfigError,
+        match="window 0 tests from 2024-01-10 .* earliest test "
+        "start on this calendar is 2024-01-19",
+    ):
         make_windows(cal, wf, embargo=2)
     # a sequence look-back of 4 days pushes the earliest test start by 3 days
     wf2 = WalkForwardConfig(schedule="rolling", step=5, train_days=12, valid_days=3)
@@ -120,8 +163,9 @@ def test_rolling_too_early_test_start_names_earliest_date():
 
 def test_expanding_keeps_train_start():
     cal = toy_calendar(40)
-    wf = WalkForwardConfig(schedule="expanding", step=10, train_days=12, valid_days=3,
-                           train_start="2024-01-03")
+    wf = WalkForwardConfig(
+        schedule="expanding", step=10, train_days=12, valid_days=3, train_start="2024-01-03"
+    )
     ws = make_windows(cal, wf, embargo=3)
     assert all(cal[w.train[0]] == d("2024-01-03") for w in ws)
     assert spans(ws[0], cal)["test"][0] == "2024-01-24"  # position 2 + 12 + 3 = 17
@@ -132,9 +176,11 @@ def test_expanding_keeps_train_start():
 def test_generated_windows_respect_label_reach(schedule):
     cal = toy_calendar(120)
     for step, train_days, valid_days, embargo in itertools.product(
-            [1, 3, 10], [20, 33], [0, 1, 5], [1, 2, 6]):
-        wf = WalkForwardConfig(schedule=schedule, step=step, train_days=train_days,
-                               valid_days=valid_days)
+        [1, 3, 10], [20, 33], [0, 1, 5], [1, 2, 6]
+    ):
+        wf = WalkForwardConfig(
+            schedule=schedule, step=step, train_days=train_days, valid_days=valid_days
+        )
         for w in make_windows(cal, wf, embargo=embargo):
             last_train_label_end = w.train[1] - 1 + embargo  # reach = embargo here
             nxt = w.valid[0] if w.valid else w.test[0]
@@ -147,12 +193,15 @@ def test_generated_windows_respect_label_reach(schedule):
 def test_check_windows_names_window_and_dates():
     cal = toy_calendar(30)
     bad = [Window(0, (0, 5), None, (8, 10)), Window(1, (0, 9), None, (10, 12))]
-    with pytest.raises(LeakageError, match="window 1: train ends 2024-01-11 and test starts "
-                                           "2024-01-15: 1 trading days apart"):
+    with pytest.raises(
+        LeakageError,
+        match="window 1: train ends 2024-01-11 and test starts 2024-01-15: 1 trading days apart",
+    ):
         check_windows(bad, cal, embargo=2)
 
 
 # ----------------------------------------------------------------------- window processing
+
 
 def toy_inputs(T: int = 40, N: int = 12, F: int = 3, seed: int = 0) -> Inputs:
     """Features whose level drifts over time (so fitted statistics depend on the range)."""
@@ -162,8 +211,17 @@ def toy_inputs(T: int = 40, N: int = 12, F: int = 3, seed: int = 0) -> Inputs:
     y = (0.5 * x[:, :, :1] + rng.normal(size=(T, N, 1))).astype(np.float32)
     mask = rng.random((T, N)) > 0.1
     y[~mask] = np.nan
-    return Inputs(toy_calendar(T), [f"S{i:02d}" for i in range(N)], x, None, y, mask,
-                  [f"f{k}" for k in range(F)], ["LABEL0"], 1)
+    return Inputs(
+        toy_calendar(T),
+        [f"S{i:02d}" for i in range(N)],
+        x,
+        None,
+        y,
+        mask,
+        [f"f{k}" for k in range(F)],
+        ["LABEL0"],
+        1,
+    )
 
 
 def test_processors_refit_on_each_windows_train_range():
@@ -173,8 +231,8 @@ def test_processors_refit_on_each_windows_train_range():
     for w in (w0, w1):
         a = window_arrays(inp, Job(w, 0, 0, spec))
         lo = a["lo"]
-        cells = a["mask"][w.train[0] - lo:w.train[1] - lo]
-        tr = a["features"][w.train[0] - lo:w.train[1] - lo][cells]
+        cells = a["mask"][w.train[0] - lo : w.train[1] - lo]
+        tr = a["features"][w.train[0] - lo : w.train[1] - lo][cells]
         np.testing.assert_allclose(tr.mean(axis=0), 0.0, atol=1e-4)
         np.testing.assert_allclose(tr.std(axis=0), 1.0, atol=0.02)
     # the later window's features standardised with the first window's statistics would be far
@@ -211,8 +269,9 @@ def test_test_set_carries_realized_labels_through_the_fitted_label_chain():
     assert np.isfinite(test).any(axis=1).all()
     np.testing.assert_allclose(np.nanmean(test, axis=1), 0.0, atol=1e-5)
     raw = np.where(a["mask"][18:23], inp.labels[20:25, :, 0], np.nan)
-    z = (raw - np.nanmean(raw, axis=1, keepdims=True)) / np.nanstd(raw, axis=1, ddof=1,
-                                                                   keepdims=True)
+    z = (raw - np.nanmean(raw, axis=1, keepdims=True)) / np.nanstd(
+        raw, axis=1, ddof=1, keepdims=True
+    )
     np.testing.assert_allclose(test, z, atol=1e-4)
     # while the training labels of those rows stay hidden
     assert not np.isfinite(a["labels"][18:23]).any()
@@ -226,6 +285,7 @@ def test_history_rows_for_sequence_lookback():
 
 
 # --------------------------------------------------------------------- the run and resume
+
 
 class WFProbe:
     """Stand-in model: score = fitted slope * first feature; records what it was given."""
@@ -243,9 +303,14 @@ class WFProbe:
         ok = train.mask[t0:t1] & np.isfinite(y) & np.isfinite(x)
         self.slope = float(np.polyfit(x[ok], y[ok], 1)[0])
         finite_rows = np.nonzero(np.isfinite(train.labels[:, :, 0]).any(axis=1))[0]
-        WFProbe.calls.append({"seed": self.seed, "train_dates": train.row_dates,
-                              "last_label_date": train.dates[finite_rows.max()],
-                              "valid": None if valid is None else valid.rows})
+        WFProbe.calls.append(
+            {
+                "seed": self.seed,
+                "train_dates": train.row_dates,
+                "last_label_date": train.dates[finite_rows.max()],
+                "valid": None if valid is None else valid.rows,
+            }
+        )
 
     def predict(self, data):
         t0, t1 = data.rows
@@ -259,10 +324,12 @@ if "wf_probe" not in MODELS:
 
 
 def rolling_cfg(tmp_path, **wf):
-    raw = {"data": {"dir": str(tmp_path)}, "model": {"name": "wf_probe", "params": {}},
-           "features": {"library": "none", "extra": {"f0": "$close"}},
-           "walkforward": {"schedule": "rolling", "step": 5, "train_days": 12, "valid_days": 3,
-                           **wf}}
+    raw = {
+        "data": {"dir": str(tmp_path)},
+        "model": {"name": "wf_probe", "params": {}},
+        "features": {"library": "none", "extra": {"f0": "$close"}},
+        "walkforward": {"schedule": "rolling", "step": 5, "train_days": 12, "valid_days": 3, **wf},
+    }
     return config_from_dict(raw)
 
 
@@ -273,7 +340,7 @@ def test_run_writes_window_files_and_resumes(tmp_path):
     state = run_walkforward(cfg, tmp_path / "run", inputs=inp)
     n = len(state.windows)
     assert n == 6 and state.trained == list(range(n)) and len(WFProbe.calls) == n
-    for w, call in zip(state.windows, WFProbe.calls):
+    for w, call in zip(state.windows, WFProbe.calls, strict=False):
         # the model saw labels only up to its validation range, never in the test range
         assert call["last_label_date"] < inp.dates[w.test[0]]
         assert call["train_dates"][0] == inp.dates[w.train[0]]
@@ -281,7 +348,7 @@ def test_run_writes_window_files_and_resumes(tmp_path):
     assert df.columns == ["datetime", "instrument", "score", "label"]
     w2 = state.windows[2]
     assert df["datetime"].min() == inp.dates[w2.test[0]].astype(dt.date)
-    assert df.height == int(inp.mask[w2.test[0]:w2.test[1]].sum())
+    assert df.height == int(inp.mask[w2.test[0] : w2.test[1]].sum())
     # predictions equal slope * feature for the universe rows
     row = df.row(0, named=True)
     t = int(np.searchsorted(inp.dates, np.datetime64(row["datetime"])))
@@ -294,7 +361,8 @@ def test_run_writes_window_files_and_resumes(tmp_path):
     assert state2.trained == [3] and state2.skipped == [0, 1, 2, 4, 5]
     assert len(WFProbe.calls) == 1
     assert pl.read_parquet(window_path(tmp_path / "run", 3)).equals(
-        pl.read_parquet(window_path(state.run_dir, 3)))
+        pl.read_parquet(window_path(state.run_dir, 3))
+    )
 
 
 def test_changed_config_is_an_error_unless_fresh(tmp_path):
@@ -323,7 +391,7 @@ def test_empty_feature_columns_dropped_with_warning():
     from seqalpha.train.inputs import drop_empty_features
 
     x = np.random.default_rng(0).normal(size=(300, 6, 3)).astype(np.float32)
-    x[:, :, 1] = np.nan          # e.g. VWAP0 on a store without $vwap
+    x[:, :, 1] = np.nan  # e.g. VWAP0 on a store without $vwap
     x[:, 5, 2] = np.nan
     mask = np.ones((300, 6), dtype=bool)
     with pytest.warns(UserWarning, match=r"\['b'\] have no finite value"):
@@ -338,8 +406,13 @@ def test_feature_blocks_give_the_same_result_as_one_pass(monkeypatch):
     import seqalpha.train.walkforward as wfmod
 
     inp = toy_inputs(F=7)
-    spec = TrainSpec("wf_probe", {}, [{"name": "robust_zscore", "clip": 3.0},
-                                      {"name": "cs_zscore"}, {"name": "fillna"}], [], 1)
+    spec = TrainSpec(
+        "wf_probe",
+        {},
+        [{"name": "robust_zscore", "clip": 3.0}, {"name": "cs_zscore"}, {"name": "fillna"}],
+        [],
+        1,
+    )
     job = Job(Window(0, (0, 20), (23, 26), (28, 33)), 0, 0, spec)
     whole = window_arrays(inp, job)["features"]
     monkeypatch.setattr(wfmod, "FEATURE_CHUNK", 3)  # blocks of 3, 3 and 1 columns
@@ -352,7 +425,16 @@ def test_resume_refuses_windows_whose_dates_moved(tmp_path):
     cfg = rolling_cfg(tmp_path)
     run_walkforward(cfg, tmp_path / "run", inputs=inp)
     # the same config on a calendar that starts 3 days later shifts every rolling window
-    later = Inputs(inp.dates[3:], inp.instruments, inp.features[3:], None, inp.labels[3:],
-                   inp.mask[3:], inp.feature_names, inp.label_names, 1)
+    later = Inputs(
+        inp.dates[3:],
+        inp.instruments,
+        inp.features[3:],
+        None,
+        inp.labels[3:],
+        inp.mask[3:],
+        inp.feature_names,
+        inp.label_names,
+        1,
+    )
     with pytest.raises(ConfigError, match="window 0 was trained with ranges"):
         run_walkforward(cfg, tmp_path / "run", inputs=later)

@@ -13,5 +13,15 @@ from seqalpha.backtest._run import (
     weights_returns,
 )
 
-__all__ = ["BacktestConfig", "BacktestResult", "Market", "backtest_topk", "backtest_weights",
-           "load_market", "performance_table", "risk_analysis", "scores_to_grid", "weights_returns"]
+__all__ = [
+    "BacktestConfig",
+    "BacktestResult",
+    "Market",
+    "backtest_topk",
+    "backtest_weights",
+    "load_market",
+    "performance_table",
+    "risk_analysis",
+    "scores_to_grid",
+    "weights_returns",
+]

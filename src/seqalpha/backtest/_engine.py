@@ -36,8 +36,22 @@ def _cash_limited(price: float, cash: float, rate: float, min_cost: float) -> fl
 
 
 @nb.njit(cache=True)
-def _buy(t, i, amt, price, factor, cash, rate, min_cost, unit, amount, pos_price, hold,
-         trade_amt, trade_cost):
+def _buy(
+    t,
+    i,
+    amt,
+    price,
+    factor,
+    cash,
+    rate,
+    min_cost,
+    unit,
+    amount,
+    pos_price,
+    hold,
+    trade_amt,
+    trade_cost,
+):
     """Buy `amt` (already lot-rounded) of name i at price[t, i], limited by cash; returns (cash, value, cost)."""
     p = price[t, i]
     val = amt * p
@@ -95,13 +109,39 @@ def _settle(t, close, amount, pos_price, hold, cash, positions):
 def _state(T, N):
     """Book of a backtest: per-name amount, valuation price and days held [N]; per-day
     positions, signed trade amounts and trade costs [T, N]; value, cost, traded value [T]."""
-    return (np.zeros(N), np.zeros(N), np.zeros(N, dtype=np.int64), np.zeros((T, N)),
-            np.zeros((T, N)), np.zeros((T, N)), np.zeros(T), np.zeros(T), np.zeros(T))
+    return (
+        np.zeros(N),
+        np.zeros(N),
+        np.zeros(N, dtype=np.int64),
+        np.zeros((T, N)),
+        np.zeros((T, N)),
+        np.zeros((T, N)),
+        np.zeros(T),
+        np.zeros(T),
+        np.zeros(T),
+    )
 
 
 @nb.njit(cache=True)
-def run_topk(signal, price, close, factor, strat_no_buy, strat_no_sell, can_buy, can_sell,
-             account, buy_rate, sell_rate, min_cost, unit, topk, n_drop, hold_thresh, risk_degree):
+def run_topk(
+    signal,
+    price,
+    close,
+    factor,
+    strat_no_buy,
+    strat_no_sell,
+    can_buy,
+    can_sell,
+    account,
+    buy_rate,
+    sell_rate,
+    min_cost,
+    unit,
+    topk,
+    n_drop,
+    hold_thresh,
+    risk_degree,
+):
     """Top-k dropout through the day loop. signal [T, N] already lagged (NaN row = no decision).
 
     Returns value [T], cost [T], traded value [T], positions [T, N] (amount), trade amount [T, N]
@@ -117,8 +157,9 @@ def run_topk(signal, price, close, factor, strat_no_buy, strat_no_sell, can_buy,
             for i in sell:
                 if strat_no_sell[t, i] or not can_sell[t, i] or hold[i] < hold_thresh:
                     continue
-                cash, v, c = _sell(t, i, amount[i], price, cash, sell_rate, min_cost, amount,
-                                   trade_amt, trade_cost)
+                cash, v, c = _sell(
+                    t, i, amount[i], price, cash, sell_rate, min_cost, amount, trade_amt, trade_cost
+                )
                 traded[t] += v
                 cost[t] += c
             if len(buy) > 0:
@@ -127,8 +168,22 @@ def run_topk(signal, price, close, factor, strat_no_buy, strat_no_sell, can_buy,
                     if strat_no_buy[t, i] or not can_buy[t, i]:
                         continue
                     amt = _round_lots(budget / price[t, i], factor[t, i], unit)
-                    cash, v, c = _buy(t, i, amt, price, factor, cash, buy_rate, min_cost, unit,
-                                      amount, pos_price, hold, trade_amt, trade_cost)
+                    cash, v, c = _buy(
+                        t,
+                        i,
+                        amt,
+                        price,
+                        factor,
+                        cash,
+                        buy_rate,
+                        min_cost,
+                        unit,
+                        amount,
+                        pos_price,
+                        hold,
+                        trade_amt,
+                        trade_cost,
+                    )
                     traded[t] += v
                     cost[t] += c
         value[t] = _settle(t, close, amount, pos_price, hold, cash, positions)
@@ -136,8 +191,21 @@ def run_topk(signal, price, close, factor, strat_no_buy, strat_no_sell, can_buy,
 
 
 @nb.njit(cache=True)
-def run_weights(target, price, close, factor, can_buy, can_sell, account, buy_rate, sell_rate,
-                min_cost, unit, hold_thresh, risk_degree):
+def run_weights(
+    target,
+    price,
+    close,
+    factor,
+    can_buy,
+    can_sell,
+    account,
+    buy_rate,
+    sell_rate,
+    min_cost,
+    unit,
+    hold_thresh,
+    risk_degree,
+):
     """Rebalance toward long-only target weights [T, N] (already lagged; NaN row = hold).
 
     Targets are lots of `risk_degree * portfolio value / price`; sells first, then buys in
@@ -158,13 +226,21 @@ def run_weights(target, price, close, factor, can_buy, can_sell, account, buy_ra
             for i in range(N):
                 wi = w[i] if np.isfinite(w[i]) else 0.0
                 p = price[t, i]
-                want[i] = _round_lots(wi * v_now * risk_degree / p, factor[t, i], unit) \
-                    if wi > 0 and np.isfinite(p) and p > 0 else 0.0
+                want[i] = (
+                    _round_lots(wi * v_now * risk_degree / p, factor[t, i], unit)
+                    if wi > 0 and np.isfinite(p) and p > 0
+                    else 0.0
+                )
             for i in range(N):
                 if amount[i] > want[i] + 1e-9 and can_sell[t, i] and hold[i] >= hold_thresh:
-                    amt = amount[i] if want[i] <= 0 else _round_lots(amount[i] - want[i], factor[t, i], unit)
-                    cash, v, c = _sell(t, i, amt, price, cash, sell_rate, min_cost, amount,
-                                       trade_amt, trade_cost)
+                    amt = (
+                        amount[i]
+                        if want[i] <= 0
+                        else _round_lots(amount[i] - want[i], factor[t, i], unit)
+                    )
+                    cash, v, c = _sell(
+                        t, i, amt, price, cash, sell_rate, min_cost, amount, trade_amt, trade_cost
+                    )
                     traded[t] += v
                     cost[t] += c
             need = np.zeros(N)
@@ -175,8 +251,22 @@ def run_weights(target, price, close, factor, can_buy, can_sell, account, buy_ra
                 if need[i] <= 0:
                     break
                 amt = _round_lots(want[i] - amount[i], factor[t, i], unit)
-                cash, v, c = _buy(t, i, amt, price, factor, cash, buy_rate, min_cost, unit,
-                                  amount, pos_price, hold, trade_amt, trade_cost)
+                cash, v, c = _buy(
+                    t,
+                    i,
+                    amt,
+                    price,
+                    factor,
+                    cash,
+                    buy_rate,
+                    min_cost,
+                    unit,
+                    amount,
+                    pos_price,
+                    hold,
+                    trade_amt,
+                    trade_cost,
+                )
                 traded[t] += v
                 cost[t] += c
         value[t] = _settle(t, close, amount, pos_price, hold, cash, positions)

@@ -43,15 +43,31 @@ class Market:
     def rows(self, start: int, stop: int | None = None) -> Market:
         """The market restricted to days start..stop-1 (views)."""
         sl = slice(start, stop)
-        return Market(self.dates[sl], self.instruments, self.price[sl], self.close[sl],
-                      self.factor[sl], self.can_buy[sl], self.can_sell[sl], self.suspended[sl],
-                      self.limit_up[sl], self.limit_down[sl], self.benchmark[sl], self.benchmark_name)
+        return Market(
+            self.dates[sl],
+            self.instruments,
+            self.price[sl],
+            self.close[sl],
+            self.factor[sl],
+            self.can_buy[sl],
+            self.can_sell[sl],
+            self.suspended[sl],
+            self.limit_up[sl],
+            self.limit_down[sl],
+            self.benchmark[sl],
+            self.benchmark_name,
+        )
 
     @classmethod
-    def from_panel(cls, panel: Panel, deal_price: str = "close", benchmark: str | None = "SH000300",
-                   limit_threshold: float | None = 0.095,
-                   change_unit: Literal["percent", "fraction", "auto"] = "auto",
-                   suspend_zero_volume: bool = True) -> Market:
+    def from_panel(
+        cls,
+        panel: Panel,
+        deal_price: str = "close",
+        benchmark: str | None = "SH000300",
+        limit_threshold: float | None = 0.095,
+        change_unit: Literal["percent", "fraction", "auto"] = "auto",
+        suspend_zero_volume: bool = True,
+    ) -> Market:
         """Build from a Panel with `close` (and `open`/`vwap`, `factor`, `volume`, `change` if present).
 
         limit_threshold is a fraction (0.095 = 9.5%); `change` is read in `change_unit` (the shared
@@ -64,8 +80,10 @@ class Market:
         if "close" not in panel:
             raise DataError(f"the panel has no 'close' field (fields: {panel.field_names})")
         if deal_price != "close" and deal_price not in panel:
-            raise DataError(f"deal_price={deal_price!r} but the panel has no {deal_price!r} field "
-                            f"(fields: {panel.field_names}); use 'close' or 'open'")
+            raise DataError(
+                f"deal_price={deal_price!r} but the panel has no {deal_price!r} field "
+                f"(fields: {panel.field_names}); use 'close' or 'open'"
+            )
         T, N = panel.shape
         close = panel["close"].astype(np.float64)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -74,7 +92,9 @@ class Market:
         change = implied
         if "change" in panel:
             raw = panel["change"].astype(np.float64)
-            change = np.where(np.isfinite(raw), raw / _change_scale(raw, implied, change_unit), implied)
+            change = np.where(
+                np.isfinite(raw), raw / _change_scale(raw, implied, change_unit), implied
+            )
         bench = np.zeros(T)
         keep = np.ones(N, dtype=bool)
         if benchmark is not None:
@@ -89,24 +109,41 @@ class Market:
         if suspend_zero_volume and "volume" in panel:
             vol = panel["volume"]
             suspended |= ~np.isfinite(vol) | (vol <= 0)
-        price = close if deal_price == "close" else np.where(
-            np.isfinite(panel[deal_price]) & (panel[deal_price] > 0), panel[deal_price], close
-        ).astype(np.float64)
+        price = (
+            close
+            if deal_price == "close"
+            else np.where(
+                np.isfinite(panel[deal_price]) & (panel[deal_price] > 0), panel[deal_price], close
+            ).astype(np.float64)
+        )
         factor = panel["factor"].astype(np.float64) if "factor" in panel else np.ones((T, N))
-        factor = np.where(np.isfinite(factor) & (factor > 0), factor, 1.0)  # unknown: raw = adjusted
+        factor = np.where(
+            np.isfinite(factor) & (factor > 0), factor, 1.0
+        )  # unknown: raw = adjusted
         if limit_threshold is None:
             up = down = np.zeros((T, N), dtype=bool)
         else:
             if not 0 < limit_threshold < 1:
-                raise ConfigError(f"limit_threshold is a fraction in (0, 1) (0.095 = 9.5%), got "
-                                  f"{limit_threshold}")
+                raise ConfigError(
+                    f"limit_threshold is a fraction in (0, 1) (0.095 = 9.5%), got {limit_threshold}"
+                )
             thr = round(limit_threshold, 12)
             up, down = change >= thr - 1e-12, change <= -thr + 1e-12
         ok = ~suspended
-        return cls(panel.dates, panel.instruments[keep], price[:, keep], close[:, keep],
-                   factor[:, keep], (ok & ~up)[:, keep], (ok & ~down)[:, keep], suspended[:, keep],
-                   up[:, keep], down[:, keep], bench,
-                   benchmark.upper() if benchmark else None)
+        return cls(
+            panel.dates,
+            panel.instruments[keep],
+            price[:, keep],
+            close[:, keep],
+            factor[:, keep],
+            (ok & ~up)[:, keep],
+            (ok & ~down)[:, keep],
+            suspended[:, keep],
+            up[:, keep],
+            down[:, keep],
+            bench,
+            benchmark.upper() if benchmark else None,
+        )
 
 
 def _change_scale(change: np.ndarray, implied: np.ndarray, unit: str) -> float:
@@ -116,13 +153,17 @@ def _change_scale(change: np.ndarray, implied: np.ndarray, unit: str) -> float:
     ratio = float(np.median(change[both] / implied[both])) if both.sum() >= 20 else float("nan")
     if unit == "auto":
         if not np.isfinite(ratio):
-            raise DataError("field 'change': too few days to tell percent from fraction; pass "
-                            "change_unit='percent' or 'fraction'")
+            raise DataError(
+                "field 'change': too few days to tell percent from fraction; pass "
+                "change_unit='percent' or 'fraction'"
+            )
         return 100.0 if ratio > 10 else 1.0
     if unit not in ("percent", "fraction"):
         raise ConfigError(f"change_unit must be 'percent', 'fraction' or 'auto', got {unit!r}")
     scale = 100.0 if unit == "percent" else 1.0
     if np.isfinite(ratio) and not 0.5 < ratio / scale < 2.0:
-        raise DataError(f"field 'change' looks like a {'fraction' if ratio < 10 else 'percent'} "
-                        f"(median change / (close/prev close - 1) = {ratio:.3g}), not {unit}")
+        raise DataError(
+            f"field 'change' looks like a {'fraction' if ratio < 10 else 'percent'} "
+            f"(median change / (close/prev close - 1) = {ratio:.3g}), not {unit}"
+        )
     return scale

@@ -22,28 +22,46 @@ def risk_analysis(r: np.ndarray, ann: int = ANN) -> dict[str, float]:
     r = r[np.isfinite(r)]
     if len(r) == 0:
         nan = float("nan")
-        return {"mean": nan, "std": nan, "annualized_return": nan, "information_ratio": nan,
-                "max_drawdown": nan}
+        return {
+            "mean": nan,
+            "std": nan,
+            "annualized_return": nan,
+            "information_ratio": nan,
+            "max_drawdown": nan,
+        }
     mean = float(r.mean())
     std = float(r.std(ddof=1)) if len(r) > 1 else float("nan")
     cum = np.cumsum(r)
     mdd = float(np.min(cum - np.maximum.accumulate(cum)))
-    return {"mean": mean, "std": std, "annualized_return": mean * ann,
-            "information_ratio": mean / std * np.sqrt(ann) if std and np.isfinite(std) and std > 0 else float("nan"),
-            "max_drawdown": mdd}
+    return {
+        "mean": mean,
+        "std": std,
+        "annualized_return": mean * ann,
+        "information_ratio": mean / std * np.sqrt(ann)
+        if std and np.isfinite(std) and std > 0
+        else float("nan"),
+        "max_drawdown": mdd,
+    }
 
 
-def _block(ex: np.ndarray, ex_nc: np.ndarray, tov: np.ndarray, bench: np.ndarray | None,
-           ann: int) -> dict[str, float]:
+def _block(
+    ex: np.ndarray, ex_nc: np.ndarray, tov: np.ndarray, bench: np.ndarray | None, ann: int
+) -> dict[str, float]:
     a, b = risk_analysis(ex, ann), risk_analysis(ex_nc, ann)
     out = {
-        "AlphaRtn": a["annualized_return"], "AlphaRtnNC": b["annualized_return"],
-        "AlphaSharpe": a["information_ratio"], "AlphaSharpeNC": b["information_ratio"],
-        "AlphaDrawdown": -a["max_drawdown"], "AlphaDrawdownNC": -b["max_drawdown"],
+        "AlphaRtn": a["annualized_return"],
+        "AlphaRtnNC": b["annualized_return"],
+        "AlphaSharpe": a["information_ratio"],
+        "AlphaSharpeNC": b["information_ratio"],
+        "AlphaDrawdown": -a["max_drawdown"],
+        "AlphaDrawdownNC": -b["max_drawdown"],
         "TOV": float(np.nanmean(tov)) if len(tov) else float("nan"),
-        "annualized_return": a["annualized_return"], "information_ratio": a["information_ratio"],
-        "max_drawdown": a["max_drawdown"], "annualized_return_nc": b["annualized_return"],
-        "information_ratio_nc": b["information_ratio"], "max_drawdown_nc": b["max_drawdown"],
+        "annualized_return": a["annualized_return"],
+        "information_ratio": a["information_ratio"],
+        "max_drawdown": a["max_drawdown"],
+        "annualized_return_nc": b["annualized_return"],
+        "information_ratio_nc": b["information_ratio"],
+        "max_drawdown_nc": b["max_drawdown"],
         "days": len(ex),
     }
     if bench is not None:
@@ -61,13 +79,19 @@ def performance_table(returns: pl.DataFrame, ann: int = ANN) -> dict:
     """
     missing = [c for c in REQUIRED if c not in returns.columns]
     if missing:
-        raise DataError(f"performance_table: returns lack columns {missing}; it has {returns.columns}")
+        raise DataError(
+            f"performance_table: returns lack columns {missing}; it has {returns.columns}"
+        )
     d = returns["datetime"].cast(pl.Date).to_numpy().astype("datetime64[D]")
     years = d.astype("datetime64[Y]").astype(int) + 1970
     ex = returns["excess"].to_numpy().astype(np.float64)
     ex_nc = returns["excess_nc"].to_numpy().astype(np.float64)
     tov = returns["turnover"].to_numpy().astype(np.float64)
-    bench = returns["benchmark"].to_numpy().astype(np.float64) if "benchmark" in returns.columns else None
+    bench = (
+        returns["benchmark"].to_numpy().astype(np.float64)
+        if "benchmark" in returns.columns
+        else None
+    )
     by_year = {}
     for y in np.unique(years):
         s = years == y

@@ -44,10 +44,14 @@ class BacktestConfig:
         if self.buy_cost <= 0 < self.min_cost or self.sell_cost <= 0 < self.min_cost:
             raise ConfigError("BacktestConfig: a minimum cost needs positive cost rates")
         if self.trade_unit < 0 or self.signal_lag < 0 or self.hold_thresh < 1:
-            raise ConfigError(f"BacktestConfig: trade_unit >= 0, signal_lag >= 0 and hold_thresh >= 1 "
-                              f"(T+1) required, got {self.trade_unit}, {self.signal_lag}, {self.hold_thresh}")
+            raise ConfigError(
+                f"BacktestConfig: trade_unit >= 0, signal_lag >= 0 and hold_thresh >= 1 "
+                f"(T+1) required, got {self.trade_unit}, {self.signal_lag}, {self.hold_thresh}"
+            )
         if not 0 < self.risk_degree <= 1:
-            raise ConfigError(f"BacktestConfig.risk_degree must be in (0, 1], got {self.risk_degree}")
+            raise ConfigError(
+                f"BacktestConfig.risk_degree must be in (0, 1], got {self.risk_degree}"
+            )
 
 
 @dataclass
@@ -66,38 +70,54 @@ class BacktestResult:
         """returns.parquet, positions.parquet, trades.parquet into run_dir (atomic writes)."""
         d = Path(run_dir)
         d.mkdir(parents=True, exist_ok=True)
-        for name, df in (("returns", self.returns), ("positions", self.positions),
-                         ("trades", self.trades)):
+        for name, df in (
+            ("returns", self.returns),
+            ("positions", self.positions),
+            ("trades", self.trades),
+        ):
             tmp = d / f".{name}.parquet.tmp"
             df.write_parquet(tmp, compression="zstd")
             os.replace(tmp, d / f"{name}.parquet")
 
 
-def load_market(data_dir: str | Path, start=None, end=None, benchmark: str | None = "SH000300",
-                deal_price: str = "close", limit_threshold: float | None = 0.095,
-                change_unit: str = "auto", suspend_zero_volume: bool = True,
-                instruments: Sequence[str] | None = None) -> Market:
+def load_market(
+    data_dir: str | Path,
+    start=None,
+    end=None,
+    benchmark: str | None = "SH000300",
+    deal_price: str = "close",
+    limit_threshold: float | None = 0.095,
+    change_unit: str = "auto",
+    suspend_zero_volume: bool = True,
+    instruments: Sequence[str] | None = None,
+) -> Market:
     """A `Market` from a Qlib store: close/open/volume/change/factor over [start, end] of the
     given instruments (default: every instrument with data) plus the benchmark.
 
     One trading day before `start` is read too, so that the first day's benchmark return and
     close-implied change are known (as Qlib's `Ref($close, 1)` does), then dropped.
     """
-    fields = ["close", "volume", "change", "factor"] + ([deal_price] if deal_price != "close" else [])
+    fields = ["close", "volume", "change", "factor"] + (
+        [deal_price] if deal_price != "close" else []
+    )
     store = QlibStore(data_dir)
     cal = store.calendar
     lo = 0 if start is None else int(np.searchsorted(cal, np.datetime64(start, "D")))
     universe: str | list[str] = "all"
     if instruments is not None:
-        universe = sorted({str(c).upper() for c in instruments} | ({benchmark.upper()} if benchmark else set()))
+        universe = sorted(
+            {str(c).upper() for c in instruments} | ({benchmark.upper()} if benchmark else set())
+        )
     panel = store.load(fields, universe, cal[max(lo - 1, 0)] if lo < len(cal) else start, end)
-    market = Market.from_panel(panel, deal_price, benchmark, limit_threshold, change_unit,
-                               suspend_zero_volume)
+    market = Market.from_panel(
+        panel, deal_price, benchmark, limit_threshold, change_unit, suspend_zero_volume
+    )
     return market.rows(1) if lo > 0 and len(market.dates) > 1 else market
 
 
-def scores_to_grid(scores: pl.DataFrame | np.ndarray, market: Market,
-                   column: str = "score") -> np.ndarray:
+def scores_to_grid(
+    scores: pl.DataFrame | np.ndarray, market: Market, column: str = "score"
+) -> np.ndarray:
     """Scores as float64 [T, N] on the market's grid; a long frame (datetime, instrument, score)
     is pivoted (unknown instruments and dates outside the market are dropped, missing = NaN)."""
     if isinstance(scores, np.ndarray):
@@ -106,21 +126,36 @@ def scores_to_grid(scores: pl.DataFrame | np.ndarray, market: Market,
         return scores.astype(np.float64)
     if not isinstance(scores, pl.DataFrame):
         try:
-            scores = pl.from_pandas(scores.reset_index() if hasattr(scores, "reset_index") else scores)
+            scores = pl.from_pandas(
+                scores.reset_index() if hasattr(scores, "reset_index") else scores
+            )
         except Exception as exc:
-            raise DataError(f"scores: expected a polars/pandas frame or an array, got {type(scores)}") from exc
+            raise DataError(
+                f"scores: expected a polars/pandas frame or an array, got {type(scores)}"
+            ) from exc
     if column not in scores.columns:
         raise DataError(f"scores frame lacks the column {column!r}; it has {scores.columns}")
-    df = scores.select(pl.col("datetime").cast(pl.Date),
-                       pl.col("instrument").cast(pl.Utf8).str.to_uppercase(),
-                       pl.col(column).cast(pl.Float64))
-    inst = pl.DataFrame({"instrument": market.instruments.astype(str),
-                         "_j": np.arange(len(market.instruments), dtype=np.int64)})
-    days = pl.DataFrame({"datetime": market.dates, "_t": np.arange(len(market.dates), dtype=np.int64)}
-                        ).with_columns(pl.col("datetime").cast(pl.Date))
+    df = scores.select(
+        pl.col("datetime").cast(pl.Date),
+        pl.col("instrument").cast(pl.Utf8).str.to_uppercase(),
+        pl.col(column).cast(pl.Float64),
+    )
+    inst = pl.DataFrame(
+        {
+            "instrument": market.instruments.astype(str),
+            "_j": np.arange(len(market.instruments), dtype=np.int64),
+        }
+    )
+    days = pl.DataFrame(
+        {"datetime": market.dates, "_t": np.arange(len(market.dates), dtype=np.int64)}
+    ).with_columns(pl.col("datetime").cast(pl.Date))
     df = df.join(inst, on="instrument", how="inner").join(days, on="datetime", how="inner")
     if df.select(pl.struct("_t", "_j").is_duplicated().any()).item():
-        dup = df.filter(pl.struct("_t", "_j").is_duplicated()).head(3).select("datetime", "instrument")
+        dup = (
+            df.filter(pl.struct("_t", "_j").is_duplicated())
+            .head(3)
+            .select("datetime", "instrument")
+        )
         raise DataError(f"scores: duplicate (datetime, instrument) rows, e.g. {dup.rows()}")
     grid = np.full(market.shape, np.nan)
     grid[df["_t"].to_numpy(), df["_j"].to_numpy()] = df[column].to_numpy()
@@ -136,19 +171,28 @@ def _lag(a: np.ndarray, lag: int) -> np.ndarray:
     return out
 
 
-def _result(market: Market, cfg: BacktestConfig, value, cost, traded, positions, trade_amt,
-            trade_cost) -> BacktestResult:
+def _result(
+    market: Market, cfg: BacktestConfig, value, cost, traded, positions, trade_amt, trade_cost
+) -> BacktestResult:
     prev = np.concatenate([[cfg.account], value[:-1]])
     ret = value / prev - 1.0
     cost_rate = cost / prev
     ret_nc = ret + cost_rate
     bench = market.benchmark
     dates = market.dates
-    returns = pl.DataFrame({
-        "datetime": dates, "return": ret, "return_nc": ret_nc, "benchmark": bench,
-        "excess": ret - bench, "excess_nc": ret_nc - bench, "turnover": traded / prev,
-        "cost": cost_rate, "value": value,
-    }).with_columns(pl.col("datetime").cast(pl.Date))
+    returns = pl.DataFrame(
+        {
+            "datetime": dates,
+            "return": ret,
+            "return_nc": ret_nc,
+            "benchmark": bench,
+            "excess": ret - bench,
+            "excess_nc": ret_nc - bench,
+            "turnover": traded / prev,
+            "cost": cost_rate,
+            "value": value,
+        }
+    ).with_columns(pl.col("datetime").cast(pl.Date))
     # valuation price: the close, carried forward over suspensions
     close = market.close
     idx = np.where(np.isfinite(close), np.arange(close.shape[0])[:, None], 0)
@@ -156,26 +200,40 @@ def _result(market: Market, cfg: BacktestConfig, value, cost, traded, positions,
     val_price = np.take_along_axis(close, idx, axis=0)
     t, i = np.nonzero(positions > 0)
     amt = positions[t, i]
-    pos = pl.DataFrame({
-        "datetime": dates[t], "instrument": market.instruments[i],
-        "shares": amt * market.factor[t, i], "weight": amt * val_price[t, i] / value[t],
-        "price": val_price[t, i] / market.factor[t, i],
-    }).with_columns(pl.col("datetime").cast(pl.Date))
+    pos = pl.DataFrame(
+        {
+            "datetime": dates[t],
+            "instrument": market.instruments[i],
+            "shares": amt * market.factor[t, i],
+            "weight": amt * val_price[t, i] / value[t],
+            "price": val_price[t, i] / market.factor[t, i],
+        }
+    ).with_columns(pl.col("datetime").cast(pl.Date))
     t, i = np.nonzero(trade_amt)
     a = trade_amt[t, i]
     raw_price = market.price[t, i] / market.factor[t, i]
     shares = np.abs(a) * market.factor[t, i]
-    trades = pl.DataFrame({
-        "datetime": dates[t], "instrument": market.instruments[i],
-        "side": np.where(a > 0, "buy", "sell"), "shares": np.round(shares, 6),
-        "price": raw_price, "value": np.abs(a) * market.price[t, i], "cost": trade_cost[t, i],
-    }).with_columns(pl.col("datetime").cast(pl.Date))
+    trades = pl.DataFrame(
+        {
+            "datetime": dates[t],
+            "instrument": market.instruments[i],
+            "side": np.where(a > 0, "buy", "sell"),
+            "shares": np.round(shares, 6),
+            "price": raw_price,
+            "value": np.abs(a) * market.price[t, i],
+            "cost": trade_cost[t, i],
+        }
+    ).with_columns(pl.col("datetime").cast(pl.Date))
     return BacktestResult(returns, pos, trades)
 
 
-def backtest_topk(scores: pl.DataFrame | np.ndarray, market: Market,
-                  strategy: TopkDropout | None = None, config: BacktestConfig | None = None,
-                  universe: np.ndarray | None = None) -> BacktestResult:
+def backtest_topk(
+    scores: pl.DataFrame | np.ndarray,
+    market: Market,
+    strategy: TopkDropout | None = None,
+    config: BacktestConfig | None = None,
+    universe: np.ndarray | None = None,
+) -> BacktestResult:
     """Top-k dropout on scores ([T, N] on the market grid or a long frame): the score of day t-lag
     decides day t's trades. universe bool [T, N] (optional): scores outside it are ignored.
     Defaults: TopkDropout(50, 5) and BacktestConfig() (Qlib's CSI300 benchmark settings)."""
@@ -192,15 +250,31 @@ def backtest_topk(scores: pl.DataFrame | np.ndarray, market: Market,
         no_buy = no_sell = blocked
     else:
         no_buy, no_sell = ~market.can_buy, ~market.can_sell
-    out = run_topk(sig, market.price, market.close, market.factor, no_buy, no_sell,
-                   market.can_buy, market.can_sell, float(config.account), config.buy_cost,
-                   config.sell_cost, config.min_cost, float(config.trade_unit), strategy.topk,
-                   strategy.n_drop, max(strategy.hold_thresh, 1), strategy.risk_degree)
+    out = run_topk(
+        sig,
+        market.price,
+        market.close,
+        market.factor,
+        no_buy,
+        no_sell,
+        market.can_buy,
+        market.can_sell,
+        float(config.account),
+        config.buy_cost,
+        config.sell_cost,
+        config.min_cost,
+        float(config.trade_unit),
+        strategy.topk,
+        strategy.n_drop,
+        max(strategy.hold_thresh, 1),
+        strategy.risk_degree,
+    )
     return _result(market, config, *out)
 
 
-def backtest_weights(weights: np.ndarray, market: Market,
-                     config: BacktestConfig | None = None) -> BacktestResult:
+def backtest_weights(
+    weights: np.ndarray, market: Market, config: BacktestConfig | None = None
+) -> BacktestResult:
     """Long-only target weights [T, N] (row t decided on day t, traded on day t+lag) through the
     A-share rules; a NaN row keeps the holdings. Negative weights are an error."""
     config = BacktestConfig() if config is None else config
@@ -208,20 +282,34 @@ def backtest_weights(weights: np.ndarray, market: Market,
     if w.shape != market.shape:
         raise DataError(f"weights: shape {w.shape} differs from the market {market.shape}")
     if np.nanmin(w, initial=0.0) < 0:
-        raise ConfigError("backtest_weights: negative weights cannot be held in a cash A-share "
-                          "account; use weights_returns for long-short")
+        raise ConfigError(
+            "backtest_weights: negative weights cannot be held in a cash A-share "
+            "account; use weights_returns for long-short"
+        )
     if np.any(np.nansum(w, axis=1) > 1 + 1e-6):
         raise ConfigError("backtest_weights: weights of a day sum to more than 1")
     sig = _lag(w, config.signal_lag)
-    out = run_weights(sig, market.price, market.close, market.factor, market.can_buy,
-                      market.can_sell, float(config.account), config.buy_cost, config.sell_cost,
-                      config.min_cost, float(config.trade_unit), config.hold_thresh,
-                      config.risk_degree)
+    out = run_weights(
+        sig,
+        market.price,
+        market.close,
+        market.factor,
+        market.can_buy,
+        market.can_sell,
+        float(config.account),
+        config.buy_cost,
+        config.sell_cost,
+        config.min_cost,
+        float(config.trade_unit),
+        config.hold_thresh,
+        config.risk_degree,
+    )
     return _result(market, config, *out)
 
 
-def weights_returns(weights: np.ndarray, returns: np.ndarray, cost_rate: float = 0.001,
-                    lag: int = 1) -> dict[str, np.ndarray]:
+def weights_returns(
+    weights: np.ndarray, returns: np.ndarray, cost_rate: float = 0.001, lag: int = 1
+) -> dict[str, np.ndarray]:
     """Frictionless vectorized backtest for any weights (long-short too): weights [T, N] decided on
     day t, traded at the close of t+lag and held from the next day; returns [T, N] close-to-close. Returns gross, net, turnover series [T]."""
     w = np.nan_to_num(_lag(np.asarray(weights, dtype=np.float64), lag))

@@ -33,8 +33,10 @@ def _bin_problem(path: Path, calendar_len: int) -> str | None:
         return f"{path}: start index {start} is not a non-negative integer"
     n = size // 4 - 1
     if int(start) + n > calendar_len:
-        return (f"{path}: {n} values from index {int(start)} run past the calendar "
-                f"({calendar_len} days)")
+        return (
+            f"{path}: {n} values from index {int(start)} run past the calendar "
+            f"({calendar_len} days)"
+        )
     return None
 
 
@@ -69,8 +71,9 @@ def describe_store(data_dir: str | Path, check_bins: bool = True) -> dict[str, A
     for name, n in sorted(field_count.items()):
         if n < len(codes):
             lacking = [c for c, names in per_code.items() if name not in names]
-            warnings.append(f"field {name!r} is missing for {len(lacking)} instruments: "
-                            f"{lacking[:MAX_LISTED]}")
+            warnings.append(
+                f"field {name!r} is missing for {len(lacking)} instruments: {lacking[:MAX_LISTED]}"
+            )
     if bad_bins:
         warnings.append(f"{len(bad_bins)} malformed .bin files, e.g. {bad_bins[:3]}")
 
@@ -91,17 +94,22 @@ def describe_store(data_dir: str | Path, check_bins: bool = True) -> dict[str, A
             "codes_without_data": without,
             "mean_members": float(mask.sum(axis=1).mean()) if len(cal) else 0.0,
             "mean_members_with_data": float(mask[:, with_data].sum(axis=1).mean())
-            if len(cal) else 0.0,
+            if len(cal)
+            else 0.0,
         }
         if without:
-            warnings.append(f"market {m!r}: {len(without)} codes have no data files: "
-                            f"{without[:MAX_LISTED]}{' ...' if len(without) > MAX_LISTED else ''}")
+            warnings.append(
+                f"market {m!r}: {len(without)} codes have no data files: "
+                f"{without[:MAX_LISTED]}{' ...' if len(without) > MAX_LISTED else ''}"
+            )
     if "all" in markets:
         listed = {s.code for s in read_instruments(root, "all")}
         unlisted = sorted(have - listed)
         if unlisted:
-            warnings.append(f"{len(unlisted)} instruments have data but are not in all.txt: "
-                            f"{unlisted[:MAX_LISTED]}")
+            warnings.append(
+                f"{len(unlisted)} instruments have data but are not in all.txt: "
+                f"{unlisted[:MAX_LISTED]}"
+            )
 
     synthetic = None
     meta = root / "meta.json"
@@ -112,8 +120,11 @@ def describe_store(data_dir: str | Path, check_bins: bool = True) -> dict[str, A
             raise DataError(f"{meta}: not valid JSON ({exc})") from None
     return {
         "path": str(root),
-        "calendar": {"start": str(cal[0]) if len(cal) else None,
-                     "end": str(cal[-1]) if len(cal) else None, "days": len(cal)},
+        "calendar": {
+            "start": str(cal[0]) if len(cal) else None,
+            "end": str(cal[-1]) if len(cal) else None,
+            "days": len(cal),
+        },
         "n_with_data": len(codes),
         "fields": dict(sorted(field_count.items())),
         "markets": markets,
@@ -137,12 +148,24 @@ def print_store_info(data_dir: str | Path) -> dict[str, Any]:
     console.print(head)
 
     mk = Table(title="markets (instruments/*.txt)")
-    for col in ("market", "codes", "spells", "codes without data", "mean members/day",
-                "with data/day"):
+    for col in (
+        "market",
+        "codes",
+        "spells",
+        "codes without data",
+        "mean members/day",
+        "with data/day",
+    ):
         mk.add_column(col, justify="left" if col == "market" else "right")
     for name, m in info["markets"].items():
-        mk.add_row(name, f"{m['codes']:,}", f"{m['spells']:,}", f"{len(m['codes_without_data']):,}",
-                   f"{m['mean_members']:.1f}", f"{m['mean_members_with_data']:.1f}")
+        mk.add_row(
+            name,
+            f"{m['codes']:,}",
+            f"{m['spells']:,}",
+            f"{len(m['codes_without_data']):,}",
+            f"{m['mean_members']:.1f}",
+            f"{m['mean_members_with_data']:.1f}",
+        )
     console.print(mk)
 
     if info["synthetic"] is not None:

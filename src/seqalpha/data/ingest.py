@@ -54,11 +54,13 @@ class IngestReport:
     def summary(self) -> str:
         """One paragraph for the command line."""
         drops = ", ".join(f"{k}={v}" for k, v in self.dropped.items() if v) or "none"
-        return (f"ingested {self.rows_written:,} of {self.rows_read:,} rows from "
-                f"{len(self.sources)} file(s) into {self.out_dir}: {self.n_instruments} "
-                f"instruments x {self.n_dates} dates ({self.start}..{self.end}), fields "
-                f"{self.fields}; dropped rows: {drops}; identical duplicates collapsed: "
-                f"{self.identical_duplicates}")
+        return (
+            f"ingested {self.rows_written:,} of {self.rows_read:,} rows from "
+            f"{len(self.sources)} file(s) into {self.out_dir}: {self.n_instruments} "
+            f"instruments x {self.n_dates} dates ({self.start}..{self.end}), fields "
+            f"{self.fields}; dropped rows: {drops}; identical duplicates collapsed: "
+            f"{self.identical_duplicates}"
+        )
 
 
 def _read_one(path: Path, extra: Sequence[str] = ()) -> pl.DataFrame:
@@ -86,17 +88,19 @@ def _read_one(path: Path, extra: Sequence[str] = ()) -> pl.DataFrame:
         parsed = date.str.strip_chars().str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
         bad = df.filter(parsed.is_null() & date.is_not_null())
         if bad.height:
-            raise DataError(f"{path}: {bad.height} unparseable dates (expected YYYY-MM-DD), "
-                            f"e.g. {bad['date'].head(3).to_list()}")
+            raise DataError(
+                f"{path}: {bad.height} unparseable dates (expected YYYY-MM-DD), "
+                f"e.g. {bad['date'].head(3).to_list()}"
+            )
         df = df.with_columns(parsed.alias("date"))
     else:
         try:
             df = df.with_columns(date.cast(pl.Date))
         except pl.exceptions.PolarsError as exc:
-            raise DataError(f"{path}: column 'date' of type {df.schema['date']} is not a date "
-                            f"({exc})") from None
-    numeric = [c for c in (*PRICE_COLUMNS, "volume", *OPTIONAL_COLUMNS, *extra)
-               if c in df.columns]
+            raise DataError(
+                f"{path}: column 'date' of type {df.schema['date']} is not a date ({exc})"
+            ) from None
+    numeric = [c for c in (*PRICE_COLUMNS, "volume", *OPTIONAL_COLUMNS, *extra) if c in df.columns]
     try:
         df = df.with_columns([pl.col(c).cast(pl.Float64) for c in numeric])
     except pl.exceptions.PolarsError as exc:
@@ -108,8 +112,9 @@ def _read_one(path: Path, extra: Sequence[str] = ()) -> pl.DataFrame:
     )
 
 
-def read_daily_sources(src: PathLike | Sequence[PathLike],
-                       extra: Sequence[str] = ()) -> pl.DataFrame:
+def read_daily_sources(
+    src: PathLike | Sequence[PathLike], extra: Sequence[str] = ()
+) -> pl.DataFrame:
     """All source files as one long frame (columns aligned; missing optional ones are null)."""
     paths = [Path(src)] if isinstance(src, (str, Path)) else [Path(p) for p in src]
     if not paths:
@@ -118,9 +123,14 @@ def read_daily_sources(src: PathLike | Sequence[PathLike],
     return pl.concat(frames, how="diagonal_relaxed")
 
 
-def ingest_daily(src: PathLike | Sequence[PathLike], out_dir: PathLike, on_bad: OnBad = "raise",
-                 overwrite: bool = False, max_loss: float | None = None,
-                 extra: Sequence[str] = ()) -> IngestReport:
+def ingest_daily(
+    src: PathLike | Sequence[PathLike],
+    out_dir: PathLike,
+    on_bad: OnBad = "raise",
+    overwrite: bool = False,
+    max_loss: float | None = None,
+    extra: Sequence[str] = (),
+) -> IngestReport:
     """Validate long daily bars and write them as a Qlib store under `out_dir`.
 
     on_bad: "raise" (first bad row is a DataError) or "drop" (bad rows removed and counted).
@@ -128,8 +138,9 @@ def ingest_daily(src: PathLike | Sequence[PathLike], out_dir: PathLike, on_bad: 
     extra: further numeric columns (e.g. `change`) stored as fields unchecked; NaN allowed.
     """
     extra = [c.strip().lower() for c in extra]
-    clash = [c for c in extra if c in (*PRICE_COLUMNS, "volume", *OPTIONAL_COLUMNS, "date",
-                                       "instrument")]
+    clash = [
+        c for c in extra if c in (*PRICE_COLUMNS, "volume", *OPTIONAL_COLUMNS, "date", "instrument")
+    ]
     if clash:
         raise ConfigError(f"extra={clash}: these columns are ingested anyway")
     check_on_bad(on_bad)
@@ -143,17 +154,20 @@ def ingest_daily(src: PathLike | Sequence[PathLike], out_dir: PathLike, on_bad: 
         raise DataError(f"extra columns {absent} are in none of {sources}")
     clean, rep = clean_daily_bars(df, on_bad)
     if max_loss is not None and rep.rows_in and rep.total_dropped / rep.rows_in > max_loss:
-        raise DataError(f"ingest: {rep.total_dropped} of {rep.rows_in} rows dropped "
-                        f"({rep.total_dropped / rep.rows_in:.1%}) exceeds max_loss={max_loss:.1%}: "
-                        f"{ {k: v for k, v in rep.dropped.items() if v} }")
+        raise DataError(
+            f"ingest: {rep.total_dropped} of {rep.rows_in} rows dropped "
+            f"({rep.total_dropped / rep.rows_in:.1%}) exceeds max_loss={max_loss:.1%}: "
+            f"{ {k: v for k, v in rep.dropped.items() if v} }"
+        )
     if clean.height == 0:
         raise DataError(f"ingest: no valid rows left in {sources}")
     # Only now, with valid input in hand, replace an existing store.
     for sub in ("calendars", "instruments", "features"):
         if overwrite and (out / sub).is_dir():
             shutil.rmtree(out / sub)
-    value_cols = [c for c in (*PRICE_COLUMNS, "volume", *OPTIONAL_COLUMNS, *extra)
-                  if c in clean.columns]
+    value_cols = [
+        c for c in (*PRICE_COLUMNS, "volume", *OPTIONAL_COLUMNS, *extra) if c in clean.columns
+    ]
     # Optional columns absent from every file were null-filled by the diagonal concat: skip them.
     value_cols = [c for c in value_cols if clean[c].null_count() < clean.height]
     long = clean.rename({"date": "datetime"}).select(["datetime", "instrument", *value_cols])
@@ -162,8 +176,16 @@ def ingest_daily(src: PathLike | Sequence[PathLike], out_dir: PathLike, on_bad: 
     # are NaN as well. The store keeps each instrument's first..last date as its span.
     write_store(out, panel)
     dates = panel.dates
-    return IngestReport(out_dir=out, sources=[str(s) for s in sources], rows_read=rep.rows_in,
-                        rows_written=rep.rows_out, dropped=dict(rep.dropped),
-                        identical_duplicates=rep.identical_duplicates, n_dates=len(dates),
-                        n_instruments=len(panel.instruments), fields=value_cols,
-                        start=str(dates[0]), end=str(np.max(dates)))
+    return IngestReport(
+        out_dir=out,
+        sources=[str(s) for s in sources],
+        rows_read=rep.rows_in,
+        rows_written=rep.rows_out,
+        dropped=dict(rep.dropped),
+        identical_duplicates=rep.identical_duplicates,
+        n_dates=len(dates),
+        n_instruments=len(panel.instruments),
+        fields=value_cols,
+        start=str(dates[0]),
+        end=str(np.max(dates)),
+    )

@@ -62,8 +62,9 @@ class Session:
         for a, b in self.intervals:
             ma, mb = _clock(a), _clock(b)
             if mb <= ma or ma < prev_end:
-                raise ConfigError(f"session interval {a}-{b}: intervals must be increasing "
-                                  "and non-overlapping")
+                raise ConfigError(
+                    f"session interval {a}-{b}: intervals must be increasing and non-overlapping"
+                )
             prev_end = mb
 
     @classmethod
@@ -73,7 +74,9 @@ class Session:
         try:
             return cls(tuple(tuple(p.split("-")) for p in parts))  # type: ignore[arg-type]
         except (TypeError, ValueError):
-            raise ConfigError(f"session {text!r}: expected 'HH:MM-HH:MM[,HH:MM-HH:MM...]'") from None
+            raise ConfigError(
+                f"session {text!r}: expected 'HH:MM-HH:MM[,HH:MM-HH:MM...]'"
+            ) from None
 
     def bounds(self) -> list[tuple[int, int]]:
         """Intervals as (start, end) minutes since midnight."""
@@ -89,8 +92,10 @@ class Session:
         ends = []
         for a, b in self.bounds():
             if (b - a) % bar_minutes:
-                raise ConfigError(f"bar_minutes={bar_minutes} does not divide the session interval "
-                                  f"{_fmt_clock(a)}-{_fmt_clock(b)} ({b - a} minutes)")
+                raise ConfigError(
+                    f"bar_minutes={bar_minutes} does not divide the session interval "
+                    f"{_fmt_clock(a)}-{_fmt_clock(b)} ({b - a} minutes)"
+                )
             ends.extend(range(a + bar_minutes, b + 1, bar_minutes))
         return np.asarray(ends, dtype=np.int64)
 
@@ -173,13 +178,16 @@ class MinuteBars:
         ends = self.bar_end_minutes()
         k = session.infer_bar_minutes(ends)
         if not np.array_equal(session.bar_end_minutes(k), ends):
-            raise DataError(f"bar ends {list(self.bar_ends)[:6]}... do not tile the session "
-                            f"{session.intervals} with {k}-minute bars")
+            raise DataError(
+                f"bar ends {list(self.bar_ends)[:6]}... do not tile the session "
+                f"{session.intervals} with {k}-minute bars"
+            )
         return k
 
 
 # ----------------------------------------------------------------------------------------------
 # aggregation
+
 
 def _first_valid(x: np.ndarray, axis: int) -> np.ndarray:
     """First non-NaN value along `axis` (NaN when all are NaN)."""
@@ -208,11 +216,19 @@ AGGREGATORS = {
     "min": lambda x, a: np.fmin.reduce(x, axis=a),
     "sum": _nansum_keep,
 }
-DEFAULT_HOW = {"open": "first", "high": "max", "low": "min", "close": "last",
-               "volume": "sum", "amount": "sum"}
+DEFAULT_HOW = {
+    "open": "first",
+    "high": "max",
+    "low": "min",
+    "close": "last",
+    "volume": "sum",
+    "amount": "sum",
+}
 
 
-def _aggregate(fields: dict[str, np.ndarray], how: dict[str, str] | None, axis: int) -> dict[str, np.ndarray]:
+def _aggregate(
+    fields: dict[str, np.ndarray], how: dict[str, str] | None, axis: int
+) -> dict[str, np.ndarray]:
     """Reduce every field along `axis` by its rule (OHLC / sums); vwap is recomputed from sums."""
     rules = dict(DEFAULT_HOW)
     rules.update(how or {})
@@ -222,10 +238,14 @@ def _aggregate(fields: dict[str, np.ndarray], how: dict[str, str] | None, axis: 
             continue
         rule = rules.get(name)
         if rule is None:
-            raise DataError(f"resample: no aggregation rule for field {name!r}; pass how={{{name!r}: "
-                            f"one of {sorted(AGGREGATORS)}}}")
+            raise DataError(
+                f"resample: no aggregation rule for field {name!r}; pass how={{{name!r}: "
+                f"one of {sorted(AGGREGATORS)}}}"
+            )
         if rule not in AGGREGATORS:
-            raise ConfigError(f"resample: how[{name!r}]={rule!r}; expected one of {sorted(AGGREGATORS)}")
+            raise ConfigError(
+                f"resample: how[{name!r}]={rule!r}; expected one of {sorted(AGGREGATORS)}"
+            )
         out[name] = AGGREGATORS[rule](arr, axis).astype(np.float32, copy=False)
     if "amount" in out and "volume" in out:
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -234,8 +254,9 @@ def _aggregate(fields: dict[str, np.ndarray], how: dict[str, str] | None, axis: 
     return out
 
 
-def resample(bars: MinuteBars, minutes: int, session: Session = A_SHARE,
-             how: dict[str, str] | None = None) -> MinuteBars:
+def resample(
+    bars: MinuteBars, minutes: int, session: Session = A_SHARE, how: dict[str, str] | None = None
+) -> MinuteBars:
     """Coarser bars `[D, B_out, N]` from `[D, B_in, N]` (open first, high max, low min, close last, sums).
 
     Bars are aligned to session starts, labelled by end time, and never span a break; the input
@@ -243,7 +264,9 @@ def resample(bars: MinuteBars, minutes: int, session: Session = A_SHARE,
     """
     k_in = bars.bar_minutes(session)
     if minutes % k_in:
-        raise ConfigError(f"resample: {minutes}-minute bars cannot be built from {k_in}-minute bars")
+        raise ConfigError(
+            f"resample: {minutes}-minute bars cannot be built from {k_in}-minute bars"
+        )
     out_ends = session.bar_end_minutes(minutes)
     r = minutes // k_in
     D, _, N = bars.shape
@@ -259,6 +282,7 @@ def minute_to_daily(bars: MinuteBars, how: dict[str, str] | None = None) -> dict
 
 # ----------------------------------------------------------------------------------------------
 # on-disk layout
+
 
 def _partition_dir(out_dir: Path, day: np.datetime64) -> Path:
     return out_dir / f"date={day}"
@@ -278,19 +302,27 @@ def read_minute_meta(data_dir: PathLike) -> dict | None:
 def write_minute_meta(out_dir: Path, bar_minutes: int, session: Session) -> None:
     """Record the bar length and session in `_minute.json` (an error if the folder holds other bars)."""
     old = read_minute_meta(out_dir)
-    if old is not None and (old.get("bar_minutes") != bar_minutes
-                            or old.get("session") != session.to_json()):
-        raise DataError(f"{out_dir / META_FILE}: the directory holds {old.get('bar_minutes')}-minute "
-                        f"bars of session {old.get('session')}; refusing to add {bar_minutes}-minute "
-                        f"bars of session {session.to_json()}")
+    if old is not None and (
+        old.get("bar_minutes") != bar_minutes or old.get("session") != session.to_json()
+    ):
+        raise DataError(
+            f"{out_dir / META_FILE}: the directory holds {old.get('bar_minutes')}-minute "
+            f"bars of session {old.get('session')}; refusing to add {bar_minutes}-minute "
+            f"bars of session {session.to_json()}"
+        )
     tmp = out_dir / (META_FILE + f".{uuid.uuid4().hex}.tmp")
     tmp.write_text(json.dumps({"bar_minutes": int(bar_minutes), "session": session.to_json()}))
     os.replace(tmp, out_dir / META_FILE)
 
 
 def _empty_frame_schema() -> dict:
-    return {"datetime": pl.Datetime("us"), "instrument": pl.Utf8,
-            **{c: pl.Float32 for c in PRICE_FIELDS}, "volume": pl.Float64, "amount": pl.Float64}
+    return {
+        "datetime": pl.Datetime("us"),
+        "instrument": pl.Utf8,
+        **{c: pl.Float32 for c in PRICE_FIELDS},
+        "volume": pl.Float64,
+        "amount": pl.Float64,
+    }
 
 
 def write_minute_day(out_dir: PathLike, day: np.datetime64, frame: pl.DataFrame) -> Path:
@@ -299,7 +331,9 @@ def write_minute_day(out_dir: PathLike, day: np.datetime64, frame: pl.DataFrame)
     target = _partition_dir(out_dir, np.datetime64(day, "D"))
     tmp = out_dir / f".tmp-{target.name}-{uuid.uuid4().hex}"
     tmp.mkdir(parents=True)
-    frame.write_parquet(tmp / "part-0.parquet", compression="zstd", compression_level=1, statistics=False)
+    frame.write_parquet(
+        tmp / "part-0.parquet", compression="zstd", compression_level=1, statistics=False
+    )
     if target.exists():
         trash = out_dir / f".old-{target.name}-{uuid.uuid4().hex}"
         os.replace(target, trash)
@@ -310,16 +344,23 @@ def write_minute_day(out_dir: PathLike, day: np.datetime64, frame: pl.DataFrame)
     return target
 
 
-def bars_frame(day: np.datetime64, bar_end_minutes: np.ndarray, instruments: np.ndarray,
-               fields: dict[str, np.ndarray], keep: np.ndarray | None = None) -> pl.DataFrame:
+def bars_frame(
+    day: np.datetime64,
+    bar_end_minutes: np.ndarray,
+    instruments: np.ndarray,
+    fields: dict[str, np.ndarray],
+    keep: np.ndarray | None = None,
+) -> pl.DataFrame:
     """Long frame of one day's bars from arrays [B, N] (rows where `keep` [B, N] is True)."""
     B, N = len(bar_end_minutes), len(instruments)
     base = np.datetime64(day, "D").astype("datetime64[us]")
     stamps = base + (np.asarray(bar_end_minutes) * 60_000_000).astype("timedelta64[us]")
     keep_flat = np.ones(B * N, dtype=bool) if keep is None else np.asarray(keep).reshape(-1)
     codes = pl.Series("instrument", np.asarray(instruments, dtype=str).tolist(), dtype=pl.Utf8)
-    cols = [pl.Series("datetime", np.repeat(stamps, N)[keep_flat]),
-            codes.gather(np.tile(np.arange(N, dtype=np.uint32), B)[keep_flat])]
+    cols = [
+        pl.Series("datetime", np.repeat(stamps, N)[keep_flat]),
+        codes.gather(np.tile(np.arange(N, dtype=np.uint32), B)[keep_flat]),
+    ]
     for name in MINUTE_FIELDS:
         dtype = np.float32 if name in PRICE_FIELDS else np.float64
         cols.append(pl.Series(name, np.asarray(fields[name]).reshape(-1)[keep_flat].astype(dtype)))
@@ -330,13 +371,13 @@ def bars_frame(day: np.datetime64, bar_end_minutes: np.ndarray, instruments: np.
 # ingest
 
 REASONS = (
-    "missing_key",      # null datetime or instrument
-    "bad_price",        # open/high/low/close null, NaN, inf or <= 0
-    "high_below_low",   # high < low
-    "ohlc_outside",     # open or close outside [low, high]
-    "bad_volume",       # volume/amount null, NaN, inf or negative
+    "missing_key",  # null datetime or instrument
+    "bad_price",  # open/high/low/close null, NaN, inf or <= 0
+    "high_below_low",  # high < low
+    "ohlc_outside",  # open or close outside [low, high]
+    "bad_volume",  # volume/amount null, NaN, inf or negative
     "outside_session",  # bar end time not inside a session interval, or not on the bar grid
-    "duplicate",        # the same (datetime, instrument) twice
+    "duplicate",  # the same (datetime, instrument) twice
 )
 
 
@@ -357,10 +398,12 @@ class MinuteIngestReport:
 
     def summary(self) -> str:
         drops = ", ".join(f"{k}={v}" for k, v in self.dropped.items() if v) or "none"
-        return (f"{self.rows_read:,} rows read from {len(self.sources)} file(s); "
-                f"{self.rows_written:,} written ({self.dates} dates, {self.instruments} instruments, "
-                f"{self.bar_minutes}-minute bars) to {self.out_dir}; empty no-trade bars skipped: "
-                f"{self.empty_bars:,}; stored bars replaced: {self.replaced:,}; dropped: {drops}")
+        return (
+            f"{self.rows_read:,} rows read from {len(self.sources)} file(s); "
+            f"{self.rows_written:,} written ({self.dates} dates, {self.instruments} instruments, "
+            f"{self.bar_minutes}-minute bars) to {self.out_dir}; empty no-trade bars skipped: "
+            f"{self.empty_bars:,}; stored bars replaced: {self.replaced:,}; dropped: {drops}"
+        )
 
 
 def _read_source(path: Path) -> pl.DataFrame:
@@ -387,14 +430,17 @@ def _read_source(path: Path) -> pl.DataFrame:
         except pl.exceptions.ComputeError as exc:
             raise DataError(f"{path}: column 'datetime' is not parseable ({exc})") from None
     elif not isinstance(df.schema["datetime"], pl.Datetime):
-        raise DataError(f"{path}: column 'datetime' has type {df.schema['datetime']}, expected datetimes")
+        raise DataError(
+            f"{path}: column 'datetime' has type {df.schema['datetime']}, expected datetimes"
+        )
     if "amount" not in df.columns:
         df = df.with_columns(pl.lit(None, dtype=pl.Float64).alias("amount"))
     return df.select(
         pl.col("datetime").cast(pl.Datetime("us")),
         pl.col("instrument").cast(pl.Utf8).str.strip_chars().str.to_uppercase(),
         *[pl.col(c).cast(pl.Float64) for c in PRICE_FIELDS],
-        pl.col("volume").cast(pl.Float64), pl.col("amount").cast(pl.Float64),
+        pl.col("volume").cast(pl.Float64),
+        pl.col("amount").cast(pl.Float64),
     )
 
 
@@ -417,14 +463,21 @@ def _reason_expr(session: Session, bar_minutes: int | None) -> pl.Expr:
         in_sess = in_sess | inside
         if bar_minutes:
             grid = grid & (~inside | ((minute - a) % bar_minutes == 0))
-    on_grid = in_sess & grid & (pl.col("datetime").dt.second() == 0) & (
-        pl.col("datetime").dt.microsecond() == 0)
+    on_grid = (
+        in_sess
+        & grid
+        & (pl.col("datetime").dt.second() == 0)
+        & (pl.col("datetime").dt.microsecond() == 0)
+    )
     rules = [
         ("missing_key", pl.col("datetime").is_null() | pl.col("instrument").is_null()),
         ("bad_price", pl.any_horizontal([_bad_num(c, 0.0, True) for c in PRICE_FIELDS])),
         ("high_below_low", pl.col("high") < pl.col("low")),
-        ("ohlc_outside", (pl.max_horizontal("open", "close") > pl.col("high"))
-         | (pl.min_horizontal("open", "close") < pl.col("low"))),
+        (
+            "ohlc_outside",
+            (pl.max_horizontal("open", "close") > pl.col("high"))
+            | (pl.min_horizontal("open", "close") < pl.col("low")),
+        ),
         ("bad_volume", _bad_num("volume", 0.0, False) | _bad_num("amount", 0.0, False, True)),
         ("outside_session", ~on_grid.fill_null(False)),
     ]
@@ -434,8 +487,13 @@ def _reason_expr(session: Session, bar_minutes: int | None) -> pl.Expr:
     return expr
 
 
-def ingest_minute(src: PathLike | Sequence[PathLike], out_dir: PathLike, session: Session = A_SHARE,
-                  on_bad: OnBad = "raise", bar_minutes: int | None = None) -> MinuteIngestReport:
+def ingest_minute(
+    src: PathLike | Sequence[PathLike],
+    out_dir: PathLike,
+    session: Session = A_SHARE,
+    on_bad: OnBad = "raise",
+    bar_minutes: int | None = None,
+) -> MinuteIngestReport:
     """Validate minute bars (CSV/Parquet rows `datetime` = bar end, instrument, OHLCV[, amount])
     and write them as date-partitioned zstd Parquet under `out_dir`.
 
@@ -455,20 +513,26 @@ def ingest_minute(src: PathLike | Sequence[PathLike], out_dir: PathLike, session
     for k, path in enumerate(paths):
         df = _read_source(path)
         report.rows_read += df.height
-        empty = pl.all_horizontal([pl.col(c) == 0 for c in (*PRICE_FIELDS, "volume")]).fill_null(False)
+        empty = pl.all_horizontal([pl.col(c) == 0 for c in (*PRICE_FIELDS, "volume")]).fill_null(
+            False
+        )
         n_empty = int(df.select(empty.sum()).item())
         if n_empty:
             df = df.filter(~empty)
             report.empty_bars += n_empty
-        df = df.with_columns(_reason_expr(session, bar_minutes).alias("__reason"),
-                             pl.lit(k, dtype=pl.Int32).alias("__file"))
+        df = df.with_columns(
+            _reason_expr(session, bar_minutes).alias("__reason"),
+            pl.lit(k, dtype=pl.Int32).alias("__file"),
+        )
         bad = df.filter(pl.col("__reason").is_not_null())
         if bad.height:
             if on_bad == "raise":
                 row = bad.row(0, named=True)
-                raise DataError(f"{path}: {row['__reason']} at instrument {row['instrument']} datetime "
-                                f"{row['datetime']} ({bad.height} bad row(s) in this file; "
-                                "on_bad='drop' drops them)")
+                raise DataError(
+                    f"{path}: {row['__reason']} at instrument {row['instrument']} datetime "
+                    f"{row['datetime']} ({bad.height} bad row(s) in this file; "
+                    "on_bad='drop' drops them)"
+                )
             for reason, n in bad.group_by("__reason").len().iter_rows():
                 report.dropped[reason] += int(n)
             df = df.filter(pl.col("__reason").is_null())
@@ -478,22 +542,34 @@ def ingest_minute(src: PathLike | Sequence[PathLike], out_dir: PathLike, session
     if dup.any():
         if on_bad == "raise":
             row = df.filter(dup).sort("datetime", "instrument").row(0, named=True)
-            files = sorted({paths[i].name for i in df.filter(
-                (pl.col("datetime") == row["datetime"]) & (pl.col("instrument") == row["instrument"])
-            )["__file"].to_list()})
-            raise DataError(f"{paths[row['__file']]}: duplicate bar for instrument {row['instrument']} "
-                            f"datetime {row['datetime']} (in {files}; {int(dup.sum())} duplicated rows)")
+            files = sorted(
+                {
+                    paths[i].name
+                    for i in df.filter(
+                        (pl.col("datetime") == row["datetime"])
+                        & (pl.col("instrument") == row["instrument"])
+                    )["__file"].to_list()
+                }
+            )
+            raise DataError(
+                f"{paths[row['__file']]}: duplicate bar for instrument {row['instrument']} "
+                f"datetime {row['datetime']} (in {files}; {int(dup.sum())} duplicated rows)"
+            )
         report.dropped["duplicate"] += int(dup.sum())
         df = df.filter(~dup)
     df = df.drop("__file")
     if df.height == 0:
         raise DataError(f"ingest_minute: no valid rows in {report.sources}")
-    minutes_of_day = (df["datetime"].dt.hour().cast(pl.Int64) * 60 + df["datetime"].dt.minute()).unique()
+    minutes_of_day = (
+        df["datetime"].dt.hour().cast(pl.Int64) * 60 + df["datetime"].dt.minute()
+    ).unique()
     k = bar_minutes or session.infer_bar_minutes(minutes_of_day.to_numpy())
     session.bar_end_minutes(k)  # validates that k tiles the session
     out.mkdir(parents=True, exist_ok=True)
     write_minute_meta(out, k, session)
-    df = df.with_columns(pl.col(c).cast(pl.Float32) for c in PRICE_FIELDS).sort("datetime", "instrument")
+    df = df.with_columns(pl.col(c).cast(pl.Float32) for c in PRICE_FIELDS).sort(
+        "datetime", "instrument"
+    )
     df = df.with_columns(pl.col("datetime").dt.date().alias("__date"))
     for (day,), part in df.partition_by("__date", as_dict=True, maintain_order=True).items():
         day = np.datetime64(day, "D")
@@ -501,7 +577,9 @@ def ingest_minute(src: PathLike | Sequence[PathLike], out_dir: PathLike, session
         old_files = sorted(_partition_dir(out, day).glob("*.parquet"))
         if old_files:  # upsert: keep stored bars of other (datetime, instrument) keys
             old = pl.read_parquet(old_files).select(part.columns).cast(part.schema)  # type: ignore[arg-type]
-            kept = old.join(part.select("datetime", "instrument"), on=["datetime", "instrument"], how="anti")
+            kept = old.join(
+                part.select("datetime", "instrument"), on=["datetime", "instrument"], how="anti"
+            )
             report.replaced += old.height - kept.height
             part = pl.concat([kept, part]).sort("datetime", "instrument")
         write_minute_day(out, day, part)
@@ -514,6 +592,7 @@ def ingest_minute(src: PathLike | Sequence[PathLike], out_dir: PathLike, session
 
 # ----------------------------------------------------------------------------------------------
 # load
+
 
 def minute_dates(data_dir: PathLike) -> np.ndarray:
     """Dates that have a partition under `data_dir`, sorted, datetime64[D] [D]."""
@@ -534,9 +613,15 @@ def _minute_of_day(col: str = "datetime") -> pl.Expr:
     return pl.col(col).dt.hour().cast(pl.Int64) * 60 + pl.col(col).dt.minute().cast(pl.Int64)
 
 
-def load_minute(data_dir: PathLike, start=None, end=None, instruments: Sequence[str] | None = None,
-                bar_minutes: int | None = None, session: Session | None = None,
-                chunk_days: int = 5) -> MinuteBars:
+def load_minute(
+    data_dir: PathLike,
+    start=None,
+    end=None,
+    instruments: Sequence[str] | None = None,
+    bar_minutes: int | None = None,
+    session: Session | None = None,
+    chunk_days: int = 5,
+) -> MinuteBars:
     """Dense bars `[D, B, N]` (float32, NaN where missing) from a date-partitioned directory.
 
     Reads only the partitions in `start..end`, `chunk_days` at a time; `instruments` fixes the
@@ -546,8 +631,11 @@ def load_minute(data_dir: PathLike, start=None, end=None, instruments: Sequence[
     root = Path(data_dir)
     meta = read_minute_meta(root)
     if session is None:
-        session = (Session(tuple(tuple(iv) for iv in meta["session"]))  # type: ignore[arg-type]
-                   if meta else A_SHARE)
+        session = (
+            Session(tuple(tuple(iv) for iv in meta["session"]))  # type: ignore[arg-type]
+            if meta
+            else A_SHARE
+        )
     days = minute_dates(root)
     if start is not None:
         days = days[days >= np.datetime64(start, "D")]
@@ -561,16 +649,18 @@ def load_minute(data_dir: PathLike, start=None, end=None, instruments: Sequence[
     if meta is not None:
         k_native = int(meta["bar_minutes"])
     elif all_files:
-        mins = _collect(pl.scan_parquet(all_files).select(_minute_of_day().unique()), root,
-                        all_files).to_series()
+        mins = _collect(
+            pl.scan_parquet(all_files).select(_minute_of_day().unique()), root, all_files
+        ).to_series()
         k_native = session.infer_bar_minutes(mins.to_numpy())
     else:
         raise DataError(f"{root}: no bars and no {META_FILE}; cannot tell the bar length")
     if want is not None:
         inst = np.array(want, dtype=str)
     elif all_files:
-        codes = _collect(pl.scan_parquet(all_files).select(pl.col("instrument").unique()), root,
-                         all_files)
+        codes = _collect(
+            pl.scan_parquet(all_files).select(pl.col("instrument").unique()), root, all_files
+        )
         inst = np.array(sorted(codes.to_series().to_list()), dtype=str)
     else:
         inst = np.array([], dtype=str)
@@ -579,21 +669,33 @@ def load_minute(data_dir: PathLike, start=None, end=None, instruments: Sequence[
     ends = session.bar_end_minutes(k_native)
     k_out = k_native if bar_minutes is None else int(bar_minutes)
     if k_out % k_native:
-        raise ConfigError(f"load_minute: {k_out}-minute bars cannot be built from the stored "
-                          f"{k_native}-minute bars in {root}")
+        raise ConfigError(
+            f"load_minute: {k_out}-minute bars cannot be built from the stored "
+            f"{k_native}-minute bars in {root}"
+        )
     out_ends = session.bar_end_minutes(k_out)
     D, N = len(days), len(inst)
-    fields = {name: np.full((D, len(out_ends), N), np.nan, dtype=np.float32) for name in MINUTE_FIELDS}
+    fields = {
+        name: np.full((D, len(out_ends), N), np.nan, dtype=np.float32) for name in MINUTE_FIELDS
+    }
     if chunk_days < 1:
         raise ConfigError(f"load_minute: chunk_days={chunk_days} must be >= 1")
     for c0 in range(0, D, chunk_days):
-        sub_days = days[c0:c0 + chunk_days]
-        chunk = _dense_chunk(root, [f for d in sub_days for f in files[d]], sub_days, ends, inst,
-                             want, session, k_native)
+        sub_days = days[c0 : c0 + chunk_days]
+        chunk = _dense_chunk(
+            root,
+            [f for d in sub_days for f in files[d]],
+            sub_days,
+            ends,
+            inst,
+            want,
+            session,
+            k_native,
+        )
         if k_out != k_native:
             chunk = resample(chunk, k_out, session)
         for name in MINUTE_FIELDS:
-            fields[name][c0:c0 + len(sub_days)] = chunk[name]
+            fields[name][c0 : c0 + len(sub_days)] = chunk[name]
     bars = MinuteBars(days, session.bar_ends(k_out), inst, fields)
     if k_out != k_native:
         bars.fields["vwap"] = bars.vwap()
@@ -605,12 +707,22 @@ def _collect(lazy: pl.LazyFrame, root: Path, files: list[Path]) -> pl.DataFrame:
     try:
         return lazy.collect()
     except (pl.exceptions.PolarsError, OSError) as exc:
-        raise DataError(f"{root}: cannot read the partitions {files[0].parent.name} .. "
-                        f"{files[-1].parent.name} ({exc})") from None
+        raise DataError(
+            f"{root}: cannot read the partitions {files[0].parent.name} .. "
+            f"{files[-1].parent.name} ({exc})"
+        ) from None
 
 
-def _dense_chunk(root: Path, files: list[Path], days: np.ndarray, ends: np.ndarray, inst: np.ndarray,
-                 want: list[str] | None, session: Session, k_native: int) -> MinuteBars:
+def _dense_chunk(
+    root: Path,
+    files: list[Path],
+    days: np.ndarray,
+    ends: np.ndarray,
+    inst: np.ndarray,
+    want: list[str] | None,
+    session: Session,
+    k_native: int,
+) -> MinuteBars:
     """The bars of some days as dense arrays [d, B, N] (NaN where a bar is absent)."""
     D, B, N = len(days), len(ends), len(inst)
     fields = {name: np.full((D, B, N), np.nan, dtype=np.float32) for name in MINUTE_FIELDS}
@@ -631,12 +743,17 @@ def _dense_chunk(root: Path, files: list[Path], days: np.ndarray, ends: np.ndarr
         bad = (b_idx < 0) | (day_int[d_idx] != day_num)
         if bad.any():
             i = int(np.nonzero(bad)[0][0])
-            raise DataError(f"{root}: bar at {df['datetime'][i]} ({df['instrument'][i]}) is not on the "
-                            f"{k_native}-minute grid of session {session.intervals} or lies in "
-                            "another date's partition")
+            raise DataError(
+                f"{root}: bar at {df['datetime'][i]} ({df['instrument'][i]}) is not on the "
+                f"{k_native}-minute grid of session {session.intervals} or lies in "
+                "another date's partition"
+            )
         code_map = pl.DataFrame({"instrument": inst.tolist(), "__j": np.arange(N, dtype=np.int64)})
-        n_idx = df.select("instrument").join(code_map, on="instrument", how="left",
-                                             maintain_order="left")["__j"].to_numpy()
+        n_idx = (
+            df.select("instrument")
+            .join(code_map, on="instrument", how="left", maintain_order="left")["__j"]
+            .to_numpy()
+        )
         for name in MINUTE_FIELDS:
             fields[name][d_idx, b_idx, n_idx] = df[name].cast(pl.Float32).to_numpy()
     return MinuteBars(days, session.bar_ends(k_native), inst, fields)

@@ -6,8 +6,8 @@ Long tables (polars) are for I/O only.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 import numpy as np
 import polars as pl
@@ -53,7 +53,9 @@ class Panel:
 
     def _check(self, name: str, arr: np.ndarray) -> None:
         if arr.shape[:2] != self.shape:
-            raise DataError(f"Panel field {name!r}: shape {arr.shape} does not start with {self.shape}")
+            raise DataError(
+                f"Panel field {name!r}: shape {arr.shape} does not start with {self.shape}"
+            )
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -67,7 +69,9 @@ class Panel:
         try:
             return self.fields[name]
         except KeyError:
-            raise DataError(f"unknown field {name!r}; the panel has {sorted(self.fields)}") from None
+            raise DataError(
+                f"unknown field {name!r}; the panel has {sorted(self.fields)}"
+            ) from None
 
     def __contains__(self, name: str) -> bool:
         return name in self.fields
@@ -89,25 +93,38 @@ class Panel:
             raise DataError(f"date {d} is not in the panel's calendar")
         return i
 
-    def slice_dates(self, start=None, end=None) -> "Panel":
+    def slice_dates(self, start=None, end=None) -> Panel:
         """The sub-panel with `start <= date <= end` (views, no copies)."""
         lo = 0 if start is None else int(np.searchsorted(self.dates, np.datetime64(start, "D")))
-        hi = len(self.dates) if end is None else int(
-            np.searchsorted(self.dates, np.datetime64(end, "D"), side="right"))
-        return Panel(self.dates[lo:hi], self.instruments,
-                     {k: v[lo:hi] for k, v in self.fields.items()}, self.universe[lo:hi])
+        hi = (
+            len(self.dates)
+            if end is None
+            else int(np.searchsorted(self.dates, np.datetime64(end, "D"), side="right"))
+        )
+        return Panel(
+            self.dates[lo:hi],
+            self.instruments,
+            {k: v[lo:hi] for k, v in self.fields.items()},
+            self.universe[lo:hi],
+        )
 
-    def select_instruments(self, codes: Sequence[str]) -> "Panel":
+    def select_instruments(self, codes: Sequence[str]) -> Panel:
         """The sub-panel with these instruments, in this order (copies)."""
         pos = {c: i for i, c in enumerate(self.instruments.tolist())}
         missing = [c for c in codes if c not in pos]
         if missing:
             raise DataError(f"instruments not in the panel: {missing[:10]}")
         idx = np.array([pos[c] for c in codes], dtype=np.int64)
-        return Panel(self.dates, self.instruments[idx],
-                     {k: v[:, idx] for k, v in self.fields.items()}, self.universe[:, idx])
+        return Panel(
+            self.dates,
+            self.instruments[idx],
+            {k: v[:, idx] for k, v in self.fields.items()},
+            self.universe[:, idx],
+        )
 
-    def to_long(self, names: Sequence[str] | None = None, universe_only: bool = True) -> pl.DataFrame:
+    def to_long(
+        self, names: Sequence[str] | None = None, universe_only: bool = True
+    ) -> pl.DataFrame:
         """Long table `datetime, instrument, <fields>`; rows outside the universe dropped."""
         names = list(names) if names is not None else self.field_names
         T, N = self.shape
@@ -121,9 +138,14 @@ class Panel:
         return pl.DataFrame(cols).with_columns(pl.col("datetime").cast(pl.Date))
 
     @classmethod
-    def from_long(cls, df: pl.DataFrame, names: Sequence[str] | None = None,
-                  dates: np.ndarray | None = None,
-                  instruments: np.ndarray | None = None, dtype=np.float32) -> "Panel":
+    def from_long(
+        cls,
+        df: pl.DataFrame,
+        names: Sequence[str] | None = None,
+        dates: np.ndarray | None = None,
+        instruments: np.ndarray | None = None,
+        dtype=np.float32,
+    ) -> Panel:
         """Pivot a long table (`datetime`, `instrument`, value columns) onto a dense grid.
 
         Rows present become the universe. Duplicate (datetime, instrument) rows are an error.
@@ -133,8 +155,11 @@ class Panel:
         for col in ("datetime", "instrument"):
             if col not in df.columns:
                 raise DataError(f"long table lacks the column {col!r}; it has {df.columns}")
-        names = list(names) if names is not None else [
-            c for c in df.columns if c not in ("datetime", "instrument")]
+        names = (
+            list(names)
+            if names is not None
+            else [c for c in df.columns if c not in ("datetime", "instrument")]
+        )
         d = df["datetime"].cast(pl.Date).to_numpy().astype("datetime64[D]")
         inst = df["instrument"].cast(pl.Utf8).to_numpy().astype(str)
         dates = np.unique(d) if dates is None else as_dates(dates)

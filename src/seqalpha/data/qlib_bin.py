@@ -28,8 +28,9 @@ def read_calendar(data_dir: str | Path) -> np.ndarray:
     path = Path(data_dir) / "calendars" / "day.txt"
     if not path.is_file():
         raise DataError(f"{path}: calendar file not found (is {data_dir} a Qlib data directory?)")
-    numbered = [(k, ln.strip()) for k, ln in enumerate(path.read_text().splitlines(), 1)
-                if ln.strip()]
+    numbered = [
+        (k, ln.strip()) for k, ln in enumerate(path.read_text().splitlines(), 1) if ln.strip()
+    ]
     lineno = np.array([k for k, _ in numbered], dtype=np.int64)
     try:
         cal = np.array([ln[:10] for _, ln in numbered], dtype="datetime64[D]")
@@ -43,8 +44,10 @@ def read_calendar(data_dir: str | Path) -> np.ndarray:
     bad = np.nonzero(cal[1:] <= cal[:-1])[0]
     if len(bad):
         i = int(bad[0])
-        raise DataError(f"{path}: calendar not strictly increasing at line {lineno[i + 1]}: "
-                        f"{cal[i]} (line {lineno[i]}) then {cal[i + 1]}")
+        raise DataError(
+            f"{path}: calendar not strictly increasing at line {lineno[i + 1]}: "
+            f"{cal[i]} (line {lineno[i]}) then {cal[i + 1]}"
+        )
     return cal
 
 
@@ -71,13 +74,18 @@ def read_instruments(data_dir: str | Path, market: str = "all") -> list[Spell]:
         if len(parts) < 3:
             raise DataError(f"{path}:{k}: expected CODE<TAB>start<TAB>end, got {line!r}")
         try:
-            spell = Spell(parts[0].strip().upper(), np.datetime64(parts[1].strip()[:10], "D"),
-                          np.datetime64(parts[2].strip()[:10], "D"))
+            spell = Spell(
+                parts[0].strip().upper(),
+                np.datetime64(parts[1].strip()[:10], "D"),
+                np.datetime64(parts[2].strip()[:10], "D"),
+            )
         except ValueError:
             raise DataError(f"{path}:{k}: bad date in {line!r}") from None
         if spell.end < spell.start:
-            raise DataError(f"{path}:{k}: spell of {spell.code} ends ({spell.end}) before it "
-                            f"starts ({spell.start})")
+            raise DataError(
+                f"{path}:{k}: spell of {spell.code} ends ({spell.end}) before it "
+                f"starts ({spell.start})"
+            )
         spells.append(spell)
     return spells
 
@@ -90,7 +98,9 @@ def list_feature_codes(data_dir: str | Path) -> list[str]:
     return sorted(p.name.upper() for p in root.iterdir() if p.is_dir())
 
 
-def universe_mask(spells: Iterable[Spell], dates: np.ndarray, instruments: np.ndarray) -> np.ndarray:
+def universe_mask(
+    spells: Iterable[Spell], dates: np.ndarray, instruments: np.ndarray
+) -> np.ndarray:
     """bool [T, N]: instrument n is a member on date t (any of its spells covers t)."""
     dates = as_dates(dates)
     pos = {c: i for i, c in enumerate(np.asarray(instruments).tolist())}
@@ -104,8 +114,9 @@ def universe_mask(spells: Iterable[Spell], dates: np.ndarray, instruments: np.nd
     return mask
 
 
-def read_bin(path: str | Path, calendar_len: int,
-             calendar: np.ndarray | None = None) -> tuple[int, np.ndarray]:
+def read_bin(
+    path: str | Path, calendar_len: int, calendar: np.ndarray | None = None
+) -> tuple[int, np.ndarray]:
     """One `.bin` file as (start index, float32 values); malformed files are errors.
 
     Messages name the file, the instrument (its folder) and, given `calendar`, the dates.
@@ -114,26 +125,33 @@ def read_bin(path: str | Path, calendar_len: int,
     inst = path.parent.name.upper()
     raw = path.read_bytes()
     if len(raw) % 4:
-        raise DataError(f"{path}: instrument {inst}: size {len(raw)} bytes is not a multiple of 4 "
-                        f"(truncated file?)")
+        raise DataError(
+            f"{path}: instrument {inst}: size {len(raw)} bytes is not a multiple of 4 "
+            f"(truncated file?)"
+        )
     if len(raw) < 4:
         raise DataError(f"{path}: instrument {inst}: empty file (no start index)")
     arr = np.frombuffer(raw, dtype="<f4")
     start_f = float(arr[0])
     if not np.isfinite(start_f) or start_f != int(start_f) or start_f < 0:
-        raise DataError(f"{path}: instrument {inst}: start index {start_f} is not a "
-                        f"non-negative integer")
+        raise DataError(
+            f"{path}: instrument {inst}: start index {start_f} is not a non-negative integer"
+        )
     start = int(start_f)
     values = arr[1:]
     last = f", last date {calendar[-1]}" if calendar is not None and len(calendar) else ""
     if start >= calendar_len:
-        raise DataError(f"{path}: instrument {inst}: start index {start} is beyond the calendar "
-                        f"({calendar_len} days{last})")
+        raise DataError(
+            f"{path}: instrument {inst}: start index {start} is beyond the calendar "
+            f"({calendar_len} days{last})"
+        )
     if start + len(values) > calendar_len:
         first = f" (first date {calendar[start]})" if calendar is not None else ""
-        raise DataError(f"{path}: instrument {inst}: {len(values)} values from index "
-                        f"{start}{first} run {start + len(values) - calendar_len} days past the "
-                        f"end of the calendar ({calendar_len} days{last})")
+        raise DataError(
+            f"{path}: instrument {inst}: {len(values)} values from index "
+            f"{start}{first} run {start + len(values) - calendar_len} days past the "
+            f"end of the calendar ({calendar_len} days{last})"
+        )
     return start, values
 
 
@@ -175,8 +193,14 @@ class QlibStore:
         codes = sorted({s.code for s in spells})
         return codes, spells
 
-    def load(self, fields: Sequence[str] | None = None, universe: Universe = "all",
-             start=None, end=None, warn_missing: bool = True) -> Panel:
+    def load(
+        self,
+        fields: Sequence[str] | None = None,
+        universe: Universe = "all",
+        start=None,
+        end=None,
+        warn_missing: bool = True,
+    ) -> Panel:
         """Load fields for a universe and a date range into a Panel.
 
         Instruments of the universe without any data files are dropped with one warning that
@@ -186,9 +210,11 @@ class QlibStore:
         have = set(list_feature_codes(self.root))
         missing = [c for c in codes if c not in have]
         if missing and warn_missing:
-            warnings.warn(f"{len(missing)} instruments of universe {universe!r} have no data files "
-                          f"under {self.root / 'features'} and are skipped: {missing}",
-                          stacklevel=2)
+            warnings.warn(
+                f"{len(missing)} instruments of universe {universe!r} have no data files "
+                f"under {self.root / 'features'} and are skipped: {missing}",
+                stacklevel=2,
+            )
         codes = [c for c in codes if c in have]
         if not codes:
             raise DataError(f"universe {universe!r} has no instruments with data in {self.root}")
@@ -196,7 +222,9 @@ class QlibStore:
             fields = self.fields_of(codes[0])
         cal = self.calendar
         lo = 0 if start is None else int(np.searchsorted(cal, np.datetime64(start, "D")))
-        hi = len(cal) if end is None else int(np.searchsorted(cal, np.datetime64(end, "D"), "right"))
+        hi = (
+            len(cal) if end is None else int(np.searchsorted(cal, np.datetime64(end, "D"), "right"))
+        )
         if hi <= lo:
             raise DataError(f"no trading days in {start}..{end} (calendar {cal[0]}..{cal[-1]})")
         T, N = hi - lo, len(codes)
@@ -210,21 +238,30 @@ class QlibStore:
                 s, vals = read_bin(path, len(cal), cal)
                 a, b = max(s, lo), min(s + len(vals), hi)
                 if b > a:
-                    out[f][a - lo:b - lo, j] = vals[a - s:b - s]
+                    out[f][a - lo : b - lo, j] = vals[a - s : b - s]
         inst = np.array(codes)
         dates = cal[lo:hi]
         mask = universe_mask(spells, dates, inst)
         return Panel(dates, inst, out, mask)
 
 
-def load_panel(data_dir: str | Path, fields: Sequence[str] | None = None,
-               universe: Universe = "all", start=None, end=None) -> Panel:
+def load_panel(
+    data_dir: str | Path,
+    fields: Sequence[str] | None = None,
+    universe: Universe = "all",
+    start=None,
+    end=None,
+) -> Panel:
     """Shortcut: `QlibStore(data_dir).load(...)`."""
     return QlibStore(data_dir).load(fields, universe, start, end)
 
 
-def write_store(data_dir: str | Path, panel: Panel, markets: dict[str, np.ndarray] | None = None,
-                calendar: np.ndarray | None = None) -> None:
+def write_store(
+    data_dir: str | Path,
+    panel: Panel,
+    markets: dict[str, np.ndarray] | None = None,
+    calendar: np.ndarray | None = None,
+) -> None:
     """Write a Panel as a Qlib binary store (exact round trip of finite and NaN values).
 
     Each instrument's series spans its first to last non-NaN value over all fields; an
@@ -236,15 +273,18 @@ def write_store(data_dir: str | Path, panel: Panel, markets: dict[str, np.ndarra
         raise DataError(f"write_store {root}: the panel has no fields or no dates")
     for name, mask in (markets or {}).items():
         if np.shape(mask) != panel.shape:
-            raise DataError(f"write_store {root}: market {name!r} mask shape {np.shape(mask)} "
-                            f"!= panel shape {panel.shape}")
+            raise DataError(
+                f"write_store {root}: market {name!r} mask shape {np.shape(mask)} "
+                f"!= panel shape {panel.shape}"
+            )
     cal = panel.dates if calendar is None else as_dates(calendar)
     (root / "calendars").mkdir(parents=True, exist_ok=True)
     (root / "features").mkdir(exist_ok=True)  # present even when no instrument has a value
     _atomic_text(root / "calendars" / "day.txt", "".join(f"{d}\n" for d in cal))
     offset = int(np.searchsorted(cal, panel.dates[0]))
     if len(cal) < offset + len(panel.dates) or not np.array_equal(
-            cal[offset:offset + len(panel.dates)], panel.dates):
+        cal[offset : offset + len(panel.dates)], panel.dates
+    ):
         raise DataError("write_store: the panel's dates are not a contiguous run of the calendar")
     any_val = np.zeros(panel.shape, dtype=bool)
     for arr in panel.fields.values():
@@ -261,20 +301,21 @@ def write_store(data_dir: str | Path, panel: Panel, markets: dict[str, np.ndarra
     all_mask = np.zeros(panel.shape, dtype=bool)
     for j, code in enumerate(panel.instruments.tolist()):
         if code in spans:
-            all_mask[spans[code][0]:spans[code][1], j] = True
+            all_mask[spans[code][0] : spans[code][1], j] = True
     write_market(root, "all", all_mask, panel.dates, panel.instruments)
     for name, mask in (markets or {}).items():
         write_market(root, name, mask, panel.dates, panel.instruments)
 
 
-def write_market(root: str | Path, name: str, mask: np.ndarray, dates: np.ndarray,
-                 instruments: np.ndarray) -> None:
+def write_market(
+    root: str | Path, name: str, mask: np.ndarray, dates: np.ndarray, instruments: np.ndarray
+) -> None:
     """Write `instruments/<name>.txt` from a membership mask (one line per spell)."""
     lines = []
     for j, code in enumerate(np.asarray(instruments).tolist()):
         col = mask[:, j].astype(np.int8)
         edges = np.diff(np.concatenate([[0], col, [0]]))
-        for a, b in zip(np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0]):
+        for a, b in zip(np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0], strict=False):
             lines.append(f"{code}\t{dates[a]}\t{dates[b - 1]}\n")
     (Path(root) / "instruments").mkdir(parents=True, exist_ok=True)
     _atomic_text(Path(root) / "instruments" / f"{name}.txt", "".join(lines))

@@ -68,8 +68,10 @@ def _read_industry(path: Path) -> pl.DataFrame:
     df = df.with_columns(start.alias("start_date"), pl.col("instrument").str.to_uppercase())
     bad = df.filter(pl.col("start_date").is_null())
     if bad.height:
-        raise DataError(f"{path}: {bad.height} rows with a bad start date, e.g. "
-                        f"{bad.select('instrument', 'start').head(3).rows()}")
+        raise DataError(
+            f"{path}: {bad.height} rows with a bad start date, e.g. "
+            f"{bad.select('instrument', 'start').head(3).rows()}"
+        )
     return df
 
 
@@ -87,29 +89,39 @@ def _industry_labels(df: pl.DataFrame, level: Level, taxonomy: Taxonomy) -> pl.S
         raise ConfigError(f"level={level!r}: expected 'l1', 'l2' or 'l3'")
     if taxonomy == "sw2021":
         if level != "l1":
-            raise ConfigError(f"taxonomy='sw2021' maps level-1 names only (got level={level!r}); "
-                              f"SW2014 and SW2021 level-2/3 codes are not comparable")
+            raise ConfigError(
+                f"taxonomy='sw2021' maps level-1 names only (got level={level!r}); "
+                f"SW2014 and SW2021 level-2/3 codes are not comparable"
+            )
         l2 = df["sw_code"].str.slice(0, 4)
         by_l2 = l2.replace_strict(SW2014_L2_TO_SW2021, default=None, return_dtype=pl.Utf8)
         is14 = df["vintage"] == "SW2014"
         split = df.select(
-            pl.when(is14 & by_l2.is_not_null()).then(by_l2)
-            .when(pl.Series(labels) == "采掘").then(pl.lit(MINING_FALLBACK))
+            pl.when(is14 & by_l2.is_not_null())
+            .then(by_l2)
+            .when(pl.Series(labels) == "采掘")
+            .then(pl.lit(MINING_FALLBACK))
             .otherwise(pl.Series(labels).replace(SW2014_TO_SW2021_RENAMED))
         ).to_series()
         labels = split
     return labels
 
 
-def industry_names(meta_dir: str | Path, level: Level = "l1",
-                   taxonomy: Taxonomy = "asis") -> list[str]:
+def industry_names(
+    meta_dir: str | Path, level: Level = "l1", taxonomy: Taxonomy = "asis"
+) -> list[str]:
     """All industry labels of the file, sorted: the code of a label is its position here."""
     df = _read_industry(Path(meta_dir) / INDUSTRY_FILE)
     return sorted(_industry_labels(df, level, taxonomy).drop_nulls().unique().to_list())
 
 
-def load_industry(meta_dir: str | Path, dates: np.ndarray, instruments: np.ndarray,
-                  level: Level = "l1", taxonomy: Taxonomy = "asis") -> tuple[np.ndarray, list[str]]:
+def load_industry(
+    meta_dir: str | Path,
+    dates: np.ndarray,
+    instruments: np.ndarray,
+    level: Level = "l1",
+    taxonomy: Taxonomy = "asis",
+) -> tuple[np.ndarray, list[str]]:
     """Point-in-time industry codes int32 [T, N] (-1 where unknown) and the label list.
 
     On date t a stock has the classification of its latest row with `start <= t`. Codes index
@@ -163,14 +175,17 @@ def _ffill_rows(arr: np.ndarray) -> np.ndarray:
     return out
 
 
-def _raw_close(source: Panel | str | Path | QlibStore, dates: np.ndarray | None,
-               instruments: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _raw_close(
+    source: Panel | str | Path | QlibStore, dates: np.ndarray | None, instruments: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(history dates [H], instruments [N], raw close float64 [H, N]) for the cap computation."""
     if isinstance(source, Panel):
         for f in ("close", "factor"):
             if f not in source:
-                raise DataError(f"load_market_cap: the panel lacks the field {f!r} "
-                                f"(raw close = close / factor); it has {source.field_names}")
+                raise DataError(
+                    f"load_market_cap: the panel lacks the field {f!r} "
+                    f"(raw close = close / factor); it has {source.field_names}"
+                )
         close, factor = source["close"], source["factor"]
         return source.dates, source.instruments, close.astype(np.float64) / factor
     store = source if isinstance(source, QlibStore) else QlibStore(source)
@@ -188,9 +203,13 @@ def _raw_close(source: Panel | str | Path | QlibStore, dates: np.ndarray | None,
     return p.dates, inst, raw
 
 
-def load_market_cap(meta_dir: str | Path, source: Panel | str | Path | QlibStore,
-                    dates: np.ndarray | None = None, instruments: np.ndarray | None = None,
-                    ffill_close: bool = True) -> np.ndarray:
+def load_market_cap(
+    meta_dir: str | Path,
+    source: Panel | str | Path | QlibStore,
+    dates: np.ndarray | None = None,
+    instruments: np.ndarray | None = None,
+    ffill_close: bool = True,
+) -> np.ndarray:
     """Daily total market cap in CNY, float32 [T, N], point in time.
 
     shares = cap_q * 1e4 / raw close on the last trading day <= quarter end q, used from q on
@@ -208,8 +227,10 @@ def load_market_cap(meta_dir: str | Path, source: Panel | str | Path | QlibStore
     if instruments is not None:
         inst_req = np.asarray(instruments).astype(str)
         if isinstance(source, Panel) and not np.array_equal(inst_req, inst):
-            raise DataError("load_market_cap: instruments differ from the panel's; "
-                            "select them on the panel first")
+            raise DataError(
+                "load_market_cap: instruments differ from the panel's; "
+                "select them on the panel first"
+            )
     if ffill_close:
         raw = _ffill_rows(raw)
     H, N = raw.shape
@@ -253,14 +274,19 @@ def load_market_cap(meta_dir: str | Path, source: Panel | str | Path | QlibStore
     ti = np.searchsorted(hist_dates, out_dates)
     bad = (ti >= H) | (hist_dates[np.minimum(ti, H - 1)] != out_dates)
     if bad.any():
-        raise DataError(f"load_market_cap: dates not in the price history, e.g. "
-                        f"{out_dates[bad][:3]}")
+        raise DataError(
+            f"load_market_cap: dates not in the price history, e.g. {out_dates[bad][:3]}"
+        )
     return mcap[ti]
 
 
-def industry_and_size(data_dir: str | Path, panel: Panel, meta_dir: str | Path | None = None,
-                      level: Level = "l1", taxonomy: Taxonomy = "asis"
-                      ) -> tuple[np.ndarray, np.ndarray]:
+def industry_and_size(
+    data_dir: str | Path,
+    panel: Panel,
+    meta_dir: str | Path | None = None,
+    level: Level = "l1",
+    taxonomy: Taxonomy = "asis",
+) -> tuple[np.ndarray, np.ndarray]:
     """(industry codes int32 [T, N], -1 unknown; market cap float32 [T, N]) for a panel.
 
     A store with daily `industry` and `mktcap` fields (the synthetic market) is read directly;
@@ -274,8 +300,10 @@ def industry_and_size(data_dir: str | Path, panel: Panel, meta_dir: str | Path |
         return _synthetic_industry_and_size(store, panel)
     meta = Path(meta_dir) if meta_dir is not None else Path(data_dir).resolve().parent / "cn_meta"
     if not meta.is_dir():
-        raise DataError(f"{meta}: no reference data folder (pass meta_dir), and {data_dir} has "
-                        f"no daily 'industry'/'mktcap' fields")
+        raise DataError(
+            f"{meta}: no reference data folder (pass meta_dir), and {data_dir} has "
+            f"no daily 'industry'/'mktcap' fields"
+        )
     ind, _ = load_industry(meta, panel.dates, inst, level, taxonomy)
     if "close" in panel and "factor" in panel and _starts_at_calendar(store, panel):
         cap = load_market_cap(meta, panel)
@@ -301,8 +329,9 @@ def _synthetic_industry_and_size(store: QlibStore, panel: Panel) -> tuple[np.nda
     T = len(p.dates)
     bad = (ti >= T) | (p.dates[np.minimum(ti, T - 1)] != panel.dates)
     if bad.any():
-        raise DataError(f"{store.root}: panel dates not in the store calendar, e.g. "
-                        f"{panel.dates[bad][:3]}")
+        raise DataError(
+            f"{store.root}: panel dates not in the store calendar, e.g. {panel.dates[bad][:3]}"
+        )
     j = {c: i for i, c in enumerate(p.instruments.tolist())}
     ind = np.full(panel.shape, -1, dtype=np.int32)
     cap = np.full(panel.shape, np.nan, dtype=np.float32)

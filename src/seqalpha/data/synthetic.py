@@ -26,11 +26,28 @@ from seqalpha.data.qlib_bin import write_store
 from seqalpha.errors import ConfigError
 
 SIGNALS = ("reversal", "interaction", "intraday", "regime", "leadlag")
-DEFAULT_STRENGTHS = {"reversal": 0.06, "interaction": 0.06, "intraday": 0.06, "regime": 0.06,
-                     "leadlag": 0.06}
+DEFAULT_STRENGTHS = {
+    "reversal": 0.06,
+    "interaction": 0.06,
+    "intraday": 0.06,
+    "regime": 0.06,
+    "leadlag": 0.06,
+}
 INDEX_CODE = "SYN_INDEX"
-DAILY_FIELDS = ("open", "high", "low", "close", "volume", "amount", "vwap", "factor", "change",
-                "industry", "mktcap", "bp")
+DAILY_FIELDS = (
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "amount",
+    "vwap",
+    "factor",
+    "change",
+    "industry",
+    "mktcap",
+    "bp",
+)
 STYLE_VOLS = np.array([0.004, 0.003, 0.004, 0.003])  # size, value, momentum, volatility
 T_DOF = 4.0
 
@@ -66,7 +83,14 @@ class SynthConfig:
     test_fraction: float = 0.25
 
     def __post_init__(self) -> None:
-        for name in ("n_stocks", "n_days", "n_industries", "chunk_days", "bar_minutes", "concept_size"):
+        for name in (
+            "n_stocks",
+            "n_days",
+            "n_industries",
+            "chunk_days",
+            "bar_minutes",
+            "concept_size",
+        ):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or value < 1:
                 raise ConfigError(f"SynthConfig.{name}={value!r}: must be a positive integer")
@@ -76,7 +100,9 @@ class SynthConfig:
             raise ConfigError(f"SynthConfig.n_days={self.n_days}: need at least 10 days")
         unknown = sorted(set(self.strengths) - set(SIGNALS))
         if unknown:
-            raise ConfigError(f"SynthConfig.strengths: unknown signal(s) {unknown}; known: {list(SIGNALS)}")
+            raise ConfigError(
+                f"SynthConfig.strengths: unknown signal(s) {unknown}; known: {list(SIGNALS)}"
+            )
         merged = dict.fromkeys(SIGNALS, 0.0)
         merged.update({k: float(v) for k, v in self.strengths.items()})
         for k, v in merged.items():
@@ -87,16 +113,26 @@ class SynthConfig:
             np.datetime64(self.start, "D")
         except ValueError:
             raise ConfigError(f"SynthConfig.start={self.start!r}: not a date") from None
-        A_SHARE.bar_end_minutes(self.bar_minutes)  # ConfigError when the bars do not tile the session
+        A_SHARE.bar_end_minutes(
+            self.bar_minutes
+        )  # ConfigError when the bars do not tile the session
         for name in ("limit", "valid_fraction", "test_fraction"):
             if not 0 < getattr(self, name) < 1:
                 raise ConfigError(f"SynthConfig.{name}={getattr(self, name)}: must be in (0, 1)")
-        for name in ("p_suspend", "frac_late_listing", "frac_delisting", "p_corporate_action",
-                     "p_flow_event", "p_decoy"):
+        for name in (
+            "p_suspend",
+            "frac_late_listing",
+            "frac_delisting",
+            "p_corporate_action",
+            "p_flow_event",
+            "p_decoy",
+        ):
             if not 0 <= getattr(self, name) < 1:
                 raise ConfigError(f"SynthConfig.{name}={getattr(self, name)}: must be in [0, 1)")
         if self.regime_duration <= 1:
-            raise ConfigError(f"SynthConfig.regime_duration={self.regime_duration}: must exceed 1 day")
+            raise ConfigError(
+                f"SynthConfig.regime_duration={self.regime_duration}: must exceed 1 day"
+            )
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -143,9 +179,9 @@ class _Market:
         self.ind_sign = np.where(rng.permutation(cfg.n_industries) % 2 == 0, 1.0, -1.0)
         self.beta = np.clip(rng.normal(1.0, 0.25, N), 0.3, 1.8)
         self.sigma = cfg.idio_vol * np.exp(rng.normal(0.0, 0.3, N))
-        self.h = self.sigma ** 2
+        self.h = self.sigma**2
         self.garch_a, self.garch_b = 0.08, 0.90
-        self.h_mkt = cfg.market_vol ** 2
+        self.h_mkt = cfg.market_vol**2
         self.shares = np.exp(rng.normal(math.log(8e8), 1.0, N))
         self.raw_close = np.exp(rng.normal(math.log(12.0), 0.6, N))
         self.factor = np.ones(N)
@@ -179,7 +215,7 @@ class _Market:
         self.flow_hist = np.zeros((5, N))
         self.pending = [np.zeros(N), np.zeros(N)]
         self.susp_left = np.zeros(N, dtype=np.int64)
-        self.sig_ref = math.sqrt(cfg.idio_vol ** 2 * 1.1 + 0.008 ** 2 + np.sum(STYLE_VOLS ** 2))
+        self.sig_ref = math.sqrt(cfg.idio_vol**2 * 1.1 + 0.008**2 + np.sum(STYLE_VOLS**2))
         self.prev_cap = cap0
         self.prev_alive = np.zeros(N, dtype=bool)
         self.index_level = 1000.0
@@ -210,7 +246,7 @@ class _Market:
         # returns: market (GARCH) + industries + styles + concepts + planted alpha + idio (GARCH, t)
         z_m = _student_t(rng, None)
         f_m = math.sqrt(self.h_mkt) * z_m
-        self.h_mkt = cfg.market_vol ** 2 * 0.05 + 0.10 * f_m ** 2 + 0.85 * self.h_mkt
+        self.h_mkt = cfg.market_vol**2 * 0.05 + 0.10 * f_m**2 + 0.85 * self.h_mkt
         stress = math.sqrt(self.h_mkt) / cfg.market_vol
         f_ind = rng.normal(0.0, 0.008, cfg.n_industries) * stress
         f_sty = rng.normal(0.0, 1.0, 4) * STYLE_VOLS
@@ -218,18 +254,29 @@ class _Market:
         eps = _student_t(rng, N)
         alpha = self.pending.pop(0)
         cap = self.shares * self.raw_close
-        expo = np.stack([_zscore(np.log(cap), alive), self.value_z,
-                         _zscore(self.ret_hist[:15].sum(0), alive),
-                         _zscore(self.ret_hist.std(0), alive)], axis=1)
+        expo = np.stack(
+            [
+                _zscore(np.log(cap), alive),
+                self.value_z,
+                _zscore(self.ret_hist[:15].sum(0), alive),
+                _zscore(self.ret_hist.std(0), alive),
+            ],
+            axis=1,
+        )
         idio = np.sqrt(self.h) * eps
         systematic = self.beta * f_m + f_ind[self.industry] + expo @ f_sty
-        systematic = systematic + np.where(self.concept >= 0, f_con[np.maximum(self.concept, 0)], 0.0)
+        systematic = systematic + np.where(
+            self.concept >= 0, f_con[np.maximum(self.concept, 0)], 0.0
+        )
         R = np.clip(systematic + alpha + idio, -cfg.limit, cfg.limit)
         R = np.where(trade, R, 0.0)
         noise = (R - alpha)[trade]
         noise_var = float(noise.var()) if noise.size > 1 else 0.0
-        self.h = self.sigma ** 2 * (1 - self.garch_a - self.garch_b) + self.garch_a * idio ** 2 \
+        self.h = (
+            self.sigma**2 * (1 - self.garch_a - self.garch_b)
+            + self.garch_a * idio**2
             + self.garch_b * self.h
+        )
 
         # corporate actions (ex-dates): dividend and sometimes a split; raw reference price drops
         event = trade & ~new & (rng.random(N) < cfg.p_corporate_action)
@@ -270,7 +317,7 @@ class _Market:
         self.ret_hist[-1] = R
         self.flow_hist = np.roll(self.flow_hist, -1, axis=0)
         self.flow_hist[-1] = flow_sign
-        self.value_z = 0.995 * self.value_z + math.sqrt(1 - 0.995 ** 2) * rng.normal(0.0, 1.0, N)
+        self.value_z = 0.995 * self.value_z + math.sqrt(1 - 0.995**2) * rng.normal(0.0, 1.0, N)
         if rng.random() < 1.0 / cfg.regime_duration:
             self.regime = -self.regime
         if trade.sum() > 1:
@@ -308,21 +355,41 @@ class _Market:
             idx_open = self.index_level
         idx_opens = np.concatenate([[idx_open], idx_close[:-1]])
         index_bars = {
-            "open": idx_opens, "close": idx_close,
-            "high": np.maximum(idx_opens, idx_close), "low": np.minimum(idx_opens, idx_close),
-            "volume": vol[:, alive].sum(1), "amount": amount[:, alive].sum(1),
+            "open": idx_opens,
+            "close": idx_close,
+            "high": np.maximum(idx_opens, idx_close),
+            "low": np.minimum(idx_opens, idx_close),
+            "volume": vol[:, alive].sum(1),
+            "amount": amount[:, alive].sum(1),
         }
         self.index_level = float(idx_close[-1])
         self.raw_close = close
         self.prev_cap = self.shares * close
         self.prev_alive = alive
-        return {"alive": alive, "trade": trade, "bars": bars, "index_bars": index_bars,
-                "factor": self.factor.copy(), "mktcap": self.shares * close,
-                "bp": np.exp(-0.7 + 0.5 * self.value_z), "parts": parts, "total": total,
-                "noise_var": noise_var, "alpha_today": alpha}
+        return {
+            "alive": alive,
+            "trade": trade,
+            "bars": bars,
+            "index_bars": index_bars,
+            "factor": self.factor.copy(),
+            "mktcap": self.shares * close,
+            "bp": np.exp(-0.7 + 0.5 * self.value_z),
+            "parts": parts,
+            "total": total,
+            "noise_var": noise_var,
+            "alpha_today": alpha,
+        }
 
-    def _bars(self, t: int, ref: np.ndarray, R: np.ndarray, trade: np.ndarray, susp: np.ndarray,
-              alive: np.ndarray, late_move: np.ndarray) -> dict[str, np.ndarray]:
+    def _bars(
+        self,
+        t: int,
+        ref: np.ndarray,
+        R: np.ndarray,
+        trade: np.ndarray,
+        susp: np.ndarray,
+        alive: np.ndarray,
+        late_move: np.ndarray,
+    ) -> dict[str, np.ndarray]:
         """Raw-price bars [B, N] whose last close is ref * (1 + R), pinned inside the price limits."""
         cfg, B, N = self.cfg, self.B, self.N
         rng = np.random.default_rng([cfg.seed, 1, t])
@@ -343,8 +410,10 @@ class _Market:
         high = np.maximum(opens, closes) * np.exp(wick[0])
         low = np.minimum(opens, closes) * np.exp(-wick[1])
         lo, hi = ref * (1 - cfg.limit), ref * (1 + cfg.limit)
-        out = {k: np.clip(v, lo, hi) for k, v in
-               (("open", opens), ("high", high), ("low", low), ("close", closes))}
+        out = {
+            k: np.clip(v, lo, hi)
+            for k, v in (("open", opens), ("high", high), ("low", low), ("close", closes))
+        }
         for arr in out.values():
             arr[:, susp] = ref[susp]
             arr[:, ~alive] = np.nan
@@ -359,8 +428,10 @@ def _clear_previous(out: Path) -> None:
     if not entries:
         return
     if not (out / "meta.json").is_file():
-        raise ConfigError(f"{out}: directory is not empty and holds no synthetic market (meta.json); "
-                          "refusing to write into it")
+        raise ConfigError(
+            f"{out}: directory is not empty and holds no synthetic market (meta.json); "
+            "refusing to write into it"
+        )
     for name in ("minute", "features", "instruments", "calendars"):
         if (out / name).exists():
             shutil.rmtree(out / name)
@@ -368,8 +439,11 @@ def _clear_previous(out: Path) -> None:
         (out / name).unlink(missing_ok=True)
 
 
-def generate_market(out_dir: str | Path, config: SynthConfig | None = None,
-                    progress: Callable[[int, int], None] | None = None) -> Path:
+def generate_market(
+    out_dir: str | Path,
+    config: SynthConfig | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Path:
     """Simulate the market day by day and write the Qlib store, `minute/`, `oracle.parquet`, `meta.json`.
 
     Minute bars are written one date partition at a time (memory stays bounded); `progress(done, total)`
@@ -387,7 +461,9 @@ def generate_market(out_dir: str | Path, config: SynthConfig | None = None,
     dates = np.busday_offset(np.datetime64(cfg.start, "D"), np.arange(T), roll="forward")
     codes = np.array([f"SYN{i:05d}" for i in range(N)] + [INDEX_CODE])
     market = _Market(cfg)
-    raw = {k: np.full((T, N + 1), np.nan) for k in ("open", "high", "low", "close", "volume", "amount")}
+    raw = {
+        k: np.full((T, N + 1), np.nan) for k in ("open", "high", "low", "close", "volume", "amount")
+    }
     factor = np.full((T, N + 1), np.nan)
     mktcap = np.full((T, N + 1), np.nan)
     bp = np.full((T, N + 1), np.nan)
@@ -400,11 +476,22 @@ def generate_market(out_dir: str | Path, config: SynthConfig | None = None,
         for t in range(c0, min(T, c0 + cfg.chunk_days)):
             day = market.step(t)
             alive, bars = day["alive"], day["bars"]
-            full = {k: np.concatenate([bars[k], day["index_bars"][k][:, None]], axis=1)
-                    for k in ("open", "high", "low", "close", "volume", "amount")}
+            full = {
+                k: np.concatenate([bars[k], day["index_bars"][k][:, None]], axis=1)
+                for k in ("open", "high", "low", "close", "volume", "amount")
+            }
             keep = np.concatenate([alive, [True]])
-            write_minute_day(minute_dir, dates[t], bars_frame(dates[t], market.bar_end_minutes, codes,
-                                                              full, np.broadcast_to(keep, full["open"].shape)))
+            write_minute_day(
+                minute_dir,
+                dates[t],
+                bars_frame(
+                    dates[t],
+                    market.bar_end_minutes,
+                    codes,
+                    full,
+                    np.broadcast_to(keep, full["open"].shape),
+                ),
+            )
             raw["open"][t] = full["open"][0]
             raw["high"][t] = full["high"].max(axis=0)
             raw["low"][t] = full["low"].min(axis=0)
@@ -427,18 +514,27 @@ def generate_market(out_dir: str | Path, config: SynthConfig | None = None,
                 expected_ic[t] = a.std() / math.sqrt(a.var() + day["noise_var"])
             totals.append(day["total"])
             live = np.nonzero(alive)[0]
-            oracle_frames.append(pl.DataFrame({
-                "datetime": np.full(len(live), dates[t]), "instrument": codes[live],
-                "total": day["total"][live].astype(np.float32),
-                **{k: day["parts"][k][live].astype(np.float32) for k in SIGNALS}}))
+            oracle_frames.append(
+                pl.DataFrame(
+                    {
+                        "datetime": np.full(len(live), dates[t]),
+                        "instrument": codes[live],
+                        "total": day["total"][live].astype(np.float32),
+                        **{k: day["parts"][k][live].astype(np.float32) for k in SIGNALS},
+                    }
+                )
+            )
         if progress is not None:
             progress(min(T, c0 + cfg.chunk_days), T)
 
     inst_factor = np.where(alive_all, factor, np.nan)
     fields = {
-        "open": raw["open"] * inst_factor, "high": raw["high"] * inst_factor,
-        "low": raw["low"] * inst_factor, "close": raw["close"] * inst_factor,
-        "volume": raw["volume"] / inst_factor, "amount": raw["amount"],
+        "open": raw["open"] * inst_factor,
+        "high": raw["high"] * inst_factor,
+        "low": raw["low"] * inst_factor,
+        "close": raw["close"] * inst_factor,
+        "volume": raw["volume"] / inst_factor,
+        "amount": raw["amount"],
     }
     with np.errstate(invalid="ignore", divide="ignore"):
         fields["vwap"] = np.where(fields["volume"] > 0, fields["amount"] / fields["volume"], np.nan)
@@ -458,13 +554,21 @@ def generate_market(out_dir: str | Path, config: SynthConfig | None = None,
     n_test = max(1, round(T * cfg.test_fraction))
     n_valid = max(1, round(T * cfg.valid_fraction))
     n_train = T - n_test - n_valid
-    split = {"train": [str(dates[0]), str(dates[n_train - 1])],
-             "valid": [str(dates[n_train]), str(dates[n_train + n_valid - 1])],
-             "test": [str(dates[n_train + n_valid]), str(dates[-1])]}
+    split = {
+        "train": [str(dates[0]), str(dates[n_train - 1])],
+        "valid": [str(dates[n_train]), str(dates[n_train + n_valid - 1])],
+        "test": [str(dates[n_train + n_valid]), str(dates[-1])],
+    }
     meta = {
-        "generator": "seqalpha.data.synthetic", "seed": cfg.seed, "config": cfg.to_dict(),
-        "benchmark": INDEX_CODE, "market": "market", "bar_minutes": cfg.bar_minutes,
-        "session": A_SHARE.to_json(), "minute_dir": "minute", "minute_prices": "raw (unadjusted); "
+        "generator": "seqalpha.data.synthetic",
+        "seed": cfg.seed,
+        "config": cfg.to_dict(),
+        "benchmark": INDEX_CODE,
+        "market": "market",
+        "bar_minutes": cfg.bar_minutes,
+        "session": A_SHARE.to_json(),
+        "minute_dir": "minute",
+        "minute_prices": "raw (unadjusted); "
         "daily open/high/low/close = raw * factor, volume = raw / factor, amount in currency",
         "signals": list(SIGNALS),
         "label": "Ref($close,-2)/Ref($close,-1)-1 at date t (oracle.parquet: its expectation given t)",

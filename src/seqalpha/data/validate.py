@@ -24,12 +24,12 @@ SOURCE_COLUMN = "__source"
 
 # Reasons in the order they are checked; a dropped row is counted under its first reason.
 REASONS = (
-    "missing_key",        # null date or instrument
-    "bad_price",          # open/high/low/close null, NaN, inf, or <= 0
-    "high_below_low",     # high < low
-    "bad_volume",         # volume null, NaN, inf or negative
-    "bad_optional",       # amount < 0, vwap <= 0, factor <= 0, or inf in any optional column
-    "duplicate",          # a (date, instrument) key that occurs more than once with different values
+    "missing_key",  # null date or instrument
+    "bad_price",  # open/high/low/close null, NaN, inf, or <= 0
+    "high_below_low",  # high < low
+    "bad_volume",  # volume null, NaN, inf or negative
+    "bad_optional",  # amount < 0, vwap <= 0, factor <= 0, or inf in any optional column
+    "duplicate",  # a (date, instrument) key that occurs more than once with different values
 )
 
 
@@ -109,8 +109,10 @@ def clean_daily_bars(df: pl.DataFrame, on_bad: OnBad = "raise") -> tuple[pl.Data
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
         src = df[SOURCE_COLUMN].unique().to_list()[:3] if SOURCE_COLUMN in df.columns else "input"
-        raise DataError(f"{src}: daily bars lack the required columns {missing}; "
-                        f"they have {[c for c in df.columns if c != SOURCE_COLUMN]}")
+        raise DataError(
+            f"{src}: daily bars lack the required columns {missing}; "
+            f"they have {[c for c in df.columns if c != SOURCE_COLUMN]}"
+        )
     rep = CleanReport(rows_in=df.height)
     rules = _rule_exprs(df.columns)
     flags = df.select([e.alias(r) for r, e in rules.items()])
@@ -120,9 +122,11 @@ def clean_daily_bars(df: pl.DataFrame, on_bad: OnBad = "raise") -> tuple[pl.Data
         n = int(hit.sum())
         if n and on_bad == "raise":
             cols = [c for c in _RULE_COLUMNS[reason] if c in df.columns]
-            raise DataError(f"{n} rows of daily bars fail the check {reason!r} "
-                            f"(e.g. {_examples(df.filter(hit), cols)}); "
-                            f"fix the input or pass on_bad='drop'")
+            raise DataError(
+                f"{n} rows of daily bars fail the check {reason!r} "
+                f"(e.g. {_examples(df.filter(hit), cols)}); "
+                f"fix the input or pass on_bad='drop'"
+            )
         rep.dropped[reason] = n
         already = already | hit
     df = df.filter(~already)
@@ -136,16 +140,22 @@ def clean_daily_bars(df: pl.DataFrame, on_bad: OnBad = "raise") -> tuple[pl.Data
             first = dups.sort("instrument", "date").head(1)
             inst, date = first["instrument"][0], first["date"][0]
             where = dups.filter((pl.col("instrument") == inst) & (pl.col("date") == date))
-            srcs = (where[SOURCE_COLUMN].unique().to_list() if SOURCE_COLUMN in df.columns
-                    else ["input"])
+            srcs = (
+                where[SOURCE_COLUMN].unique().to_list()
+                if SOURCE_COLUMN in df.columns
+                else ["input"]
+            )
             n_keys = dups.select(key.n_unique()).item()
-            raise DataError(f"duplicate (date, instrument) rows: {n_keys} keys, e.g. {inst} on "
-                            f"{date} ({where.height} rows, in {srcs}); "
-                            f"fix the input or pass on_bad='drop'")
+            raise DataError(
+                f"duplicate (date, instrument) rows: {n_keys} keys, e.g. {inst} on "
+                f"{date} ({where.height} rows, in {srcs}); "
+                f"fix the input or pass on_bad='drop'"
+            )
         # Exact copies of one row (e.g. overlapping files) collapse to one row.
         n_before = df.height
-        df = df.unique(subset=["date", "instrument", *value_cols], keep="first",
-                       maintain_order=True)
+        df = df.unique(
+            subset=["date", "instrument", *value_cols], keep="first", maintain_order=True
+        )
         rep.identical_duplicates = n_before - df.height
         conflict = df.select(key.is_duplicated()).to_series()
         rep.dropped["duplicate"] = int(conflict.sum())

@@ -11,5 +11,15 @@ from seqalpha.dataset.sequence import (
 )
 from seqalpha.dataset.tabular import sample_index, scatter_scores, tabular
 
-__all__ = ["InputSpec", "SampleSet", "columns_to_steps", "day_batches", "gather_inputs",
-           "row_batches", "sample_index", "scatter_scores", "tabular", "window_view"]
+__all__ = [
+    "InputSpec",
+    "SampleSet",
+    "columns_to_steps",
+    "day_batches",
+    "gather_inputs",
+    "row_batches",
+    "sample_index",
+    "scatter_scores",
+    "tabular",
+    "window_view",
+]

@@ -51,19 +51,25 @@ class SampleSet:
         if self.features is not None:
             if self.features.ndim != 3 or self.features.shape[:2] != (T, N):
                 raise DataError(
-                    f"SampleSet.features: shape {self.features.shape} is not [T={T}, N={N}, F]")
+                    f"SampleSet.features: shape {self.features.shape} is not [T={T}, N={N}, F]"
+                )
             if self.feature_names and len(self.feature_names) != self.features.shape[2]:
-                raise DataError(f"SampleSet.feature_names: {len(self.feature_names)} names for "
-                                f"{self.features.shape[2]} feature columns")
+                raise DataError(
+                    f"SampleSet.feature_names: {len(self.feature_names)} names for "
+                    f"{self.features.shape[2]} feature columns"
+                )
         if self.bars is not None and (self.bars.ndim != 4 or self.bars.shape[:2] != (T, N)):
             raise DataError(f"SampleSet.bars: shape {self.bars.shape} is not [T={T}, N={N}, B, Fb]")
         if self.labels is not None:
             if self.labels.ndim != 3 or self.labels.shape[:2] != (T, N):
                 raise DataError(
-                    f"SampleSet.labels: shape {self.labels.shape} is not [T={T}, N={N}, H]")
+                    f"SampleSet.labels: shape {self.labels.shape} is not [T={T}, N={N}, H]"
+                )
             if self.label_names and len(self.label_names) != self.labels.shape[2]:
-                raise DataError(f"SampleSet.label_names: {len(self.label_names)} names for "
-                                f"{self.labels.shape[2]} label columns")
+                raise DataError(
+                    f"SampleSet.label_names: {len(self.label_names)} names for "
+                    f"{self.labels.shape[2]} label columns"
+                )
         t0, t1 = (int(r) for r in self.rows)
         if not 0 <= t0 <= t1 <= T:
             raise DataError(f"SampleSet.rows: {self.rows} outside [0, {T}]")
@@ -83,7 +89,7 @@ class SampleSet:
     @property
     def row_dates(self) -> np.ndarray:
         """dates[t0:t1]: the dates predictions are aligned to."""
-        return self.dates[self.rows[0]:self.rows[1]]
+        return self.dates[self.rows[0] : self.rows[1]]
 
     def available(self) -> np.ndarray:
         """bool [t1 - t0, N]: mask and some input that day (any finite feature, or any finite bar
@@ -103,15 +109,24 @@ class SampleSet:
     def between(self, start=None, end=None) -> SampleSet:
         """The view whose rows are the dates in [start, end] (inclusive; None = open)."""
         t0 = 0 if start is None else int(np.searchsorted(self.dates, np.datetime64(start, "D")))
-        t1 = len(self.dates) if end is None else int(
-            np.searchsorted(self.dates, np.datetime64(end, "D"), side="right"))
+        t1 = (
+            len(self.dates)
+            if end is None
+            else int(np.searchsorted(self.dates, np.datetime64(end, "D"), side="right"))
+        )
         return self.with_rows(t0, max(t0, t1))
 
     @classmethod
-    def from_panel(cls, panel, feature_names: list[str] | None = None,
-                   labels: np.ndarray | dict[str, np.ndarray] | None = None,
-                   label_names: list[str] | None = None, bars: np.ndarray | None = None,
-                   rows: tuple[int, int] | None = None, lookback: int = 1) -> SampleSet:
+    def from_panel(
+        cls,
+        panel,
+        feature_names: list[str] | None = None,
+        labels: np.ndarray | dict[str, np.ndarray] | None = None,
+        label_names: list[str] | None = None,
+        bars: np.ndarray | None = None,
+        rows: tuple[int, int] | None = None,
+        lookback: int = 1,
+    ) -> SampleSet:
         """A SampleSet from a feature Panel (fields -> [T, N] stacked to [T, N, F]); labels as
         [T, N, H] or name -> [T, N]; mask = the panel's universe; rows default to all dates."""
         names = list(feature_names) if feature_names is not None else panel.field_names
@@ -123,11 +138,22 @@ class SampleSet:
             labels = np.asarray(labels, np.float32)
             if labels.ndim == 2:
                 labels = labels[:, :, None]
-            label_names = list(label_names) if label_names else [
-                f"label{h}" for h in range(labels.shape[2])]
+            label_names = (
+                list(label_names) if label_names else [f"label{h}" for h in range(labels.shape[2])]
+            )
         T = len(panel.dates)
-        return cls(panel.dates, panel.instruments, feats, bars, labels, panel.universe,
-                   rows if rows is not None else (0, T), names, list(label_names or []), lookback)
+        return cls(
+            panel.dates,
+            panel.instruments,
+            feats,
+            bars,
+            labels,
+            panel.universe,
+            rows if rows is not None else (0, T),
+            names,
+            list(label_names or []),
+            lookback,
+        )
 
     def without_labels(self) -> SampleSet:
         """The same set with labels dropped (inference)."""

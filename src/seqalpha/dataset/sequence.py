@@ -60,16 +60,22 @@ class InputSpec:
         """Shape of one sample: (F,) tabular, (steps, features per step) for sequences."""
         if self.kind == "intraday_seq":
             if data.bars is None:
-                raise DataError("SampleSet.bars: an intraday_seq model needs bars, the set has none")
+                raise DataError(
+                    "SampleSet.bars: an intraday_seq model needs bars, the set has none"
+                )
             return (self.seq_len * data.bars.shape[2], data.bars.shape[3])
         if data.features is None:
-            raise DataError(f"SampleSet.features: a {self.kind} model needs features, the set has none")
+            raise DataError(
+                f"SampleSet.features: a {self.kind} model needs features, the set has none"
+            )
         F = data.features.shape[2]
         if self.kind == "tabular":
             return (F,)
         if self.layout == "columns":
             if F % self.n_fields:
-                raise DataError(f"SampleSet.features: {F} columns not divisible by n_fields={self.n_fields}")
+                raise DataError(
+                    f"SampleSet.features: {F} columns not divisible by n_fields={self.n_fields}"
+                )
             return (F // self.n_fields, self.n_fields)
         return (self.seq_len, F)
 
@@ -78,7 +84,7 @@ def _gather_windows(arr: np.ndarray, t: np.ndarray, i: np.ndarray, length: int) 
     """arr [T, N, ...] -> [n, L, ...] windows ending at (t, i); zeros before the first date."""
     start = t - length + 1
     full = start >= 0
-    out = np.zeros((len(t), length) + arr.shape[2:], dtype=np.float32)
+    out = np.zeros((len(t), length, *arr.shape[2:]), dtype=np.float32)
     if full.any():
         view = window_view(arr, length)
         out[full] = view[start[full], i[full]]
@@ -99,7 +105,9 @@ def gather_inputs(data: SampleSet, spec: InputSpec, t: np.ndarray, i: np.ndarray
     if spec.kind == "tabular":
         x = data.features[t, i].astype(np.float32, copy=True)
     elif spec.kind == "daily_seq" and spec.layout == "columns":
-        x = np.ascontiguousarray(columns_to_steps(data.features[t, i], spec.n_fields), dtype=np.float32)
+        x = np.ascontiguousarray(
+            columns_to_steps(data.features[t, i], spec.n_fields), dtype=np.float32
+        )
     elif spec.kind == "daily_seq":
         x = _gather_windows(data.features, t, i, spec.seq_len)
     else:
@@ -109,9 +117,14 @@ def gather_inputs(data: SampleSet, spec: InputSpec, t: np.ndarray, i: np.ndarray
     return x
 
 
-def day_batches(data: SampleSet, train: bool, rng: np.random.Generator | None = None,
-                days_per_batch: int = 1, max_stocks: int | None = None,
-                label_col: int | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+def day_batches(
+    data: SampleSet,
+    train: bool,
+    rng: np.random.Generator | None = None,
+    days_per_batch: int = 1,
+    max_stocks: int | None = None,
+    label_col: int | None = None,
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """Batches of (t, i) int64 index arrays: all universe stocks of `days_per_batch` days each.
 
     Training keeps samples with a finite label (column `label_col`, or all columns when None),
@@ -124,14 +137,16 @@ def day_batches(data: SampleSet, train: bool, rng: np.random.Generator | None = 
         if data.labels is None:
             raise DataError("SampleSet.labels: training needs labels, the set has none")
         lab = data.labels[t0:t1]
-        ok &= np.isfinite(lab).all(axis=2) if label_col is None else np.isfinite(lab[:, :, label_col])
+        ok &= (
+            np.isfinite(lab).all(axis=2) if label_col is None else np.isfinite(lab[:, :, label_col])
+        )
     days = np.nonzero(ok.any(axis=1))[0]
     if train and rng is not None:
         days = rng.permutation(days)
     batches = []
     for k in range(0, len(days), max(1, days_per_batch)):
         ts, is_ = [], []
-        for d in days[k:k + days_per_batch]:
+        for d in days[k : k + days_per_batch]:
             idx = np.nonzero(ok[d])[0]
             if train and max_stocks is not None and len(idx) > max_stocks:
                 gen = rng if rng is not None else np.random.default_rng(0)
@@ -142,8 +157,9 @@ def day_batches(data: SampleSet, train: bool, rng: np.random.Generator | None = 
     return batches
 
 
-def row_batches(data: SampleSet, rng: np.random.Generator, batch_size: int,
-                label_col: int | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+def row_batches(
+    data: SampleSet, rng: np.random.Generator, batch_size: int, label_col: int | None = None
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """Training batches of `batch_size` (t, i) samples drawn across all days, shuffled with `rng`
     (Qlib's batching for its non-day models); same sample filter as `day_batches(train=True)`."""
     if batch_size < 1:
@@ -157,4 +173,4 @@ def row_batches(data: SampleSet, rng: np.random.Generator, batch_size: int,
     t, i = np.nonzero(ok)
     order = rng.permutation(len(t))
     t, i = (t[order] + t0).astype(np.int64), i[order].astype(np.int64)
-    return [(t[k:k + batch_size], i[k:k + batch_size]) for k in range(0, len(t), batch_size)]
+    return [(t[k : k + batch_size], i[k : k + batch_size]) for k in range(0, len(t), batch_size)]

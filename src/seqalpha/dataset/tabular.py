@@ -8,8 +8,9 @@ from seqalpha.dataset.core import SampleSet
 from seqalpha.errors import DataError
 
 
-def sample_index(data: SampleSet, require_label: bool, label_col: int | None = None
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def sample_index(
+    data: SampleSet, require_label: bool, label_col: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(t, i) int64 [n] of the samples in `data.rows`: available (mask and some finite input,
     see SampleSet.available) and, when asked, a finite label.
 
@@ -21,14 +22,17 @@ def sample_index(data: SampleSet, require_label: bool, label_col: int | None = N
         if data.labels is None:
             raise DataError("SampleSet.labels: training needs labels, the set has none")
         lab = data.labels[t0:t1]
-        fin = np.isfinite(lab).all(axis=2) if label_col is None else np.isfinite(lab[:, :, label_col])
+        fin = (
+            np.isfinite(lab).all(axis=2) if label_col is None else np.isfinite(lab[:, :, label_col])
+        )
         ok &= fin
     t, i = np.nonzero(ok)
     return t.astype(np.int64) + t0, i.astype(np.int64)
 
 
-def tabular(data: SampleSet, train: bool = True, label_col: int | None = None
-            ) -> tuple[np.ndarray, np.ndarray | None, tuple[np.ndarray, np.ndarray]]:
+def tabular(
+    data: SampleSet, train: bool = True, label_col: int | None = None
+) -> tuple[np.ndarray, np.ndarray | None, tuple[np.ndarray, np.ndarray]]:
     """Rows of `data`: X float32 [n, F], y float32 [n, H] (None without labels), (t, i) index.
 
     Training (`train=True`) keeps available rows with finite label(s); predict keeps all available
@@ -43,8 +47,9 @@ def tabular(data: SampleSet, train: bool = True, label_col: int | None = None
     return X, y, (t, i)
 
 
-def scatter_scores(data: SampleSet, index: tuple[np.ndarray, np.ndarray], scores: np.ndarray
-                   ) -> np.ndarray:
+def scatter_scores(
+    data: SampleSet, index: tuple[np.ndarray, np.ndarray], scores: np.ndarray
+) -> np.ndarray:
     """Place per-row scores [n] onto float32 [t1 - t0, N] (NaN elsewhere)."""
     t0, t1 = data.rows
     out = np.full((t1 - t0, len(data.instruments)), np.nan, dtype=np.float32)

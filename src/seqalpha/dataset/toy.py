@@ -14,10 +14,20 @@ from seqalpha.dataset.core import SampleSet
 from seqalpha.errors import ConfigError
 
 
-def toy_sample_set(T: int = 60, N: int = 40, F: int = 6, signal: str = "linear",
-                   noise: float = 0.5, n_labels: int = 2, bars: int = 0, bar_fields: int = 2,
-                   mask_rate: float = 0.9, nan_rate: float = 0.01, seed: int = 0,
-                   lookback: int = 1) -> SampleSet:
+def toy_sample_set(
+    T: int = 60,
+    N: int = 40,
+    F: int = 6,
+    signal: str = "linear",
+    noise: float = 0.5,
+    n_labels: int = 2,
+    bars: int = 0,
+    bar_fields: int = 2,
+    mask_rate: float = 0.9,
+    nan_rate: float = 0.01,
+    seed: int = 0,
+    lookback: int = 1,
+) -> SampleSet:
     """SampleSet over T days x N stocks: features [T, N, F], optional bars [T, N, bars, bar_fields],
     labels [T, N, n_labels], mask with about `mask_rate` True, rows = all dates."""
     rng = np.random.default_rng(seed)
@@ -38,13 +48,22 @@ def toy_sample_set(T: int = 60, N: int = 40, F: int = 6, signal: str = "linear",
     else:
         raise ConfigError(f"toy_sample_set: unknown signal {signal!r}")
     s = (s - s.mean()) / s.std()
-    labels = np.stack([s + noise * (1 + h) * rng.standard_normal((T, N)) for h in range(n_labels)],
-                      axis=-1).astype(np.float32)
+    labels = np.stack(
+        [s + noise * (1 + h) * rng.standard_normal((T, N)) for h in range(n_labels)], axis=-1
+    ).astype(np.float32)
     mask = rng.random((T, N)) < mask_rate
     labels[rng.random(labels.shape) < nan_rate] = np.nan
     x[rng.random(x.shape) < nan_rate] = np.nan
     dates = np.datetime64("2020-01-01") + np.arange(T).astype("timedelta64[D]")
-    return SampleSet(dates=dates, instruments=np.array([f"S{k:04d}" for k in range(N)]),
-                     features=x, bars=b, labels=labels, mask=mask, rows=(0, T),
-                     feature_names=[f"x{k}" for k in range(F)],
-                     label_names=[f"y{h}" for h in range(n_labels)], lookback=lookback)
+    return SampleSet(
+        dates=dates,
+        instruments=np.array([f"S{k:04d}" for k in range(N)]),
+        features=x,
+        bars=b,
+        labels=labels,
+        mask=mask,
+        rows=(0, T),
+        feature_names=[f"x{k}" for k in range(F)],
+        label_names=[f"y{h}" for h in range(n_labels)],
+        lookback=lookback,
+    )

@@ -29,8 +29,23 @@ from seqalpha.evaluate._signal import (
 )
 
 __all__ = [
-    "cs_rank", "cumulative_returns", "daily_ic", "daily_rank_ic", "feature_neutral_corr",
-    "forward_return", "gaussianize", "ic_decay", "long_short", "neutralize", "numerai_corr",
-    "quantile_groups", "quantile_returns", "random_signal_test", "row_pearson", "signal_metrics",
-    "summarize_ic", "tie_kept_rank", "top_group_turnover",
+    "cs_rank",
+    "cumulative_returns",
+    "daily_ic",
+    "daily_rank_ic",
+    "feature_neutral_corr",
+    "forward_return",
+    "gaussianize",
+    "ic_decay",
+    "long_short",
+    "neutralize",
+    "numerai_corr",
+    "quantile_groups",
+    "quantile_returns",
+    "random_signal_test",
+    "row_pearson",
+    "signal_metrics",
+    "summarize_ic",
+    "tie_kept_rank",
+    "top_group_turnover",
 ]

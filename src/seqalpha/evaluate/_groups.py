@@ -22,7 +22,9 @@ from seqalpha.evaluate._signal import (
 )
 
 
-def quantile_groups(score: np.ndarray, mask: np.ndarray | None = None, n_groups: int = 5) -> np.ndarray:
+def quantile_groups(
+    score: np.ndarray, mask: np.ndarray | None = None, n_groups: int = 5
+) -> np.ndarray:
     """Group index 0 (lowest score) .. n_groups-1 (highest) per day, -1 where invalid. int8 [T, N]."""
     if n_groups < 2:
         raise ConfigError(f"n_groups must be >= 2, got {n_groups}")
@@ -36,8 +38,9 @@ def quantile_groups(score: np.ndarray, mask: np.ndarray | None = None, n_groups:
     return np.where(ok, np.clip(np.nan_to_num(g, nan=0.0), 0, n_groups - 1), -1).astype(np.int8)
 
 
-def quantile_returns(score: np.ndarray, fwd_return: np.ndarray, mask: np.ndarray | None = None,
-                     n_groups: int = 5) -> np.ndarray:
+def quantile_returns(
+    score: np.ndarray, fwd_return: np.ndarray, mask: np.ndarray | None = None, n_groups: int = 5
+) -> np.ndarray:
     """Mean forward return of each score group per day: [T, N] -> [T, n_groups] (NaN if empty)."""
     score, fwd, valid = _check(score, fwd_return, mask, ("score", "fwd_return"))
     g = quantile_groups(np.where(valid, score, np.nan), None, n_groups)
@@ -62,7 +65,9 @@ def long_short(group_returns: np.ndarray) -> np.ndarray:
     return g[:, -1] - g[:, 0]
 
 
-def top_group_turnover(score: np.ndarray, mask: np.ndarray | None = None, n_groups: int = 5) -> np.ndarray:
+def top_group_turnover(
+    score: np.ndarray, mask: np.ndarray | None = None, n_groups: int = 5
+) -> np.ndarray:
     """Share of today's top-group names that were not in yesterday's top group: [T, N] -> [T] (first day NaN)."""
     top = quantile_groups(score, mask, n_groups) == n_groups - 1
     out = np.full(top.shape[0], np.nan)
@@ -77,20 +82,27 @@ def top_group_turnover(score: np.ndarray, mask: np.ndarray | None = None, n_grou
 def forward_return(close: np.ndarray, horizon: int, lag: int = 1) -> np.ndarray:
     """close[t+lag+h] / close[t+lag] - 1 as `[T, N]` (NaN where it runs past the end)."""
     if horizon < 1 or lag < 0:
-        raise ConfigError(f"forward_return: horizon must be >= 1 and lag >= 0, got {horizon}, {lag}")
+        raise ConfigError(
+            f"forward_return: horizon must be >= 1 and lag >= 0, got {horizon}, {lag}"
+        )
     c = np.asarray(close, dtype=np.float64)
     out = np.full(c.shape, np.nan)
     T = c.shape[0]
     a, b = lag, lag + horizon
     if b < T:
         with np.errstate(invalid="ignore", divide="ignore"):
-            out[: T - b] = c[b:] / c[a: T - b + a] - 1.0
+            out[: T - b] = c[b:] / c[a : T - b + a] - 1.0
     return out
 
 
-def ic_decay(score: np.ndarray, close: np.ndarray | None = None, mask: np.ndarray | None = None,
-             horizons: Iterable[int] = range(1, 21), lag: int = 1,
-             forward_fn: Callable[[int], np.ndarray] | None = None) -> dict[str, np.ndarray]:
+def ic_decay(
+    score: np.ndarray,
+    close: np.ndarray | None = None,
+    mask: np.ndarray | None = None,
+    horizons: Iterable[int] = range(1, 21),
+    lag: int = 1,
+    forward_fn: Callable[[int], np.ndarray] | None = None,
+) -> dict[str, np.ndarray]:
     """Mean IC and Rank IC of the score against h-day forward returns for each horizon h.
 
     Give `close` [T, N] (return from t+lag to t+lag+h) or `forward_fn(h) -> [T, N]`.
@@ -108,6 +120,7 @@ def ic_decay(score: np.ndarray, close: np.ndarray | None = None, mask: np.ndarra
 
 
 # --- Numerai-style scoring -------------------------------------------------------------------
+
 
 def tie_kept_rank(x: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
     """Per-row ranks scaled into (0, 1): (average rank - 0.5) / n; NaN outside valid. [T, N]."""
@@ -127,7 +140,9 @@ def _pow15(x: np.ndarray) -> np.ndarray:
     return np.sign(x) * np.abs(x) ** 1.5
 
 
-def numerai_corr(score: np.ndarray, target: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+def numerai_corr(
+    score: np.ndarray, target: np.ndarray, mask: np.ndarray | None = None
+) -> np.ndarray:
     """Numerai CORR per day `[T]`: tie-kept rank -> gaussianize -> ^1.5 of predictions, Pearson with
     the day-centred target raised to ^1.5 (sign kept)."""
     score, target, valid = _check(score, target, mask, ("score", "target"))
@@ -138,8 +153,9 @@ def numerai_corr(score: np.ndarray, target: np.ndarray, mask: np.ndarray | None 
     return row_pearson(p, _pow15(t), valid)
 
 
-def neutralize(score: np.ndarray, features: np.ndarray, mask: np.ndarray | None = None,
-               proportion: float = 1.0) -> np.ndarray:
+def neutralize(
+    score: np.ndarray, features: np.ndarray, mask: np.ndarray | None = None, proportion: float = 1.0
+) -> np.ndarray:
     """Per-day residual of the score on the features (with intercept), least squares.
 
     score [T, N], features [T, N, F]; a name needs all features finite. Returns [T, N], NaN elsewhere.
@@ -147,7 +163,7 @@ def neutralize(score: np.ndarray, features: np.ndarray, mask: np.ndarray | None 
     score = np.asarray(score, dtype=np.float64)
     feats = np.asarray(features, dtype=np.float64)
     if feats.ndim != 3 or feats.shape[:2] != score.shape:
-        raise DataError(f"features: expected shape {score.shape + ('F',)}, got {feats.shape}")
+        raise DataError(f"features: expected shape {(*score.shape, 'F')}, got {feats.shape}")
     valid = np.isfinite(score) & np.isfinite(feats).all(axis=2)
     if mask is not None:
         valid &= np.asarray(mask, bool)
@@ -163,8 +179,9 @@ def neutralize(score: np.ndarray, features: np.ndarray, mask: np.ndarray | None 
     return out
 
 
-def feature_neutral_corr(score: np.ndarray, target: np.ndarray, features: np.ndarray,
-                         mask: np.ndarray | None = None) -> np.ndarray:
+def feature_neutral_corr(
+    score: np.ndarray, target: np.ndarray, features: np.ndarray, mask: np.ndarray | None = None
+) -> np.ndarray:
     """Numerai FNC per day `[T]`: gaussianized predictions neutralized on the features, then `numerai_corr`."""
     score, target, valid = _check(score, target, mask, ("score", "target"))
     g = gaussianize(tie_kept_rank(score, valid))
@@ -174,8 +191,15 @@ def feature_neutral_corr(score: np.ndarray, target: np.ndarray, features: np.nda
 
 # --- significance ----------------------------------------------------------------------------
 
-def random_signal_test(label: np.ndarray, observed_ic: float, mask: np.ndarray | None = None,
-                       n_trials: int = 200, method: str = "pearson", seed: int = 0) -> dict:
+
+def random_signal_test(
+    label: np.ndarray,
+    observed_ic: float,
+    mask: np.ndarray | None = None,
+    n_trials: int = 200,
+    method: str = "pearson",
+    seed: int = 0,
+) -> dict:
     """Monte-Carlo null: mean daily IC of `n_trials` i.i.d. normal scores on the same panel.
 
     label, mask: [T, N]. Returns null mean/std, the two-sided p-value (with +1 correction) of
@@ -191,6 +215,10 @@ def random_signal_test(label: np.ndarray, observed_ic: float, mask: np.ndarray |
         null[k] = summarize_ic(daily_ic(s, label, mask, method))["mean"]
     centre = float(null.mean())
     exceed = np.sum(np.abs(null - centre) >= abs(observed_ic - centre))
-    return {"observed": float(observed_ic), "null_mean": centre, "null_std": float(null.std(ddof=1))
-            if n_trials > 1 else float("nan"),
-            "p_value": float((exceed + 1) / (n_trials + 1)), "null": null}
+    return {
+        "observed": float(observed_ic),
+        "null_mean": centre,
+        "null_std": float(null.std(ddof=1)) if n_trials > 1 else float("nan"),
+        "p_value": float((exceed + 1) / (n_trials + 1)),
+        "null": null,
+    }

@@ -18,8 +18,12 @@ from seqalpha.errors import DataError
 MIN_NAMES = 2
 
 
-def _check(score: np.ndarray, label: np.ndarray, mask: np.ndarray | None,
-           names: tuple[str, str] = ("score", "label")) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _check(
+    score: np.ndarray,
+    label: np.ndarray,
+    mask: np.ndarray | None,
+    names: tuple[str, str] = ("score", "label"),
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     score = np.asarray(score, dtype=np.float64)
     label = np.asarray(label, dtype=np.float64)
     if score.ndim != 2:
@@ -64,8 +68,9 @@ def cs_rank(x: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
     return rankdata(xm, axis=1, nan_policy="omit")
 
 
-def daily_ic(score: np.ndarray, label: np.ndarray, mask: np.ndarray | None = None,
-             method: str = "pearson") -> np.ndarray:
+def daily_ic(
+    score: np.ndarray, label: np.ndarray, mask: np.ndarray | None = None, method: str = "pearson"
+) -> np.ndarray:
     """Daily IC `[T]`: correlation across names of score and label each day (pearson or spearman)."""
     score, label, valid = _check(score, label, mask)
     if method == "pearson":
@@ -75,7 +80,9 @@ def daily_ic(score: np.ndarray, label: np.ndarray, mask: np.ndarray | None = Non
     raise DataError(f"daily_ic: unknown method {method!r}; use 'pearson' or 'spearman'")
 
 
-def daily_rank_ic(score: np.ndarray, label: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+def daily_rank_ic(
+    score: np.ndarray, label: np.ndarray, mask: np.ndarray | None = None
+) -> np.ndarray:
     """Daily Rank IC `[T]` (Spearman: Pearson of cross-sectional average ranks)."""
     return daily_ic(score, label, mask, method="spearman")
 
@@ -88,19 +95,37 @@ def summarize_ic(ic: np.ndarray) -> dict[str, float]:
     mean = float(v.mean()) if n else float("nan")
     std = float(v.std(ddof=1)) if n > 1 else float("nan")
     ir = mean / std if n > 1 and std > 0 else float("nan")
-    return {"mean": mean, "std": std, "ir": ir, "t": ir * np.sqrt(n) if n > 1 else float("nan"),
-            "se": std / np.sqrt(n) if n > 1 else float("nan"), "n_days": n}
+    return {
+        "mean": mean,
+        "std": std,
+        "ir": ir,
+        "t": ir * np.sqrt(n) if n > 1 else float("nan"),
+        "se": std / np.sqrt(n) if n > 1 else float("nan"),
+        "n_days": n,
+    }
 
 
 def _metrics_of(ic: np.ndarray, ric: np.ndarray) -> dict:
     a, b = summarize_ic(ic), summarize_ic(ric)
-    return {"ic": a["mean"], "rank_ic": b["mean"], "icir": a["ir"], "rank_icir": b["ir"],
-            "ic_t": a["t"], "rank_ic_t": b["t"], "n_days": a["n_days"], "ic_se": a["se"],
-            "rank_ic_se": b["se"]}
+    return {
+        "ic": a["mean"],
+        "rank_ic": b["mean"],
+        "icir": a["ir"],
+        "rank_icir": b["ir"],
+        "ic_t": a["t"],
+        "rank_ic_t": b["t"],
+        "n_days": a["n_days"],
+        "ic_se": a["se"],
+        "rank_ic_se": b["se"],
+    }
 
 
-def signal_metrics(score: np.ndarray, label: np.ndarray, mask: np.ndarray | None = None,
-                   dates: Sequence | np.ndarray | None = None) -> dict:
+def signal_metrics(
+    score: np.ndarray,
+    label: np.ndarray,
+    mask: np.ndarray | None = None,
+    dates: Sequence | np.ndarray | None = None,
+) -> dict:
     """IC, Rank IC, ICIR, Rank ICIR, t-stats, SE and day count, overall and `by_year`.
 
     score, label, mask: `[T, N]`; dates: `[T]` (needed for `by_year`, else it is empty).

@@ -46,14 +46,14 @@ def alpha158_expressions() -> dict[str, str]:
         "SUMP": f"Sum(Greater({diff}, 0), {{d}})/(Sum(Abs({diff}), {{d}})+1e-12)",
         "SUMN": f"Sum(Greater(Ref($close, 1)-$close, 0), {{d}})/(Sum(Abs({diff}), {{d}})+1e-12)",
         "SUMD": f"(Sum(Greater({diff}, 0), {{d}})-Sum(Greater(Ref($close, 1)-$close, 0), {{d}}))"
-                f"/(Sum(Abs({diff}), {{d}})+1e-12)",
+        f"/(Sum(Abs({diff}), {{d}})+1e-12)",
         "VMA": "Mean($volume, {d})/($volume+1e-12)",
         "VSTD": "Std($volume, {d})/($volume+1e-12)",
         "WVMA": f"Std(Abs({ret}-1)*$volume, {{d}})/(Mean(Abs({ret}-1)*$volume, {{d}})+1e-12)",
         "VSUMP": f"Sum(Greater({vdiff}, 0), {{d}})/(Sum(Abs({vdiff}), {{d}})+1e-12)",
         "VSUMN": f"Sum(Greater(Ref($volume, 1)-$volume, 0), {{d}})/(Sum(Abs({vdiff}), {{d}})+1e-12)",
         "VSUMD": f"(Sum(Greater({vdiff}, 0), {{d}})-Sum(Greater(Ref($volume, 1)-$volume, 0), {{d}}))"
-                 f"/(Sum(Abs({vdiff}), {{d}})+1e-12)",
+        f"/(Sum(Abs({vdiff}), {{d}})+1e-12)",
     }
     for name, template in families.items():
         for d in WINDOWS:

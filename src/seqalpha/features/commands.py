@@ -21,7 +21,9 @@ def parse_expr_options(items: Sequence[str]) -> dict[str, str]:
         name, sep, expr = item.partition("=")
         name, expr = name.strip(), expr.strip()
         if not sep or not name or not expr:
-            raise ConfigError(f"--expr {item!r}: expected NAME=EXPR, e.g. MA5='Mean($close, 5)/$close'")
+            raise ConfigError(
+                f"--expr {item!r}: expected NAME=EXPR, e.g. MA5='Mean($close, 5)/$close'"
+            )
         if not name.replace("_", "").isalnum():
             raise ConfigError(f"--expr {item!r}: the name {name!r} must be letters, digits or _")
         if name in out:
@@ -46,10 +48,18 @@ def _write_parquet(df: pl.DataFrame, out: Path) -> None:
     os.replace(tmp, out)
 
 
-def features_command(data_dir: Path, library: str | None, universe: str, start: str | None,
-                     end: str | None, instruments: Path | None, exprs: Sequence[str], out: Path,
-                     progress: Callable[[int, int], None] | None = None,
-                     log: Callable[[str], None] | None = None) -> pl.DataFrame:
+def features_command(
+    data_dir: Path,
+    library: str | None,
+    universe: str,
+    start: str | None,
+    end: str | None,
+    instruments: Path | None,
+    exprs: Sequence[str],
+    out: Path,
+    progress: Callable[[int, int], None] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> pl.DataFrame:
     """Compute features for universe members in start..end and write them to `out` (Parquet).
 
     Rows are member-days (or, with --instruments, every day those codes have data); extra history
@@ -75,7 +85,9 @@ def features_command(data_dir: Path, library: str | None, universe: str, start: 
         raise ConfigError(f"--expr names {clash} clash with features of --library {library}")
     table.update(own)
     if not table:
-        raise ConfigError("nothing to compute: give --library alpha158|alpha360 and/or --expr NAME=EXPR")
+        raise ConfigError(
+            "nothing to compute: give --library alpha158|alpha360 and/or --expr NAME=EXPR"
+        )
     store = QlibStore(data_dir)
     cal = store.calendar
     lookback = max(required_window(e)[0] for e in table.values())
@@ -83,8 +95,10 @@ def features_command(data_dir: Path, library: str | None, universe: str, start: 
     lo = 0 if start is None else int(np.searchsorted(cal, np.datetime64(start, "D")))
     hi = len(cal) if end is None else int(np.searchsorted(cal, np.datetime64(end, "D"), "right"))
     if hi <= lo:
-        raise DataError(f"--start {start} --end {end}: no trading days in {data_dir} "
-                        f"(calendar {cal[0]}..{cal[-1]})")
+        raise DataError(
+            f"--start {start} --end {end}: no trading days in {data_dir} "
+            f"(calendar {cal[0]}..{cal[-1]})"
+        )
     load_lo, load_hi = max(0, lo - lookback), min(len(cal), hi + lookahead)
     fields = sorted({f for e in table.values() for f in _fields_of(parse(e), set())})
     codes = _read_instruments(instruments) if instruments is not None else None
@@ -95,22 +109,32 @@ def features_command(data_dir: Path, library: str | None, universe: str, start: 
         have = set(list_feature_codes(data_dir))
         missing = [c for c in codes if c not in have]
         if missing:
-            raise DataError(f"--instruments {instruments}: no data for {missing[:10]} in {data_dir}")
+            raise DataError(
+                f"--instruments {instruments}: no data for {missing[:10]} in {data_dir}"
+            )
     store_fields = _store_fields(store, codes, universe)
     present = [f for f in fields if f in store_fields]
     absent = sorted(set(fields) - set(present))
-    own_absent = sorted({f for e in own.values() for f in _fields_of(parse(e), set())} & set(absent))
+    own_absent = sorted(
+        {f for e in own.values() for f in _fields_of(parse(e), set())} & set(absent)
+    )
     if own_absent:
-        raise DataError(f"--expr uses unknown field(s) {['$' + f for f in own_absent]}; "
-                        f"{data_dir} has {['$' + f for f in store_fields]}")
+        raise DataError(
+            f"--expr uses unknown field(s) {['$' + f for f in own_absent]}; "
+            f"{data_dir} has {['$' + f for f in store_fields]}"
+        )
     if absent and log is not None:
         log(f"note: {data_dir} has no {['$' + f for f in absent]}; features using them are NaN")
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # members without data files are skipped, as in Qlib
-        panel = store.load(present or None, codes if codes is not None else universe,
-                           cal[load_lo], cal[load_hi - 1])
+        panel = store.load(
+            present or None,
+            codes if codes is not None else universe,
+            cal[load_lo],
+            cal[load_hi - 1],
+        )
     if codes is not None:  # every day with data for the listed codes, as Qlib's instrument lists
         from seqalpha.features.engine import series_span
 

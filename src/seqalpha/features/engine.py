@@ -46,14 +46,53 @@ class OpSpec:
 
 OPERATORS: dict[str, OpSpec] = {
     **{k: OpSpec("e", "elem") for k in ("Abs", "Sign", "Log", "Neg", "Not")},
-    **{k: OpSpec("ee", "elem") for k in ("Add", "Sub", "Mul", "Div", "Power", "Greater", "Less",
-                                          "Gt", "Ge", "Lt", "Le", "Eq", "Ne", "And", "Or")},
+    **{
+        k: OpSpec("ee", "elem")
+        for k in (
+            "Add",
+            "Sub",
+            "Mul",
+            "Div",
+            "Power",
+            "Greater",
+            "Less",
+            "Gt",
+            "Ge",
+            "Lt",
+            "Le",
+            "Eq",
+            "Ne",
+            "And",
+            "Or",
+        )
+    },
     "If": OpSpec("eee", "elem"),
     "Ref": OpSpec("en", "ref"),
     "Delta": OpSpec("en", "ref"),
-    **{k: OpSpec("en", "roll") for k in ("Mean", "Sum", "Std", "Var", "Skew", "Kurt", "Max", "Min",
-                                          "Med", "Mad", "Rank", "IdxMax", "IdxMin", "Count",
-                                          "Slope", "Rsquare", "Resi", "WMA", "EMA")},
+    **{
+        k: OpSpec("en", "roll")
+        for k in (
+            "Mean",
+            "Sum",
+            "Std",
+            "Var",
+            "Skew",
+            "Kurt",
+            "Max",
+            "Min",
+            "Med",
+            "Mad",
+            "Rank",
+            "IdxMax",
+            "IdxMin",
+            "Count",
+            "Slope",
+            "Rsquare",
+            "Resi",
+            "WMA",
+            "EMA",
+        )
+    },
     "Quantile": OpSpec("enn", "roll"),
     "Corr": OpSpec("een", "pair"),
     "Cov": OpSpec("een", "pair"),
@@ -64,10 +103,23 @@ OPERATORS: dict[str, OpSpec] = {
     "CSResidual": OpSpec("ee*", "cs"),
 }
 
-_CMP = {"Gt": np.greater, "Ge": np.greater_equal, "Lt": np.less, "Le": np.less_equal,
-        "Eq": np.equal, "Ne": np.not_equal}
-_ARITH = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide,
-          "Power": np.power, "Greater": np.maximum, "Less": np.minimum}
+_CMP = {
+    "Gt": np.greater,
+    "Ge": np.greater_equal,
+    "Lt": np.less,
+    "Le": np.less_equal,
+    "Eq": np.equal,
+    "Ne": np.not_equal,
+}
+_ARITH = {
+    "Add": np.add,
+    "Sub": np.subtract,
+    "Mul": np.multiply,
+    "Div": np.divide,
+    "Power": np.power,
+    "Greater": np.maximum,
+    "Less": np.minimum,
+}
 
 
 # ----------------------------------------------------------------------------- validation
@@ -90,25 +142,30 @@ def validate(node: Node, expr: str = "", fields: Iterable[str] | None = None) ->
     def walk(n: Node) -> None:
         if isinstance(n, Field):
             if known is not None and n.name not in known:
-                raise DataError(f"unknown field ${n.name}{where}; known fields: "
-                                f"{', '.join('$' + k for k in known)}")
+                raise DataError(
+                    f"unknown field ${n.name}{where}; known fields: "
+                    f"{', '.join('$' + k for k in known)}"
+                )
             return
         if isinstance(n, Const):
             return
         assert isinstance(n, Call)
         spec = OPERATORS.get(n.op)
         if spec is None:
-            raise DataError(f"unknown operator {n.op!r}{where}; known operators: "
-                            f"{', '.join(sorted(k for k in OPERATORS if k != 'Neg'))}")
+            raise DataError(
+                f"unknown operator {n.op!r}{where}; known operators: "
+                f"{', '.join(sorted(k for k in OPERATORS if k != 'Neg'))}"
+            )
         pattern = spec.args
         if pattern.endswith("*"):
             if len(n.args) < len(pattern) - 1:
-                raise DataError(f"{n.op} takes at least {len(pattern) - 1} arguments, got "
-                                f"{len(n.args)}{where}")
+                raise DataError(
+                    f"{n.op} takes at least {len(pattern) - 1} arguments, got {len(n.args)}{where}"
+                )
             pattern = pattern[:-1] + "e" * (len(n.args) - len(pattern) + 1)
         if len(n.args) != len(pattern):
             raise DataError(f"{n.op} takes {len(pattern)} arguments, got {len(n.args)}{where}")
-        for a, k in zip(n.args, pattern):
+        for a, k in zip(n.args, pattern, strict=False):
             if k == "n" and not isinstance(a, Const):
                 raise DataError(f"{n.op}: argument {a} must be a number{where}")
         if spec.kind in ("roll", "pair"):
@@ -116,7 +173,7 @@ def validate(node: Node, expr: str = "", fields: Iterable[str] | None = None) ->
             ok = (isinstance(win, int) and win >= 0) or (n.op == "EMA" and 0 < win < 1)
             if not ok:
                 raise DataError(f"{n.op}: window {win!r} must be a non-negative integer{where}")
-            if n.op == "Skew" and 0 < win < 3 or n.op == "Kurt" and 0 < win < 4:
+            if (n.op == "Skew" and 0 < win < 3) or (n.op == "Kurt" and 0 < win < 4):
                 raise DataError(f"{n.op}: window {win} is too short{where}")
         if spec.kind == "ref" and not isinstance(n.args[1].value, int):
             raise DataError(f"{n.op}: shift {n.args[1].value!r} must be an integer{where}")
@@ -174,7 +231,7 @@ def series_span(panel: Panel, fields: Iterable[str] | None = None) -> tuple[np.n
     """First and last row (int64 [N]) with any value in the given fields, per instrument."""
     T, N = panel.shape
     have = np.zeros((T, N), dtype=bool)
-    for f in (fields if fields is not None else panel.field_names):
+    for f in fields if fields is not None else panel.field_names:
         if f in panel:
             have |= ~np.isnan(panel[f])
     anyv = have.any(axis=0)
@@ -245,8 +302,10 @@ class _Evaluator:
                 return self.panel[n.name]  # read-only use: results are always new arrays
             if self.missing == "nan":
                 return np.full(self.shape, np.nan, dtype=np.float32)
-            raise DataError(f"unknown field ${n.name}; the panel has "
-                            f"{', '.join('$' + f for f in self.panel.field_names)}")
+            raise DataError(
+                f"unknown field ${n.name}; the panel has "
+                f"{', '.join('$' + f for f in self.panel.field_names)}"
+            )
         assert isinstance(n, Call)
         spec = OPERATORS[n.op]
         with np.errstate(all="ignore"):
@@ -347,10 +406,15 @@ class _Evaluator:
 
     def sorted_stats(self, n: Call, x: np.ndarray, w: int) -> np.ndarray:
         """Quantile/Med/Rank from one sorted-window pass shared by all such nodes on (x, window)."""
-        group = [m for m in self.sorted_groups.get(_sorted_key(n), [n])
-                 if str(m) == str(n) or (self.refs[str(m)] > 0 and str(m) not in self.memo)]
-        qs = np.array([0.5 if m.op == "Med" else float(m.args[2].value)
-                       for m in group if m.op != "Rank"], dtype=np.float64)
+        group = [
+            m
+            for m in self.sorted_groups.get(_sorted_key(n), [n])
+            if str(m) == str(n) or (self.refs[str(m)] > 0 and str(m) not in self.memo)
+        ]
+        qs = np.array(
+            [0.5 if m.op == "Med" else float(m.args[2].value) for m in group if m.op != "Rank"],
+            dtype=np.float64,
+        )
         rank = any(m.op == "Rank" for m in group)
         res = ops.roll_sorted(x, w, qs, rank)
         own = None
@@ -372,8 +436,10 @@ class _Evaluator:
         w = int(n.args[2].value) or max(x.shape[0], 1)
         res = ops.roll_cov_corr(x, y, w, n.op == "Corr")
         if n.op == "Corr":  # Qlib blanks Corr where either side is (nearly) constant
-            res[self.near_zero_std(n, n.args[0], n.args[2])
-                | self.near_zero_std(n, n.args[1], n.args[2])] = np.nan
+            res[
+                self.near_zero_std(n, n.args[0], n.args[2])
+                | self.near_zero_std(n, n.args[1], n.args[2])
+            ] = np.nan
         return res
 
     def cross(self, n: Call) -> np.ndarray:
@@ -449,7 +515,7 @@ def _cs_residual(y: np.ndarray, exps: list[np.ndarray], member: np.ndarray) -> n
     ok = member.copy()
     for e in exps:
         ok &= ~np.isnan(e)
-    X = np.stack([np.ones_like(y)] + exps, axis=-1)  # [T, N, K]
+    X = np.stack([np.ones_like(y), *exps], axis=-1)  # [T, N, K]
     X = np.where(ok[..., None], X, 0.0)
     yy = np.where(ok, y, 0.0)
     xtx = np.einsum("tnk,tnl->tkl", X, X)
@@ -470,17 +536,25 @@ def _prepare(panel: Panel, exprs: dict[str, str], missing: str) -> dict[str, Nod
         validate(node, text, None if missing == "nan" else panel.field_names)
         nodes[name] = node
     if missing == "nan":
-        absent = sorted({f for nd in nodes.values() for f in _fields_of(nd, set())}
-                        - set(panel.field_names))
+        absent = sorted(
+            {f for nd in nodes.values() for f in _fields_of(nd, set())} - set(panel.field_names)
+        )
         if absent:
-            warnings.warn(f"fields {['$' + a for a in absent]} are not in the panel; "
-                          f"features using them are NaN", stacklevel=3)
+            warnings.warn(
+                f"fields {['$' + a for a in absent]} are not in the panel; "
+                f"features using them are NaN",
+                stacklevel=3,
+            )
     return nodes
 
 
-def _run(panel: Panel, nodes: dict[str, Node], missing: str,
-         sink: Callable[[str, np.ndarray], None],
-         progress: Callable[[int, int], None] | None) -> None:
+def _run(
+    panel: Panel,
+    nodes: dict[str, Node],
+    missing: str,
+    sink: Callable[[str, np.ndarray], None],
+    progress: Callable[[int, int], None] | None,
+) -> None:
     ev = _Evaluator(panel, missing)
     ev.count_refs(nodes.values())
     for i, (name, node) in enumerate(nodes.items()):
@@ -491,8 +565,12 @@ def _run(panel: Panel, nodes: dict[str, Node], missing: str,
             progress(i + 1, len(nodes))
 
 
-def evaluate(panel: Panel, exprs: dict[str, str], missing: str = "error",
-             progress: Callable[[int, int], None] | None = None) -> Panel:
+def evaluate(
+    panel: Panel,
+    exprs: dict[str, str],
+    missing: str = "error",
+    progress: Callable[[int, int], None] | None = None,
+) -> Panel:
     """Evaluate `name -> expression` on a panel: one float32 [T, N] field per name.
 
     Same dates, instruments and universe as `panel`. missing='nan' turns absent fields into NaN.
@@ -507,9 +585,14 @@ def evaluate(panel: Panel, exprs: dict[str, str], missing: str = "error",
     return Panel(panel.dates, panel.instruments, out, panel.universe.copy())
 
 
-def evaluate_long(panel: Panel, exprs: dict[str, str], start=None, end=None,
-                  missing: str = "error",
-                  progress: Callable[[int, int], None] | None = None) -> pl.DataFrame:
+def evaluate_long(
+    panel: Panel,
+    exprs: dict[str, str],
+    start=None,
+    end=None,
+    missing: str = "error",
+    progress: Callable[[int, int], None] | None = None,
+) -> pl.DataFrame:
     """Evaluate and keep only universe rows with start <= date <= end, as a long table.
 
     Columns `datetime, instrument, <names>` (float32), rows ordered by date then instrument;
@@ -517,8 +600,11 @@ def evaluate_long(panel: Panel, exprs: dict[str, str], start=None, end=None,
     """
     nodes = _prepare(panel, exprs, missing)
     lo = 0 if start is None else int(np.searchsorted(panel.dates, np.datetime64(start, "D")))
-    hi = len(panel.dates) if end is None else int(
-        np.searchsorted(panel.dates, np.datetime64(end, "D"), side="right"))
+    hi = (
+        len(panel.dates)
+        if end is None
+        else int(np.searchsorted(panel.dates, np.datetime64(end, "D"), side="right"))
+    )
     keep = np.zeros(panel.shape, dtype=bool)
     keep[lo:hi] = panel.universe[lo:hi]
     ti, ni = np.nonzero(keep)

@@ -58,16 +58,31 @@ class Call(Node):
 
 
 # infix symbol -> operator name (Qlib's class names)
-BINARY_SYMBOLS = {"+": "Add", "-": "Sub", "*": "Mul", "/": "Div", ">": "Gt", "<": "Lt",
-                  ">=": "Ge", "<=": "Le", "==": "Eq", "!=": "Ne", "&": "And", "|": "Or"}
+BINARY_SYMBOLS = {
+    "+": "Add",
+    "-": "Sub",
+    "*": "Mul",
+    "/": "Div",
+    ">": "Gt",
+    "<": "Lt",
+    ">=": "Ge",
+    "<=": "Le",
+    "==": "Eq",
+    "!=": "Ne",
+    "&": "And",
+    "|": "Or",
+}
 
-_TOKEN = re.compile(r"""
+_TOKEN = re.compile(
+    r"""
     (?P<ws>\s+)
   | (?P<num>(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?)
   | (?P<field>\$[A-Za-z_][A-Za-z0-9_]*)
   | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
   | (?P<op>>=|<=|==|!=|[-+*/()<>,&|])
-""", re.VERBOSE)
+""",
+    re.VERBOSE,
+)
 
 
 class _Parser:
@@ -87,8 +102,10 @@ class _Parser:
         self.i = 0
 
     def fail(self, msg: str, pos: int) -> None:
-        raise DataError(f"cannot parse expression {self.text!r}: {msg} at position {pos}\n"
-                        f"  {self.text}\n  {' ' * pos}^")
+        raise DataError(
+            f"cannot parse expression {self.text!r}: {msg} at position {pos}\n"
+            f"  {self.text}\n  {' ' * pos}^"
+        )
 
     def peek(self) -> tuple[str, str, int]:
         return self.toks[self.i]

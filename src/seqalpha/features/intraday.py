@@ -104,7 +104,7 @@ def _day_amounts(bars: MinuteBars, chunk_days: int) -> np.ndarray:
 def _trailing_mean(a: np.ndarray, window: int) -> np.ndarray:
     """Mean over the last `window` days including t of the finite values of a [D, ...]."""
     ok = np.isfinite(a)
-    z = np.zeros((1,) + a.shape[1:])
+    z = np.zeros((1, *a.shape[1:]))
     cs = np.concatenate([z, np.cumsum(np.where(ok, a, 0.0), axis=0)])
     cn = np.concatenate([z, np.cumsum(ok, axis=0)])
     hi = np.arange(1, a.shape[0] + 1)
@@ -281,7 +281,7 @@ def rolling_mean_std_t(
     centre = np.take_along_axis(x, first, axis=0)
     centre = np.where(np.isfinite(centre), centre, 0.0)
     v = np.where(ok, x - centre, 0.0)
-    z = np.zeros((1,) + x.shape[1:])
+    z = np.zeros((1, *x.shape[1:]))
     s1 = np.concatenate([z, np.cumsum(v, axis=0)])
     s2 = np.concatenate([z, np.cumsum(v * v, axis=0)])
     cn = np.concatenate([z, np.cumsum(ok, axis=0)])

@@ -18,7 +18,12 @@ import math
 import numba as nb
 import numpy as np
 
-_JIT = {"parallel": True, "cache": True, "nogil": True, "error_model": "numpy"}  # x/0 -> inf, 0/0 -> NaN
+_JIT = {
+    "parallel": True,
+    "cache": True,
+    "nogil": True,
+    "error_model": "numpy",
+}  # x/0 -> inf, 0/0 -> NaN
 
 
 @nb.njit(inline="always")
@@ -371,8 +376,9 @@ def roll_cov_corr(x: np.ndarray, y: np.ndarray, w: int, corr: bool) -> np.ndarra
 
 
 @nb.njit(**_JIT)
-def roll_extreme(x: np.ndarray, w: int, start: np.ndarray, want_max: bool,
-                 want_idx: bool) -> np.ndarray:
+def roll_extreme(
+    x: np.ndarray, w: int, start: np.ndarray, want_max: bool, want_idx: bool
+) -> np.ndarray:
     """Rolling max/min, or its 1-based position in the window, [T, N] (van Herk/Gil-Werman, O(1)).
 
     Max/Min skip NaN and +-inf (pandas); the position follows numpy's argmax on the raw window
@@ -486,11 +492,9 @@ def roll_moments(x: np.ndarray, w: int, kurt: bool) -> np.ndarray:
                 g2 = m4 / (m2 * m2) - 3.0
                 out[j, t] = ((n + 1) * g2 + 6.0) * (n - 1) / ((n - 2) * (n - 3))
             else:
-                g1 = m3 / m2 ** 1.5
+                g1 = m3 / m2**1.5
                 out[j, t] = g1 * math.sqrt(n * (n - 1.0)) / (n - 2)
     return out
-
-
 
 
 @nb.njit(**_JIT)
@@ -658,7 +662,9 @@ def cs_rank(x: np.ndarray, member: np.ndarray) -> np.ndarray:
 
 
 @nb.njit(**_JIT)
-def cs_group_demean(x: np.ndarray, member: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
+def cs_group_demean(
+    x: np.ndarray, member: np.ndarray, codes: np.ndarray, n_groups: int
+) -> np.ndarray:
     """Per row, subtract the mean of the member's group (members with a value and a group)."""
     T, N = x.shape
     out = np.full((T, N), np.nan)

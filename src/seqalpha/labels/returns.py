@@ -66,9 +66,9 @@ def excess(
             bench = np.nanmean(r, axis=1, keepdims=True)
     else:
         b = np.asarray(benchmark_ret, dtype=np.float64)
-        if b.shape != (r.shape[0],) + r.shape[2:]:
+        if b.shape != (r.shape[0], *r.shape[2:]):
             raise DataError(
-                f"excess: benchmark shape {b.shape} != {(r.shape[0],) + r.shape[2:]} [T(, H)]"
+                f"excess: benchmark shape {b.shape} != {(r.shape[0], *r.shape[2:])} [T(, H)]"
             )
         bench = b[:, None]
     return (r - bench).astype(np.float32)

@@ -34,8 +34,9 @@ def _check_type(model: str, key: str, value: Any, default: Any) -> Any:
         bad = not isinstance(value, (list, tuple))
         value = list(value) if not bad else value
     if bad:
-        raise ConfigError(f"model {model!r}: param {key!r} = {value!r} should be of type "
-                          f"{type(default).__name__}")
+        raise ConfigError(
+            f"model {model!r}: param {key!r} = {value!r} should be of type {type(default).__name__}"
+        )
     return value
 
 
@@ -56,14 +57,17 @@ class Model:
         name = getattr(type(self), "registered_name", type(self).__name__)
         for k in params:
             if k not in defaults:
-                raise ConfigError(f"model {name!r}: unknown param {k!r}; known params: "
-                                  f"{sorted(defaults)}")
+                raise ConfigError(
+                    f"model {name!r}: unknown param {k!r}; known params: {sorted(defaults)}"
+                )
         merged = dict(defaults)
         for k, v in params.items():
             merged[k] = _check_type(name, k, v, defaults[k])
         for k, allowed in self.param_choices().items():
             if merged.get(k) not in allowed:
-                raise ConfigError(f"model {name!r}: param {k!r} = {merged.get(k)!r} not in {allowed}")
+                raise ConfigError(
+                    f"model {name!r}: param {k!r} = {merged.get(k)!r} not in {allowed}"
+                )
         self.params: dict[str, Any] = merged
         self.fitted = False
         self.validate_params()
@@ -114,8 +118,10 @@ class Model:
         """Restore params and fitted state saved by `save` (weights read with weights_only=True)."""
         tensors, config = load_checkpoint(directory)
         if config.get("name") != self.registered_name:
-            raise DataError(f"checkpoint {directory}: holds model {config.get('name')!r}, "
-                            f"not {self.registered_name!r}")
+            raise DataError(
+                f"checkpoint {directory}: holds model {config.get('name')!r}, "
+                f"not {self.registered_name!r}"
+            )
         self.params.update(config.get("params", {}))
         self.load_state(tensors, config.get("extra", {}))
         self.fitted = True

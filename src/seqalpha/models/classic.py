@@ -22,8 +22,10 @@ from seqalpha.models.registry import register_model
 
 def _xy(data: SampleSet, label_col: int, train: bool, fill: bool):
     if data.labels is not None and label_col >= data.labels.shape[2]:
-        raise ConfigError(f"param 'label_col' = {label_col}: the set has {data.labels.shape[2]} "
-                          f"label columns {data.label_names}")
+        raise ConfigError(
+            f"param 'label_col' = {label_col}: the set has {data.labels.shape[2]} "
+            f"label columns {data.label_names}"
+        )
     X, y, idx = tabular(data, train=train, label_col=label_col if train else None)
     if fill:
         X = np.nan_to_num(X, nan=0.0, posinf=0.0, neginf=0.0)
@@ -86,10 +88,20 @@ class LGBMModel(Model):
     """LightGBM regressor with early stopping on the valid set; explicit `num_threads`."""
 
     input_kind = "tabular"
-    PARAMS: ClassVar[dict[str, Any]] = {"label_col": 0, "num_leaves": 64, "learning_rate": 0.05, "n_estimators": 500,
-              "early_stopping_rounds": 50, "num_threads": 2, "subsample": 0.8,
-              "colsample_bytree": 0.8, "min_child_samples": 20, "lambda_l1": 0.0,
-              "lambda_l2": 0.0, "max_depth": -1}
+    PARAMS: ClassVar[dict[str, Any]] = {
+        "label_col": 0,
+        "num_leaves": 64,
+        "learning_rate": 0.05,
+        "n_estimators": 500,
+        "early_stopping_rounds": 50,
+        "num_threads": 2,
+        "subsample": 0.8,
+        "colsample_bytree": 0.8,
+        "min_child_samples": 20,
+        "lambda_l1": 0.0,
+        "lambda_l2": 0.0,
+        "max_depth": -1,
+    }
 
     def fit(self, train: SampleSet, valid: SampleSet | None = None) -> None:
         import lightgbm as lgb
@@ -98,12 +110,23 @@ class LGBMModel(Model):
         X, y, _ = _xy(train, p["label_col"], True, False)
         if len(y) == 0:
             raise DataError(f"lgbm: no training rows with labels in rows {train.rows}")
-        params = {"objective": "regression", "num_leaves": p["num_leaves"],
-                  "learning_rate": p["learning_rate"], "num_threads": p["num_threads"],
-                  "bagging_fraction": p["subsample"], "bagging_freq": 1 if p["subsample"] < 1 else 0,
-                  "feature_fraction": p["colsample_bytree"], "min_data_in_leaf": p["min_child_samples"],
-                  "lambda_l1": p["lambda_l1"], "lambda_l2": p["lambda_l2"], "max_depth": p["max_depth"],
-                  "seed": p["seed"], "deterministic": True, "force_row_wise": True, "verbosity": -1}
+        params = {
+            "objective": "regression",
+            "num_leaves": p["num_leaves"],
+            "learning_rate": p["learning_rate"],
+            "num_threads": p["num_threads"],
+            "bagging_fraction": p["subsample"],
+            "bagging_freq": 1 if p["subsample"] < 1 else 0,
+            "feature_fraction": p["colsample_bytree"],
+            "min_data_in_leaf": p["min_child_samples"],
+            "lambda_l1": p["lambda_l1"],
+            "lambda_l2": p["lambda_l2"],
+            "max_depth": p["max_depth"],
+            "seed": p["seed"],
+            "deterministic": True,
+            "force_row_wise": True,
+            "verbosity": -1,
+        }
         dtrain = lgb.Dataset(X, y, free_raw_data=True)
         sets, callbacks = [], []
         if valid is not None and valid.labels is not None:
@@ -111,8 +134,9 @@ class LGBMModel(Model):
             if len(yv):
                 sets = [lgb.Dataset(Xv, yv, reference=dtrain)]
                 callbacks = [lgb.early_stopping(p["early_stopping_rounds"], verbose=False)]
-        self.booster = lgb.train(params, dtrain, num_boost_round=p["n_estimators"],
-                                 valid_sets=sets, callbacks=callbacks)
+        self.booster = lgb.train(
+            params, dtrain, num_boost_round=p["n_estimators"], valid_sets=sets, callbacks=callbacks
+        )
         self.fitted = True
 
     def predict(self, data: SampleSet) -> np.ndarray:
@@ -120,8 +144,11 @@ class LGBMModel(Model):
         self._require_fitted("predict")
         X, _, idx = _xy(data, self.params["label_col"], False, False)
         best = self.booster.best_iteration or None
-        s = self.booster.predict(X, num_iteration=best, num_threads=self.params["num_threads"]) \
-            if len(X) else np.zeros(0)
+        s = (
+            self.booster.predict(X, num_iteration=best, num_threads=self.params["num_threads"])
+            if len(X)
+            else np.zeros(0)
+        )
         return scatter_scores(data, idx, s)
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
@@ -154,18 +181,25 @@ def forest_arrays(forest) -> dict[str, np.ndarray]:
         vals.append(tr.value.reshape(n, -1)[:, 0].astype(np.float64))
         roots.append(off)
         off += n
-    return {"roots": np.array(roots, np.int64), "left": np.concatenate(lefts),
-            "right": np.concatenate(rights), "feature": np.concatenate(feats),
-            "threshold": np.concatenate(thrs), "value": np.concatenate(vals)}
+    return {
+        "roots": np.array(roots, np.int64),
+        "left": np.concatenate(lefts),
+        "right": np.concatenate(rights),
+        "feature": np.concatenate(feats),
+        "threshold": np.concatenate(thrs),
+        "value": np.concatenate(vals),
+    }
 
 
 def forest_predict(arrs: dict[str, np.ndarray], X: np.ndarray, chunk: int = 16384) -> np.ndarray:
     """Mean leaf value over the trees for X [n, F] (float32 compared in float64, as sklearn does)."""
     n = len(X)
     out = np.empty(n, dtype=np.float64)
-    left, right, feat, thr, val = (arrs[k] for k in ("left", "right", "feature", "threshold", "value"))
+    left, right, feat, thr, val = (
+        arrs[k] for k in ("left", "right", "feature", "threshold", "value")
+    )
     for a in range(0, n, chunk):
-        Xc = X[a:a + chunk].astype(np.float32)
+        Xc = X[a : a + chunk].astype(np.float32)
         m = len(Xc)
         node = np.broadcast_to(arrs["roots"], (m, len(arrs["roots"]))).copy()  # [m, K]
         rows = np.arange(m)[:, None]
@@ -176,30 +210,43 @@ def forest_predict(arrs: dict[str, np.ndarray], X: np.ndarray, chunk: int = 1638
             f = np.where(internal, feat[node], 0)
             go_left = Xc[rows, f].astype(np.float64) <= thr[node]
             node = np.where(internal, np.where(go_left, left[node], right[node]), node)
-        out[a:a + m] = val[node].mean(axis=1)
+        out[a : a + m] = val[node].mean(axis=1)
     return out
 
 
 class _TreesMixin:
-    ET_PARAMS: ClassVar[dict[str, Any]] = {"n_estimators": 100, "max_depth": 8, "min_samples_leaf": 50,
-                 "max_features": 0.5, "n_jobs": 2}
+    ET_PARAMS: ClassVar[dict[str, Any]] = {
+        "n_estimators": 100,
+        "max_depth": 8,
+        "min_samples_leaf": 50,
+        "max_features": 0.5,
+        "n_jobs": 2,
+    }
 
     def _fit_trees(self, X: np.ndarray, y: np.ndarray) -> None:
         from sklearn.ensemble import ExtraTreesRegressor
 
         p = self.params
-        et = ExtraTreesRegressor(n_estimators=p["n_estimators"], max_depth=p["max_depth"],
-                                 min_samples_leaf=p["min_samples_leaf"],
-                                 max_features=p["max_features"], n_jobs=p["n_jobs"],
-                                 random_state=p["seed"])
+        et = ExtraTreesRegressor(
+            n_estimators=p["n_estimators"],
+            max_depth=p["max_depth"],
+            min_samples_leaf=p["min_samples_leaf"],
+            max_features=p["max_features"],
+            n_jobs=p["n_jobs"],
+            random_state=p["seed"],
+        )
         et.fit(X, y)
         self.trees = forest_arrays(et)
 
     def _tree_tensors(self, prefix: str = "et.") -> dict[str, torch.Tensor]:
-        return {prefix + k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in self.trees.items()}
+        return {
+            prefix + k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in self.trees.items()
+        }
 
     def _load_trees(self, tensors: dict[str, torch.Tensor], prefix: str = "et.") -> None:
-        self.trees = {k[len(prefix):]: v.numpy() for k, v in tensors.items() if k.startswith(prefix)}
+        self.trees = {
+            k[len(prefix) :]: v.numpy() for k, v in tensors.items() if k.startswith(prefix)
+        }
 
 
 @register_model("extra_trees")
@@ -229,8 +276,9 @@ class ExtraTreesModel(_TreesMixin, Model):
         self._load_trees(tensors)
 
 
-def market_volatility(data: SampleSet, window: int, label_col: int = 0, delay: int = 2,
-                      feature: str | None = None) -> np.ndarray:
+def market_volatility(
+    data: SampleSet, window: int, label_col: int = 0, delay: int = 2, feature: str | None = None
+) -> np.ndarray:
     """Regime indicator float64 [T]: rolling `window`-day std of the cross-sectional mean return.
 
     The mean return at t is the mean of feature `feature` at t when given, else the mean label
@@ -245,14 +293,16 @@ def market_volatility(data: SampleSet, window: int, label_col: int = 0, delay: i
         lag = 0
     else:
         if data.labels is None:
-            raise DataError("ridge_et_regime: the regime needs lagged labels or 'regime_feature'; "
-                            "the set has no labels")
+            raise DataError(
+                "ridge_et_regime: the regime needs lagged labels or 'regime_feature'; "
+                "the set has no labels"
+            )
         src = np.where(data.mask, data.labels[:, :, label_col], np.nan)
         lag = delay
     with np.errstate(invalid="ignore"):
         cnt = np.isfinite(src).sum(axis=1)
         m = np.where(cnt > 0, np.nansum(src, axis=1) / np.maximum(cnt, 1), np.nan)
-    m = np.concatenate([np.full(lag, np.nan), m[:T - lag]]) if lag else m
+    m = np.concatenate([np.full(lag, np.nan), m[: T - lag]]) if lag else m
     vol = np.full(T, np.nan)
     if T >= window:
         w = sliding_window_view(m, window)  # [T - window + 1, window]
@@ -260,7 +310,7 @@ def market_volatility(data: SampleSet, window: int, label_col: int = 0, delay: i
         with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             s = np.nanstd(w, axis=1, ddof=1)
-        vol[window - 1:] = np.where(ok, s, np.nan)
+        vol[window - 1 :] = np.where(ok, s, np.nan)
     return vol
 
 
@@ -270,22 +320,31 @@ class RidgeETRegime(_TreesMixin, Model):
     whose recent market volatility exceeds its training median, `calm_tree_weight` otherwise."""
 
     input_kind = "tabular"
-    PARAMS: ClassVar[dict[str, Any]] = {"label_col": 0, "alpha": 1e-3, "vol_window": 5, "label_delay": 2,
-              "regime_feature": None, "calm_tree_weight": 0.3, "turbulent_tree_weight": 0.7,
-              **_TreesMixin.ET_PARAMS}
+    PARAMS: ClassVar[dict[str, Any]] = {
+        "label_col": 0,
+        "alpha": 1e-3,
+        "vol_window": 5,
+        "label_delay": 2,
+        "regime_feature": None,
+        "calm_tree_weight": 0.3,
+        "turbulent_tree_weight": 0.7,
+        **_TreesMixin.ET_PARAMS,
+    }
 
     def validate_params(self) -> None:
         for k in ("calm_tree_weight", "turbulent_tree_weight"):
             if not 0.0 <= self.params[k] <= 1.0:
-                raise ConfigError(f"model 'ridge_et_regime': param {k!r} = {self.params[k]} "
-                                  "outside [0, 1]")
+                raise ConfigError(
+                    f"model 'ridge_et_regime': param {k!r} = {self.params[k]} outside [0, 1]"
+                )
         if self.params["vol_window"] < 2:
             raise ConfigError("model 'ridge_et_regime': param 'vol_window' must be >= 2")
 
     def _vol(self, data: SampleSet) -> np.ndarray:
         p = self.params
-        return market_volatility(data, p["vol_window"], p["label_col"], p["label_delay"],
-                                 p["regime_feature"])
+        return market_volatility(
+            data, p["vol_window"], p["label_col"], p["label_delay"], p["regime_feature"]
+        )
 
     def fit(self, train: SampleSet, valid: SampleSet | None = None) -> None:
         X, y, _ = _xy(train, self.params["label_col"], True, True)
@@ -293,13 +352,13 @@ class RidgeETRegime(_TreesMixin, Model):
             raise DataError(f"ridge_et_regime: no training rows with labels in rows {train.rows}")
         self.coef, self.intercept = ridge_fit(X, y, self.params["alpha"])
         self._fit_trees(X, y)
-        vol = self._vol(train)[train.rows[0]:train.rows[1]]
+        vol = self._vol(train)[train.rows[0] : train.rows[1]]
         self.threshold = float(np.nanmedian(vol)) if np.isfinite(vol).any() else float("inf")
         self.fitted = True
 
     def tree_weight(self, data: SampleSet) -> np.ndarray:
         """Weight of the trees per date of `data.rows` [t1 - t0] (calm when volatility unknown)."""
-        vol = self._vol(data)[data.rows[0]:data.rows[1]]
+        vol = self._vol(data)[data.rows[0] : data.rows[1]]
         turbulent = np.isfinite(vol) & (vol > self.threshold)
         p = self.params
         return np.where(turbulent, p["turbulent_tree_weight"], p["calm_tree_weight"])
@@ -314,9 +373,12 @@ class RidgeETRegime(_TreesMixin, Model):
         return scatter_scores(data, idx, (1 - w) * lin + w * tree)
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
-        return {"coef": torch.from_numpy(self.coef), "intercept": _f64(self.intercept),
-                "threshold": torch.tensor([self.threshold], dtype=torch.float64),
-                **self._tree_tensors()}
+        return {
+            "coef": torch.from_numpy(self.coef),
+            "intercept": _f64(self.intercept),
+            "threshold": torch.tensor([self.threshold], dtype=torch.float64),
+            **self._tree_tensors(),
+        }
 
     def load_state(self, tensors: dict[str, torch.Tensor], extra: dict[str, Any]) -> None:
         self.coef = tensors["coef"].numpy()

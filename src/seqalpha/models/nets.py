@@ -27,8 +27,9 @@ class MLPEncoder(nn.Module):
 
 def _rnn(kind: str, f: int, hidden: int, layers: int, dropout: float) -> nn.Module:
     cls = {"gru": nn.GRU, "lstm": nn.LSTM}[kind]
-    return cls(f, hidden, num_layers=layers, batch_first=True,
-               dropout=dropout if layers > 1 else 0.0)
+    return cls(
+        f, hidden, num_layers=layers, batch_first=True, dropout=dropout if layers > 1 else 0.0
+    )
 
 
 class RNNEncoder(nn.Module):
@@ -51,8 +52,12 @@ class AttnRNNEncoder(nn.Module):
         super().__init__()
         self.proj = nn.Sequential(nn.Linear(f, hidden), nn.Tanh())
         self.rnn = _rnn(kind, hidden, hidden, layers, dropout)
-        self.score = nn.Sequential(nn.Linear(hidden, max(hidden // 2, 1)), nn.Dropout(dropout),
-                                   nn.Tanh(), nn.Linear(max(hidden // 2, 1), 1, bias=False))
+        self.score = nn.Sequential(
+            nn.Linear(hidden, max(hidden // 2, 1)),
+            nn.Dropout(dropout),
+            nn.Tanh(),
+            nn.Linear(max(hidden // 2, 1), 1, bias=False),
+        )
         self.out_dim = 2 * hidden
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -93,8 +98,17 @@ class TransformerEncoderNet(nn.Module):
     """Linear embedding + positional encoding ("sinusoidal" or "learnable") + Transformer
     encoder layers over steps [n, S, f]; the last step [n, d_model]."""
 
-    def __init__(self, f: int, steps: int, d_model: int, heads: int, layers: int,
-                 ff: int, dropout: float, pos_encoding: str) -> None:
+    def __init__(
+        self,
+        f: int,
+        steps: int,
+        d_model: int,
+        heads: int,
+        layers: int,
+        ff: int,
+        dropout: float,
+        pos_encoding: str,
+    ) -> None:
         super().__init__()
         self.embed = nn.Linear(f, d_model)
         if pos_encoding == "learnable":
@@ -133,7 +147,7 @@ class TCNEncoder(nn.Module):
         super().__init__()
         blocks, c = [], f
         for i, ch in enumerate(channels):
-            blocks.append(_CausalBlock(c, ch, kernel_size, 2 ** i, dropout))
+            blocks.append(_CausalBlock(c, ch, kernel_size, 2**i, dropout))
             c = ch
         self.blocks = nn.Sequential(*blocks)
         self.out_dim = c
@@ -177,8 +191,9 @@ class TRANet(_Encoded):
     """Temporal Routing Adaptor: K linear predictors on a shared encoder, and a router reading
     the encoder state and a GRU summary of each predictor's recent losses [n, hist_len, K]."""
 
-    def __init__(self, encoder: nn.Module, num_states: int, router_hidden: int,
-                 precision: str = "fp32") -> None:
+    def __init__(
+        self, encoder: nn.Module, num_states: int, router_hidden: int, precision: str = "fp32"
+    ) -> None:
         super().__init__()
         self.encoder = encoder
         self.precision = precision

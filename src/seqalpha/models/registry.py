@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from seqalpha.errors import ConfigError
 
@@ -29,5 +29,7 @@ def create_model(name: str, **params):
     try:
         cls = MODELS[name]
     except KeyError:
-        raise ConfigError(f"model.name: unknown model {name!r}; registered: {sorted(MODELS)}") from None
+        raise ConfigError(
+            f"model.name: unknown model {name!r}; registered: {sorted(MODELS)}"
+        ) from None
     return cls(**params)

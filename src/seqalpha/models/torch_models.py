@@ -43,20 +43,45 @@ class TorchModel(Model):
 
     input_kind = "daily_seq"
     PARAMS: ClassVar[dict[str, Any]] = {
-        "threads": 2, "device": "cpu", "epochs": 20, "lr": 1e-3, "weight_decay": 0.0,
-        "grad_clip": 3.0, "patience": 5, "early_stop_metric": "icir", "progress": True,
-        "days_per_batch": 1, "max_stocks": None, "eval_days_per_batch": 16,
-        "batch": "day", "batch_size": 800,
-        "input_kind": None, "seq_layout": "window", "seq_len": 20, "n_fields": 6,
-        "head": "regression", "multi_label": True, "label_col": 0, "loss": "auto",
-        "label_weights": None, "bins": None, "class_values": None, "dropout": 0.0,
-        "checkpoint_dir": None, "precision": "fp32",
+        "threads": 2,
+        "device": "cpu",
+        "epochs": 20,
+        "lr": 1e-3,
+        "weight_decay": 0.0,
+        "grad_clip": 3.0,
+        "patience": 5,
+        "early_stop_metric": "icir",
+        "progress": True,
+        "days_per_batch": 1,
+        "max_stocks": None,
+        "eval_days_per_batch": 16,
+        "batch": "day",
+        "batch_size": 800,
+        "input_kind": None,
+        "seq_layout": "window",
+        "seq_len": 20,
+        "n_fields": 6,
+        "head": "regression",
+        "multi_label": True,
+        "label_col": 0,
+        "loss": "auto",
+        "label_weights": None,
+        "bins": None,
+        "class_values": None,
+        "dropout": 0.0,
+        "checkpoint_dir": None,
+        "precision": "fp32",
     }
-    CHOICES: ClassVar[dict[str, tuple]] = {"device": ("cpu",), "head": ("regression", "classification"),
-               "loss": ("auto", "mse", "wmse", "ic", "ce"), "seq_layout": ("window", "columns"),
-               "batch": ("day", "rows"), "precision": ("fp32", "bf16"),
-               "input_kind": (None, "tabular", "daily_seq", "intraday_seq"),
-               "early_stop_metric": losses.METRICS}
+    CHOICES: ClassVar[dict[str, tuple]] = {
+        "device": ("cpu",),
+        "head": ("regression", "classification"),
+        "loss": ("auto", "mse", "wmse", "ic", "ce"),
+        "seq_layout": ("window", "columns"),
+        "batch": ("day", "rows"),
+        "precision": ("fp32", "bf16"),
+        "input_kind": (None, "tabular", "daily_seq", "intraday_seq"),
+        "early_stop_metric": losses.METRICS,
+    }
 
     def validate_params(self) -> None:
         p = self.params
@@ -70,8 +95,10 @@ class TorchModel(Model):
         if p["bins"] is not None and list(p["bins"]) != sorted(p["bins"]):
             raise ConfigError(f"model {name!r}: param 'bins' must be increasing, got {p['bins']}")
         if p["batch"] == "rows" and p["loss"] == "ic":
-            raise ConfigError(f"model {name!r}: param 'loss' = 'ic' is a per-day correlation and "
-                              f"needs batch='day' (whole cross-sections), not batch='rows'")
+            raise ConfigError(
+                f"model {name!r}: param 'loss' = 'ic' is a per-day correlation and "
+                f"needs batch='day' (whole cross-sections), not batch='rows'"
+            )
         if p["dropout"] < 0 or p["dropout"] >= 1:
             raise ConfigError(f"model {name!r}: param 'dropout' = {p['dropout']} outside [0, 1)")
         self.spec = InputSpec(self.input_kind, p["seq_layout"], p["seq_len"], p["n_fields"])
@@ -79,11 +106,18 @@ class TorchModel(Model):
 
     def loop_config(self) -> LoopConfig:
         p = self.params
-        return LoopConfig(epochs=p["epochs"], lr=p["lr"], weight_decay=p["weight_decay"],
-                          grad_clip=p["grad_clip"], patience=p["patience"],
-                          early_stop_metric=p["early_stop_metric"], seed=p["seed"],
-                          threads=p["threads"], progress=p["progress"],
-                          checkpoint_dir=p["checkpoint_dir"])
+        return LoopConfig(
+            epochs=p["epochs"],
+            lr=p["lr"],
+            weight_decay=p["weight_decay"],
+            grad_clip=p["grad_clip"],
+            patience=p["patience"],
+            early_stop_metric=p["early_stop_metric"],
+            seed=p["seed"],
+            threads=p["threads"],
+            progress=p["progress"],
+            checkpoint_dir=p["checkpoint_dir"],
+        )
 
     # ------------------------------------------------------------ network
     def build_encoder(self, step_shape: tuple[int, ...]) -> nn.Module:
@@ -98,8 +132,10 @@ class TorchModel(Model):
         p = self.params
         H = train.labels.shape[2]
         if not 0 <= p["label_col"] < H:
-            raise ConfigError(f"model {self.registered_name!r}: param 'label_col' = "
-                              f"{p['label_col']} but the set has {H} label columns {train.label_names}")
+            raise ConfigError(
+                f"model {self.registered_name!r}: param 'label_col' = "
+                f"{p['label_col']} but the set has {H} label columns {train.label_names}"
+            )
         if p["head"] == "classification":
             bins = p["bins"]
             if bins is None:  # quintile edges of the training label
@@ -114,18 +150,31 @@ class TorchModel(Model):
             if cv is None:
                 cv = (np.arange(C) - (C - 1) / 2).tolist()
             if len(cv) != C:
-                raise ConfigError(f"model {self.registered_name!r}: param 'class_values' has "
-                                  f"{len(cv)} values for {C} classes (bins {bins})")
-            self.targets = {"cols": [p["label_col"]], "bins": [float(b) for b in bins],
-                            "class_values": [float(v) for v in cv], "n_out": C, "score_col": None}
+                raise ConfigError(
+                    f"model {self.registered_name!r}: param 'class_values' has "
+                    f"{len(cv)} values for {C} classes (bins {bins})"
+                )
+            self.targets = {
+                "cols": [p["label_col"]],
+                "bins": [float(b) for b in bins],
+                "class_values": [float(v) for v in cv],
+                "n_out": C,
+                "score_col": None,
+            }
         else:
             cols = list(range(H)) if p["multi_label"] else [p["label_col"]]
             w = p["label_weights"]
             if w is not None and len(w) != len(cols):
-                raise ConfigError(f"model {self.registered_name!r}: param 'label_weights' has "
-                                  f"{len(w)} values for {len(cols)} label columns")
-            self.targets = {"cols": cols, "n_out": len(cols), "score_col": cols.index(p["label_col"]),
-                            "weights": [float(v) for v in w] if w is not None else None}
+                raise ConfigError(
+                    f"model {self.registered_name!r}: param 'label_weights' has "
+                    f"{len(w)} values for {len(cols)} label columns"
+                )
+            self.targets = {
+                "cols": cols,
+                "n_out": len(cols),
+                "score_col": cols.index(p["label_col"]),
+                "weights": [float(v) for v in w] if w is not None else None,
+            }
 
     def _loss_name(self) -> str:
         loss = self.params["loss"]
@@ -141,21 +190,24 @@ class TorchModel(Model):
         return out[:, self.targets["score_col"]]
 
     # ------------------------------------------------------------ loop adapter
-    def batches(self, data: SampleSet, train: bool, rng: np.random.Generator
-                ) -> list[tuple[np.ndarray, np.ndarray]]:
+    def batches(
+        self, data: SampleSet, train: bool, rng: np.random.Generator
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
         p = self.params
         if train and p["batch"] == "rows":
             return row_batches(data, rng, p["batch_size"], label_col=p["label_col"])
         if train:
-            return day_batches(data, True, rng, p["days_per_batch"], p["max_stocks"],
-                               label_col=p["label_col"])
+            return day_batches(
+                data, True, rng, p["days_per_batch"], p["max_stocks"], label_col=p["label_col"]
+            )
         return day_batches(data, False, None, p["eval_days_per_batch"])
 
     def inputs(self, data: SampleSet, batch: tuple[np.ndarray, np.ndarray]) -> torch.Tensor:
         return torch.from_numpy(gather_inputs(data, self.spec, batch[0], batch[1]))
 
-    def batch_loss(self, data: SampleSet, batch: tuple[np.ndarray, np.ndarray],
-                   state: LoopState) -> torch.Tensor:
+    def batch_loss(
+        self, data: SampleSet, batch: tuple[np.ndarray, np.ndarray], state: LoopState
+    ) -> torch.Tensor:
         t, i = batch
         out = self.net(self.inputs(data, batch))
         y = torch.from_numpy(np.ascontiguousarray(data.labels[t, i][:, self.targets["cols"]]))
@@ -178,7 +230,9 @@ class TorchModel(Model):
         self.net.eval()
         with torch.no_grad():
             for b in self.batches(data, False, np.random.default_rng(0)):
-                res[b[0] - t0, b[1]] = self.scores_from_output(self.net(self.inputs(data, b))).numpy()
+                res[b[0] - t0, b[1]] = self.scores_from_output(
+                    self.net(self.inputs(data, b))
+                ).numpy()
         return res
 
     def metric_labels(self, data: SampleSet) -> np.ndarray:
@@ -203,8 +257,10 @@ class TorchModel(Model):
         self._require_fitted("predict")
         got = tuple(int(s) for s in self.spec.step_shape(data))
         if got[-1] != self.step_shape[-1]:
-            raise DataError(f"model {self.registered_name!r}: inputs have {got[-1]} features per "
-                            f"step, the model was fitted on {self.step_shape[-1]}")
+            raise DataError(
+                f"model {self.registered_name!r}: inputs have {got[-1]} features per "
+                f"step, the model was fitted on {self.step_shape[-1]}"
+            )
         with torch_session(self.params["seed"], self.params["threads"]):
             return self.predict_scores(data)
 
@@ -226,8 +282,10 @@ class TorchModel(Model):
 
 def _steps_features(step_shape: tuple[int, ...]) -> tuple[int, int]:
     if len(step_shape) != 2:
-        raise ConfigError(f"a sequence model needs inputs [steps, features], got {step_shape}; "
-                          "set input_kind to daily_seq or intraday_seq")
+        raise ConfigError(
+            f"a sequence model needs inputs [steps, features], got {step_shape}; "
+            "set input_kind to daily_seq or intraday_seq"
+        )
     return step_shape[0], step_shape[1]
 
 
@@ -239,8 +297,9 @@ class MLPModel(TorchModel):
     PARAMS: ClassVar[dict[str, Any]] = {"hidden_sizes": [256, 128], "dropout": 0.0}
 
     def build_encoder(self, step_shape: tuple[int, ...]) -> nn.Module:
-        return MLPEncoder(int(np.prod(step_shape)), list(self.params["hidden_sizes"]),
-                          self.params["dropout"])
+        return MLPEncoder(
+            int(np.prod(step_shape)), list(self.params["hidden_sizes"]), self.params["dropout"]
+        )
 
 
 class _RNNBase(TorchModel):
@@ -289,34 +348,51 @@ class GRUSelfAttentionModel(TorchModel):
     def validate_params(self) -> None:
         super().validate_params()
         if self.params["hidden_size"] % self.params["num_heads"]:
-            raise ConfigError("model 'gru_self_attention': param 'hidden_size' must be a multiple "
-                              "of 'num_heads'")
+            raise ConfigError(
+                "model 'gru_self_attention': param 'hidden_size' must be a multiple of 'num_heads'"
+            )
 
     def build_encoder(self, step_shape: tuple[int, ...]) -> nn.Module:
         _, f = _steps_features(step_shape)
         p = self.params
-        return GRUSelfAttentionEncoder(f, p["hidden_size"], p["num_layers"], p["num_heads"],
-                                       p["dropout"])
+        return GRUSelfAttentionEncoder(
+            f, p["hidden_size"], p["num_layers"], p["num_heads"], p["dropout"]
+        )
 
 
 @register_model("transformer")
 class TransformerModel(TorchModel):
     """Transformer encoder over steps with sinusoidal or learnable positional encoding."""
 
-    PARAMS: ClassVar[dict[str, Any]] = {"d_model": 32, "num_heads": 4, "num_layers": 2, "dim_feedforward": 64,
-              "pos_encoding": "learnable"}
+    PARAMS: ClassVar[dict[str, Any]] = {
+        "d_model": 32,
+        "num_heads": 4,
+        "num_layers": 2,
+        "dim_feedforward": 64,
+        "pos_encoding": "learnable",
+    }
     CHOICES: ClassVar[dict[str, tuple]] = {"pos_encoding": ("sinusoidal", "learnable")}
 
     def validate_params(self) -> None:
         super().validate_params()
         if self.params["d_model"] % self.params["num_heads"]:
-            raise ConfigError("model 'transformer': param 'd_model' must be a multiple of 'num_heads'")
+            raise ConfigError(
+                "model 'transformer': param 'd_model' must be a multiple of 'num_heads'"
+            )
 
     def build_encoder(self, step_shape: tuple[int, ...]) -> nn.Module:
         S, f = _steps_features(step_shape)
         p = self.params
-        return TransformerEncoderNet(f, S, p["d_model"], p["num_heads"], p["num_layers"],
-                                     p["dim_feedforward"], p["dropout"], p["pos_encoding"])
+        return TransformerEncoderNet(
+            f,
+            S,
+            p["d_model"],
+            p["num_heads"],
+            p["num_layers"],
+            p["dim_feedforward"],
+            p["dropout"],
+            p["pos_encoding"],
+        )
 
 
 @register_model("tcn")
@@ -327,8 +403,9 @@ class TCNModel(TorchModel):
 
     def build_encoder(self, step_shape: tuple[int, ...]) -> nn.Module:
         _, f = _steps_features(step_shape)
-        return TCNEncoder(f, list(self.params["channels"]), self.params["kernel_size"],
-                          self.params["dropout"])
+        return TCNEncoder(
+            f, list(self.params["channels"]), self.params["kernel_size"], self.params["dropout"]
+        )
 
 
 def sinkhorn(cost: torch.Tensor, epsilon: float, iters: int = 3) -> torch.Tensor:
@@ -354,32 +431,56 @@ class TRAModel(TorchModel):
     lamb * rho ** epoch. Single label column (`label_col`), regression head only.
     """
 
-    PARAMS: ClassVar[dict[str, Any]] = {"hidden_size": 64, "num_layers": 2, "backbone": "gru", "num_states": 3,
-              "hist_len": 10, "history_delay": None, "router_hidden": 16, "lamb": 1.0, "rho": 0.9,
-              "tau": 1.0, "sinkhorn_epsilon": 0.01, "inference": "weighted",
-              "memory": "sample", "gumbel": True, "assigned_fit": 0.0}
-    CHOICES: ClassVar[dict[str, tuple]] = {"backbone": ("gru", "lstm", "alstm"), "inference": ("weighted", "argmax"),
-                                           "memory": ("sample", "market")}
+    PARAMS: ClassVar[dict[str, Any]] = {
+        "hidden_size": 64,
+        "num_layers": 2,
+        "backbone": "gru",
+        "num_states": 3,
+        "hist_len": 10,
+        "history_delay": None,
+        "router_hidden": 16,
+        "lamb": 1.0,
+        "rho": 0.9,
+        "tau": 1.0,
+        "sinkhorn_epsilon": 0.01,
+        "inference": "weighted",
+        "memory": "sample",
+        "gumbel": True,
+        "assigned_fit": 0.0,
+    }
+    CHOICES: ClassVar[dict[str, tuple]] = {
+        "backbone": ("gru", "lstm", "alstm"),
+        "inference": ("weighted", "argmax"),
+        "memory": ("sample", "market"),
+    }
 
     def validate_params(self) -> None:
         super().validate_params()
         p = self.params
         if p["head"] != "regression" or p["loss"] not in ("auto", "mse"):
             raise ConfigError("model 'tra': only head='regression' with loss 'mse' is supported")
-        if p["num_states"] < 1 or p["hist_len"] < 1 or (
-                p["history_delay"] is not None and p["history_delay"] < 1):
-            raise ConfigError("model 'tra': params 'num_states', 'hist_len', 'history_delay' "
-                              "must be >= 1")
+        if (
+            p["num_states"] < 1
+            or p["hist_len"] < 1
+            or (p["history_delay"] is not None and p["history_delay"] < 1)
+        ):
+            raise ConfigError(
+                "model 'tra': params 'num_states', 'hist_len', 'history_delay' must be >= 1"
+            )
         if p["memory"] == "market" and p["batch"] == "day" and p["days_per_batch"] < 2:
-            raise ConfigError("model 'tra': memory 'market' assigns whole days to predictors and "
-                              "needs param 'days_per_batch' >= 2 (or batch 'rows')")
+            raise ConfigError(
+                "model 'tra': memory 'market' assigns whole days to predictors and "
+                "needs param 'days_per_batch' >= 2 (or batch 'rows')"
+            )
         self.params["multi_label"] = False
 
     def build_net(self, step_shape: tuple[int, ...], n_out: int) -> nn.Module:
         _, f = _steps_features(step_shape)
         p = self.params
         if p["backbone"] == "alstm":
-            enc: nn.Module = AttnRNNEncoder("gru", f, p["hidden_size"], p["num_layers"], p["dropout"])
+            enc: nn.Module = AttnRNNEncoder(
+                "gru", f, p["hidden_size"], p["num_layers"], p["dropout"]
+            )
         else:
             enc = RNNEncoder(p["backbone"], f, p["hidden_size"], p["num_layers"], p["dropout"])
         return TRANet(enc, p["num_states"], p["router_hidden"], p["precision"])
@@ -393,7 +494,8 @@ class TRAModel(TorchModel):
         if given < data.label_reach:
             raise ConfigError(
                 f"model 'tra': param 'history_delay' = {given} is shorter than the label reach "
-                f"({data.label_reach} days): the router would read labels not yet realized")
+                f"({data.label_reach} days): the router would read labels not yet realized"
+            )
         return int(given)
 
     def _hist(self, memory: np.ndarray, t: np.ndarray, i: np.ndarray) -> torch.Tensor:
@@ -466,12 +568,13 @@ class TRAModel(TorchModel):
     def fit(self, train: SampleSet, valid: SampleSet | None = None) -> None:
         """Train encoder, predictors and router; the loss memory is indexed like train.mask."""
         self.delay = self._delay(train)
-        self.memory = np.full(train.mask.shape + (self.params["num_states"],), np.nan, np.float32)
+        self.memory = np.full((*train.mask.shape, self.params["num_states"]), np.nan, np.float32)
         super().fit(train, valid)  # `batches` fills day_memory and memory_scale each epoch
         del self.memory, self.day_memory
 
-    def batches(self, data: SampleSet, train: bool, rng: np.random.Generator
-                ) -> list[tuple[np.ndarray, np.ndarray]]:
+    def batches(
+        self, data: SampleSet, train: bool, rng: np.random.Generator
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
         """The loop asks for the training batches once per epoch: refresh the loss memory of
         every training sample with the current predictors first, so that the router learns from
         a coherent history instead of losses left by older weights."""
@@ -483,8 +586,9 @@ class TRAModel(TorchModel):
         p = self.params
         self.net.eval()
         with torch.no_grad():
-            for t, i in day_batches(data, True, None, p["eval_days_per_batch"],
-                                    label_col=p["label_col"]):
+            for t, i in day_batches(
+                data, True, None, p["eval_days_per_batch"], label_col=p["label_col"]
+            ):
                 pr = self.net.predictors(self.net.encode(self.inputs(data, (t, i))))
                 y = torch.from_numpy(np.ascontiguousarray(data.labels[t, i, p["label_col"]]))
                 L = (pr - y[:, None]).pow(2)
@@ -493,12 +597,16 @@ class TRAModel(TorchModel):
         self.memory_scale = self._spread(self.day_memory)
         self.net.train()
 
-    def batch_loss(self, data: SampleSet, batch: tuple[np.ndarray, np.ndarray],
-                   state: LoopState) -> torch.Tensor:
+    def batch_loss(
+        self, data: SampleSet, batch: tuple[np.ndarray, np.ndarray], state: LoopState
+    ) -> torch.Tensor:
         t, i = batch
         p = self.params
-        router_mem = self._relative(self.day_memory, self.memory_scale) \
-            if p["memory"] == "market" else self.memory
+        router_mem = (
+            self._relative(self.day_memory, self.memory_scale)
+            if p["memory"] == "market"
+            else self.memory
+        )
         preds, logits = self.net(self.inputs(data, batch), self._hist(router_mem, t, i))
         y = torch.from_numpy(np.ascontiguousarray(data.labels[t, i, p["label_col"]]))
         prob = self._prob(logits, train=True)
@@ -526,7 +634,7 @@ class TRAModel(TorchModel):
         h0 = max(0, t0 - self.delay - p["hist_len"] + 1)
         ext = data.with_rows(h0, t1)
         K = p["num_states"]
-        memory = np.full(data.mask.shape + (K,), np.nan, np.float32)
+        memory = np.full((*data.mask.shape, K), np.nan, np.float32)
         hidden, allp, index = [], [], []
         self.net.eval()
         with torch.no_grad():
@@ -534,7 +642,9 @@ class TRAModel(TorchModel):
                 h = self.net.encode(self.inputs(ext, b))
                 pr = self.net.predictors(h)
                 if data.labels is not None:
-                    y = torch.from_numpy(np.ascontiguousarray(data.labels[b[0], b[1], p["label_col"]]))
+                    y = torch.from_numpy(
+                        np.ascontiguousarray(data.labels[b[0], b[1], p["label_col"]])
+                    )
                     L = (pr - y[:, None]).pow(2)
                     memory[b[0], b[1]] = (L - L.min(dim=1, keepdim=True).values).numpy()
                 keep = b[0] >= t0
@@ -544,7 +654,7 @@ class TRAModel(TorchModel):
                     index.append((b[0][keep], b[1][keep]))
             res = np.full((t1 - t0, len(data.instruments)), np.nan, dtype=np.float32)
             router_mem = self._memory_for_router(memory)
-            for h, pr, (t, i) in zip(hidden, allp, index):
+            for h, pr, (t, i) in zip(hidden, allp, index, strict=False):
                 prob = self._prob(self.net.route(h, self._hist(router_mem, t, i)))
                 if p["inference"] == "argmax":
                     s = pr.gather(1, prob.argmax(dim=1, keepdim=True))[:, 0]

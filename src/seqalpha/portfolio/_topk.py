@@ -48,8 +48,9 @@ def _desc_order(idx: np.ndarray, s: np.ndarray) -> np.ndarray:
 
 
 @nb.njit(cache=True)
-def topk_dropout_step(signal: np.ndarray, held: np.ndarray, topk: int,
-                      n_drop: int) -> tuple[np.ndarray, np.ndarray]:
+def topk_dropout_step(
+    signal: np.ndarray, held: np.ndarray, topk: int, n_drop: int
+) -> tuple[np.ndarray, np.ndarray]:
     """One day of top-k dropout: signal float [N] (NaN = no prediction), held bool [N].
 
     Returns (sell indices, buy indices in buying order), before tradability checks.
@@ -110,5 +111,7 @@ class TopkDropout:
         signal = np.asarray(signal, dtype=np.float64)
         held = np.asarray(held, dtype=np.bool_)
         if signal.shape != held.shape or signal.ndim != 1:
-            raise ConfigError(f"TopkDropout.step: signal {signal.shape} and held {held.shape} must be equal 1-D")
+            raise ConfigError(
+                f"TopkDropout.step: signal {signal.shape} and held {held.shape} must be equal 1-D"
+            )
         return topk_dropout_step(signal, held, self.topk, self.n_drop)

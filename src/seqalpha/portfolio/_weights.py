@@ -27,8 +27,9 @@ def _valid(score: np.ndarray, universe: np.ndarray | None) -> tuple[np.ndarray, 
     return score, valid
 
 
-def quantile_long_short(score: np.ndarray, universe: np.ndarray | None = None, n_groups: int = 5,
-                        gross: float = 2.0) -> np.ndarray:
+def quantile_long_short(
+    score: np.ndarray, universe: np.ndarray | None = None, n_groups: int = 5, gross: float = 2.0
+) -> np.ndarray:
     """Equal-weight long the top group, short the bottom group; each side gross/2, net 0. [T, N]."""
     score, valid = _valid(score, universe)
     g = quantile_groups(np.where(valid, score, np.nan), None, n_groups)
@@ -40,8 +41,12 @@ def quantile_long_short(score: np.ndarray, universe: np.ndarray | None = None, n
     return w
 
 
-def score_weighted(score: np.ndarray, universe: np.ndarray | None = None, topk: int | None = None,
-                   max_weight: float = 1.0) -> np.ndarray:
+def score_weighted(
+    score: np.ndarray,
+    universe: np.ndarray | None = None,
+    topk: int | None = None,
+    max_weight: float = 1.0,
+) -> np.ndarray:
     """Long-only weights proportional to the positive part of the day's z-scored signal
     (optionally only the `topk` best), summing to 1 per day where any name qualifies; with
     `max_weight`, the excess goes to uncapped names, or stays in cash when all are capped. [T, N]."""
@@ -61,7 +66,9 @@ def score_weighted(score: np.ndarray, universe: np.ndarray | None = None, topk: 
         # rank from the top; keep the topk best per row
         order = np.argsort(-np.where(valid, score, -np.inf), axis=1, kind="stable")
         rank = np.empty_like(order)
-        np.put_along_axis(rank, order, np.arange(score.shape[1])[None, :].repeat(score.shape[0], 0), 1)
+        np.put_along_axis(
+            rank, order, np.arange(score.shape[1])[None, :].repeat(score.shape[0], 0), 1
+        )
         raw = np.where(rank < topk, raw, 0.0)
     tot = raw.sum(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -109,6 +116,10 @@ def apply_tradability(target: np.ndarray, can_buy: np.ndarray, can_sell: np.ndar
     previous weight is kept (path-dependent, numba). Weights are in the same day's coordinates."""
     target = np.asarray(target, dtype=np.float64)
     if can_buy.shape != target.shape or can_sell.shape != target.shape:
-        raise DataError(f"apply_tradability: can_buy {can_buy.shape} / can_sell {can_sell.shape} "
-                        f"must match target {target.shape}")
-    return _tradable_path(np.nan_to_num(target), np.asarray(can_buy, bool), np.asarray(can_sell, bool))
+        raise DataError(
+            f"apply_tradability: can_buy {can_buy.shape} / can_sell {can_sell.shape} "
+            f"must match target {target.shape}"
+        )
+    return _tradable_path(
+        np.nan_to_num(target), np.asarray(can_buy, bool), np.asarray(can_sell, bool)
+    )

@@ -62,12 +62,15 @@ class OptimizerParams:
 
     def __post_init__(self) -> None:
         if self.mode not in ("long_only", "dollar_neutral"):
-            raise ConfigError(f"OptimizerParams.mode={self.mode!r}: expected 'long_only' or "
-                              f"'dollar_neutral'")
+            raise ConfigError(
+                f"OptimizerParams.mode={self.mode!r}: expected 'long_only' or 'dollar_neutral'"
+            )
         if self.alpha not in ("zscore", "raw"):
             raise ConfigError(f"OptimizerParams.alpha={self.alpha!r}: expected 'zscore' or 'raw'")
         if self.solver not in ("CLARABEL", "OSQP"):
-            raise ConfigError(f"OptimizerParams.solver={self.solver!r}: expected 'CLARABEL' or 'OSQP'")
+            raise ConfigError(
+                f"OptimizerParams.solver={self.solver!r}: expected 'CLARABEL' or 'OSQP'"
+            )
         for k in ("risk_aversion", "turnover_cost"):
             if getattr(self, k) < 0:
                 raise ConfigError(f"OptimizerParams.{k} must be >= 0, got {getattr(self, k)}")
@@ -75,10 +78,13 @@ class OptimizerParams:
             if getattr(self, k) <= 0:
                 raise ConfigError(f"OptimizerParams.{k} must be > 0, got {getattr(self, k)}")
         if self.max_industry_active is not None and self.max_industry_active < 0:
-            raise ConfigError(f"OptimizerParams.max_industry_active must be >= 0, "
-                              f"got {self.max_industry_active}")
+            raise ConfigError(
+                f"OptimizerParams.max_industry_active must be >= 0, got {self.max_industry_active}"
+            )
         if self.rebalance_every < 1:
-            raise ConfigError(f"OptimizerParams.rebalance_every must be >= 1, got {self.rebalance_every}")
+            raise ConfigError(
+                f"OptimizerParams.rebalance_every must be >= 1, got {self.rebalance_every}"
+            )
 
     @property
     def industry_constrained(self) -> bool:
@@ -104,7 +110,9 @@ class _Problem:
         self.lb = cp.Parameter(M)
         self.ub = cp.Parameter(M)
         self.groups = groups
-        risk = cp.sum_squares(self.G.T @ w - self.Gb) + cp.sum_squares(cp.multiply(self.sd, w) - self.sdb)
+        risk = cp.sum_squares(self.G.T @ w - self.Gb) + cp.sum_squares(
+            cp.multiply(self.sd, w) - self.sdb
+        )
         obj = self.alpha @ w - p.risk_aversion * risk
         if p.turnover_cost > 0:
             obj = obj - p.turnover_cost * cp.norm1(w - self.prev)
@@ -127,7 +135,9 @@ class _Problem:
         self.problem = cp.Problem(cp.Maximize(obj), cons)
 
 
-def _slots(gi: np.ndarray, J: int, capacity: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+def _slots(
+    gi: np.ndarray, J: int, capacity: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Slot of each active name [n] given its industry index gi [n] (-1: none; group J here)
     and the per-group capacity [J + 1]; returns (slots, None) or (None, a larger capacity)."""
     g = np.where(gi >= 0, gi, J)
@@ -143,7 +153,9 @@ def _slots(gi: np.ndarray, J: int, capacity: np.ndarray | None) -> tuple[np.ndar
     return start[g] + rank, None
 
 
-def _check(name: str, a: np.ndarray | None, shape: tuple[int, int], dtype=None) -> np.ndarray | None:
+def _check(
+    name: str, a: np.ndarray | None, shape: tuple[int, int], dtype=None
+) -> np.ndarray | None:
     if a is None:
         return None
     a = np.asarray(a) if dtype is None else np.asarray(a, dtype=dtype)
@@ -152,8 +164,9 @@ def _check(name: str, a: np.ndarray | None, shape: tuple[int, int], dtype=None) 
     return a
 
 
-def _snap(w: np.ndarray, lo: np.ndarray, hi: np.ndarray, total: float, tol: float = 1e-6
-          ) -> np.ndarray:
+def _snap(
+    w: np.ndarray, lo: np.ndarray, hi: np.ndarray, total: float, tol: float = 1e-6
+) -> np.ndarray:
     """Interior-point output [N] cleaned: values within `tol` of a bound (or of 0) are set to
     it, and the tiny change of the sum is spread over the names strictly inside their bounds."""
     w = np.clip(w, lo, hi)
@@ -170,12 +183,20 @@ def _label(dates: np.ndarray | None, t: int) -> str:
     return str(dates[t]) if dates is not None else f"row {t}"
 
 
-def optimize_weights(scores: np.ndarray, risk_model, params: OptimizerParams | None = None,
-                     mask: np.ndarray | None = None, tradable: np.ndarray | None = None, *,
-                     industry: np.ndarray | None = None, benchmark: np.ndarray | None = None,
-                     can_buy: np.ndarray | None = None, can_sell: np.ndarray | None = None,
-                     initial: np.ndarray | None = None, dates: np.ndarray | None = None
-                     ) -> np.ndarray:
+def optimize_weights(
+    scores: np.ndarray,
+    risk_model,
+    params: OptimizerParams | None = None,
+    mask: np.ndarray | None = None,
+    tradable: np.ndarray | None = None,
+    *,
+    industry: np.ndarray | None = None,
+    benchmark: np.ndarray | None = None,
+    can_buy: np.ndarray | None = None,
+    can_sell: np.ndarray | None = None,
+    initial: np.ndarray | None = None,
+    dates: np.ndarray | None = None,
+) -> np.ndarray:
     """Target weights float64 [T, N] from scores [T, N] and a risk model on the same grid.
 
     mask bool [T, N]: investable universe (outside: weight 0 unless untradable). tradable bool
@@ -190,8 +211,10 @@ def optimize_weights(scores: np.ndarray, risk_model, params: OptimizerParams | N
         raise DataError(f"optimize_weights: scores must be [T, N], got shape {s.shape}")
     T, N = s.shape
     if hasattr(risk_model, "shape") and tuple(risk_model.shape) != (T, N):
-        raise DataError(f"optimize_weights: risk model grid {tuple(risk_model.shape)} differs from "
-                        f"scores {(T, N)}")
+        raise DataError(
+            f"optimize_weights: risk model grid {tuple(risk_model.shape)} differs from "
+            f"scores {(T, N)}"
+        )
     mask = _check("mask", mask, (T, N), bool)
     tradable = _check("tradable", tradable, (T, N), bool)
     can_buy = _check("can_buy", can_buy, (T, N), bool)
@@ -202,13 +225,19 @@ def optimize_weights(scores: np.ndarray, risk_model, params: OptimizerParams | N
     if industry is None and p.industry_constrained:
         industry = getattr(risk_model, "industry_codes", None)
         if industry is None:
-            raise ConfigError("optimize_weights: industry constraints need industry codes "
-                              "(pass industry=[T, N] or use a FactorRiskModel)")
+            raise ConfigError(
+                "optimize_weights: industry constraints need industry codes "
+                "(pass industry=[T, N] or use a FactorRiskModel)"
+            )
     ind = _check("industry", industry, (T, N))
     if p.industry_constrained and p.mode == "long_only" and bench is None:
-        raise ConfigError("optimize_weights: industry constraints in long_only mode need "
-                          "benchmark weights (benchmark=[T, N])")
-    codes = np.unique(ind[ind >= 0]) if (ind is not None and p.industry_constrained) else np.zeros(0)
+        raise ConfigError(
+            "optimize_weights: industry constraints in long_only mode need "
+            "benchmark weights (benchmark=[T, N])"
+        )
+    codes = (
+        np.unique(ind[ind >= 0]) if (ind is not None and p.industry_constrained) else np.zeros(0)
+    )
     J = len(codes)
     prev = np.zeros(N) if initial is None else np.nan_to_num(np.asarray(initial, dtype=np.float64))
     if prev.shape != (N,):
@@ -217,7 +246,7 @@ def optimize_weights(scores: np.ndarray, risk_model, params: OptimizerParams | N
     out = np.full((T, N), np.nan)
     prob: _Problem | None = None
     capacity: np.ndarray | None = None
-    last_decision = -10 ** 9
+    last_decision = -(10**9)
     for t in range(T):
         if t - last_decision < p.rebalance_every:
             out[t] = out[t - 1]
@@ -266,7 +295,8 @@ def optimize_weights(scores: np.ndarray, risk_model, params: OptimizerParams | N
             raise InfeasibleError(
                 f"optimize_weights({_label(dates, t)}): bounds allow total weight in "
                 f"[{lo.sum():.4f}, {hi.sum():.4f}] but budget is {p.budget} "
-                f"({int(free.sum())} investable names, max_weight {p.max_weight})")
+                f"({int(free.sum())} investable names, max_weight {p.max_weight})"
+            )
         # only investable and held-fixed names get variables (slots of a compiled problem,
         # grouped by industry when constrained); the others are 0 and add constants only
         act = np.flatnonzero(free | fixed)
@@ -276,10 +306,14 @@ def optimize_weights(scores: np.ndarray, risk_model, params: OptimizerParams | N
         if J:
             pos = np.minimum(np.searchsorted(codes, ind[t, act]), J - 1)
             gi = np.where(codes[pos] == ind[t, act], pos, -1)
-            slot, grow = _slots(gi, J, capacity if prob is not None and prob.G.shape[1] == K else None)
+            slot, grow = _slots(
+                gi, J, capacity if prob is not None and prob.G.shape[1] == K else None
+            )
             if grow is not None:
                 capacity = grow
-                prob = _Problem(int(capacity.sum()), K, p, np.repeat(np.r_[np.arange(J), -1], capacity))
+                prob = _Problem(
+                    int(capacity.sum()), K, p, np.repeat(np.r_[np.arange(J), -1], capacity)
+                )
                 slot, _ = _slots(gi, J, capacity)
         else:
             slot = np.arange(n)
@@ -288,7 +322,7 @@ def optimize_weights(scores: np.ndarray, risk_model, params: OptimizerParams | N
         M = prob.G.shape[0]
 
         def pad(v: np.ndarray, slot=slot, M=M) -> np.ndarray:
-            z = np.zeros((M,) + v.shape[1:])
+            z = np.zeros((M, *v.shape[1:]))
             z[slot] = v
             return z
 
@@ -307,13 +341,15 @@ def optimize_weights(scores: np.ndarray, risk_model, params: OptimizerParams | N
         try:
             prob.problem.solve(solver=p.solver)
         except cp.error.SolverError as exc:
-            raise InfeasibleError(f"optimize_weights({_label(dates, t)}): solver {p.solver} "
-                                  f"failed: {exc}") from exc
+            raise InfeasibleError(
+                f"optimize_weights({_label(dates, t)}): solver {p.solver} failed: {exc}"
+            ) from exc
         if prob.problem.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) or prob.w.value is None:
             raise InfeasibleError(
                 f"optimize_weights({_label(dates, t)}): problem is {prob.problem.status} "
                 f"(mode {p.mode}, {int(free.sum())} investable names, {int(fixed.sum())} held "
-                f"fixed, industry constraints {'on' if J else 'off'})")
+                f"fixed, industry constraints {'on' if J else 'off'})"
+            )
         w_act = np.zeros(N)
         w_act[act] = prob.w.value[slot]
         w = _snap(w_act, lo, hi, p.budget if p.mode == "long_only" else 0.0)
@@ -324,11 +360,18 @@ def optimize_weights(scores: np.ndarray, risk_model, params: OptimizerParams | N
     return out
 
 
-def optimize_with_factor_model(scores: np.ndarray, data_dir: str | Path, dates: np.ndarray,
-                               instruments: np.ndarray, params: OptimizerParams | None = None,
-                               risk_params: FactorModelParams | None = None,
-                               history_days: int = 300, market: str = "all",
-                               meta_dir: str | Path | None = None, **kwargs) -> np.ndarray:
+def optimize_with_factor_model(
+    scores: np.ndarray,
+    data_dir: str | Path,
+    dates: np.ndarray,
+    instruments: np.ndarray,
+    params: OptimizerParams | None = None,
+    risk_params: FactorModelParams | None = None,
+    history_days: int = 300,
+    market: str = "all",
+    meta_dir: str | Path | None = None,
+    **kwargs,
+) -> np.ndarray:
     """Weights [T, N] for scores on a (dates [T], instruments [N]) grid, e.g. the backtest's
     market: fits a `FactorRiskModel` on the store's `market` over `history_days` trading days
     before dates[0] through dates[-1], serves it on the grid, then `optimize_weights`.

@@ -19,9 +19,17 @@ from pathlib import Path
 
 from seqalpha.errors import DataError
 
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                  "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--hide-scrollbars")
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+)
 
 _PROBE = """<script>
 window.__seqalphaErrors = [];
@@ -90,21 +98,34 @@ def find_chromium() -> str | None:
 
 
 def _unescape(text: str) -> str:
-    return (text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"')
-            .replace("&#39;", "'").replace("&amp;", "&"))
+    return (
+        text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", '"')
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+    )
 
 
-def check_render(html_path: Path | str, screenshot: Path | str | None = None,
-                 width: int = 1400, height: int = 4200, timeout: float = 120.0,
-                 settle_ms: int = 1000, chromium: str | None = None) -> RenderResult:
+def check_render(
+    html_path: Path | str,
+    screenshot: Path | str | None = None,
+    width: int = 1400,
+    height: int = 4200,
+    timeout: float = 120.0,
+    settle_ms: int = 1000,
+    chromium: str | None = None,
+) -> RenderResult:
     """Load `html_path` in headless Chromium; return chart svg counts and JS errors seen."""
     html_path = Path(html_path)
     if not html_path.is_file():
         raise DataError(f"report {html_path} does not exist")
     exe = chromium or find_chromium()
     if exe is None:
-        raise DataError("chromium not found (install it with scripts/install_system_deps.sh "
-                        "or set SEQALPHA_CHROMIUM)")
+        raise DataError(
+            "chromium not found (install it with scripts/install_system_deps.sh "
+            "or set SEQALPHA_CHROMIUM)"
+        )
     text = html_path.read_text(encoding="utf-8")
     if "<head>" not in text:
         raise DataError(f"{html_path}: no <head> element to inject the render probe into")
@@ -112,23 +133,35 @@ def check_render(html_path: Path | str, screenshot: Path | str | None = None,
     with tempfile.TemporaryDirectory(prefix="seqalpha-chromium-") as tmp:
         page = Path(tmp) / "probed.html"
         page.write_text(probed, encoding="utf-8")
-        cmd = [exe, *CHROMIUM_FLAGS, f"--user-data-dir={Path(tmp) / 'profile'}",
-               f"--virtual-time-budget={settle_ms + 5000}", f"--window-size={width},{height}",
-               "--dump-dom"]
+        cmd = [
+            exe,
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={Path(tmp) / 'profile'}",
+            f"--virtual-time-budget={settle_ms + 5000}",
+            f"--window-size={width},{height}",
+            "--dump-dom",
+        ]
         if screenshot is not None:
             cmd.append(f"--screenshot={Path(screenshot).resolve()}")
         cmd.append(page.as_uri())
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
         except subprocess.TimeoutExpired as exc:
-            raise DataError(f"chromium did not finish rendering {html_path} in {timeout} s"
-                            ) from exc
+            raise DataError(
+                f"chromium did not finish rendering {html_path} in {timeout} s"
+            ) from exc
     match = _PROBE_RE.search(proc.stdout)
     if match is None:
         tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
-        raise DataError(f"chromium (exit {proc.returncode}) returned no render probe for "
-                        f"{html_path}; stderr tail:\n{tail}")
+        raise DataError(
+            f"chromium (exit {proc.returncode}) returned no render probe for "
+            f"{html_path}; stderr tail:\n{tail}"
+        )
     probe = json.loads(_unescape(match.group(1)))
     shot = Path(screenshot) if screenshot is not None and Path(screenshot).is_file() else None
-    return RenderResult(charts=probe["charts"], errors=probe["errors"],
-                        missing=probe.get("missing", []), screenshot=shot)
+    return RenderResult(
+        charts=probe["charts"],
+        errors=probe["errors"],
+        missing=probe.get("missing", []),
+        screenshot=shot,
+    )

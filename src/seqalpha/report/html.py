@@ -26,8 +26,17 @@ from seqalpha.report import signal as sig
 from seqalpha.report.rundir import RunFiles, date_array, load_run, quantile_columns
 
 CHARTS = ("cum_excess", "cum_return", "drawdown", "ic", "ic_monthly", "quantiles", "turnover")
-PREFERRED_YEAR_METRICS = ("AlphaRtn", "AlphaRtnNC", "AlphaSharpe", "AlphaSharpeNC",
-                          "AlphaDrawdown", "AlphaDrawdownNC", "TOV", "IR", "MaxDD")
+PREFERRED_YEAR_METRICS = (
+    "AlphaRtn",
+    "AlphaRtnNC",
+    "AlphaSharpe",
+    "AlphaSharpeNC",
+    "AlphaDrawdown",
+    "AlphaDrawdownNC",
+    "TOV",
+    "IR",
+    "MaxDD",
+)
 SIGNAL_METRICS = ("ic", "rank_ic", "icir", "rank_icir", "ic_t", "rank_ic_t")
 _PCT_HINTS = ("rtn", "return", "drawdown", "maxdd", "tov", "turnover", "cost")
 _PLOT_CONFIG = {"displaylogo": False, "responsive": True}
@@ -64,11 +73,15 @@ def _iso(dates: np.ndarray) -> list[str]:
 
 
 def _layout(fig: go.Figure, title: str, ytitle: str, pct: bool = True) -> go.Figure:
-    fig.update_layout(title=title, template="plotly_white", height=380,
-                      margin={"l": 60, "r": 20, "t": 50, "b": 40},
-                      legend={"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right",
-                              "yanchor": "bottom"},
-                      yaxis_title=ytitle, hovermode="x unified")
+    fig.update_layout(
+        title=title,
+        template="plotly_white",
+        height=380,
+        margin={"l": 60, "r": 20, "t": 50, "b": 40},
+        legend={"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right", "yanchor": "bottom"},
+        yaxis_title=ytitle,
+        hovermode="x unified",
+    )
     if pct:
         fig.update_yaxes(tickformat=".1%")
     return fig
@@ -84,12 +97,21 @@ def _chart_cum_excess(run: RunFiles, ctx: dict[str, Any]) -> go.Figure | str:
     x = _iso(date_array(run.returns))
     fig = go.Figure()
     for name, label in (("excess", "excess (with cost)"), ("excess_nc", "excess (no cost)")):
-        fig.add_trace(go.Scatter(x=x, y=np.cumsum(np.nan_to_num(_col(run, name))), name=label,
-                                 mode="lines"))
-    fig.add_trace(go.Scatter(x=x, y=np.cumsum(np.nan_to_num(_col(run, "benchmark"))),
-                             name="benchmark", mode="lines", line={"dash": "dot", "color": "#888"}))
-    return _layout(fig, "Cumulative excess return vs benchmark (sum of daily returns)",
-                   "cumulative return")
+        fig.add_trace(
+            go.Scatter(x=x, y=np.cumsum(np.nan_to_num(_col(run, name))), name=label, mode="lines")
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=np.cumsum(np.nan_to_num(_col(run, "benchmark"))),
+            name="benchmark",
+            mode="lines",
+            line={"dash": "dot", "color": "#888"},
+        )
+    )
+    return _layout(
+        fig, "Cumulative excess return vs benchmark (sum of daily returns)", "cumulative return"
+    )
 
 
 def _chart_cum_return(run: RunFiles, ctx: dict[str, Any]) -> go.Figure | str:
@@ -97,13 +119,16 @@ def _chart_cum_return(run: RunFiles, ctx: dict[str, Any]) -> go.Figure | str:
         return "No returns.parquet in this run: no portfolio returns."
     x = _iso(date_array(run.returns))
     fig = go.Figure()
-    for name, label, style in (("return", "portfolio (with cost)", {}),
-                               ("return_nc", "portfolio (no cost)", {}),
-                               ("benchmark", "benchmark", {"dash": "dot", "color": "#888"})):
+    for name, label, style in (
+        ("return", "portfolio (with cost)", {}),
+        ("return_nc", "portfolio (no cost)", {}),
+        ("benchmark", "benchmark", {"dash": "dot", "color": "#888"}),
+    ):
         growth = np.cumprod(1.0 + np.nan_to_num(_col(run, name))) - 1.0
         fig.add_trace(go.Scatter(x=x, y=growth, name=label, mode="lines", line=style))
-    return _layout(fig, "Portfolio and benchmark cumulative return (compounded)",
-                   "cumulative return")
+    return _layout(
+        fig, "Portfolio and benchmark cumulative return (compounded)", "cumulative return"
+    )
 
 
 def _chart_drawdown(run: RunFiles, ctx: dict[str, Any]) -> go.Figure | str:
@@ -121,8 +146,7 @@ def _signal_ic(run: RunFiles, ctx: dict[str, Any]) -> tuple[np.ndarray, np.ndarr
     """(dates [T], ic [T], rank_ic [T]) from ic.parquet, else computed from predictions."""
     if "ic" not in ctx:
         if run.ic is not None:
-            ctx["ic"] = (date_array(run.ic), run.ic["ic"].to_numpy(),
-                         run.ic["rank_ic"].to_numpy())
+            ctx["ic"] = (date_array(run.ic), run.ic["ic"].to_numpy(), run.ic["rank_ic"].to_numpy())
             ctx["ic_source"] = "ic.parquet"
         elif run.predictions is not None:
             dates, score, label = _grid(run, ctx)
@@ -148,10 +172,24 @@ def _chart_ic(run: RunFiles, ctx: dict[str, Any]) -> go.Figure | str:
     x = _iso(dates)
     fig = go.Figure()
     fig.add_trace(go.Bar(x=x, y=ic, name="IC (daily)", marker_color="rgba(31,119,180,0.35)"))
-    fig.add_trace(go.Scatter(x=x, y=sig.rolling_mean(ic, 20), name="IC 20-day mean",
-                             mode="lines", line={"color": "#1f77b4", "width": 2}))
-    fig.add_trace(go.Scatter(x=x, y=sig.rolling_mean(ric, 20), name="Rank IC 20-day mean",
-                             mode="lines", line={"color": "#d62728", "width": 2}))
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=sig.rolling_mean(ic, 20),
+            name="IC 20-day mean",
+            mode="lines",
+            line={"color": "#1f77b4", "width": 2},
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=sig.rolling_mean(ric, 20),
+            name="Rank IC 20-day mean",
+            mode="lines",
+            line={"color": "#d62728", "width": 2},
+        )
+    )
     return _layout(fig, f"Information coefficient ({ctx['ic_source']})", "IC", pct=False)
 
 
@@ -164,9 +202,20 @@ def _chart_ic_monthly(run: RunFiles, ctx: dict[str, Any]) -> go.Figure | str:
     months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
     text = [["" if not np.isfinite(v) else f"{v:.3f}" for v in row] for row in grid]
     lim = float(np.nanmax(np.abs(grid))) if np.isfinite(grid).any() else 1.0
-    fig = go.Figure(go.Heatmap(z=grid, x=months, y=[str(y) for y in years], text=text,
-                               texttemplate="%{text}", colorscale="RdBu", zmid=0.0,
-                               zmin=-lim, zmax=lim, colorbar={"title": "IC"}))
+    fig = go.Figure(
+        go.Heatmap(
+            z=grid,
+            x=months,
+            y=[str(y) for y in years],
+            text=text,
+            texttemplate="%{text}",
+            colorscale="RdBu",
+            zmid=0.0,
+            zmin=-lim,
+            zmax=lim,
+            colorbar={"title": "IC"},
+        )
+    )
     fig = _layout(fig, "Monthly mean IC", "year", pct=False)
     fig.update_layout(height=max(260, 60 + 32 * len(years)), hovermode="closest")
     fig.update_yaxes(type="category", autorange="reversed")
@@ -190,13 +239,29 @@ def _chart_quantiles(run: RunFiles, ctx: dict[str, Any]) -> go.Figure | str:
     fig = go.Figure()
     colors = ["#d73027", "#fc8d59", "#91bfdb", "#4575b4", "#313695"]
     for j in range(k):
-        fig.add_trace(go.Scatter(x=x, y=np.cumsum(np.nan_to_num(q[:, j])), name=f"q{j + 1}",
-                                 mode="lines", line={"color": colors[j * len(colors) // k]}))
-    fig.add_trace(go.Scatter(x=x, y=np.cumsum(np.nan_to_num(q[:, -1] - q[:, 0])),
-                             name=f"q{k} - q1", mode="lines",
-                             line={"dash": "dash", "color": "#000"}))
-    return _layout(fig, f"Cumulative mean label by score quantile, q1 = lowest ({source})",
-                   "cumulative label (sum)")
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=np.cumsum(np.nan_to_num(q[:, j])),
+                name=f"q{j + 1}",
+                mode="lines",
+                line={"color": colors[j * len(colors) // k]},
+            )
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=np.cumsum(np.nan_to_num(q[:, -1] - q[:, 0])),
+            name=f"q{k} - q1",
+            mode="lines",
+            line={"dash": "dash", "color": "#000"},
+        )
+    )
+    return _layout(
+        fig,
+        f"Cumulative mean label by score quantile, q1 = lowest ({source})",
+        "cumulative label (sum)",
+    )
 
 
 def _chart_turnover(run: RunFiles, ctx: dict[str, Any]) -> go.Figure | str:
@@ -206,24 +271,38 @@ def _chart_turnover(run: RunFiles, ctx: dict[str, Any]) -> go.Figure | str:
     tov = _col(run, "turnover")
     fig = go.Figure()
     fig.add_trace(go.Bar(x=x, y=tov, name="daily turnover", marker_color="rgba(44,160,44,0.4)"))
-    fig.add_trace(go.Scatter(x=x, y=sig.rolling_mean(tov, 20), name="20-day mean", mode="lines",
-                             line={"color": "#2ca02c", "width": 2}))
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=sig.rolling_mean(tov, 20),
+            name="20-day mean",
+            mode="lines",
+            line={"color": "#2ca02c", "width": 2},
+        )
+    )
     return _layout(fig, "Turnover", "turnover")
 
 
 _BUILDERS: dict[str, Callable[[RunFiles, dict[str, Any]], go.Figure | str]] = {
-    "cum_excess": _chart_cum_excess, "cum_return": _chart_cum_return,
-    "drawdown": _chart_drawdown, "ic": _chart_ic, "ic_monthly": _chart_ic_monthly,
-    "quantiles": _chart_quantiles, "turnover": _chart_turnover,
+    "cum_excess": _chart_cum_excess,
+    "cum_return": _chart_cum_return,
+    "drawdown": _chart_drawdown,
+    "ic": _chart_ic,
+    "ic_monthly": _chart_ic_monthly,
+    "quantiles": _chart_quantiles,
+    "turnover": _chart_turnover,
 }
 
 
 def _chart_html(name: str, built: go.Figure | str) -> str:
     if isinstance(built, str):
-        return (f'<div class="seqalpha-missing" data-chart="{name}" id="missing-{name}">'
-                f"{html.escape(built)}</div>")
-    inner = built.to_html(full_html=False, include_plotlyjs=False, div_id=f"plot-{name}",
-                          config=_PLOT_CONFIG)
+        return (
+            f'<div class="seqalpha-missing" data-chart="{name}" id="missing-{name}">'
+            f"{html.escape(built)}</div>"
+        )
+    inner = built.to_html(
+        full_html=False, include_plotlyjs=False, div_id=f"plot-{name}", config=_PLOT_CONFIG
+    )
     return f'<div class="seqalpha-chart" id="chart-{name}" data-chart="{name}">{inner}</div>'
 
 
@@ -261,8 +340,10 @@ def year_table_html(metrics: dict[str, Any]) -> str:
     by_year: dict[str, dict[str, Any]] = metrics.get("by_year") or {}
     overall: dict[str, Any] = metrics.get("overall") or {}
     if not by_year and not overall:
-        return ('<div class="seqalpha-missing" data-table="by_year">metrics.json has no '
-                "by_year / overall backtest metrics (signal-only run?).</div>")
+        return (
+            '<div class="seqalpha-missing" data-table="by_year">metrics.json has no '
+            "by_year / overall backtest metrics (signal-only run?).</div>"
+        )
     names: list[str] = []
     for row in [*by_year.values(), overall]:
         for key in row:
@@ -278,36 +359,48 @@ def year_table_html(metrics: dict[str, Any]) -> str:
     if overall:
         cells = "".join(_cell(c, overall.get(c, float("nan"))) for c in cols)
         rows.append(f'<tr class="overall"><td>overall</td>{cells}</tr>')
-    return (f'<div class="table-wrap"><table class="metrics" id="table-by-year"><thead><tr>'
-            f"<th>year</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
+    return (
+        f'<div class="table-wrap"><table class="metrics" id="table-by-year"><thead><tr>'
+        f"<th>year</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
+    )
 
 
 def signal_table_html(metrics: dict[str, Any]) -> str:
     """Top-level numeric metrics (IC, Rank IC, ICIR, ...) as a two-column HTML table."""
-    flat = {k: v for k, v in metrics.items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    flat = {
+        k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
     if not flat:
-        return ('<div class="seqalpha-missing" data-table="signal">metrics.json has no '
-                "top-level signal metrics.</div>")
-    order = [k for k in SIGNAL_METRICS if k in flat] + sorted(k for k in flat
-                                                              if k not in SIGNAL_METRICS)
+        return (
+            '<div class="seqalpha-missing" data-table="signal">metrics.json has no '
+            "top-level signal metrics.</div>"
+        )
+    order = [k for k in SIGNAL_METRICS if k in flat] + sorted(
+        k for k in flat if k not in SIGNAL_METRICS
+    )
     rows = "".join(f"<tr><td>{html.escape(k)}</td>{_cell(k, flat[k])}</tr>" for k in order)
-    return (f'<table class="metrics" id="table-signal"><thead><tr><th>metric</th><th>value</th>'
-            f"</tr></thead><tbody>{rows}</tbody></table>")
+    return (
+        f'<table class="metrics" id="table-signal"><thead><tr><th>metric</th><th>value</th>'
+        f"</tr></thead><tbody>{rows}</tbody></table>"
+    )
 
 
 def _config_html(run: RunFiles) -> str:
     if run.config_text is None:
-        return ('<div class="seqalpha-missing" data-section="config">'
-                "No config.yaml in this run.</div>")
+        return (
+            '<div class="seqalpha-missing" data-section="config">No config.yaml in this run.</div>'
+        )
     if run.config is not None:
-        text = yaml.safe_dump(run.config, sort_keys=False, default_flow_style=False,
-                              allow_unicode=True, width=100)
+        text = yaml.safe_dump(
+            run.config, sort_keys=False, default_flow_style=False, allow_unicode=True, width=100
+        )
         note = ""
     else:
         text = run.config_text
-        note = (f'<div class="seqalpha-missing" data-section="config">config.yaml is not a valid '
-                f"YAML mapping ({html.escape(run.config_error or '')}); shown verbatim.</div>")
+        note = (
+            f'<div class="seqalpha-missing" data-section="config">config.yaml is not a valid '
+            f"YAML mapping ({html.escape(run.config_error or '')}); shown verbatim.</div>"
+        )
     return f'{note}<pre class="config" id="config-yaml">{html.escape(text)}</pre>'
 
 
@@ -321,8 +414,10 @@ def _provenance_line(run_dir: Path) -> str:
         commit = (git.get("commit") or "no git")[:12]
         dirty = " (dirty)" if git.get("dirty") else ""
         data = (prov.get("data") or {}).get("sha256", "")[:12]
-        return (f" · code {html.escape(commit)}{dirty} · data sha256 {html.escape(data)}"
-                f" · seeds {html.escape(str(prov.get('seeds')))}")
+        return (
+            f" · code {html.escape(commit)}{dirty} · data sha256 {html.escape(data)}"
+            f" · seeds {html.escape(str(prov.get('seeds')))}"
+        )
     except (ValueError, AttributeError):
         return " · provenance.json unreadable"
 
@@ -333,8 +428,9 @@ def render_report(run: RunFiles) -> str:
     charts = {name: _chart_html(name, _BUILDERS[name](run, ctx)) for name in CHARTS}
     metrics = run.metrics
     if metrics is None:
-        signal_tbl = year_tbl = ('<div class="seqalpha-missing" data-table="metrics">'
-                                 "No metrics.json in this run.</div>")
+        signal_tbl = year_tbl = (
+            '<div class="seqalpha-missing" data-table="metrics">No metrics.json in this run.</div>'
+        )
     else:
         signal_tbl, year_tbl = signal_table_html(metrics), year_table_html(metrics)
     present = ", ".join(f"{k} {'✓' if v else '✗'}" for k, v in run.present.items())
@@ -342,18 +438,23 @@ def render_report(run: RunFiles) -> str:
     title = html.escape(run.run_dir.resolve().name)
     sections = [
         ("summary", "Signal metrics", signal_tbl),
-        ("performance", "Backtest performance",
-         charts["cum_excess"] + charts["cum_return"] + charts["drawdown"]),
+        (
+            "performance",
+            "Backtest performance",
+            charts["cum_excess"] + charts["cum_return"] + charts["drawdown"],
+        ),
         ("years", "Metrics by year", year_tbl),
         ("signal", "Signal quality", charts["ic"] + charts["ic_monthly"] + charts["quantiles"]),
         ("trading", "Trading", charts["turnover"]),
         ("config", "Configuration", _config_html(run)),
     ]
     nav = "".join(f'<a href="#sec-{sid}">{html.escape(t)}</a>' for sid, t, _ in sections)
-    body = "".join(f'<section id="sec-{sid}"><h2>{html.escape(t)}</h2>{content}</section>'
-                   for sid, t, content in sections)
+    body = "".join(
+        f'<section id="sec-{sid}"><h2>{html.escape(t)}</h2>{content}</section>'
+        for sid, t, content in sections
+    )
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>seqalpha report · {title}</title><style>{_CSS}</style>"
         f'<script type="text/javascript">{get_plotlyjs()}</script></head><body>'
         f"<header><h1>seqalpha report · {title}</h1><p>generated {generated} · seqalpha "

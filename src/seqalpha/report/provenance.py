@@ -19,8 +19,24 @@ from typing import Any
 import seqalpha
 from seqalpha.errors import ConfigError, DataError
 
-PACKAGES = ("numpy", "polars", "pyarrow", "pandas", "numba", "scipy", "torch", "lightgbm",
-            "scikit-learn", "cvxpy", "ray", "mlflow", "plotly", "pydantic", "pyyaml", "typer")
+PACKAGES = (
+    "numpy",
+    "polars",
+    "pyarrow",
+    "pandas",
+    "numba",
+    "scipy",
+    "torch",
+    "lightgbm",
+    "scikit-learn",
+    "cvxpy",
+    "ray",
+    "mlflow",
+    "plotly",
+    "pydantic",
+    "pyyaml",
+    "typer",
+)
 _CHUNK = 1 << 20
 
 
@@ -37,8 +53,9 @@ def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str | None]
 
 def _git(root: Path, *args: str) -> str | None:
     try:
-        proc = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
-                              timeout=20, check=False)
+        proc = subprocess.run(
+            ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=20, check=False
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return proc.stdout.strip() if proc.returncode == 0 else None
@@ -52,8 +69,7 @@ def git_state(root: Path | None = None) -> dict[str, Any]:
         return {"commit": None, "dirty": None, "root": None}
     commit = _git(root, "rev-parse", "HEAD")
     status = _git(root, "status", "--porcelain", "--untracked-files=no")
-    return {"commit": commit, "dirty": None if status is None else bool(status),
-            "root": str(root)}
+    return {"commit": commit, "dirty": None if status is None else bool(status), "root": str(root)}
 
 
 def _expand(data_files: list[Path]) -> list[Path]:
@@ -91,12 +107,12 @@ def hash_files(data_files: list[Path]) -> dict[str, Any]:
             while n := fh.readinto(buf):
                 digest.update(view[:n])
         total += size
-    return {"sha256": digest.hexdigest(), "root": str(root), "n_files": len(rel),
-            "n_bytes": total}
+    return {"sha256": digest.hexdigest(), "root": str(root), "n_files": len(rel), "n_bytes": total}
 
 
-def provenance(data_files: list[Path], seeds: list[int],
-               extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def provenance(
+    data_files: list[Path], seeds: list[int], extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The provenance record as a JSON-ready dict (see write_provenance)."""
     if not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
         raise ConfigError(f"provenance: seeds must be integers, got {seeds!r}")
@@ -120,8 +136,12 @@ def provenance(data_files: list[Path], seeds: list[int],
     }
 
 
-def write_provenance(run_dir: Path | str, data_files: list[Path], seeds: list[int],
-                     extra: dict[str, Any] | None = None) -> Path:
+def write_provenance(
+    run_dir: Path | str,
+    data_files: list[Path],
+    seeds: list[int],
+    extra: dict[str, Any] | None = None,
+) -> Path:
     """Write `RUN_DIR/provenance.json` atomically (code, packages, data sha256, seeds, argv)."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():

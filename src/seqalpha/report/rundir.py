@@ -19,8 +19,17 @@ import yaml
 from seqalpha.errors import DataError
 
 PREDICTION_COLUMNS = ("datetime", "instrument", "score", "label")
-RETURN_COLUMNS = ("datetime", "return", "return_nc", "benchmark", "excess", "excess_nc",
-                  "turnover", "cost", "value")
+RETURN_COLUMNS = (
+    "datetime",
+    "return",
+    "return_nc",
+    "benchmark",
+    "excess",
+    "excess_nc",
+    "turnover",
+    "cost",
+    "value",
+)
 POSITION_COLUMNS = ("datetime", "instrument", "shares", "weight", "price")
 IC_COLUMNS = ("datetime", "ic", "rank_ic")
 
@@ -129,9 +138,18 @@ def load_run(run_dir: Path | str) -> RunFiles:
     mpath = run_dir / "metrics.json"
     if mpath.is_file():
         run.metrics = read_metrics(mpath)
-    run.present = {name: (run_dir / name).is_file() for name in (
-        "config.yaml", "predictions.parquet", "returns.parquet", "positions.parquet",
-        "metrics.json", "ic.parquet", "quantiles.parquet")}
+    run.present = {
+        name: (run_dir / name).is_file()
+        for name in (
+            "config.yaml",
+            "predictions.parquet",
+            "returns.parquet",
+            "positions.parquet",
+            "metrics.json",
+            "ic.parquet",
+            "quantiles.parquet",
+        )
+    }
     return run
 
 

@@ -21,8 +21,11 @@ def predictions_to_grid(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Long predictions -> (dates datetime64[D] [T], score float64 [T, N], label float64 [T, N])."""
     try:
-        grid = Panel.from_long(frame.select("datetime", "instrument", "score", "label"),
-                               ["score", "label"], dtype=np.float64)
+        grid = Panel.from_long(
+            frame.select("datetime", "instrument", "score", "label"),
+            ["score", "label"],
+            dtype=np.float64,
+        )
     except DataError as exc:
         raise DataError(f"{source}: {exc}") from None
     return grid.dates, grid["score"], grid["label"]

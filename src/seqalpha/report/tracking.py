@@ -61,7 +61,7 @@ def metric_values(metrics: dict[str, Any]) -> dict[str, float]:
 
 def _chunks(items: list, size: int) -> Iterator[list]:
     for i in range(0, len(items), size):
-        yield items[i:i + size]
+        yield items[i : i + size]
 
 
 def default_tracking_uri(run_dir: Path | str) -> str:
@@ -71,9 +71,14 @@ def default_tracking_uri(run_dir: Path | str) -> str:
     return f"sqlite:///{store / 'mlflow.db'}"
 
 
-def log_run(run_dir: Path | str, config: dict[str, Any], metrics: dict[str, Any],
-            artifacts: list[Path], tracking_uri: str | None = None,
-            experiment: str = "seqalpha") -> str:
+def log_run(
+    run_dir: Path | str,
+    config: dict[str, Any],
+    metrics: dict[str, Any],
+    artifacts: list[Path],
+    tracking_uri: str | None = None,
+    experiment: str = "seqalpha",
+) -> str:
     """Log a run's flattened config, numeric metrics and artifact files to MLflow; return run id."""
     from mlflow.entities import Metric, Param, RunTag
     from mlflow.tracking import MlflowClient
@@ -95,7 +100,8 @@ def log_run(run_dir: Path | str, config: dict[str, Any], metrics: dict[str, Any]
         exp_id = exp.experiment_id
     elif local:  # keep artifacts beside the database, not in the caller's working directory
         exp_id = client.create_experiment(
-            experiment, artifact_location=(run_dir / "mlruns" / "artifacts").as_uri())
+            experiment, artifact_location=(run_dir / "mlruns" / "artifacts").as_uri()
+        )
     else:
         exp_id = client.create_experiment(experiment)
     tags = {"seqalpha.run_dir": str(run_dir), "mlflow.runName": run_dir.name}
@@ -124,6 +130,12 @@ def log_run(run_dir: Path | str, config: dict[str, Any], metrics: dict[str, Any]
 
 def default_artifacts(run_dir: Path | str) -> list[Path]:
     """The standard run files that exist: report.html, metrics.json, config.yaml, predictions..."""
-    names = ("report.html", "metrics.json", "config.yaml", "predictions.parquet",
-             "returns.parquet", "provenance.json")
+    names = (
+        "report.html",
+        "metrics.json",
+        "config.yaml",
+        "predictions.parquet",
+        "returns.parquet",
+        "provenance.json",
+    )
     return [Path(run_dir) / n for n in names if (Path(run_dir) / n).is_file()]

@@ -15,6 +15,16 @@ from seqalpha.risk.model import (
     style_exposures,
 )
 
-__all__ = ["FactorModelParams", "FactorRiskModel", "RiskModel", "RiskView", "SampleCovarianceModel",
-           "ewma_weights", "factor_form_to_full", "fit_factor_model", "shrink_to_diagonal",
-           "style_exposures", "weighted_cov"]
+__all__ = [
+    "FactorModelParams",
+    "FactorRiskModel",
+    "RiskModel",
+    "RiskView",
+    "SampleCovarianceModel",
+    "ewma_weights",
+    "factor_form_to_full",
+    "fit_factor_model",
+    "shrink_to_diagonal",
+    "style_exposures",
+    "weighted_cov",
+]

@@ -7,8 +7,9 @@ import numpy as np
 from seqalpha.errors import ConfigError, DataError
 
 
-def factor_form_to_full(exposures: np.ndarray, factor_cov: np.ndarray,
-                        specific_var: np.ndarray) -> np.ndarray:
+def factor_form_to_full(
+    exposures: np.ndarray, factor_cov: np.ndarray, specific_var: np.ndarray
+) -> np.ndarray:
     """X F X' + diag(d) [N, N] from exposures [N, K], factor_cov [K, K], specific_var [N]."""
     return exposures @ factor_cov @ exposures.T + np.diag(specific_var)
 

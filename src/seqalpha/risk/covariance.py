@@ -45,7 +45,7 @@ def weighted_cov(x: np.ndarray, half_life: float | None = None, demean: bool = F
     if demean:
         x = x - w @ x
         # unbiased weighted estimate for reliability weights
-        corr = 1.0 - float(np.sum(w ** 2))
+        corr = 1.0 - float(np.sum(w**2))
         scale = 1.0 / corr if corr > 1e-12 else 1.0
     else:
         scale = 1.0
@@ -74,13 +74,19 @@ class SampleCovarianceModel(RiskModel):
         self.window = int(window)
         self.min_obs = int(min_obs) if min_obs is not None else max(2, self.window // 2)
         if not 2 <= self.min_obs <= self.window:
-            raise ConfigError(f"SampleCovarianceModel.min_obs must be in [2, window], got {min_obs}")
+            raise ConfigError(
+                f"SampleCovarianceModel.min_obs must be in [2, window], got {min_obs}"
+            )
         self.returns: np.ndarray | None = None
         self.dates: np.ndarray | None = None
 
-    def fit(self, returns: np.ndarray, universe: np.ndarray | None = None,
-            dates: np.ndarray | None = None, instruments: np.ndarray | None = None
-            ) -> SampleCovarianceModel:
+    def fit(
+        self,
+        returns: np.ndarray,
+        universe: np.ndarray | None = None,
+        dates: np.ndarray | None = None,
+        instruments: np.ndarray | None = None,
+    ) -> SampleCovarianceModel:
         """Keep daily returns [T, N] (row t = return over day t); outside `universe` is ignored."""
         r = np.asarray(returns, dtype=np.float64)
         if r.ndim != 2:
@@ -118,7 +124,7 @@ class SampleCovarianceModel(RiskModel):
             raise DataError(f"covariance: day index {t} outside [0, {T})")
         if not self.ready(t):
             raise DataError(f"covariance({self._label(t)}): needs {self.min_obs} days of history")
-        win = r[max(0, t - self.window + 1): t + 1]  # type: ignore[index]
+        win = r[max(0, t - self.window + 1) : t + 1]  # type: ignore[index]
         n = win.shape[0]
         obs = np.isfinite(win)
         cnt = obs.sum(axis=0)
@@ -130,9 +136,9 @@ class SampleCovarianceModel(RiskModel):
         if ok.sum() >= 2:
             sub = dem[:, ok]
             s = float(ledoit_wolf_shrinkage(sub, assume_centered=True))
-            mu = float(np.sum(sub ** 2) / n / sub.shape[1])
+            mu = float(np.sum(sub**2) / n / sub.shape[1])
             load = np.zeros((N, self.window))
-            load[:, self.window - n:] = (np.sqrt((1.0 - s) / n) * dem).T
+            load[:, self.window - n :] = (np.sqrt((1.0 - s) / n) * dem).T
             X[ok] = load[ok]
             d[ok] = s * mu
         return X, np.eye(self.window), d

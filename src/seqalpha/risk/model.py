@@ -50,8 +50,14 @@ class FactorModelParams:
     weighting: str = "sqrt_cap"
 
     def __post_init__(self) -> None:
-        for k in ("momentum_window", "volatility_window", "cov_window", "specific_window",
-                  "min_specific_obs", "min_history"):
+        for k in (
+            "momentum_window",
+            "volatility_window",
+            "cov_window",
+            "specific_window",
+            "min_specific_obs",
+            "min_history",
+        ):
             if getattr(self, k) < 2:
                 raise ConfigError(f"FactorModelParams.{k} must be >= 2, got {getattr(self, k)}")
         if self.momentum_skip < 0 or self.min_names < 0:
@@ -59,19 +65,22 @@ class FactorModelParams:
         if self.cov_half_life <= 0 or self.specific_half_life <= 0:
             raise ConfigError("FactorModelParams: half-lives must be > 0")
         if not 0 <= self.factor_shrinkage <= 1:
-            raise ConfigError(f"FactorModelParams.factor_shrinkage must be in [0, 1], "
-                              f"got {self.factor_shrinkage}")
+            raise ConfigError(
+                f"FactorModelParams.factor_shrinkage must be in [0, 1], got {self.factor_shrinkage}"
+            )
         if self.zscore_clip <= 0 or (self.return_clip is not None and self.return_clip <= 0):
             raise ConfigError("FactorModelParams.zscore_clip and return_clip must be > 0")
         if self.weighting not in ("sqrt_cap", "equal"):
-            raise ConfigError(f"FactorModelParams.weighting={self.weighting!r}: expected "
-                              f"'sqrt_cap' or 'equal'")
+            raise ConfigError(
+                f"FactorModelParams.weighting={self.weighting!r}: expected 'sqrt_cap' or 'equal'"
+            )
         if self.min_specific_obs > self.specific_window:
             raise ConfigError("FactorModelParams.min_specific_obs must be <= specific_window")
 
 
-def _rolling_sum(a: np.ndarray, ok: np.ndarray, window: int, lag: int = 0
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def _rolling_sum(
+    a: np.ndarray, ok: np.ndarray, window: int, lag: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Sum and count of a [T, N] over rows (t-lag-window, t-lag] (via cumulative sums)."""
     T, N = a.shape
     cs = np.vstack([np.zeros((1, N)), np.cumsum(np.where(ok, a, 0.0), axis=0)])
@@ -94,9 +103,13 @@ def _cs_zscore(x: np.ndarray, universe: np.ndarray, clip: float) -> np.ndarray:
     return np.clip(z, -clip, clip)
 
 
-def style_exposures(returns: np.ndarray, market_cap: np.ndarray, universe: np.ndarray,
-                    value: np.ndarray | None = None, params: FactorModelParams = FactorModelParams()
-                    ) -> tuple[list[str], np.ndarray]:
+def style_exposures(
+    returns: np.ndarray,
+    market_cap: np.ndarray,
+    universe: np.ndarray,
+    value: np.ndarray | None = None,
+    params: FactorModelParams = FactorModelParams(),
+) -> tuple[list[str], np.ndarray]:
     """(names, z-scored style exposures float64 [T, N, S]) known at the close of each day.
 
     Row t uses data of days <= t; statistics over `universe` names, applied to every name with
@@ -110,10 +123,12 @@ def style_exposures(returns: np.ndarray, market_cap: np.ndarray, universe: np.nd
     s, c = _rolling_sum(lr, ok, params.momentum_window, params.momentum_skip)
     mom = np.where(c >= params.momentum_window // 2, s, np.nan)
     s1, c1 = _rolling_sum(r, ok, params.volatility_window)
-    s2, _ = _rolling_sum(r ** 2, ok, params.volatility_window)
+    s2, _ = _rolling_sum(r**2, ok, params.volatility_window)
     with np.errstate(invalid="ignore", divide="ignore"):
-        var = (s2 - s1 ** 2 / c1) / (c1 - 1)
-    vol = np.where(c1 >= max(2, params.volatility_window // 2), np.sqrt(np.maximum(var, 0.0)), np.nan)
+        var = (s2 - s1**2 / c1) / (c1 - 1)
+    vol = np.where(
+        c1 >= max(2, params.volatility_window // 2), np.sqrt(np.maximum(var, 0.0)), np.nan
+    )
     names, raw = ["size", "momentum", "volatility"], [size, mom, vol]
     if value is not None:
         names.append("value")
@@ -123,8 +138,15 @@ def style_exposures(returns: np.ndarray, market_cap: np.ndarray, universe: np.nd
     return names, out
 
 
-def _wls_days(xs: np.ndarray, col: np.ndarray, y: np.ndarray, w: np.ndarray, have: np.ndarray,
-              n_ind: int, chunk: int = 64) -> tuple[np.ndarray, np.ndarray]:
+def _wls_days(
+    xs: np.ndarray,
+    col: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    have: np.ndarray,
+    n_ind: int,
+    chunk: int = 64,
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-day weighted least squares of y [D, N] on [industry dummies (col [D, N]), styles
     xs [D, N, S]] with weights w [D, N] (0 = left out): factor returns [D, K] and residuals
     [D, N] (NaN where not `have`). Batched normal equations, chunked over days; a factor
@@ -169,10 +191,16 @@ class FactorRiskModel(RiskModel):
         self.params = params if params is not None else FactorModelParams(**kwargs)
         self.fitted = False
 
-    def fit(self, returns: np.ndarray, industry: np.ndarray, market_cap: np.ndarray,
-            universe: np.ndarray | None = None, value: np.ndarray | None = None,
-            dates: np.ndarray | None = None, instruments: np.ndarray | None = None
-            ) -> FactorRiskModel:
+    def fit(
+        self,
+        returns: np.ndarray,
+        industry: np.ndarray,
+        market_cap: np.ndarray,
+        universe: np.ndarray | None = None,
+        value: np.ndarray | None = None,
+        dates: np.ndarray | None = None,
+        instruments: np.ndarray | None = None,
+    ) -> FactorRiskModel:
         """Fit on daily returns [T, N] (row t = close t-1 -> close t), industry int [T, N],
         market cap [T, N], optional universe bool [T, N], value (e.g. book/price) [T, N], and
         the grid's dates [T] / instruments [N] (for error messages and `view`)."""
@@ -187,7 +215,8 @@ class FactorRiskModel(RiskModel):
         cap = np.asarray(market_cap, dtype=np.float64)
         uni = np.ones((T, N), bool) if universe is None else np.asarray(universe, dtype=bool)
         for nm, a in (("industry", ind), ("market_cap", cap), ("universe", uni)) + (
-                (("value", np.asarray(value)),) if value is not None else ()):
+            (("value", np.asarray(value)),) if value is not None else ()
+        ):
             if a.shape != (T, N):
                 raise DataError(f"{nm}: shape {a.shape} differs from returns {(T, N)}")
         if dates is not None and len(dates) != T:
@@ -195,7 +224,9 @@ class FactorRiskModel(RiskModel):
         self.dates = None if dates is None else np.asarray(dates)
         self.instruments = None if instruments is None else np.asarray(instruments)
         if self.instruments is not None and len(self.instruments) != N:
-            raise DataError(f"instruments: length {len(self.instruments)} differs from returns columns {N}")
+            raise DataError(
+                f"instruments: length {len(self.instruments)} differs from returns columns {N}"
+            )
         # one factor per industry code held by some universe name (others could not be estimated)
         self.industries = np.unique(ind[(ind >= 0) & uni])
         if self.industries.size == 0:
@@ -210,8 +241,11 @@ class FactorRiskModel(RiskModel):
         K = n_ind + len(self.style_names)
         y_all = r if p.return_clip is None else np.clip(r, -p.return_clip, p.return_clip)
         with np.errstate(invalid="ignore"):
-            wt = np.sqrt(np.where(cap > 0, cap, np.nan)) if p.weighting == "sqrt_cap" \
+            wt = (
+                np.sqrt(np.where(cap > 0, cap, np.nan))
+                if p.weighting == "sqrt_cap"
                 else np.ones((T, N))
+            )
         self.factor_returns = np.full((T, K), np.nan)
         self.specific_returns = np.full((T, N), np.nan)
         self.n_names = np.zeros(T, dtype=np.int64)
@@ -250,7 +284,7 @@ class FactorRiskModel(RiskModel):
         """True when at least `min_history` factor-return days exist up to t."""
         self._check_fitted()
         lo = max(0, t - self.params.cov_window + 1)
-        return int(np.isfinite(self.factor_returns[lo: t + 1, 0]).sum()) >= self.params.min_history
+        return int(np.isfinite(self.factor_returns[lo : t + 1, 0]).sum()) >= self.params.min_history
 
     def exposures(self, t: int) -> np.ndarray:
         """Exposures [N, K] at the close of day t (industry dummies, then styles); NaN rows for
@@ -271,9 +305,11 @@ class FactorRiskModel(RiskModel):
         self._check_fitted()
         p = self.params
         if not self.ready(t):
-            raise DataError(f"factor_covariance({self._label(t)}): fewer than {p.min_history} "
-                            f"days of factor returns in the last {p.cov_window} days")
-        f = self.factor_returns[max(0, t - p.cov_window + 1): t + 1]
+            raise DataError(
+                f"factor_covariance({self._label(t)}): fewer than {p.min_history} "
+                f"days of factor returns in the last {p.cov_window} days"
+            )
+        f = self.factor_returns[max(0, t - p.cov_window + 1) : t + 1]
         return shrink_to_diagonal(weighted_cov(f, p.cov_half_life, p.demean), p.factor_shrinkage)
 
     def specific_variance(self, t: int) -> np.ndarray:
@@ -282,13 +318,13 @@ class FactorRiskModel(RiskModel):
         self._check_fitted()
         p = self.params
         lo = max(0, t - p.specific_window + 1)
-        u = self.specific_returns[lo: t + 1]
+        u = self.specific_returns[lo : t + 1]
         n = u.shape[0]
         age = np.arange(n - 1, -1, -1, dtype=np.float64)
         w = (0.5 ** (age / p.specific_half_life))[:, None] * np.isfinite(u)
         sw = w.sum(axis=0)
         with np.errstate(invalid="ignore", divide="ignore"):
-            var = (w * np.where(np.isfinite(u), u ** 2, 0.0)).sum(axis=0) / sw
+            var = (w * np.where(np.isfinite(u), u**2, 0.0)).sum(axis=0) / sw
         enough = np.isfinite(u).sum(axis=0) >= p.min_specific_obs
         fill = np.nanmedian(var[enough]) if enough.any() else np.nan
         var = np.where(enough, var, fill)
@@ -312,12 +348,18 @@ class FactorRiskModel(RiskModel):
     def industry_codes(self) -> np.ndarray:
         """Industry codes int [T, N] the model was fitted with (-1 unknown)."""
         self._check_fitted()
-        return np.where(self.industry_col >= 0, self.industries[np.maximum(self.industry_col, 0)], -1)
+        return np.where(
+            self.industry_col >= 0, self.industries[np.maximum(self.industry_col, 0)], -1
+        )
 
 
-def fit_factor_model(data_dir: str | Path, panel, meta_dir: str | Path | None = None,
-                     params: FactorModelParams | None = None, taxonomy: str = "sw2021"
-                     ) -> FactorRiskModel:
+def fit_factor_model(
+    data_dir: str | Path,
+    panel,
+    meta_dir: str | Path | None = None,
+    params: FactorModelParams | None = None,
+    taxonomy: str = "sw2021",
+) -> FactorRiskModel:
     """Fit a `FactorRiskModel` on a daily panel with `close` (adjusted): returns from close,
     industry and market cap from `seqalpha.data.reference.industry_and_size`, value from `bp`."""
     from seqalpha.data.reference import industry_and_size
@@ -332,5 +374,6 @@ def fit_factor_model(data_dir: str | Path, panel, meta_dir: str | Path | None = 
     value = panel.fields.get("bp")
     if value is not None and not np.isfinite(value).any():
         value = None  # the store has no book/price data
-    return FactorRiskModel(params).fit(r, ind, cap, panel.universe, value, panel.dates,
-                                             panel.instruments)
+    return FactorRiskModel(params).fit(
+        r, ind, cap, panel.universe, value, panel.dates, panel.instruments
+    )

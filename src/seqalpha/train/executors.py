@@ -80,8 +80,9 @@ class ProcessExecutor(Executor):
         import multiprocessing as mp
 
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=self.workers,
-                                             mp_context=mp.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=mp.get_context("spawn")
+            )
         return self._pool
 
     def map_unordered(self, fn, shared, jobs):
@@ -120,6 +121,7 @@ class ProcessExecutor(Executor):
 
 # ------------------------------------------------------------------------------------ Ray
 
+
 def _ray_call(fn: Fn, shared: Any, job: Any) -> Any:
     return fn(shared, job)
 
@@ -143,8 +145,11 @@ class RayExecutor(Executor):
             return
         # Ray's workers import seqalpha from the same (editable) installation as the driver.
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
-                                  "logging_level": "ERROR"}
+        kwargs: dict[str, Any] = {
+            "include_dashboard": False,
+            "log_to_driver": False,
+            "logging_level": "ERROR",
+        }
         if self.address is None:
             # "local": always a new private instance, never an existing cluster of this machine
             ray.init(address="local", num_cpus=self.local_cpus, **kwargs)

@@ -52,8 +52,11 @@ class Inputs:
             arr = getattr(self, name)
             if arr is not None:
                 np.save(path / f"{name}.npy", arr if name != "instruments" else arr.astype("U"))
-        meta = {"feature_names": list(self.feature_names), "label_names": list(self.label_names),
-                "lookback": int(self.lookback)}
+        meta = {
+            "feature_names": list(self.feature_names),
+            "label_names": list(self.label_names),
+            "lookback": int(self.lookback),
+        }
         (path / "meta.json").write_text(json.dumps(meta))
 
     @classmethod
@@ -68,8 +71,13 @@ class Inputs:
         return cls(**arrays, **meta)
 
 
-def align_to(x: np.ndarray, src_dates: np.ndarray, src_inst: np.ndarray, dates: np.ndarray,
-             instruments: np.ndarray) -> np.ndarray:
+def align_to(
+    x: np.ndarray,
+    src_dates: np.ndarray,
+    src_inst: np.ndarray,
+    dates: np.ndarray,
+    instruments: np.ndarray,
+) -> np.ndarray:
     """Re-grid x [D, M, ...] (src_dates x src_inst) onto dates x instruments [T, N, ...] (NaN
     where the source has no row or column)."""
     src_dates = np.asarray(src_dates, dtype="datetime64[D]")
@@ -106,8 +114,9 @@ def build_inputs(cfg) -> Inputs:
     from seqalpha.labels import LabelSpec, make_labels
 
     d, f = cfg.data, cfg.features
-    panel = load_panel(d.dir, None, d.universe if isinstance(d.universe, str) else list(d.universe),
-                       d.start, d.end)
+    panel = load_panel(
+        d.dir, None, d.universe if isinstance(d.universe, str) else list(d.universe), d.start, d.end
+    )
     names: list[str] = []
     blocks: list[np.ndarray] = []
     if f.library in ("alpha158", "alpha360"):
@@ -131,8 +140,7 @@ def build_inputs(cfg) -> Inputs:
 
         n, x = intraday_daily_features(minute, window=f.intraday_window)
         names += list(n)
-        blocks.append(align_to(x, minute.dates, minute.instruments, panel.dates,
-                               panel.instruments))
+        blocks.append(align_to(x, minute.dates, minute.instruments, panel.dates, panel.instruments))
     if f.bars:
         from seqalpha.features.intraday import intraday_sequences
 
@@ -144,15 +152,30 @@ def build_inputs(cfg) -> Inputs:
         feats = np.ascontiguousarray(feats, dtype=np.float32)
         feats, names = drop_empty_features(feats, names, panel.universe)
     lab = cfg.labels
-    spec = LabelSpec(horizons=tuple(lab.horizons), kind=lab.kind, offset=lab.offset,
-                     benchmark=lab.benchmark, price_field=lab.price_field)
+    spec = LabelSpec(
+        horizons=tuple(lab.horizons),
+        kind=lab.kind,
+        offset=lab.offset,
+        benchmark=lab.benchmark,
+        price_field=lab.price_field,
+    )
     label_names, y = make_labels(panel, spec, bars=minute)
-    return Inputs(panel.dates, panel.instruments, feats, bars_arr, y.astype(np.float32),
-                  panel.universe.copy(), names, list(label_names), f.lookback)
+    return Inputs(
+        panel.dates,
+        panel.instruments,
+        feats,
+        bars_arr,
+        y.astype(np.float32),
+        panel.universe.copy(),
+        names,
+        list(label_names),
+        f.lookback,
+    )
 
 
-def drop_empty_features(x: np.ndarray, names: list[str], mask: np.ndarray
-                        ) -> tuple[np.ndarray, list[str]]:
+def drop_empty_features(
+    x: np.ndarray, names: list[str], mask: np.ndarray
+) -> tuple[np.ndarray, list[str]]:
     """Drop feature columns of x [T, N, F] with no finite value in the universe (e.g. Alpha158's
     VWAP0 on a store without $vwap), with one warning naming them."""
     finite = np.zeros(x.shape[2], dtype=bool)
@@ -161,11 +184,12 @@ def drop_empty_features(x: np.ndarray, names: list[str], mask: np.ndarray
         finite |= (np.isfinite(x[sl]) & mask[sl, :, None]).any(axis=(0, 1))
     if finite.all():
         return x, names
-    empty = [n for n, ok in zip(names, finite) if not ok]
+    empty = [n for n, ok in zip(names, finite, strict=False) if not ok]
     if not finite.any():
         raise DataError(f"features: every feature is empty (no finite value), e.g. {empty[:5]}")
-    warnings.warn(f"features {empty} have no finite value in the universe and are dropped",
-                  stacklevel=2)
+    warnings.warn(
+        f"features {empty} have no finite value in the universe and are dropped", stacklevel=2
+    )
     keep = np.nonzero(finite)[0]
     return np.ascontiguousarray(x[:, :, keep]), [names[k] for k in keep]
 
@@ -176,5 +200,10 @@ def _load_bars(minute_dir: str, bar_minutes: int, panel):
 
     if not Path(minute_dir).is_dir():
         raise DataError(f"data.minute_dir: {minute_dir} is not a directory")
-    return load_minute(minute_dir, panel.dates[0], panel.dates[-1],
-                       instruments=list(panel.instruments), bar_minutes=bar_minutes)
+    return load_minute(
+        minute_dir,
+        panel.dates[0],
+        panel.dates[-1],
+        instruments=list(panel.instruments),
+        bar_minutes=bar_minutes,
+    )

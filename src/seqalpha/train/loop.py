@@ -78,11 +78,13 @@ class TrainAdapter(Protocol):
 
     net: torch.nn.Module
 
-    def batches(self, data: SampleSet, train: bool, rng: np.random.Generator
-                ) -> list[tuple[np.ndarray, np.ndarray]]: ...
+    def batches(
+        self, data: SampleSet, train: bool, rng: np.random.Generator
+    ) -> list[tuple[np.ndarray, np.ndarray]]: ...
 
-    def batch_loss(self, data: SampleSet, batch: tuple[np.ndarray, np.ndarray],
-                   state: LoopState) -> torch.Tensor: ...
+    def batch_loss(
+        self, data: SampleSet, batch: tuple[np.ndarray, np.ndarray], state: LoopState
+    ) -> torch.Tensor: ...
 
     def predict_scores(self, data: SampleSet) -> np.ndarray: ...
 
@@ -110,9 +112,14 @@ def _progress(enabled: bool):
         return None
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    return Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("loss {task.fields[loss]:.4f}  valid {task.fields[valid]}"),
-                    TimeElapsedColumn(), transient=False)
+    return Progress(
+        TextColumn("epoch {task.fields[epoch]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.4f}  valid {task.fields[valid]}"),
+        TimeElapsedColumn(),
+        transient=False,
+    )
 
 
 def state_copy(net: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -120,8 +127,9 @@ def state_copy(net: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in net.state_dict().items()}
 
 
-def fit_torch(adapter: TrainAdapter, train: SampleSet, valid: SampleSet | None,
-              cfg: LoopConfig) -> LoopResult:
+def fit_torch(
+    adapter: TrainAdapter, train: SampleSet, valid: SampleSet | None, cfg: LoopConfig
+) -> LoopResult:
     """Train `adapter.net` on day batches of `train`; early-stop on `cfg.early_stop_metric` over
     `valid` (train loss when there is no labelled valid set); restore the best weights."""
     if train.labels is None:
@@ -146,8 +154,9 @@ def fit_torch(adapter: TrainAdapter, train: SampleSet, valid: SampleSet | None,
                     raise DataError(f"fit: no training samples with labels in rows {train.rows}")
                 if bar is not None:
                     if task is None:
-                        task = bar.add_task("train", total=len(batches), epoch=epoch, loss=0.0,
-                                            valid="-")
+                        task = bar.add_task(
+                            "train", total=len(batches), epoch=epoch, loss=0.0, valid="-"
+                        )
                     bar.reset(task, total=len(batches), epoch=epoch)
                 net.train()
                 t_epoch = time.perf_counter()
@@ -165,12 +174,17 @@ def fit_torch(adapter: TrainAdapter, train: SampleSet, valid: SampleSet | None,
                     if bar is not None:
                         bar.update(task, advance=1, loss=total / max(count, 1))
                 train_loss = total / max(count, 1)
-                rec = {"epoch": epoch, "train_loss": train_loss,
-                       "train_seconds": time.perf_counter() - t_epoch}
+                rec = {
+                    "epoch": epoch,
+                    "train_loss": train_loss,
+                    "train_seconds": time.perf_counter() - t_epoch,
+                }
                 t_valid = time.perf_counter()
                 if use_valid:
                     scores = adapter.predict_scores(valid)
-                    score = signal_metric(cfg.early_stop_metric, scores, adapter.metric_labels(valid))
+                    score = signal_metric(
+                        cfg.early_stop_metric, scores, adapter.metric_labels(valid)
+                    )
                     rec["valid_" + cfg.early_stop_metric] = score
                     if cfg.early_stop_metric != "ic":
                         rec["valid_ic"] = signal_metric("ic", scores, adapter.metric_labels(valid))
@@ -183,21 +197,34 @@ def fit_torch(adapter: TrainAdapter, train: SampleSet, valid: SampleSet | None,
                 if np.isfinite(score) and score > best_score:
                     best_score, best_epoch, best_state, stale = score, epoch, state_copy(net), 0
                     if cfg.checkpoint_dir is not None:
-                        save_checkpoint(cfg.checkpoint_dir, best_state,
-                                        {"epoch": epoch, "step": state.step, "score": score,
-                                         "metric": cfg.early_stop_metric, "history": history})
+                        save_checkpoint(
+                            cfg.checkpoint_dir,
+                            best_state,
+                            {
+                                "epoch": epoch,
+                                "step": state.step,
+                                "score": score,
+                                "metric": cfg.early_stop_metric,
+                                "history": history,
+                            },
+                        )
                 else:
                     stale += 1
                     if stale >= cfg.patience:
                         break
         net.load_state_dict(best_state)
         net.eval()
-    return LoopResult(best_epoch=best_epoch, best_score=float(best_score), history=history,
-                      seconds=time.perf_counter() - t_start)
+    return LoopResult(
+        best_epoch=best_epoch,
+        best_score=float(best_score),
+        history=history,
+        seconds=time.perf_counter() - t_start,
+    )
 
 
-def save_checkpoint(directory: str | os.PathLike, state_dict: dict[str, torch.Tensor],
-                    config: dict[str, Any]) -> Path:
+def save_checkpoint(
+    directory: str | os.PathLike, state_dict: dict[str, torch.Tensor], config: dict[str, Any]
+) -> Path:
     """Write `weights.pt` (tensors only) and `config.json` into `directory` atomically."""
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)

@@ -41,10 +41,16 @@ class Window:
 
     def describe(self, calendar: np.ndarray) -> dict[str, Any]:
         """ISO first/last dates of each range (for messages and run.json)."""
+
         def span(r):
             return None if r is None else [str(calendar[r[0]]), str(calendar[r[1] - 1])]
-        return {"index": self.index, "train": span(self.train), "valid": span(self.valid),
-                "test": span(self.test)}
+
+        return {
+            "index": self.index,
+            "train": span(self.train),
+            "valid": span(self.valid),
+            "test": span(self.test),
+        }
 
 
 def _pos(calendar: np.ndarray, date, side: str = "left") -> int:
@@ -54,8 +60,10 @@ def _pos(calendar: np.ndarray, date, side: str = "left") -> int:
 def _range(calendar: np.ndarray, start, end, what: str) -> Range:
     lo, hi = _pos(calendar, start), _pos(calendar, end, "right")
     if hi <= lo:
-        raise ConfigError(f"walkforward.{what}: no trading days in {start}..{end} "
-                          f"(calendar {calendar[0]}..{calendar[-1]})")
+        raise ConfigError(
+            f"walkforward.{what}: no trading days in {start}..{end} "
+            f"(calendar {calendar[0]}..{calendar[-1]})"
+        )
     return lo, hi
 
 
@@ -76,7 +84,8 @@ def make_windows(calendar: np.ndarray, wf, embargo: int, lookback: int = 1) -> l
             if a[1] > b[0]:
                 raise LeakageError(
                     f"window 0: {na} {cal[a[0]]}..{cal[a[1] - 1]} overlaps {nb} "
-                    f"{cal[b[0]]}..{cal[b[1] - 1]}")
+                    f"{cal[b[0]]}..{cal[b[1] - 1]}"
+                )
         if wf.purge:
             if va is not None:
                 va = (va[0], min(va[1], te[0] - embargo))
@@ -85,8 +94,9 @@ def make_windows(calendar: np.ndarray, wf, embargo: int, lookback: int = 1) -> l
                 tr = (tr[0], min(tr[1], te[0] - embargo))
             for name, r in (("train", tr), ("valid", va)):
                 if r is not None and r[1] <= r[0]:
-                    raise ConfigError(f"walkforward.{name}: nothing left after purging the "
-                                      f"{embargo}-day embargo")
+                    raise ConfigError(
+                        f"walkforward.{name}: nothing left after purging the {embargo}-day embargo"
+                    )
         windows = [Window(0, tr, va, te)]
     else:
         windows = _moving_windows(cal, wf, embargo, lookback)
@@ -99,8 +109,10 @@ def _moving_windows(cal: np.ndarray, wf, embargo: int, lookback: int) -> list[Wi
     vd = wf.valid_days
     fit_days = wf.train_days - vd - (embargo if vd else 0)
     if fit_days < 1:
-        raise ConfigError(f"walkforward.train_days: {wf.train_days} days leave no training days "
-                          f"after {vd} validation days and a {embargo}-day embargo")
+        raise ConfigError(
+            f"walkforward.train_days: {wf.train_days} days leave no training days "
+            f"after {vd} validation days and a {embargo}-day embargo"
+        )
     span_lo0 = _pos(cal, wf.train_start) if wf.train_start is not None else 0
     first = span_lo0 + (lookback - 1) + wf.train_days + embargo
     end = _pos(cal, wf.test_end, "right") if wf.test_end is not None else T
@@ -112,12 +124,15 @@ def _moving_windows(cal: np.ndarray, wf, embargo: int, lookback: int) -> list[Wi
                 f"walkforward.test_start: window 0 tests from {cal[min(s0, T - 1)]} but needs "
                 f"{wf.train_days} training days + {embargo}-day embargo"
                 f"{f' + {lookback - 1} look-back days' if lookback > 1 else ''} before it; "
-                f"the earliest test start on this calendar is {need}")
+                f"the earliest test start on this calendar is {need}"
+            )
     else:
         s0 = first
     if s0 >= end:
-        raise ConfigError(f"walkforward: no test days: the first possible test date is beyond "
-                          f"{cal[-1] if wf.test_end is None else wf.test_end}")
+        raise ConfigError(
+            f"walkforward: no test days: the first possible test date is beyond "
+            f"{cal[-1] if wf.test_end is None else wf.test_end}"
+        )
     windows = []
     for k, s in enumerate(range(s0, end, wf.step)):
         te = (s, min(s + wf.step, end))
@@ -136,27 +151,40 @@ def check_windows(windows: Sequence[Window], calendar: np.ndarray, embargo: int)
     """LeakageError when a window's ranges are out of order or closer than `embargo` days."""
     cal = np.asarray(calendar, dtype="datetime64[D]")
     for w in windows:
-        ranges = [("train", w.train)] + ([("valid", w.valid)] if w.valid else []) + \
-            [("test", w.test)]
+        ranges = (
+            [("train", w.train)] + ([("valid", w.valid)] if w.valid else []) + [("test", w.test)]
+        )
         for name, (lo, hi) in ranges:
             if not 0 <= lo < hi <= len(cal):
-                raise ConfigError(f"window {w.index}: {name} range [{lo}, {hi}) is empty or "
-                                  f"outside the calendar of {len(cal)} days")
+                raise ConfigError(
+                    f"window {w.index}: {name} range [{lo}, {hi}) is empty or "
+                    f"outside the calendar of {len(cal)} days"
+                )
         for (na, a), (nb, b) in itertools.pairwise(ranges):
             gap = b[0] - a[1]
             if gap < embargo:
                 raise LeakageError(
                     f"window {w.index}: {na} ends {cal[a[1] - 1]} and {nb} starts {cal[b[0]]}: "
                     f"{max(gap, 0)} trading days apart, the embargo needs {embargo} "
-                    f"(labels read {embargo} days ahead)")
+                    f"(labels read {embargo} days ahead)"
+                )
 
 
 # ---------------------------------------------------------------------------- one window
 
 # Processors whose statistics and outputs are per feature column (safe to run on column blocks).
-COLUMNWISE_PROCESSORS = frozenset({"fillna", "mad_winsorize", "cs_zscore", "cs_rankgauss",
-                                   "zscore", "robust_zscore", "neutralize",
-                                   "drop_missing_label"})
+COLUMNWISE_PROCESSORS = frozenset(
+    {
+        "fillna",
+        "mad_winsorize",
+        "cs_zscore",
+        "cs_rankgauss",
+        "zscore",
+        "robust_zscore",
+        "neutralize",
+        "drop_missing_label",
+    }
+)
 FEATURE_CHUNK = 32
 
 
@@ -166,7 +194,7 @@ class TrainSpec:
 
     model: str
     params: dict
-    feature_processors: list = field(default_factory=list)   # [{"name": .., **params}]
+    feature_processors: list = field(default_factory=list)  # [{"name": .., **params}]
     label_processors: list = field(default_factory=list)
     lookback: int = 1
     label_reach: int = 0  # the label at t is realized at the close of t + label_reach
@@ -202,12 +230,12 @@ def window_arrays(inputs, job: Job) -> dict[str, Any]:
     T_w = hi - lo
     mask = np.asarray(inputs.mask[lo:hi], dtype=bool)
     train_rows = np.zeros(T_w, dtype=bool)
-    train_rows[w.train[0] - lo:w.train[1] - lo] = True
+    train_rows[w.train[0] - lo : w.train[1] - lo] = True
     fit_cells = mask & train_rows[:, None]
     labels = np.array(inputs.labels[lo:hi], dtype=np.float32, copy=True)
     labelled = train_rows.copy()
     if w.valid is not None:
-        labelled[w.valid[0] - lo:w.valid[1] - lo] = True
+        labelled[w.valid[0] - lo : w.valid[1] - lo] = True
     labels[~labelled] = np.nan
 
     def run_chain(items, x, extra):
@@ -221,32 +249,41 @@ def window_arrays(inputs, job: Job) -> dict[str, Any]:
             # column-wise processors run on blocks of features: peak memory stays near one
             # processed copy instead of one per processor step
             chain = ProcessorChain.from_config(items, **extra)
-            cur = x if step_f == F else x[:, :, f0:f0 + step_f]
+            cur = x if step_f == F else x[:, :, f0 : f0 + step_f]
             for step in chain.steps:
                 cur = step.fit(cur, fit_cells).transform(cur, mask)
             if out is None:
                 return cur, chain
-            out[:, :, f0:f0 + step_f] = cur
+            out[:, :, f0 : f0 + step_f] = cur
         return out, chain
 
-    feats, fchain = run_chain(spec.feature_processors,
-                              None if inputs.features is None else inputs.features[lo:hi],
-                              {"label": labels})
+    feats, fchain = run_chain(
+        spec.feature_processors,
+        None if inputs.features is None else inputs.features[lo:hi],
+        {"label": labels},
+    )
     bars = None
     if inputs.bars is not None:
         b = np.asarray(inputs.bars[lo:hi])
-        flat, _ = run_chain(spec.feature_processors, b.reshape(T_w, b.shape[1], -1),
-                            {"label": labels})
+        flat, _ = run_chain(
+            spec.feature_processors, b.reshape(T_w, b.shape[1], -1), {"label": labels}
+        )
         bars = np.asarray(flat, dtype=np.float32).reshape(b.shape)
     labels_p, lchain = run_chain(spec.label_processors, labels, {"label": labels})
     known = np.array(inputs.labels[lo:hi], dtype=np.float32, copy=True)
     for step in lchain.steps:
         known = step.transform(known, mask)
     train_mask = lchain.keep_mask(fchain.keep_mask(mask.copy()))
-    return {"lo": lo, "hi": hi, "features": None if feats is None else
-            np.asarray(feats, dtype=np.float32), "bars": bars,
-            "labels": np.asarray(labels_p, dtype=np.float32), "mask": mask,
-            "train_mask": train_mask, "known_labels": np.asarray(known, dtype=np.float32)}
+    return {
+        "lo": lo,
+        "hi": hi,
+        "features": None if feats is None else np.asarray(feats, dtype=np.float32),
+        "bars": bars,
+        "labels": np.asarray(labels_p, dtype=np.float32),
+        "mask": mask,
+        "train_mask": train_mask,
+        "known_labels": np.asarray(known, dtype=np.float32),
+    }
 
 
 def fit_window(inputs, job: Job):
@@ -256,17 +293,25 @@ def fit_window(inputs, job: Job):
 
     a = window_arrays(inputs, job)
     w, lo = job.window, a["lo"]
-    common = {"dates": inputs.dates[lo:a["hi"]], "instruments": inputs.instruments,
-              "features": a["features"], "bars": a["bars"],
-              "feature_names": list(inputs.feature_names), "lookback": job.spec.lookback,
-              "label_names": list(inputs.label_names), "label_reach": job.spec.label_reach}
-    train = SampleSet(labels=a["labels"], mask=a["train_mask"],
-                      rows=(w.train[0] - lo, w.train[1] - lo), **common)
+    common = {
+        "dates": inputs.dates[lo : a["hi"]],
+        "instruments": inputs.instruments,
+        "features": a["features"],
+        "bars": a["bars"],
+        "feature_names": list(inputs.feature_names),
+        "lookback": job.spec.lookback,
+        "label_names": list(inputs.label_names),
+        "label_reach": job.spec.label_reach,
+    }
+    train = SampleSet(
+        labels=a["labels"], mask=a["train_mask"], rows=(w.train[0] - lo, w.train[1] - lo), **common
+    )
     valid = None if w.valid is None else train.with_rows(w.valid[0] - lo, w.valid[1] - lo)
     # realized labels ride along for models with a label memory (TRA), which read the label
     # of t - label_reach at the earliest; no model's prediction at t reads the label at t
-    test = SampleSet(labels=a["known_labels"], mask=a["mask"],
-                     rows=(w.test[0] - lo, w.test[1] - lo), **common)
+    test = SampleSet(
+        labels=a["known_labels"], mask=a["mask"], rows=(w.test[0] - lo, w.test[1] - lo), **common
+    )
     model = create_model(job.spec.model, **job.spec.params, seed=job.model_seed)
     model.fit(train, valid)
     return model, test, a
@@ -278,10 +323,12 @@ def predict_window(model, test, a, job: Job) -> np.ndarray:
     scores = np.asarray(model.predict(test), dtype=np.float32)
     want = (w.test[1] - w.test[0], len(test.instruments))
     if scores.shape != want:
-        raise DataError(f"model {job.spec.model!r} predicted shape {scores.shape}, expected "
-                        f"{want} (test days x instruments) in window {w.index}")
+        raise DataError(
+            f"model {job.spec.model!r} predicted shape {scores.shape}, expected "
+            f"{want} (test days x instruments) in window {w.index}"
+        )
     scores = scores.copy()
-    scores[~a["mask"][w.test[0] - lo:w.test[1] - lo]] = np.nan
+    scores[~a["mask"][w.test[0] - lo : w.test[1] - lo]] = np.nan
     return scores
 
 
@@ -293,6 +340,7 @@ def run_job(inputs, job: Job) -> np.ndarray:
 
 # ---------------------------------------------------------------------------- the run
 
+
 def effective_lookback(cfg) -> int:
     """Days of history a sample reads: features.lookback, or the model's sequence window
     (`spec.seq_len` of sequence models with the window layout) when longer."""
@@ -301,20 +349,29 @@ def effective_lookback(cfg) -> int:
     model = create_model(cfg.model.name, **cfg.model.params, seed=cfg.seeds[0])
     spec = getattr(model, "spec", None)
     seq = 1
-    if spec is not None and getattr(spec, "kind", "tabular") != "tabular" and \
-            getattr(spec, "layout", "") == "window":
+    if (
+        spec is not None
+        and getattr(spec, "kind", "tabular") != "tabular"
+        and getattr(spec, "layout", "") == "window"
+    ):
         seq = int(getattr(spec, "seq_len", 1))
     return max(int(cfg.features.lookback), seq)
 
 
 def train_spec(cfg, lookback: int | None = None) -> TrainSpec:
     """The TrainSpec of a PipelineConfig."""
+
     def items(specs):
         return [{"name": s.name, **s.params} for s in specs]
-    return TrainSpec(cfg.model.name, dict(cfg.model.params), items(cfg.processors.features),
-                     items(cfg.processors.labels),
-                     effective_lookback(cfg) if lookback is None else lookback,
-                     label_reach=int(cfg.labels.reach))
+
+    return TrainSpec(
+        cfg.model.name,
+        dict(cfg.model.params),
+        items(cfg.processors.features),
+        items(cfg.processors.labels),
+        effective_lookback(cfg) if lookback is None else lookback,
+        label_reach=int(cfg.labels.reach),
+    )
 
 
 def _atomic_parquet(df: pl.DataFrame, path: Path) -> None:
@@ -350,7 +407,7 @@ def window_frame(inputs, window: Window, scores: dict[int, np.ndarray]) -> pl.Da
         for h, name in enumerate(inputs.label_names):
             cols[f"label_{name}"] = np.asarray(inputs.labels[lo:hi, :, h])[t, i].astype(np.float32)
     if len(seeds) > 1:
-        for s, arr in zip(seeds, stack):
+        for s, arr in zip(seeds, stack, strict=False):
             cols[f"score_seed{s}"] = arr[t, i].astype(np.float32)
     return pl.DataFrame(cols).with_columns(pl.col("datetime").cast(pl.Date))
 
@@ -378,7 +435,8 @@ def prepare_run_dir(run_dir: Path, cfg_hash: str, fresh: bool = False) -> None:
             if not fresh:
                 raise ConfigError(
                     f"{run_dir}: this run directory holds a run of a different config "
-                    f"(hash {old} vs {cfg_hash}); use another --out or --fresh to discard it")
+                    f"(hash {old} vs {cfg_hash}); use another --out or --fresh to discard it"
+                )
             for p in (run_dir / "windows").glob("*.parquet"):
                 p.unlink()
     for name in ("predictions.parquet", "metrics.json"):
@@ -387,9 +445,14 @@ def prepare_run_dir(run_dir: Path, cfg_hash: str, fresh: bool = False) -> None:
             (run_dir / name).unlink()
 
 
-def run_walkforward(cfg, run_dir: str | Path, inputs=None, executor=None,
-                    fresh: bool = False,
-                    on_window: Callable[[int], None] | None = None) -> RunState:
+def run_walkforward(
+    cfg,
+    run_dir: str | Path,
+    inputs=None,
+    executor=None,
+    fresh: bool = False,
+    on_window: Callable[[int], None] | None = None,
+) -> RunState:
     """Train and predict every window of `cfg` (PipelineConfig) into RUN_DIR/windows/<k>.parquet.
 
     Finished windows are skipped (resume). `inputs` defaults to `build_inputs(cfg)`;
@@ -408,14 +471,22 @@ def run_walkforward(cfg, run_dir: str | Path, inputs=None, executor=None,
         inputs = build_inputs(cfg)
     spec = train_spec(cfg)
     windows = make_windows(inputs.dates, cfg.walkforward, cfg.embargo, spec.lookback)
-    meta = {"config_hash": h, "embargo": cfg.embargo, "seeds": list(cfg.seeds),
-            "windows": [w.describe(inputs.dates) for w in windows],
-            "config": config_to_dict(cfg)}
+    meta = {
+        "config_hash": h,
+        "embargo": cfg.embargo,
+        "seeds": list(cfg.seeds),
+        "windows": [w.describe(inputs.dates) for w in windows],
+        "config": config_to_dict(cfg),
+    }
     done = {w.index for w in windows if window_path(run_dir, w.index).exists()}
     _check_resumable(run_dir, meta["windows"], done)
     _atomic_text(json.dumps(meta, indent=1, default=str), run_dir / "run.json")
-    jobs = [Job(w, s, model_seed(s, w.index), spec)
-            for w in windows if w.index not in done for s in cfg.seeds]
+    jobs = [
+        Job(w, s, model_seed(s, w.index), spec)
+        for w in windows
+        if w.index not in done
+        for s in cfg.seeds
+    ]
     pending: dict[int, dict[int, np.ndarray]] = {}
     by_index = {w.index: w for w in windows}
     trained = []
@@ -426,16 +497,18 @@ def run_walkforward(cfg, run_dir: str | Path, inputs=None, executor=None,
             k = job.window.index
             pending.setdefault(k, {})[job.seed] = scores
             if len(pending[k]) == len(cfg.seeds):
-                _atomic_parquet(window_frame(inputs, by_index[k], pending.pop(k)),
-                                window_path(run_dir, k))
+                _atomic_parquet(
+                    window_frame(inputs, by_index[k], pending.pop(k)), window_path(run_dir, k)
+                )
                 trained.append(k)
                 if on_window is not None:
                     on_window(k)
     finally:
         if own:
             ex.close()
-    return RunState(run_dir, windows, sorted(trained), sorted(done),
-                    time.perf_counter() - t_start, h)
+    return RunState(
+        run_dir, windows, sorted(trained), sorted(done), time.perf_counter() - t_start, h
+    )
 
 
 def _check_resumable(run_dir: Path, windows: list[dict], done: set[int]) -> None:
@@ -448,7 +521,8 @@ def _check_resumable(run_dir: Path, windows: list[dict], done: set[int]) -> None
         if w["index"] in done and old.get(w["index"]) != w:
             raise ConfigError(
                 f"{run_dir}: window {w['index']} was trained with ranges {old.get(w['index'])} "
-                f"but the data now gives {w}; use another --out or --fresh")
+                f"but the data now gives {w}; use another --out or --fresh"
+            )
 
 
 def window_path(run_dir: Path, k: int) -> Path:
@@ -465,6 +539,21 @@ def collect_predictions(run_dir: str | Path, windows: Sequence[Window]) -> pl.Da
     return pl.concat(frames, how="vertical").sort(["datetime", "instrument"])
 
 
-__all__ = ["Job", "RunState", "TrainSpec", "Window", "check_windows", "collect_predictions",
-           "fit_window", "make_windows", "model_seed", "predict_window", "run_job",
-           "run_walkforward", "train_spec", "window_arrays", "window_frame", "window_path"]
+__all__ = [
+    "Job",
+    "RunState",
+    "TrainSpec",
+    "Window",
+    "check_windows",
+    "collect_predictions",
+    "fit_window",
+    "make_windows",
+    "model_seed",
+    "predict_window",
+    "run_job",
+    "run_walkforward",
+    "train_spec",
+    "window_arrays",
+    "window_frame",
+    "window_path",
+]
