@@ -1,7 +1,7 @@
 """Build a seqalpha data directory from the real 15-minute A-share bars.
 
     python scripts/prepare_real_intraday.py runs/real_intraday
-        [--src /work/shared/data/cn_intraday_15min/bars_15min.parquet] [--gap 0.105]
+        [--src SHARED/data/cn_intraday_15min/bars_15min.parquet] [--gap 0.105]
 
 Writes OUT_DIR/minute/ (15-minute bars via ingest_minute, raw prices) and a daily Qlib store in
 OUT_DIR: open high low close vwap (adjusted = raw * factor), volume (raw / factor), amount (CNY),
@@ -12,7 +12,8 @@ Corporate-action rule (the data carries no adjustment): on a main-board stock th
 can move at most 10% (5% for ST) from the previous close, so an overnight gap
 |open_t - close_{t-1}| > `gap` * close_{t-1} + 0.02 CNY (default gap 10.5%; the two 0.01 ticks
 absorb limit-price rounding of low-priced stocks) is taken as an ex-rights event (bonus shares /
-split); close_{t-1} is the last available close (suspensions are bridged). The raw price ratio r of the event is the gap, snapped to the nearest standard
+split); close_{t-1} is the last available close (suspensions are bridged). The raw price
+ratio r of the event is the gap, snapped to the nearest standard
 bonus ratio 10 / (10 + k) (k = 0.5 .. 20 in steps of 0.5) when within 2%; the factor starts at 1
 and is chained as factor_t = factor_{t-1} / r, so adjusted close is continuous across the event.
 Cash dividends (a few percent) are not detected; they stay in the adjusted returns.
@@ -33,8 +34,10 @@ from seqalpha.data.minute import ingest_minute, load_minute, minute_to_daily
 from seqalpha.data.panel import Panel
 from seqalpha.data.qlib_bin import write_store
 from seqalpha.errors import ConfigError, DataError
+from seqalpha.paths import shared_data_dir
 
-DEFAULT_SRC = "/work/shared/data/cn_intraday_15min/bars_15min.parquet"
+# Resolved like every other shared path: $SEQALPHA_SHARED, else ../shared beside the checkout.
+DEFAULT_SRC = str(shared_data_dir("cn_intraday_15min") / "bars_15min.parquet")
 INDEX_CODE = "EW_INDEX"
 MARKET = "market"
 STANDARD_RATIOS = 10.0 / (10.0 + np.arange(0.5, 20.01, 0.5))  # bonus k shares per 10 -> price ratio
