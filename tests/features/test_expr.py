@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from seqalpha.errors import DataError
+from seqalpha.errors import ConfigError
 from seqalpha.features import (
     Call,
     Const,
@@ -57,10 +57,10 @@ def test_operator_precedence_follows_python(text: str, canonical: str) -> None:
     ],
 )
 def test_parse_errors_name_expression_and_position(text: str, pos: int) -> None:
-    with pytest.raises(DataError) as info:
+    with pytest.raises(ConfigError) as info:
         parse(text)
     msg = str(info.value)
-    assert repr(text) in msg and f"position {pos}" in msg
+    assert repr(text) in msg and f"position {pos}" in msg and "\n" not in msg
 
 
 @pytest.mark.parametrize(
@@ -73,9 +73,14 @@ def test_parse_errors_name_expression_and_position(text: str, pos: int) -> None:
         ("Corr($close/Ref($close,1), Log($volume/Ref($volume, 1)+1), 60)", (60, 0)),
         ("Ref($close, -2)/Ref($close, -1) - 1", (0, 2)),
         ("EMA($close, 0.5)", (18, 0)),
+        # offsets compose through nesting (Qlib's extended window would say (2, 5) and (4, 3))
+        ("Ref(Ref($close, 2), -5)", (0, 3)),
+        ("Ref(Mean($close, 5), -3)", (1, 3)),
+        ("Delta($close, -2)", (0, 2)),
+        ("Mean(Ref($close, -3), 5)", (1, 3)),
     ],
 )
-def test_required_window_matches_qlib_extended_window(expr: str, window: tuple) -> None:
+def test_required_window_composes_offsets(expr: str, window: tuple) -> None:
     assert required_window(expr) == window
     assert required_lookback(expr) == window[0]
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from seqalpha.data.panel import Panel
+from seqalpha.errors import LeakageError
 from seqalpha.features import alpha158_expressions, alpha360_expressions, evaluate
 from seqalpha.features.alpha158 import ALPHA158_LABEL
 
@@ -56,8 +57,8 @@ def _perturb(p: Panel, t0: int, how: str, seed: int = 11) -> Panel:
 def test_no_feature_reads_after_t(how: str, t0: int) -> None:
     base = _market()
     exprs = {**alpha158_expressions(), **alpha360_expressions(), **ALPHA158_LABEL}
-    a = evaluate(base, exprs)
-    b = evaluate(_perturb(base, t0, how), exprs)
+    a = evaluate(base, exprs, allow_forward=True)  # the label is the canary below
+    b = evaluate(_perturb(base, t0, how), exprs, allow_forward=True)
     leaked = [
         n
         for n in exprs
@@ -72,6 +73,12 @@ def test_canary_catches_a_leaky_expression() -> None:
     base = _market()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        a = evaluate(base, {"leak": "Mean(Ref($close, -1), 5)"})
-        b = evaluate(_perturb(base, 30, "scale"), {"leak": "Mean(Ref($close, -1), 5)"})
+        leak = {"leak": "Mean(Ref($close, -1), 5)"}
+        a = evaluate(base, leak, allow_forward=True)
+        b = evaluate(_perturb(base, 30, "scale"), leak, allow_forward=True)
     assert not np.array_equal(a["leak"][:31], b["leak"][:31], equal_nan=True)
+
+
+def test_leaky_expression_is_refused_as_a_feature() -> None:
+    with pytest.raises(LeakageError, match=r"'leak' = 'Mean\(Ref\(\$close, -1\), 5\)' reads 1 day"):
+        evaluate(_market(), {"leak": "Mean(Ref($close, -1), 5)"})

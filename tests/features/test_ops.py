@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from seqalpha.data.panel import Panel
-from seqalpha.errors import DataError
+from seqalpha.errors import ConfigError, DataError
 from seqalpha.features import evaluate, evaluate_long
 from seqalpha.features import ops as ops_mod
 
@@ -103,7 +103,7 @@ REFERENCE = {
 )
 def test_rolling_operator_matches_qlib_definition(panel: Panel, expr: str) -> None:
     field = "volume" if "$volume" in expr else "close"
-    got = evaluate(panel, {"x": expr})["x"]
+    got = evaluate(panel, {"x": expr}, allow_forward=True)["x"]  # Ref(x, -2) reads the future
     assert got.dtype == np.float32 and got.shape == panel.shape
     for j in range(panel.shape[1]):
         s = _series(panel, field, j)
@@ -267,14 +267,14 @@ def test_inputs_not_modified_and_long_output(panel: Panel) -> None:
     assert row["m"] == pytest.approx(float(full[10, 1]))
 
 
-def test_unknown_field_and_bad_arguments_are_data_errors(panel: Panel) -> None:
+def test_unknown_field_is_a_data_error_bad_arguments_config_errors(panel: Panel) -> None:
     with pytest.raises(DataError, match=r"unknown field \$vwap.*\$close"):
         evaluate(panel, {"x": "$vwap/$close"})
-    with pytest.raises(DataError, match="window"):
+    with pytest.raises(ConfigError, match="window"):
         evaluate(panel, {"x": "Mean($close, 2.5)"})
-    with pytest.raises(DataError, match="must be a number"):
+    with pytest.raises(ConfigError, match="must be a number"):
         evaluate(panel, {"x": "Mean($close, $volume)"})
-    with pytest.raises(DataError, match="takes 2 arguments"):
+    with pytest.raises(ConfigError, match="takes 2 arguments"):
         evaluate(panel, {"x": "Std($close)"})
     with pytest.warns(UserWarning, match="vwap"):
         r = evaluate(panel, {"x": "$vwap/$close"}, missing="nan")

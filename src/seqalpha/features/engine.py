@@ -19,14 +19,17 @@ import numpy as np
 import polars as pl
 
 from seqalpha.data.panel import Panel
-from seqalpha.errors import DataError
+from seqalpha.errors import ConfigError, DataError, LeakageError
 from seqalpha.features import ops
-from seqalpha.features.expr import Call, Const, Field, Node, parse
+from seqalpha.features.expr import MAX_DEPTH, Call, Const, Field, Node, parse, show_expr
 
 __all__ = [
+    "MAX_WINDOW",
     "OPERATORS",
+    "check_no_lookahead",
     "evaluate",
     "evaluate_long",
+    "forward_reach",
     "required_lookback",
     "required_window",
     "series_span",
@@ -124,6 +127,8 @@ _ARITH = {
 
 # ----------------------------------------------------------------------------- validation
 
+MAX_WINDOW = 10_000  # rows; a longer window or shift is a typo, not a research choice
+
 
 def _fields_of(node: Node, out: set[str]) -> set[str]:
     if isinstance(node, Field):
@@ -135,9 +140,15 @@ def _fields_of(node: Node, out: set[str]) -> set[str]:
 
 
 def validate(node: Node, expr: str = "", fields: Iterable[str] | None = None) -> None:
-    """Check operators, arities, numeric window arguments and (optionally) field names."""
+    """Check depth, operators, arities and numeric arguments (ConfigError), field names (DataError).
+
+    Windows are integers in [0, MAX_WINDOW] (0: expanding; EMA also takes an alpha in (0, 1)),
+    shifts of Ref/Delta integers in [-MAX_WINDOW, MAX_WINDOW].
+    """
     known = sorted(fields) if fields is not None else None
-    where = f" in expression {expr!r}" if expr else ""
+    where = f" in expression {show_expr(expr or node)}"
+    if node.depth > MAX_DEPTH:
+        raise ConfigError(f"operators nested deeper than {MAX_DEPTH} levels{where}")
 
     def walk(n: Node) -> None:
         if isinstance(n, Field):
@@ -149,36 +160,47 @@ def validate(node: Node, expr: str = "", fields: Iterable[str] | None = None) ->
             return
         if isinstance(n, Const):
             return
-        assert isinstance(n, Call)
+        if not isinstance(n, Call):
+            raise ConfigError(f"not an expression node: {type(n).__name__}{where}")
         spec = OPERATORS.get(n.op)
         if spec is None:
-            raise DataError(
+            raise ConfigError(
                 f"unknown operator {n.op!r}{where}; known operators: "
                 f"{', '.join(sorted(k for k in OPERATORS if k != 'Neg'))}"
             )
         pattern = spec.args
         if pattern.endswith("*"):
             if len(n.args) < len(pattern) - 1:
-                raise DataError(
+                raise ConfigError(
                     f"{n.op} takes at least {len(pattern) - 1} arguments, got {len(n.args)}{where}"
                 )
             pattern = pattern[:-1] + "e" * (len(n.args) - len(pattern) + 1)
         if len(n.args) != len(pattern):
-            raise DataError(f"{n.op} takes {len(pattern)} arguments, got {len(n.args)}{where}")
-        for a, k in zip(n.args, pattern, strict=False):
+            raise ConfigError(f"{n.op} takes {len(pattern)} arguments, got {len(n.args)}{where}")
+        for a, k in zip(n.args, pattern, strict=True):
             if k == "n" and not isinstance(a, Const):
-                raise DataError(f"{n.op}: argument {a} must be a number{where}")
+                raise ConfigError(f"{n.op}: argument {a} must be a number{where}")
         if spec.kind in ("roll", "pair"):
             win = n.args[2 if spec.kind == "pair" else 1].value
-            ok = (isinstance(win, int) and win >= 0) or (n.op == "EMA" and 0 < win < 1)
+            ok = (isinstance(win, int) and 0 <= win <= MAX_WINDOW) or (
+                n.op == "EMA" and isinstance(win, float) and 0 < win < 1
+            )
             if not ok:
-                raise DataError(f"{n.op}: window {win!r} must be a non-negative integer{where}")
+                alpha = " (or an alpha in (0, 1))" if n.op == "EMA" else ""
+                raise ConfigError(
+                    f"{n.op}: window {win!r} must be an integer in [0, {MAX_WINDOW}]{alpha}{where}"
+                )
             if (n.op == "Skew" and 0 < win < 3) or (n.op == "Kurt" and 0 < win < 4):
-                raise DataError(f"{n.op}: window {win} is too short{where}")
-        if spec.kind == "ref" and not isinstance(n.args[1].value, int):
-            raise DataError(f"{n.op}: shift {n.args[1].value!r} must be an integer{where}")
+                raise ConfigError(f"{n.op}: window {win} is too short{where}")
+        if spec.kind == "ref":
+            k = n.args[1].value
+            if not isinstance(k, int) or abs(k) > MAX_WINDOW:
+                raise ConfigError(
+                    f"{n.op}: shift {k!r} must be an integer in "
+                    f"[-{MAX_WINDOW}, {MAX_WINDOW}]{where}"
+                )
         if n.op == "Quantile" and not 0 <= n.args[2].value <= 1:
-            raise DataError(f"Quantile: q={n.args[2].value} must be in [0, 1]{where}")
+            raise ConfigError(f"Quantile: q={n.args[2].value} must be in [0, 1]{where}")
         for a in n.args:
             walk(a)
 
@@ -186,34 +208,55 @@ def validate(node: Node, expr: str = "", fields: Iterable[str] | None = None) ->
 
 
 def required_window(expr: str | Node) -> tuple[int, int]:
-    """(rows of history, rows of future) an expression reads, like Qlib's extended window."""
-    node = parse(expr) if isinstance(expr, str) else _node_check(expr)
-    validate(node, str(expr))
-    return _window(node)
+    """(rows of history, rows of future) an expression reads around each output date.
+
+    Exact offsets, composed through nesting: `Ref(Ref($close,2),-5)` reads only t+3, so (0, 3);
+    `Mean(Ref($close,-3),5)` reads t-1..t+3, so (1, 3). EMA with an alpha reads until the weight
+    (1 - alpha)^k falls below 1e-6; expanding windows (N = 0) report only their argument's need.
+    """
+    node = _as_node(expr)
+    validate(node, expr if isinstance(expr, str) else "")
+    lo, hi = _span(node) or (0, 0)
+    return max(-lo, 0), max(hi, 0)
 
 
-def _node_check(node: Node) -> Node:
-    if not isinstance(node, Node):
-        raise DataError(f"expected an expression string or Node, got {type(node).__name__}")
-    return node
+def forward_reach(expr: str | Node) -> int:
+    """Rows after its date an expression reads (0: none; `Ref($close,-2)` reads 2)."""
+    return required_window(expr)[1]
 
 
-def _window(n: Node) -> tuple[int, int]:
-    if not isinstance(n, Call):
+def _as_node(expr: str | Node) -> Node:
+    if isinstance(expr, str):
+        return parse(expr)
+    if not isinstance(expr, Node):
+        raise ConfigError(f"expected an expression string or Node, got {type(expr).__name__}")
+    return expr
+
+
+def _roll_extent(w: int | float) -> int:
+    """Extra rows of history a rolling window of `w` adds (EMA alpha: weights down to 1e-6)."""
+    if isinstance(w, float):
+        w = int(math.log(1e-6) / math.log(1 - w))
+    return max(w - 1, 0)
+
+
+def _span(n: Node) -> tuple[int, int] | None:
+    """Offsets [lo, hi] of the raw rows read at output row t (t+lo..t+hi); None: reads none."""
+    if isinstance(n, Field):
         return 0, 0
+    if not isinstance(n, Call):
+        return None
     spec = OPERATORS[n.op]
-    subs = [_window(a) for a in n.args if not isinstance(a, Const)]
-    left = max((s[0] for s in subs), default=0)
-    right = max((s[1] for s in subs), default=0)
-    if spec.kind == "ref":
+    subs = [s for s in (_span(a) for a in n.args if not isinstance(a, Const)) if s is not None]
+    if not subs:
+        return None
+    lo, hi = min(s[0] for s in subs), max(s[1] for s in subs)
+    if spec.kind == "ref":  # Ref reads x at t-k; Delta reads x at t and at t-k
         k = n.args[1].value
-        return (left + k, right) if k >= 0 else (left, right - k)
+        return (lo - k, hi - k) if n.op == "Ref" else (min(lo, lo - k), max(hi, hi - k))
     if spec.kind in ("roll", "pair"):
-        w = n.args[2 if spec.kind == "pair" else 1].value
-        if isinstance(w, float):  # EMA with alpha: until (1 - alpha)^k < 1e-6
-            w = int(math.log(1e-6) / math.log(1 - w))
-        return left + max(w - 1, 0), right
-    return left, right
+        return lo - _roll_extent(n.args[2 if spec.kind == "pair" else 1].value), hi
+    return lo, hi
 
 
 def required_lookback(expr: str | Node) -> int:
@@ -222,6 +265,17 @@ def required_lookback(expr: str | Node) -> int:
     Expanding windows (N = 0) and EMA read all history; they report only their argument's need.
     """
     return required_window(expr)[0]
+
+
+def check_no_lookahead(name: str, expr: str | Node) -> None:
+    """LeakageError if feature `name` reads data after its date (only labels may look forward)."""
+    ahead = forward_reach(expr)
+    if ahead > 0:
+        raise LeakageError(
+            f"feature {name!r} = {show_expr(expr)} reads {ahead} day(s) after its date "
+            f"(a negative Ref/Delta shift); features may use data up to their date only, "
+            f"forward returns belong in labels"
+        )
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -525,15 +579,19 @@ def _cs_residual(y: np.ndarray, exps: list[np.ndarray], member: np.ndarray) -> n
     return np.where(ok, res, np.nan)
 
 
-def _prepare(panel: Panel, exprs: dict[str, str], missing: str) -> dict[str, Node]:
+def _prepare(
+    panel: Panel, exprs: dict[str, str], missing: str, allow_forward: bool
+) -> dict[str, Node]:
     if not isinstance(exprs, dict) or not exprs:
-        raise DataError("exprs must be a non-empty dict of name -> expression")
+        raise ConfigError("exprs must be a non-empty dict of name -> expression")
     if missing not in ("error", "nan"):
-        raise DataError(f"missing={missing!r}: expected 'error' or 'nan'")
+        raise ConfigError(f"missing={missing!r}: expected 'error' or 'nan'")
     nodes = {}
     for name, text in exprs.items():
         node = parse(text)
         validate(node, text, None if missing == "nan" else panel.field_names)
+        if not allow_forward:
+            check_no_lookahead(name, text)
         nodes[name] = node
     if missing == "nan":
         absent = sorted(
@@ -570,12 +628,14 @@ def evaluate(
     exprs: dict[str, str],
     missing: str = "error",
     progress: Callable[[int, int], None] | None = None,
+    allow_forward: bool = False,
 ) -> Panel:
     """Evaluate `name -> expression` on a panel: one float32 [T, N] field per name.
 
     Same dates, instruments and universe as `panel`. missing='nan' turns absent fields into NaN.
+    An expression reading rows after its date is a LeakageError unless allow_forward (labels).
     """
-    nodes = _prepare(panel, exprs, missing)
+    nodes = _prepare(panel, exprs, missing, allow_forward)
     out: dict[str, np.ndarray] = {}
 
     def sink(name: str, arr: np.ndarray) -> None:
@@ -592,13 +652,15 @@ def evaluate_long(
     end=None,
     missing: str = "error",
     progress: Callable[[int, int], None] | None = None,
+    allow_forward: bool = False,
 ) -> pl.DataFrame:
     """Evaluate and keep only universe rows with start <= date <= end, as a long table.
 
     Columns `datetime, instrument, <names>` (float32), rows ordered by date then instrument;
-    memory stays at the output plus one [T, N] array per live sub-expression.
+    memory stays at the output plus one [T, N] array per live sub-expression. allow_forward
+    as in `evaluate`.
     """
-    nodes = _prepare(panel, exprs, missing)
+    nodes = _prepare(panel, exprs, missing, allow_forward)
     lo = 0 if start is None else int(np.searchsorted(panel.dates, np.datetime64(start, "D")))
     hi = (
         len(panel.dates)
@@ -638,10 +700,15 @@ def library_expressions(name: str) -> dict[str, str]:
     """`name -> expression` of a factor library ('alpha158' or 'alpha360')."""
     libs = _libraries()
     if name not in libs:
-        raise DataError(f"unknown feature library {name!r}; known: {sorted(libs)}")
+        raise ConfigError(f"unknown feature library {name!r}; known: {sorted(libs)}")
     return libs[name]()
 
 
-def compute_library(panel: Panel, name: str) -> Panel:
-    """A factor library on a panel (float32 [T, N] per feature); absent fields (e.g. $vwap) give NaN."""
-    return evaluate(panel, library_expressions(name), missing="nan")
+def compute_library(panel: Panel, name: str, exclude: Iterable[str] = ()) -> Panel:
+    """A factor library on a panel (float32 [T, N] per feature); absent fields ($vwap) give NaN.
+
+    `exclude`: feature names left out (those an extra expression replaces).
+    """
+    skip = set(exclude)
+    exprs = {k: v for k, v in library_expressions(name).items() if k not in skip}
+    return evaluate(panel, exprs, missing="nan")

@@ -1,29 +1,45 @@
-"""Qlib-syntax expressions parsed to a small AST.
+"""Qlib-syntax expressions parsed to a small AST, with bounded size and nesting.
 
-Grammar (Python precedence, as Qlib evaluates its expressions with Python operators):
-    expr    := or_expr (CMP or_expr)?          CMP in > < >= <= == !=
-    or_expr := and_expr ('|' and_expr)*
-    and_expr:= sum ('&' sum)*
-    sum     := term (('+'|'-') term)*
-    term    := unary (('*'|'/') unary)*
-    unary   := '-' unary | '+' unary | atom
-    atom    := NUMBER | '$'NAME | NAME '(' expr (',' expr)* ')' | '(' expr ')'
+Grammar (Python precedence, as Qlib evaluates its expressions with Python operators), lowest
+binding first: comparisons (> < >= <= == !=, not chained), '|', '&', '+ -', '* /', unary '- +';
+atoms are NUMBER, `$name`, `Name(expr, ...)` and `(expr)`. Limits: at most `MAX_EXPR_CHARS`
+characters and `MAX_DEPTH` levels of nesting (parentheses, calls, unary signs, and chains of
+infix operators, each of which nests the tree one level), so that no expression can exhaust the
+stack; violations are one-line `ConfigError`s naming the expression.
 """
 
 from __future__ import annotations
 
+import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from seqalpha.errors import DataError
+from seqalpha.errors import ConfigError
 
-__all__ = ["BINARY_SYMBOLS", "Call", "Const", "Field", "Node", "parse"]
+__all__ = [
+    "BINARY_SYMBOLS",
+    "MAX_DEPTH",
+    "MAX_EXPR_CHARS",
+    "Call",
+    "Const",
+    "Field",
+    "Node",
+    "parse",
+    "show_expr",
+]
+
+MAX_EXPR_CHARS = 10_000
+MAX_DEPTH = 64
 
 
 class Node:
-    """Base class of AST nodes; `str(node)` is the canonical form used as a cache key."""
+    """Base class of AST nodes; `str(node)` is the canonical form used as a cache key.
+
+    `depth` is the number of operator levels below and including the node (0 for leaves).
+    """
 
     __slots__ = ()
+    depth = 0
 
 
 @dataclass(frozen=True)
@@ -52,6 +68,11 @@ class Call(Node):
 
     op: str
     args: tuple[Node, ...]
+    depth: int = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # computed from the children at construction: no recursion, whatever the tree's size
+        object.__setattr__(self, "depth", 1 + max((a.depth for a in self.args), default=0))
 
     def __str__(self) -> str:
         return f"{self.op}({','.join(str(a) for a in self.args)})"
@@ -73,6 +94,19 @@ BINARY_SYMBOLS = {
     "|": "Or",
 }
 
+_CMP_PREC = 1
+_UNARY_PREC = 6
+_PREC = {
+    **dict.fromkeys((">", "<", ">=", "<=", "==", "!="), _CMP_PREC),
+    "|": 2,
+    "&": 3,
+    "+": 4,
+    "-": 4,
+    "*": 5,
+    "/": 5,
+}
+_MAX_DIGITS = 40
+
 _TOKEN = re.compile(
     r"""
     (?P<ws>\s+)
@@ -81,14 +115,23 @@ _TOKEN = re.compile(
   | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
   | (?P<op>>=|<=|==|!=|[-+*/()<>,&|])
 """,
-    re.VERBOSE,
+    re.VERBOSE | re.ASCII,
 )
 
 
+def show_expr(text: object, limit: int = 120) -> str:
+    """`repr` of an expression for a one-line message, shortened past `limit` characters."""
+    s = str(text)
+    return repr(s) if len(s) <= limit else repr(s[: limit - 20]) + f"... ({len(s)} characters)"
+
+
 class _Parser:
+    """Precedence climbing: one `expression` frame per nesting level, depth counted."""
+
     def __init__(self, text: str):
         self.text = text
         self.toks: list[tuple[str, str, int]] = []
+        self.nesting = 0
         pos = 0
         while pos < len(text):
             m = _TOKEN.match(text, pos)
@@ -102,9 +145,8 @@ class _Parser:
         self.i = 0
 
     def fail(self, msg: str, pos: int) -> None:
-        raise DataError(
-            f"cannot parse expression {self.text!r}: {msg} at position {pos}\n"
-            f"  {self.text}\n  {' ' * pos}^"
+        raise ConfigError(
+            f"cannot parse expression {show_expr(self.text)}: {msg} at position {pos}"
         )
 
     def peek(self) -> tuple[str, str, int]:
@@ -117,67 +159,55 @@ class _Parser:
 
     def expect(self, value: str) -> None:
         kind, val, pos = self.take()
-        if val != value or kind not in ("op",):
+        if val != value or kind != "op":
             self.fail(f"expected {value!r} but found {val or 'end of expression'!r}", pos)
 
+    def node(self, op: str, args: tuple[Node, ...], pos: int) -> Call:
+        call = Call(op, args)
+        if call.depth > MAX_DEPTH:
+            self.fail(f"operators nested deeper than {MAX_DEPTH} levels", pos)
+        return call
+
     def parse(self) -> Node:
-        node = self.expr()
+        node = self.expression(0)
         kind, val, pos = self.peek()
         if kind != "end":
             self.fail(f"unexpected {val!r}", pos)
         return node
 
-    def expr(self) -> Node:
-        left = self.or_expr()
-        kind, val, _ = self.peek()
-        if kind == "op" and val in (">", "<", ">=", "<=", "==", "!="):
-            self.take()
-            right = self.or_expr()
-            left = Call(BINARY_SYMBOLS[val], (left, right))
+    def expression(self, min_prec: int) -> Node:
+        """Operands joined by infix operators binding tighter than `min_prec` (left-assoc)."""
+        pos = self.peek()[2]
+        self.nesting += 1
+        if self.nesting > MAX_DEPTH:
+            self.fail(f"nested deeper than {MAX_DEPTH} levels", pos)
+        left = self.prefix()
+        while True:
             kind, val, pos = self.peek()
-            if kind == "op" and val in (">", "<", ">=", "<=", "==", "!="):
-                self.fail("chained comparisons are not supported; add parentheses", pos)
+            prec = _PREC.get(val) if kind == "op" else None
+            if prec is None or prec <= min_prec:
+                break
+            self.take()
+            right = self.expression(prec)
+            left = self.node(BINARY_SYMBOLS[val], (left, right), pos)
+            if prec == _CMP_PREC:
+                kind, val, pos = self.peek()
+                if kind == "op" and _PREC.get(val) == _CMP_PREC:
+                    self.fail("chained comparisons are not supported; add parentheses", pos)
+        self.nesting -= 1
         return left
 
-    def _binary(self, sub, symbols: tuple[str, ...]) -> Node:
-        left = sub()
-        while True:
-            kind, val, _ = self.peek()
-            if kind == "op" and val in symbols:
-                self.take()
-                left = Call(BINARY_SYMBOLS[val], (left, sub()))
-            else:
-                return left
-
-    def or_expr(self) -> Node:
-        return self._binary(self.and_expr, ("|",))
-
-    def and_expr(self) -> Node:
-        return self._binary(self.sum, ("&",))
-
-    def sum(self) -> Node:
-        return self._binary(self.term, ("+", "-"))
-
-    def term(self) -> Node:
-        return self._binary(self.unary, ("*", "/"))
-
-    def unary(self) -> Node:
-        kind, val, _ = self.peek()
+    def prefix(self) -> Node:
+        kind, val, pos = self.take()
         if kind == "op" and val in ("-", "+"):
-            self.take()
-            inner = self.unary()
+            inner = self.expression(_UNARY_PREC)
             if val == "+":
                 return inner
             if isinstance(inner, Const):
                 return Const(-inner.value)
-            return Call("Neg", (inner,))
-        return self.atom()
-
-    def atom(self) -> Node:
-        kind, val, pos = self.take()
+            return self.node("Neg", (inner,), pos)
         if kind == "num":
-            is_int = re.fullmatch(r"\d+", val) is not None
-            return Const(int(val) if is_int else float(val))
+            return self.number(val, pos)
         if kind == "field":
             return Field(val[1:])
         if kind == "name":
@@ -185,22 +215,41 @@ class _Parser:
             if nv != "(":
                 self.fail(f"operator {val!r} must be followed by '('", npos)
             self.take()
-            args = [self.expr()]
+            args = [self.expression(0)]
             while self.peek()[1] == ",":
                 self.take()
-                args.append(self.expr())
+                args.append(self.expression(0))
             self.expect(")")
-            return Call(val, tuple(args))
+            return self.node(val, tuple(args), pos)
         if val == "(":
-            node = self.expr()
+            node = self.expression(0)
             self.expect(")")
             return node
         self.fail(f"unexpected {val or 'end of expression'!r}", pos)
         raise AssertionError  # unreachable
 
+    def number(self, val: str, pos: int) -> Const:
+        if len(val) > _MAX_DIGITS:
+            self.fail(f"number {val[:20]}... has more than {_MAX_DIGITS} characters", pos)
+        if re.fullmatch(r"\d+", val):
+            return Const(int(val))
+        num = float(val)
+        if not math.isfinite(num):
+            self.fail(f"number {val} is not finite", pos)
+        return Const(num)
+
 
 def parse(expr: str) -> Node:
-    """Parse a Qlib-syntax expression (e.g. `Mean($close, 5)/$close`) into an AST."""
-    if not isinstance(expr, str) or not expr.strip():
-        raise DataError(f"cannot parse expression {expr!r}: empty expression at position 0")
+    """Parse a Qlib-syntax expression (e.g. `Mean($close, 5)/$close`) into an AST.
+
+    Bad syntax, more than MAX_EXPR_CHARS characters or MAX_DEPTH levels: a one-line ConfigError.
+    """
+    if not isinstance(expr, str):
+        raise ConfigError(f"expression must be a string, got {type(expr).__name__} {expr!r:.80}")
+    if not expr.strip():
+        raise ConfigError(f"cannot parse expression {expr!r}: empty expression at position 0")
+    if len(expr) > MAX_EXPR_CHARS:
+        raise ConfigError(
+            f"expression {show_expr(expr)} is longer than the {MAX_EXPR_CHARS} characters allowed"
+        )
     return _Parser(expr).parse()
