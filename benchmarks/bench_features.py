@@ -37,7 +37,8 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     panel = load_panel(data, ["open", "high", "low", "close", "volume"], "csi300")
     exprs = {**library_expressions(lib), **ALPHA158_LABEL}
-    df = evaluate_long(panel, exprs, "2010-01-01", "2022-12-30", missing="nan")
+    # the label (Qlib's handler computes it with the features) is the one forward expression
+    df = evaluate_long(panel, exprs, "2010-01-01", "2022-12-30", missing="nan", allow_forward=True)
 print(json.dumps({"rows": df.height, "cols": df.width - 2, "inner_s": time.time() - t0}))
 """
 
