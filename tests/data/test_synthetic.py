@@ -218,7 +218,9 @@ def test_same_seed_gives_byte_identical_files_whatever_the_chunking(tmp_path):
 
 def test_regenerating_into_a_market_replaces_it_but_foreign_folders_are_refused(tmp_path):
     out = generate_market(tmp_path / "m", SynthConfig(n_stocks=12, n_days=40, bar_minutes=60))
-    generate_market(out, SynthConfig(n_stocks=12, n_days=30, bar_minutes=60))
+    with pytest.raises(ConfigError, match="overwrite"):
+        generate_market(out, SynthConfig(n_stocks=12, n_days=30, bar_minutes=60))
+    generate_market(out, SynthConfig(n_stocks=12, n_days=30, bar_minutes=60), overwrite=True)
     assert len(list((out / "minute").glob("date=*"))) == 30
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "keep.txt").write_text("x")

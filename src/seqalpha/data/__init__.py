@@ -2,5 +2,6 @@
 
 from seqalpha.data.panel import Panel
 from seqalpha.data.qlib_bin import QlibStore, load_panel, write_store
+from seqalpha.data.quality import DataQualityWarning
 
-__all__ = ["Panel", "QlibStore", "load_panel", "write_store"]
+__all__ = ["DataQualityWarning", "Panel", "QlibStore", "load_panel", "write_store"]

@@ -100,7 +100,7 @@ class Session:
         return np.asarray(ends, dtype=np.int64)
 
     def bar_ends(self, bar_minutes: int) -> np.ndarray:
-        """Bar end labels `HH:MM` [B], e.g. 10:00 .. 11:30, 13:30 .. 15:00 for 30-minute A-share bars."""
+        """Bar end labels `HH:MM` [B], e.g. 10:00 .. 11:30, 13:30 .. 15:00 for 30-minute bars."""
         return np.array([_fmt_clock(int(m)) for m in self.bar_end_minutes(bar_minutes)])
 
     def in_session(self, end_minutes: np.ndarray) -> np.ndarray:
@@ -257,7 +257,7 @@ def _aggregate(
 def resample(
     bars: MinuteBars, minutes: int, session: Session = A_SHARE, how: dict[str, str] | None = None
 ) -> MinuteBars:
-    """Coarser bars `[D, B_out, N]` from `[D, B_in, N]` (open first, high max, low min, close last, sums).
+    """Coarser bars `[D, B_out, N]` from `[D, B_in, N]` (open first, high max, low min, close last).
 
     Bars are aligned to session starts, labelled by end time, and never span a break; the input
     bar length must divide `minutes`. `how` adds rules (first/last/max/min/sum) for extra fields.
@@ -276,7 +276,7 @@ def resample(
 
 
 def minute_to_daily(bars: MinuteBars, how: dict[str, str] | None = None) -> dict[str, np.ndarray]:
-    """Daily aggregate of each day's bars: name -> float32 [D, N] (open high low close volume amount vwap)."""
+    """Daily aggregate of each day's bars: name -> float32 [D, N] (OHLC, volume, amount, vwap)."""
     return _aggregate(bars.fields, how, axis=1)
 
 
@@ -300,7 +300,7 @@ def read_minute_meta(data_dir: PathLike) -> dict | None:
 
 
 def write_minute_meta(out_dir: Path, bar_minutes: int, session: Session) -> None:
-    """Record the bar length and session in `_minute.json` (an error if the folder holds other bars)."""
+    """Record the bar length and session in `_minute.json` (error if it holds other bars)."""
     old = read_minute_meta(out_dir)
     if old is not None and (
         old.get("bar_minutes") != bar_minutes or old.get("session") != session.to_json()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,7 +21,8 @@ import polars as pl
 
 from seqalpha.data.minute import A_SHARE, bars_frame, write_minute_day, write_minute_meta
 from seqalpha.data.panel import Panel
-from seqalpha.data.qlib_bin import write_store
+from seqalpha.data.qlib_bin import write_store_into
+from seqalpha.data.safety import staged_dir
 from seqalpha.errors import ConfigError
 
 SIGNALS = ("reversal", "interaction", "intraday", "regime", "leadlag")
@@ -156,7 +156,7 @@ def _student_t(rng: np.random.Generator, size) -> np.ndarray:
 
 
 def _minute_profiles() -> tuple[np.ndarray, np.ndarray]:
-    """Per-minute (240) U-shaped volume and variance weights of an A-share day, each summing to 1."""
+    """Per-minute (240) U-shaped volume and variance weights of an A-share day, each sums to 1."""
     u = (np.arange(240) + 0.5) / 240
     vol = 0.55 + 2.2 * (2 * u - 1) ** 2 + 1.2 * np.exp(-np.arange(240) / 8.0)
     vol[120:] += 0.4 * np.exp(-np.arange(120) / 6.0)  # re-opening after lunch
@@ -232,7 +232,7 @@ class _Market:
 
     # ------------------------------------------------------------------------------------------
     def step(self, t: int) -> dict:
-        """Simulate day t; returns daily raw values [N], the day's bars [B, N+1] and oracle parts."""
+        """Simulate day t: daily raw values [N], the day's bars [B, N+1] and oracle parts."""
         cfg, rng, N = self.cfg, self.rng, self.N
         alive = (self.list_day <= t) & (t < self.delist_day)
         new = alive & ~self.prev_alive
@@ -390,7 +390,7 @@ class _Market:
         alive: np.ndarray,
         late_move: np.ndarray,
     ) -> dict[str, np.ndarray]:
-        """Raw-price bars [B, N] whose last close is ref * (1 + R), pinned inside the price limits."""
+        """Raw-price bars [B, N] whose last close is ref * (1 + R), pinned inside the limits."""
         cfg, B, N = self.cfg, self.B, self.N
         rng = np.random.default_rng([cfg.seed, 1, t])
         g = np.log1p(R)
@@ -420,39 +420,47 @@ class _Market:
         return out
 
 
-def _clear_previous(out: Path) -> None:
-    """Refuse a non-empty directory that is not a previous synthetic market; clear one that is."""
-    if not out.exists():
-        return
-    entries = [p for p in out.iterdir()]
-    if not entries:
+def _check_previous(out: Path, overwrite: bool) -> None:
+    """Refuse a non-empty `out` unless `overwrite`; always one holding no synthetic market."""
+    if not out.is_dir() or not any(out.iterdir()):
         return
     if not (out / "meta.json").is_file():
         raise ConfigError(
             f"{out}: directory is not empty and holds no synthetic market (meta.json); "
             "refusing to write into it"
         )
-    for name in ("minute", "features", "instruments", "calendars"):
-        if (out / name).exists():
-            shutil.rmtree(out / name)
-    for name in ("oracle.parquet", "meta.json"):
-        (out / name).unlink(missing_ok=True)
+    if not overwrite:
+        raise ConfigError(
+            f"{out}: a synthetic market exists there (pass --overwrite / overwrite=True to "
+            "replace it)"
+        )
 
 
 def generate_market(
     out_dir: str | Path,
     config: SynthConfig | None = None,
     progress: Callable[[int, int], None] | None = None,
+    overwrite: bool = False,
 ) -> Path:
-    """Simulate the market day by day and write the Qlib store, `minute/`, `oracle.parquet`, `meta.json`.
+    """Simulate the market day by day; write the Qlib store, `minute/`, oracle and `meta.json`.
 
-    Minute bars are written one date partition at a time (memory stays bounded); `progress(done, total)`
-    is called after every chunk of `chunk_days` days. Returns `out_dir`.
+    Minute bars are written one date partition at a time (memory stays bounded);
+    `progress(done, total)` is called after every chunk of `chunk_days` days. Everything is
+    written into a temporary sibling of `out_dir` and renamed into place when complete; an
+    existing market is replaced only with `overwrite`. Returns `out_dir`.
     """
     cfg = config or SynthConfig()
     out = Path(out_dir)
-    _clear_previous(out)
-    out.mkdir(parents=True, exist_ok=True)
+    _check_previous(out, overwrite)
+    with staged_dir(out, overwrite, "synthetic market directory") as tmp:
+        _generate_into(tmp, cfg, progress)
+    return out
+
+
+def _generate_into(
+    out: Path, cfg: SynthConfig, progress: Callable[[int, int], None] | None
+) -> None:
+    """The body of `generate_market`, into the empty directory `out`."""
     minute_dir = out / "minute"
     minute_dir.mkdir(parents=True, exist_ok=True)
     write_minute_meta(minute_dir, cfg.bar_minutes, A_SHARE)
@@ -546,7 +554,7 @@ def generate_market(
     fields["mktcap"] = mktcap
     fields["bp"] = bp
     panel = Panel(dates, codes, {k: fields[k].astype(np.float32) for k in DAILY_FIELDS})
-    write_store(out, panel, markets={"market": tradable})
+    write_store_into(out, panel, markets={"market": tradable})
 
     oracle = pl.concat(oracle_frames).with_columns(pl.col("datetime").cast(pl.Date))
     oracle.write_parquet(out / "oracle.parquet", compression="zstd", statistics=False)
@@ -571,11 +579,9 @@ def generate_market(
         "minute_prices": "raw (unadjusted); "
         "daily open/high/low/close = raw * factor, volume = raw / factor, amount in currency",
         "signals": list(SIGNALS),
-        "label": "Ref($close,-2)/Ref($close,-1)-1 at date t (oracle.parquet: its expectation given t)",
+        "label": "Ref($close,-2)/Ref($close,-1)-1 at date t "
+        "(oracle.parquet: its expectation given t)",
         "oracle_ic_expected": float(np.nanmean(expected_ic[2:])) if T > 2 else None,
         "split": split,
     }
-    tmp = out / "meta.json.tmp"
-    tmp.write_text(json.dumps(meta, indent=2))
-    tmp.replace(out / "meta.json")
-    return out
+    (out / "meta.json").write_text(json.dumps(meta, indent=2))
