@@ -51,8 +51,10 @@ def alpha158_expressions() -> dict[str, str]:
         "VSTD": "Std($volume, {d})/($volume+1e-12)",
         "WVMA": f"Std(Abs({ret}-1)*$volume, {{d}})/(Mean(Abs({ret}-1)*$volume, {{d}})+1e-12)",
         "VSUMP": f"Sum(Greater({vdiff}, 0), {{d}})/(Sum(Abs({vdiff}), {{d}})+1e-12)",
-        "VSUMN": f"Sum(Greater(Ref($volume, 1)-$volume, 0), {{d}})/(Sum(Abs({vdiff}), {{d}})+1e-12)",
-        "VSUMD": f"(Sum(Greater({vdiff}, 0), {{d}})-Sum(Greater(Ref($volume, 1)-$volume, 0), {{d}}))"
+        "VSUMN": "Sum(Greater(Ref($volume, 1)-$volume, 0), {d})"
+        f"/(Sum(Abs({vdiff}), {{d}})+1e-12)",
+        "VSUMD": f"(Sum(Greater({vdiff}, 0), {{d}})"
+        "-Sum(Greater(Ref($volume, 1)-$volume, 0), {d}))"
         f"/(Sum(Abs({vdiff}), {{d}})+1e-12)",
     }
     for name, template in families.items():

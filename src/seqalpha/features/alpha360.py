@@ -1,4 +1,4 @@
-"""Qlib's Alpha360 factor library: 60 days of prices and volume normalized by today's close/volume."""
+"""Qlib's Alpha360 library: 60 days of prices and volume, normalized by today's close/volume."""
 
 from __future__ import annotations
 

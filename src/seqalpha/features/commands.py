@@ -1,4 +1,4 @@
-"""Body of `seqalpha features`: a factor library (and/or own expressions) to a long Parquet table."""
+"""Body of `seqalpha features`: a factor library and/or own expressions to a long Parquet table."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import numpy as np
 import polars as pl
 
 from seqalpha.errors import ConfigError, DataError
+from seqalpha.features.specs import FEATURE_NAME, check_feature_specs
 
 __all__ = ["features_command", "parse_expr_options"]
 
@@ -24,8 +25,11 @@ def parse_expr_options(items: Sequence[str]) -> dict[str, str]:
             raise ConfigError(
                 f"--expr {item!r}: expected NAME=EXPR, e.g. MA5='Mean($close, 5)/$close'"
             )
-        if not name.replace("_", "").isalnum():
-            raise ConfigError(f"--expr {item!r}: the name {name!r} must be letters, digits or _")
+        if not FEATURE_NAME.fullmatch(name):
+            raise ConfigError(
+                f"--expr {item!r}: the name {name!r} must match {FEATURE_NAME.pattern} "
+                f"(a letter or _, then letters, digits or _)"
+            )
         if name in out:
             raise ConfigError(f"--expr {item!r}: the name {name!r} is given twice")
         out[name] = expr
@@ -59,13 +63,21 @@ def features_command(
     out: Path,
     progress: Callable[[int, int], None] | None = None,
     log: Callable[[str], None] | None = None,
+    replace: bool = False,
 ) -> pl.DataFrame:
     """Compute features for universe members in start..end and write them to `out` (Parquet).
 
     Rows are member-days (or, with --instruments, every day those codes have data); extra history
-    before `start` is loaded per the expressions' look-back. Returns the written table.
+    before `start` is loaded per the expressions' look-back. `replace`: an --expr may redefine a
+    library feature of the same name (in its place). Expressions are checked (syntax, names,
+    no look-ahead) before any data is read. Returns the written table.
     """
-    if library == "intraday":
+    own = parse_expr_options(exprs)
+    lib = library.lower() if library else None
+    check_feature_specs(lib, own, replace=replace, where="--expr", replace_key=None)
+    if lib == "intraday":
+        if own:
+            raise ConfigError("--expr cannot be combined with --library intraday (minute bars)")
         return _intraday(data_dir, start, end, instruments, out)
     from seqalpha.data.qlib_bin import QlibStore
     from seqalpha.features.engine import (
@@ -77,13 +89,9 @@ def features_command(
     from seqalpha.features.expr import parse
 
     table: dict[str, str] = {}
-    if library:
-        table.update(library_expressions(library.lower()))
-    own = parse_expr_options(exprs)
-    clash = sorted(set(own) & set(table))
-    if clash:
-        raise ConfigError(f"--expr names {clash} clash with features of --library {library}")
-    table.update(own)
+    if lib:
+        table.update(library_expressions(lib))
+    table.update(own)  # with replace, a redefined library feature keeps its place
     if not table:
         raise ConfigError(
             "nothing to compute: give --library alpha158|alpha360 and/or --expr NAME=EXPR"

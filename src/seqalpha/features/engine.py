@@ -267,12 +267,15 @@ def required_lookback(expr: str | Node) -> int:
     return required_window(expr)[0]
 
 
-def check_no_lookahead(name: str, expr: str | Node) -> None:
-    """LeakageError if feature `name` reads data after its date (only labels may look forward)."""
+def check_no_lookahead(name: str, expr: str | Node, text: str = "") -> None:
+    """LeakageError if feature `name` reads data after its date (only labels may look forward).
+
+    `text`: the expression as written, for the message (default: `expr` itself).
+    """
     ahead = forward_reach(expr)
     if ahead > 0:
         raise LeakageError(
-            f"feature {name!r} = {show_expr(expr)} reads {ahead} day(s) after its date "
+            f"feature {name!r} = {show_expr(text or expr)} reads {ahead} day(s) after its date "
             f"(a negative Ref/Delta shift); features may use data up to their date only, "
             f"forward returns belong in labels"
         )
@@ -591,7 +594,7 @@ def _prepare(
         node = parse(text)
         validate(node, text, None if missing == "nan" else panel.field_names)
         if not allow_forward:
-            check_no_lookahead(name, text)
+            check_no_lookahead(name, node, text)
         nodes[name] = node
     if missing == "nan":
         absent = sorted(

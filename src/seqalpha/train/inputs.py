@@ -111,9 +111,13 @@ def _stack_panel(panel) -> tuple[list[str], np.ndarray]:
 def build_inputs(cfg) -> Inputs:
     """Load the data of `cfg` (a PipelineConfig) and build raw features, bars, labels, mask."""
     from seqalpha.data import load_panel
+    from seqalpha.features import check_feature_specs
     from seqalpha.labels import LabelSpec, make_labels
 
     d, f = cfg.data, cfg.features
+    # extra names, syntax and no look-ahead in any feature: checked before any data is read
+    replace = bool(getattr(f, "replace", False))  # features.replace: extra redefines library names
+    check_feature_specs(f.library, dict(f.extra), replace=replace)
     panel = load_panel(
         d.dir, None, d.universe if isinstance(d.universe, str) else list(d.universe), d.start, d.end
     )
@@ -122,7 +126,7 @@ def build_inputs(cfg) -> Inputs:
     if f.library in ("alpha158", "alpha360"):
         from seqalpha.features import compute_library
 
-        n, x = _stack_panel(compute_library(panel, f.library))
+        n, x = _stack_panel(compute_library(panel, f.library, set(f.extra) if replace else ()))
         names += n
         blocks.append(x)
     if f.extra:
