@@ -19,6 +19,7 @@ from seqalpha.config import (
 )
 from seqalpha.errors import ConfigError
 from seqalpha.models.registry import MODELS, register_model
+from seqalpha.registries import load_checked_config
 
 
 class _CfgProbe:
@@ -60,7 +61,7 @@ def cfg_file(tmp_path: Path) -> Path:
 
 def _err(path: Path, sets=()) -> str:
     with pytest.raises(ConfigError) as info:
-        load_config(path, sets)
+        load_checked_config(path, sets)
     msg = str(info.value)
     assert "\n" not in msg, "errors are one line"
     return msg
@@ -152,9 +153,9 @@ def test_overrides_are_yaml_values(cfg_file: Path):
     raw = {"a": {"b": [1, {"c": 2}]}}
     out = apply_overrides(raw, ["a.b.1.c=5"])
     assert out["a"]["b"][1]["c"] == 5 and raw["a"]["b"][1]["c"] == 2  # input not modified
-    with pytest.raises(ConfigError, match="expected key.path=value"):
+    with pytest.raises(ConfigError, match=r"expected key.path=value"):
         apply_overrides({}, ["seeds"])
-    with pytest.raises(ConfigError, match="--set seeds.x"):
+    with pytest.raises(ConfigError, match=r"--set seeds.x"):
         apply_overrides({"seeds": [1]}, ["seeds.x=1"])
     with pytest.raises(ConfigError, match="unsafe"):
         apply_overrides({}, ["model.name=!!python/name:os.system ''"])
@@ -172,7 +173,7 @@ def test_schedule_specific_fields(cfg_file: Path):
         "train": ["2012-01-01", "2011-01-01"],
         "test": ["2013-01-01", "2013-02-01"],
     }
-    with pytest.raises(ConfigError, match="walkforward.train: end 2011-01-01 is before start"):
+    with pytest.raises(ConfigError, match=r"walkforward.train: end 2011-01-01 is before start"):
         config_from_dict(raw)
     raw["walkforward"] = {"schedule": "rolling", "train_days": 10, "valid_days": 10}
     with pytest.raises(ConfigError, match="valid_days 10 must be < train_days 10"):
@@ -224,7 +225,7 @@ EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.yam
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_example_configs_validate(path: Path, tmp_path: Path):
     (tmp_path / "minute").mkdir()
-    cfg = load_config(path, data_dir=tmp_path)  # model names, params and processors checked
+    cfg = load_checked_config(path, data_dir=tmp_path)  # names, params, processors checked
     assert cfg.data.dir == str(tmp_path.resolve())
     assert cfg.embargo >= cfg.labels.offset + max(cfg.labels.horizons)
     if path.name.startswith("csi300_"):  # the DEV split of BENCHMARKS.md

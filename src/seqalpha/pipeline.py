@@ -35,7 +35,7 @@ _DATA_SUFFIXES = (".bin", ".txt", ".parquet", ".json", ".csv")
 
 
 def ensure_market(cfg, log: Log) -> None:
-    """Generate the config's synthetic market into `data.dir` when it asks for one and it is absent."""
+    """Generate the config's synthetic market into `data.dir` if asked for and absent."""
     syn = getattr(cfg.data, "synthetic", None)
     data_dir = Path(cfg.data.dir)
     if syn is None:
@@ -189,10 +189,10 @@ def _run_one(
     log: Log,
     track: bool = True,
 ) -> dict:
-    from seqalpha.config import load_config
+    from seqalpha.registries import load_checked_config
     from seqalpha.train.commands import train_command
 
-    cfg = load_config(config, sets, data_dir)
+    cfg = load_checked_config(config, sets, data_dir)
     ensure_market(cfg, log)
     t0 = time.perf_counter()
     signal = train_command(config, out, data_dir, sets, fresh, log=log)
@@ -258,12 +258,12 @@ def run_pipeline(
 
     Returns {"main": metrics, "<baseline name>": metrics, ...}.
     """
-    from seqalpha.config import load_config
+    from seqalpha.registries import load_checked_config
 
     say = log or (lambda msg: None)
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    cfg = load_config(config, sets, data_dir)
+    cfg = load_checked_config(config, sets, data_dir)
     results = {"main": _run_one(config, out, data_dir, sets, fresh, say)}
     for base in getattr(cfg, "baselines", []) or []:
         extra = [f"{k}={json.dumps(v)}" for k, v in base.set.items()]

@@ -84,7 +84,7 @@ def test_checkpoint_round_trip_is_tensor_only(tmp_path):
     save_checkpoint(tmp_path, state, {"name": "gru", "params": {"hidden_size": np.int64(8)}})
     got, cfg = load_checkpoint(tmp_path)
     assert torch.equal(got["w"], state["w"]) and cfg["params"]["hidden_size"] == 8
-    with pytest.raises(DataError, match="weights.pt"):
+    with pytest.raises(DataError, match=r"weights\.pt"):
         load_checkpoint(tmp_path / "nowhere")
 
 

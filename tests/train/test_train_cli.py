@@ -128,7 +128,7 @@ def test_train_tiny_gru_with_seed_ensemble(market: Path, tmp_path: Path):
     )
     # the GRU reads 5-day windows, so window 0 needs 4 extra history days before its train range
     meta = json.loads((run / "run.json").read_text())
-    cal = [l.strip() for l in (market / "calendars" / "day.txt").read_text().split()]
+    cal = [line.strip() for line in (market / "calendars" / "day.txt").read_text().split()]
     assert cal.index(meta["windows"][0]["train"][0]) == 4
 
 

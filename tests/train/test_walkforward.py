@@ -99,7 +99,7 @@ def test_fixed_overlap_is_leakage_naming_dates():
     )
     with pytest.raises(
         LeakageError,
-        match="window 0: train 2024-01-01..2024-01-24 overlaps valid 2024-01-22..2024-01-26",
+        match=r"window 0: train 2024-01-01..2024-01-24 overlaps valid 2024-01-22..2024-01-26",
     ):
         make_windows(cal, wf, embargo=2)
 
@@ -152,7 +152,7 @@ def test_rolling_too_early_test_start_names_earliest_date():
     )
     with pytest.raises(
         ConfigError,
-        match="window 0 tests from 2024-01-10 .* earliest test "
+        match=r"window 0 tests from 2024-01-10 .* earliest test "
         "start on this calendar is 2024-01-19",
     ):
         make_windows(cal, wf, embargo=2)
@@ -403,7 +403,7 @@ def test_empty_feature_columns_dropped_with_warning():
 
 
 def test_feature_blocks_give_the_same_result_as_one_pass(monkeypatch):
-    import seqalpha.train.walkforward as wfmod
+    import seqalpha.train.window as wfmod
 
     inp = toy_inputs(F=7)
     spec = TrainSpec(

@@ -50,13 +50,14 @@ def train_command(
     log: Callable[[str], None] | None = None,
 ) -> dict:
     """Run (or resume) the walk-forward of a config into `out`; returns the metrics dict."""
-    from seqalpha.config import config_hash, dump_config, load_config
+    from seqalpha.config import config_hash, dump_config
+    from seqalpha.registries import load_checked_config
     from seqalpha.train.inputs import build_inputs
     from seqalpha.train.walkforward import collect_predictions, prepare_run_dir, run_walkforward
 
     say = log or (lambda msg: None)
     t0 = time.perf_counter()
-    cfg = load_config(config, sets, data_dir)
+    cfg = load_checked_config(config, sets, data_dir)
     run_dir = Path(out)
     prepare_run_dir(run_dir, config_hash(cfg), fresh)
     dump_config(cfg, run_dir / "config.yaml")

@@ -1,0 +1,235 @@
+"""Loading a config: safe YAML, `--set` overrides, paths, one-line key-naming errors, hash, dump.
+
+YAML is read with `yaml.safe_load` only (Python object tags are rejected). Registered names are
+checked against the stage registries by `seqalpha.registries.check_components`, one level up.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, get_args, get_origin
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from seqalpha.config.schema import PREDICTION_SECTIONS, PipelineConfig
+from seqalpha.errors import ConfigError
+
+# ---------------------------------------------------------------------------- YAML and errors
+
+
+def parse_yaml(text: str, source: str = "<string>") -> Any:
+    """YAML text -> plain data with the safe loader; object tags are a one-line ConfigError."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.constructor.ConstructorError as exc:
+        tag = getattr(exc, "problem", "") or str(exc)
+        mark = exc.problem_mark
+        where = f"{source}:{mark.line + 1}" if mark is not None else source
+        raise ConfigError(
+            f"{where}: unsafe or unknown YAML tag rejected ({tag.strip()}); "
+            f"only plain YAML values are allowed"
+        ) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark is not None else source
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{where}: invalid YAML ({problem})") from None
+
+
+def _unwrap(ann: Any) -> Any:
+    """The BaseModel class inside Optional[...] / list[...] / Annotated[...] annotations."""
+    origin = get_origin(ann)
+    if origin is None:
+        return ann
+    for arg in get_args(ann):
+        inner = _unwrap(arg)
+        if isinstance(inner, type) and issubclass(inner, BaseModel):
+            return inner
+    return ann
+
+
+def _model_at(cls: type, loc: Sequence[Any]) -> type | None:
+    cur: Any = cls
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(cur, type) and issubclass(cur, BaseModel)):
+            return None
+        f = cur.model_fields.get(part)
+        if f is None:
+            return None
+        cur = _unwrap(f.annotation)
+    return cur if isinstance(cur, type) and issubclass(cur, BaseModel) else None
+
+
+def _format_error(err: dict, root: type, prefix: str = "") -> str:
+    loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
+    # pydantic adds union member names (e.g. 'str', 'list[str]') to the loc; drop them
+    loc = [p for p in loc if not (isinstance(p, str) and ("[" in p or p in ("str", "int")))]
+    path = prefix + ".".join(str(p) for p in loc)
+    kind, msg = err["type"], err["msg"]
+    if kind == "extra_forbidden":
+        parent = _model_at(root, loc[:-1])
+        allowed = ", ".join(parent.model_fields) if parent is not None else "?"
+        return f"{path}: unknown key; allowed: {allowed}"
+    if kind == "literal_error":
+        expected = err.get("ctx", {}).get("expected", "")
+        return f"{path}: {err.get('input')!r} is not allowed; allowed: {expected}"
+    if kind == "missing":
+        return f"{path}: required key is missing"
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+        return f"{path}: {msg}" if path else msg
+    return f"{path}: {msg} (got {err.get('input')!r})"
+
+
+def validation_message(exc: ValidationError, root: type | None = None, prefix: str = "") -> str:
+    """All errors of a pydantic ValidationError on ONE line, each naming its key path."""
+    root = root or PipelineConfig
+    parts = [_format_error(e, root, prefix) for e in exc.errors()]
+    return "; ".join(p.replace("\n", " ") for p in parts)
+
+
+# -------------------------------------------------------------------------- overrides
+
+
+def apply_overrides(raw: dict, sets: Sequence[str]) -> dict:
+    """A copy of `raw` with `key.path=value` overrides (values parsed as YAML) applied."""
+    out = copy.deepcopy(raw) if raw else {}
+    for item in sets:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected key.path=value")
+        key, text = item.split("=", 1)
+        key = key.strip()
+        if not key or any(not p for p in key.split(".")):
+            raise ConfigError(f"--set {item!r}: empty key path")
+        value = parse_yaml(text, source=f"--set {key}")
+        parts = key.split(".")
+        cur: Any = out
+        for i, part in enumerate(parts[:-1]):
+            here = ".".join(parts[: i + 1])
+            if isinstance(cur, list):
+                if not part.isdigit() or int(part) >= len(cur):
+                    raise ConfigError(
+                        f"--set {key}: {here!r} is not an index of a list of {len(cur)} items"
+                    )
+                cur = cur[int(part)]
+                continue
+            if not isinstance(cur, dict):
+                raise ConfigError(f"--set {key}: {'.'.join(parts[:i])!r} is not a mapping")
+            if cur.get(part) is None:
+                cur[part] = {}
+            cur = cur[part]
+        last = parts[-1]
+        if isinstance(cur, list):
+            if not last.isdigit() or int(last) >= len(cur):
+                raise ConfigError(
+                    f"--set {key}: {last!r} is not an index of a list of {len(cur)} items"
+                )
+            cur[int(last)] = value
+        elif isinstance(cur, dict):
+            cur[last] = value
+        else:
+            raise ConfigError(f"--set {key}: {'.'.join(parts[:-1])!r} is not a mapping")
+    return out
+
+
+# ------------------------------------------------------------------- loading and checking
+
+
+def repo_root() -> Path:
+    """The checkout root (src layout: <root>/src/seqalpha/config/loading.py)."""
+    return Path(__file__).resolve().parents[3]
+
+
+def resolve_path(path: str, base_dirs: Sequence[Path] = ()) -> str:
+    """An absolute path: as given if absolute, else the first existing of cwd / repo root /
+    `base_dirs` joined with it (cwd when none exists)."""
+    p = Path(os.path.expanduser(path))
+    if p.is_absolute():
+        return str(p)
+    for base in (Path.cwd(), repo_root(), *base_dirs):
+        cand = (base / p).resolve()
+        if cand.exists():
+            return str(cand)
+    return str((Path.cwd() / p).resolve())
+
+
+def config_from_dict(
+    raw: Any,
+    source: str = "<config>",
+    base_dir: Path | None = None,
+    data_dir: str | Path | None = None,
+) -> PipelineConfig:
+    """Validate plain data as a PipelineConfig; paths made absolute; errors are one line.
+
+    Registered names are checked by `seqalpha.registries.check_components` (not here)."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"{source}: the top level must be a mapping of sections, got {type(raw).__name__}"
+        )
+    try:
+        cfg = PipelineConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {validation_message(exc)}") from None
+    bases = [base_dir] if base_dir is not None else []
+    if data_dir is not None:
+        cfg.data.dir = str(Path(data_dir).expanduser().resolve())
+    else:
+        cfg.data.dir = resolve_path(cfg.data.dir, bases)
+    if cfg.data.minute_dir:
+        # a relative minute_dir is looked up inside data.dir first (e.g. `minute` of a
+        # synthetic market), then like data.dir
+        md = Path(cfg.data.minute_dir)
+        if not md.is_absolute() and (Path(cfg.data.dir) / md).exists():
+            cfg.data.minute_dir = str((Path(cfg.data.dir) / md).resolve())
+        else:
+            cfg.data.minute_dir = resolve_path(cfg.data.minute_dir, bases)
+    return cfg
+
+
+def load_config(
+    path: str | Path,
+    sets: Sequence[str] = (),
+    data_dir: str | Path | None = None,
+) -> PipelineConfig:
+    """Read a YAML config, apply `--set` overrides and `--data-dir`, validate the schema."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    raw = parse_yaml(path.read_text(), source=str(path))
+    if raw is not None and not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections")
+    raw = apply_overrides(raw or {}, sets)
+    return config_from_dict(
+        raw, source=str(path), base_dir=path.resolve().parent, data_dir=data_dir
+    )
+
+
+def config_to_dict(cfg: PipelineConfig) -> dict:
+    """Plain (JSON/YAML-safe) data of a config: dates as ISO strings."""
+    return cfg.model_dump(mode="json")
+
+
+def dump_config(cfg: PipelineConfig, path: str | Path) -> None:
+    """Write the resolved config as YAML atomically (loads back to an equal config)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+    os.replace(tmp, path)
+
+
+def config_hash(cfg: PipelineConfig, sections: Sequence[str] = PREDICTION_SECTIONS) -> str:
+    """sha256 (16 hex) of the sections that change predictions (not executor or reporting)."""
+    d = config_to_dict(cfg)
+    blob = json.dumps({k: d[k] for k in sections}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
