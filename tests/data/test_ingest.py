@@ -162,7 +162,9 @@ def test_input_errors(tmp_path: Path, good_csv: Path) -> None:
     with pytest.raises(DataError, match=r"novol\.csv.*lack the required columns \['volume'\]"):
         ingest_daily(tmp_path / "novol.csv", tmp_path / "o2")
     bars([("2022/03/01", *GOOD[0][1:])]).write_csv(tmp_path / "baddate.csv")
-    with pytest.raises(DataError, match=r"baddate\.csv: 1 unparseable dates.*2022/03/01"):
+    with pytest.raises(
+        DataError, match=r"baddate\.csv: column .date.: 1 value.*not ISO.*2022/03/01"
+    ):
         ingest_daily(tmp_path / "baddate.csv", tmp_path / "o3")
     with pytest.raises(DataError, match="input file not found"):
         ingest_daily(tmp_path / "nope.csv", tmp_path / "o4")

@@ -1,4 +1,4 @@
-"""Minute bars: session grids, ingest validation, date-partitioned storage, resampling invariants."""
+"""Minute bars: session grids, ingest validation, date-partitioned storage, resampling."""
 
 from __future__ import annotations
 
@@ -232,8 +232,10 @@ def test_duplicates_across_files_are_named(minute_csv, tmp_path):
     df.slice(99, 50).write_csv(b)  # row 99 is in both
     with pytest.raises(DataError, match=r"duplicate.*\['a.csv', 'b.csv'\]"):
         ingest_minute([a, b], tmp_path / "out")
+    # the same policy as daily ingest: exact copies collapse, conflicting ones are dropped
     report = ingest_minute([a, b], tmp_path / "out", on_bad="drop")
-    assert report.dropped["duplicate"] == 2 and report.rows_written == 148
+    assert report.identical_duplicates == 1 and report.dropped["duplicate"] == 0
+    assert report.rows_written == 149
 
 
 def test_all_zero_placeholder_bars_are_missing_not_errors(minute_csv, tmp_path):
@@ -263,8 +265,10 @@ def test_missing_column_and_mixed_bar_lengths_are_errors(minute_csv, tmp_path):
         ingest_minute(tmp_path / "nov.csv", tmp_path / "out")
     ingest_minute(path, tmp_path / "out")
     bars_to_long(resample(bars, 30)).write_csv(tmp_path / "thirty.csv")
-    with pytest.raises(DataError, match="1-minute"):
+    with pytest.raises(DataError, match="not empty"):
         ingest_minute(tmp_path / "thirty.csv", tmp_path / "out")
+    with pytest.raises(DataError, match="1-minute"):
+        ingest_minute(tmp_path / "thirty.csv", tmp_path / "out", merge=True)
 
 
 # ---------------------------------------------------------------------------------- resample
@@ -400,9 +404,11 @@ def test_ingesting_in_batches_merges_partitions_and_replaces_same_bars(minute_cs
     fixed.write_csv(tmp_path / "b.csv")
     out = tmp_path / "out"
     ingest_minute(tmp_path / "a.csv", out)
-    first = ingest_minute(tmp_path / "b.csv", out)
+    first = ingest_minute(tmp_path / "b.csv", out, merge=True)
     assert first.replaced == 0
-    again = ingest_minute(tmp_path / "b.csv", out)  # the same bars again: replaced, not duplicated
+    again = ingest_minute(
+        tmp_path / "b.csv", out, merge=True
+    )  # the same bars again: replaced, not duplicated
     assert again.replaced == fixed.height
     loaded = load_minute(out)
     assert loaded.instruments.tolist() == ["S000", "S001", "S002"]

@@ -1,4 +1,4 @@
-"""The real 15-minute A-share bars go through the same ingest -> load -> resample path as any bars."""
+"""The real 15-minute A-share bars go through the same ingest -> load -> resample path."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ PLACEHOLDER_CODE = "SH600289"  # a stock whose source rows include all-zero no-t
 
 @pytest.fixture(scope="module")
 def real_subset(intraday15_path, tmp_path_factory):
-    """~50 real stocks (first 49 codes + one with zero placeholder bars): source rows and ingested dir."""
+    """~50 real stocks (49 codes + one with zero placeholder bars): source rows, ingested dir."""
     lf = pl.scan_parquet(intraday15_path)
     codes = (
         lf.select("instrument")
@@ -46,7 +46,7 @@ def test_thirty_minute_bars_conserve_volume_and_match_source_ohlc(real_subset):
     assert bars15.shape == (183, 16, 50)
     bars = resample(bars15, 30)
     assert bars.bar_ends.tolist() == A_SHARE.bar_ends(30).tolist()
-    # reference from the source rows: 30-minute buckets aligned to 09:30 / 13:00, labelled by end time
+    # reference from the source rows: 30-minute buckets aligned to 09:30 / 13:00, end-labelled
     live = src.filter(~((pl.col("close") == 0) & (pl.col("volume") == 0)))
     minute = pl.col("datetime").dt.hour().cast(pl.Int32) * 60 + pl.col("datetime").dt.minute()
     start = pl.when(minute <= 11 * 60 + 30).then(9 * 60 + 30).otherwise(13 * 60)

@@ -86,7 +86,7 @@ def test_industry_levels_and_consistent_taxonomy(meta: Path) -> None:
 
 
 def test_missing_industry_file(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="industry_sw_pit.csv: industry file not found"):
+    with pytest.raises(DataError, match=r"industry_sw_pit\.csv: industry file not found"):
         load_industry(tmp_path, DATES, INST)
 
 
@@ -139,7 +139,9 @@ def test_market_cap_never_uses_a_later_quarter(meta: Path, cap_panel: Panel) -> 
     base = [("2021-03-31", "SH600001", 1.1e5), ("2021-03-31", "SZ000002", 5.5e4)]
     write_caps(meta, base)
     before = load_market_cap(meta, cap_panel)
-    write_caps(meta, [*base, ("2021-06-30", "SH600001", 9900000.0), ("2021-06-30", "SZ000002", 1.0)])
+    write_caps(
+        meta, [*base, ("2021-06-30", "SH600001", 9900000.0), ("2021-06-30", "SZ000002", 1.0)]
+    )
     after = load_market_cap(meta, cap_panel)
     np.testing.assert_array_equal(after[:4], before[:4])  # up to 2021-06-29
     assert not np.allclose(after[4:], before[4:])

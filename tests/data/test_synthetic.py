@@ -1,4 +1,4 @@
-"""The synthetic market: structure, determinism, daily == aggregate of bars, and the planted oracle."""
+"""The synthetic market: structure, determinism, daily == aggregated bars, the planted oracle."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def moderate(tmp_path_factory):
     return out, panel, label_of(panel), oracle_panel(out, panel)
 
 
-# ------------------------------------------------------------------------------ layout and structure
+# ----------------------------------------------------------------------------- layout and structure
 
 
 def test_store_layout_meta_and_split(synth_market):

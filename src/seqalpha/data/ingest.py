@@ -8,7 +8,6 @@ instrument's first to last date, and every field becomes `features/<code>/<field
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,8 +15,10 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from seqalpha.data.dates import parse_datetimes
 from seqalpha.data.panel import Panel
 from seqalpha.data.qlib_bin import write_store
+from seqalpha.data.safety import check_fields, check_float32_range, check_names, check_output_dir
 from seqalpha.data.validate import (
     OPTIONAL_COLUMNS,
     PRICE_COLUMNS,
@@ -63,8 +64,15 @@ class IngestReport:
         )
 
 
-def _read_one(path: Path, extra: Sequence[str] = ()) -> pl.DataFrame:
-    """One source file as a frame with lower-case columns, `date` as Date, `instrument` upper."""
+def _read_one(
+    path: Path, extra: Sequence[str] = (), date_format: str | None = None
+) -> pl.DataFrame:
+    """One source file as a frame with lower-case columns, `date` as Date, `instrument` upper.
+
+    Dates follow `seqalpha.data.dates` (ISO or an explicit format; timezone-aware stamps are
+    converted to exchange-local dates); codes follow `seqalpha.data.safety`; values that would
+    overflow float32 are refused.
+    """
     if not path.is_file():
         raise DataError(f"{path}: input file not found")
     suffix = path.suffix.lower()
@@ -83,44 +91,42 @@ def _read_one(path: Path, extra: Sequence[str] = ()) -> pl.DataFrame:
     for col in ("date", "instrument"):
         if col not in df.columns:
             raise DataError(f"{path}: no {col!r} column; it has {df.columns}")
-    date = pl.col("date")
-    if df.schema["date"] == pl.Utf8:
-        parsed = date.str.strip_chars().str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
-        bad = df.filter(parsed.is_null() & date.is_not_null())
-        if bad.height:
-            raise DataError(
-                f"{path}: {bad.height} unparseable dates (expected YYYY-MM-DD), "
-                f"e.g. {bad['date'].head(3).to_list()}"
-            )
-        df = df.with_columns(parsed.alias("date"))
-    else:
-        try:
-            df = df.with_columns(date.cast(pl.Date))
-        except pl.exceptions.PolarsError as exc:
-            raise DataError(
-                f"{path}: column 'date' of type {df.schema['date']} is not a date ({exc})"
-            ) from None
+    if df.height == 0:
+        raise DataError(f"{path}: no rows")
+    dates = parse_datetimes(df["date"], path, "date", date_format).dt.date()
+    df = df.with_columns(dates.alias("date"))
     numeric = [c for c in (*PRICE_COLUMNS, "volume", *OPTIONAL_COLUMNS, *extra) if c in df.columns]
     try:
         df = df.with_columns([pl.col(c).cast(pl.Float64) for c in numeric])
     except pl.exceptions.PolarsError as exc:
         raise DataError(f"{path}: a value column is not numeric ({exc})") from None
+    for c in numeric:
+        check_float32_range(df[c].drop_nulls().to_numpy(), f"{path}: column {c!r}", True)
     keep = ["date", "instrument", *numeric]
-    return df.select(keep).with_columns(
+    df = df.select(keep).with_columns(
         pl.col("instrument").cast(pl.Utf8).str.strip_chars().str.to_uppercase(),
         pl.lit(str(path)).alias(SOURCE_COLUMN),
     )
+    check_names(
+        df["instrument"].drop_nulls().unique(maintain_order=True).to_list(),
+        "instrument code",
+        str(path),
+    )
+    return df
 
 
 def read_daily_sources(
-    src: PathLike | Sequence[PathLike], extra: Sequence[str] = ()
+    src: PathLike | Sequence[PathLike], extra: Sequence[str] = (), date_format: str | None = None
 ) -> pl.DataFrame:
     """All source files as one long frame (columns aligned; missing optional ones are null)."""
     paths = [Path(src)] if isinstance(src, (str, Path)) else [Path(p) for p in src]
     if not paths:
         raise DataError("ingest: no input files given")
-    frames = [_read_one(p, extra) for p in paths]
-    return pl.concat(frames, how="diagonal_relaxed")
+    frames = [_read_one(p, extra, date_format) for p in paths]
+    df = pl.concat(frames, how="diagonal_relaxed")
+    codes = df["instrument"].drop_nulls().unique(maintain_order=True).to_list()
+    check_names(codes, "instrument code", ", ".join(str(p) for p in paths[:3]))
+    return df
 
 
 def ingest_daily(
@@ -130,12 +136,16 @@ def ingest_daily(
     overwrite: bool = False,
     max_loss: float | None = None,
     extra: Sequence[str] = (),
+    date_format: str | None = None,
 ) -> IngestReport:
     """Validate long daily bars and write them as a Qlib store under `out_dir`.
 
     on_bad: "raise" (first bad row is a DataError) or "drop" (bad rows removed and counted).
     max_loss: with "drop", the largest tolerated fraction of dropped rows (None: no limit).
     extra: further numeric columns (e.g. `change`) stored as fields unchecked; NaN allowed.
+    date_format: strptime format of string dates that are not ISO (e.g. `%m/%d/%Y`).
+    The store is built in a temporary sibling of `out_dir` and renamed into place, so an
+    existing store (replaced only with `overwrite`) survives any failure.
     """
     extra = [c.strip().lower() for c in extra]
     clash = [
@@ -144,10 +154,10 @@ def ingest_daily(
     if clash:
         raise ConfigError(f"extra={clash}: these columns are ingested anyway")
     check_on_bad(on_bad)
+    check_fields(extra, "extra")
     out = Path(out_dir)
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise DataError(f"{out}: output directory is not empty (pass overwrite=True)")
-    df = read_daily_sources(src, extra)
+    check_output_dir(out, overwrite, "store directory")
+    df = read_daily_sources(src, extra, date_format)
     sources = df[SOURCE_COLUMN].unique(maintain_order=True).to_list()
     absent = [c for c in extra if c not in df.columns]
     if absent:
@@ -161,10 +171,6 @@ def ingest_daily(
         )
     if clean.height == 0:
         raise DataError(f"ingest: no valid rows left in {sources}")
-    # Only now, with valid input in hand, replace an existing store.
-    for sub in ("calendars", "instruments", "features"):
-        if overwrite and (out / sub).is_dir():
-            shutil.rmtree(out / sub)
     value_cols = [
         c for c in (*PRICE_COLUMNS, "volume", *OPTIONAL_COLUMNS, *extra) if c in clean.columns
     ]
@@ -174,7 +180,7 @@ def ingest_daily(
     panel = Panel.from_long(long, value_cols)
     # Rows present with a value of NaN (allowed only in optional columns) stay NaN; rows absent
     # are NaN as well. The store keeps each instrument's first..last date as its span.
-    write_store(out, panel)
+    write_store(out, panel, overwrite=overwrite)
     dates = panel.dates
     return IngestReport(
         out_dir=out,

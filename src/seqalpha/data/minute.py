@@ -21,6 +21,11 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
+from seqalpha.data.dates import parse_datetimes
+from seqalpha.data.quality import Problem, validate_fields
+from seqalpha.data.quality import report as report_problems
+from seqalpha.data.safety import check_float32_range, check_names, check_output_dir, staged_dir
+from seqalpha.data.validate import collapse_duplicates
 from seqalpha.errors import ConfigError, DataError
 
 MINUTE_FIELDS = ("open", "high", "low", "close", "volume", "amount")
@@ -390,6 +395,7 @@ class MinuteIngestReport:
     rows_read: int = 0
     rows_written: int = 0
     empty_bars: int = 0
+    identical_duplicates: int = 0
     replaced: int = 0
     dropped: dict[str, int] = field(default_factory=lambda: {r: 0 for r in REASONS})
     bar_minutes: int = 0
@@ -402,11 +408,15 @@ class MinuteIngestReport:
             f"{self.rows_read:,} rows read from {len(self.sources)} file(s); "
             f"{self.rows_written:,} written ({self.dates} dates, {self.instruments} instruments, "
             f"{self.bar_minutes}-minute bars) to {self.out_dir}; empty no-trade bars skipped: "
-            f"{self.empty_bars:,}; stored bars replaced: {self.replaced:,}; dropped: {drops}"
+            f"{self.empty_bars:,}; identical duplicates collapsed: {self.identical_duplicates:,}; "
+            f"stored bars replaced: {self.replaced:,}; dropped: {drops}"
         )
 
 
-def _read_source(path: Path) -> pl.DataFrame:
+def _read_source(path: Path, datetime_format: str | None = None) -> pl.DataFrame:
+    """One source file as typed rows; dates follow `seqalpha.data.dates`, codes are checked."""
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, not a file of bars")
     if not path.is_file():
         raise DataError(f"{path}: file not found")
     suffix = path.suffix.lower()
@@ -414,34 +424,37 @@ def _read_source(path: Path) -> pl.DataFrame:
         if suffix == ".parquet":
             df = pl.read_parquet(path)
         elif suffix in (".csv", ".txt") or path.name.lower().endswith(".csv.gz"):
-            df = pl.read_csv(path, try_parse_dates=True, infer_schema_length=10000)
+            df = pl.read_csv(path, try_parse_dates=False, infer_schema_length=10000)
         else:
             raise DataError(f"{path}: unknown file type (expected .csv or .parquet)")
-    except (pl.exceptions.ComputeError, OSError) as exc:
-        raise DataError(f"{path}: cannot read ({exc})") from None
-    df = df.rename({c: c.lower() for c in df.columns})
+    except pl.exceptions.NoDataError:
+        raise DataError(f"{path}: empty file (no header, no rows)") from None
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{path}: cannot read ({first})") from None
+    df = df.rename({c: c.strip().lower() for c in df.columns})
     needed = ("datetime", "instrument", *PRICE_FIELDS, "volume")
     missing = [c for c in needed if c not in df.columns]
     if missing:
         raise DataError(f"{path}: missing column(s) {missing}; it has {df.columns}")
-    if df.schema["datetime"] == pl.Utf8:
-        try:
-            df = df.with_columns(pl.col("datetime").str.to_datetime(time_unit="us"))
-        except pl.exceptions.ComputeError as exc:
-            raise DataError(f"{path}: column 'datetime' is not parseable ({exc})") from None
-    elif not isinstance(df.schema["datetime"], pl.Datetime):
-        raise DataError(
-            f"{path}: column 'datetime' has type {df.schema['datetime']}, expected datetimes"
-        )
+    if df.height == 0:
+        raise DataError(f"{path}: no rows")
+    df = df.with_columns(parse_datetimes(df["datetime"], path, "datetime", datetime_format))
     if "amount" not in df.columns:
         df = df.with_columns(pl.lit(None, dtype=pl.Float64).alias("amount"))
-    return df.select(
-        pl.col("datetime").cast(pl.Datetime("us")),
-        pl.col("instrument").cast(pl.Utf8).str.strip_chars().str.to_uppercase(),
-        *[pl.col(c).cast(pl.Float64) for c in PRICE_FIELDS],
-        pl.col("volume").cast(pl.Float64),
-        pl.col("amount").cast(pl.Float64),
-    )
+    try:
+        df = df.select(
+            pl.col("datetime"),
+            pl.col("instrument").cast(pl.Utf8).str.strip_chars().str.to_uppercase(),
+            *[pl.col(c).cast(pl.Float64) for c in (*PRICE_FIELDS, "volume", "amount")],
+        )
+    except pl.exceptions.PolarsError:
+        raise DataError(f"{path}: a price, volume or amount column is not numeric") from None
+    for c in (*PRICE_FIELDS, "volume", "amount"):
+        check_float32_range(df[c].drop_nulls().to_numpy(), f"{path}: column {c!r}", True)
+    codes = df["instrument"].drop_nulls().unique(maintain_order=True).to_list()
+    check_names(codes, "instrument code", str(path))
+    return df
 
 
 def _bad_num(col: str, lower: float, strict: bool, allow_null: bool = False) -> pl.Expr:
@@ -493,25 +506,35 @@ def ingest_minute(
     session: Session = A_SHARE,
     on_bad: OnBad = "raise",
     bar_minutes: int | None = None,
+    overwrite: bool = False,
+    merge: bool = False,
+    datetime_format: str | None = None,
 ) -> MinuteIngestReport:
     """Validate minute bars (CSV/Parquet rows `datetime` = bar end, instrument, OHLCV[, amount])
     and write them as date-partitioned zstd Parquet under `out_dir`.
 
-    Rows whose prices and volume are all zero (a no-trade placeholder) are skipped as missing bars
-    and counted in `empty_bars`. Other bad rows raise a DataError naming the file, instrument and
-    datetime, or with `on_bad="drop"` are dropped and counted per reason. Ingesting into an existing
-    directory merges by date: new bars replace stored bars of the same (datetime, instrument).
+    Rows whose prices and volume are all zero (a no-trade placeholder) are skipped as missing
+    bars and counted in `empty_bars`. Other bad rows raise a DataError naming the file,
+    instrument and datetime, or with `on_bad="drop"` are dropped and counted per reason;
+    duplicates follow `validate.collapse_duplicates` as in daily ingest. Without `bar_minutes`
+    the bar length is inferred and the bar end times must tile the session at that length.
+    A non-empty `out_dir` needs `merge` (new bars replace stored bars of the same key, one date
+    partition at a time) or `overwrite` (the whole directory replaced once the new one is
+    complete); a new directory is built in a temporary sibling and renamed into place.
     """
     if on_bad not in ("raise", "drop"):
         raise ConfigError(f"on_bad={on_bad!r}: expected 'raise' or 'drop'")
+    if overwrite and merge:
+        raise ConfigError("ingest_minute: overwrite and merge exclude each other")
     paths = [Path(src)] if isinstance(src, (str, Path)) else [Path(p) for p in src]
     if not paths:
         raise DataError("ingest_minute: no source files given")
     out = Path(out_dir)
+    check_output_dir(out, overwrite or merge, "minute-bar directory")
     report = MinuteIngestReport(out_dir=out, sources=[str(p) for p in paths])
     frames = []
     for k, path in enumerate(paths):
-        df = _read_source(path)
+        df = _read_source(path, datetime_format)
         report.rows_read += df.height
         empty = pl.all_horizontal([pl.col(c) == 0 for c in (*PRICE_FIELDS, "volume")]).fill_null(
             False
@@ -553,23 +576,67 @@ def ingest_minute(
             )
             raise DataError(
                 f"{paths[row['__file']]}: duplicate bar for instrument {row['instrument']} "
-                f"datetime {row['datetime']} (in {files}; {int(dup.sum())} duplicated rows)"
+                f"datetime {row['datetime']} (in {files}; {int(dup.sum())} duplicated rows; "
+                "on_bad='drop' collapses exact copies and drops conflicting ones)"
             )
-        report.dropped["duplicate"] += int(dup.sum())
-        df = df.filter(~dup)
+        df, report.identical_duplicates, n_conflict = collapse_duplicates(
+            df, ["datetime", "instrument"], [*PRICE_FIELDS, "volume", "amount"]
+        )
+        report.dropped["duplicate"] += n_conflict
     df = df.drop("__file")
     if df.height == 0:
         raise DataError(f"ingest_minute: no valid rows in {report.sources}")
     minutes_of_day = (
-        df["datetime"].dt.hour().cast(pl.Int64) * 60 + df["datetime"].dt.minute()
-    ).unique()
-    k = bar_minutes or session.infer_bar_minutes(minutes_of_day.to_numpy())
+        (df["datetime"].dt.hour().cast(pl.Int64) * 60 + df["datetime"].dt.minute())
+        .unique()
+        .to_numpy()
+    )
+    k = bar_minutes or _inferred_bar_minutes(session, minutes_of_day, report.sources)
     session.bar_end_minutes(k)  # validates that k tiles the session
-    out.mkdir(parents=True, exist_ok=True)
-    write_minute_meta(out, k, session)
     df = df.with_columns(pl.col(c).cast(pl.Float32) for c in PRICE_FIELDS).sort(
         "datetime", "instrument"
     )
+    if merge and out.is_dir() and any(out.iterdir()):
+        try:
+            _write_partitions(out, df, k, session, report)
+        except OSError as exc:
+            raise DataError(f"{out}: writing failed ({exc.strerror})") from None
+    else:
+        with staged_dir(out, overwrite, "minute-bar directory") as tmp:
+            _write_partitions(tmp, df, k, session, report)
+    report.rows_written = df.height
+    report.instruments = df["instrument"].n_unique()
+    report.bar_minutes = k
+    return report
+
+
+def _inferred_bar_minutes(session: Session, minutes_of_day: np.ndarray, sources) -> int:
+    """The bar length of the data: the gcd of bar-end offsets, which must also be the most
+    common spacing of consecutive bar ends (a stray 09:47 bar among 15-minute bars is not)."""
+    k = session.infer_bar_minutes(minutes_of_day)
+    ends = np.unique(np.asarray(minutes_of_day))
+    spacings = []
+    for a, b in session.bounds():
+        inside = ends[(ends > a) & (ends <= b)]
+        if len(inside):
+            spacings.append(np.diff(np.concatenate([[a], inside])))
+    values, counts = np.unique(np.concatenate(spacings), return_counts=True)
+    common = int(values[np.argmax(counts)])
+    if common != k:
+        raise DataError(
+            f"{sources[0]}: bar end times are off-grid: most are {common} minutes apart but "
+            f"some imply {k}-minute bars; pass the bar length (--bar-minutes) to refuse or "
+            "drop the off-grid bars"
+        )
+    return k
+
+
+def _write_partitions(
+    out: Path, df: pl.DataFrame, k: int, session: Session, report: MinuteIngestReport
+) -> None:
+    """Write the meta file and one partition per date, merging with stored partitions."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_minute_meta(out, k, session)
     df = df.with_columns(pl.col("datetime").dt.date().alias("__date"))
     for (day,), part in df.partition_by("__date", as_dict=True, maintain_order=True).items():
         day = np.datetime64(day, "D")
@@ -584,10 +651,6 @@ def ingest_minute(
             part = pl.concat([kept, part]).sort("datetime", "instrument")
         write_minute_day(out, day, part)
         report.dates += 1
-    report.rows_written = df.height
-    report.instruments = df["instrument"].n_unique()
-    report.bar_minutes = k
-    return report
 
 
 # ----------------------------------------------------------------------------------------------
@@ -621,12 +684,15 @@ def load_minute(
     bar_minutes: int | None = None,
     session: Session | None = None,
     chunk_days: int = 5,
+    strict: bool = False,
 ) -> MinuteBars:
     """Dense bars `[D, B, N]` (float32, NaN where missing) from a date-partitioned directory.
 
     Reads only the partitions in `start..end`, `chunk_days` at a time; `instruments` fixes the
     columns and their order; `bar_minutes` coarser than the stored bars resamples each chunk on
-    load, so the finer bars are never all in memory.
+    load, so the finer bars are never all in memory. Impossible values (see
+    `seqalpha.data.quality`) become NaN before resampling, with one counted DataQualityWarning
+    (a DataError with `strict`).
     """
     root = Path(data_dir)
     meta = read_minute_meta(root)
@@ -680,6 +746,7 @@ def load_minute(
     }
     if chunk_days < 1:
         raise ConfigError(f"load_minute: chunk_days={chunk_days} must be >= 1")
+    found: dict[tuple[str, str], Problem] = {}
     for c0 in range(0, D, chunk_days):
         sub_days = days[c0 : c0 + chunk_days]
         chunk = _dense_chunk(
@@ -692,10 +759,17 @@ def load_minute(
             session,
             k_native,
         )
+        for prob in validate_fields(chunk.fields):
+            key = (prob.kind, prob.field)
+            if key in found:
+                found[key].counts += prob.counts
+            else:
+                found[key] = prob
         if k_out != k_native:
             chunk = resample(chunk, k_out, session)
         for name in MINUTE_FIELDS:
             fields[name][c0 : c0 + len(sub_days)] = chunk[name]
+    report_problems(list(found.values()), inst, str(root), strict)
     bars = MinuteBars(days, session.bar_ends(k_out), inst, fields)
     if k_out != k_native:
         bars.fields["vwap"] = bars.vwap()

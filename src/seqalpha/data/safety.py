@@ -62,11 +62,13 @@ def check_fields(names: Iterable[object], where: str) -> None:
         raise DataError(f"{where}: invalid field name {bad[0]!r} (allowed: {FIELD_RULE})")
 
 
-def check_float32_range(values: np.ndarray, what: str) -> None:
-    """Refuse +-inf and finite values that would overflow float32 (e.g. 1e39); NaN is missing."""
+def check_float32_range(values: np.ndarray, what: str, allow_inf: bool = False) -> None:
+    """Refuse finite values that would overflow float32 (e.g. 1e39), and +-inf unless allowed."""
     arr = np.asarray(values, dtype=np.float64)
     with np.errstate(invalid="ignore"):
-        over = np.isinf(arr) | (np.abs(arr) > FLOAT32_MAX)
+        over = np.isfinite(arr) & (np.abs(arr) > FLOAT32_MAX)
+        if not allow_inf:
+            over |= np.isinf(arr)
     if over.any():
         raise DataError(
             f"{what}: {int(over.sum())} value(s) are infinite or overflow float32 "

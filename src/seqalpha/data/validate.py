@@ -151,14 +151,23 @@ def clean_daily_bars(df: pl.DataFrame, on_bad: OnBad = "raise") -> tuple[pl.Data
                 f"{date} ({where.height} rows, in {srcs}); "
                 f"fix the input or pass on_bad='drop'"
             )
-        # Exact copies of one row (e.g. overlapping files) collapse to one row.
-        n_before = df.height
-        df = df.unique(
-            subset=["date", "instrument", *value_cols], keep="first", maintain_order=True
+        df, rep.identical_duplicates, rep.dropped["duplicate"] = collapse_duplicates(
+            df, ["date", "instrument"], value_cols
         )
-        rep.identical_duplicates = n_before - df.height
-        conflict = df.select(key.is_duplicated()).to_series()
-        rep.dropped["duplicate"] = int(conflict.sum())
-        df = df.filter(~conflict)
     rep.rows_out = df.height
     return df, rep
+
+
+def collapse_duplicates(
+    df: pl.DataFrame, keys: Sequence[str], value_cols: Sequence[str]
+) -> tuple[pl.DataFrame, int, int]:
+    """The duplicate policy of daily and minute ingest alike (`on_bad="drop"`).
+
+    Exact copies of a row (e.g. overlapping files) collapse to one; keys that still occur more
+    than once (conflicting values) are all dropped. Returns (frame, n_identical, n_conflicting).
+    """
+    n_before = df.height
+    df = df.unique(subset=[*keys, *value_cols], keep="first", maintain_order=True)
+    identical = n_before - df.height
+    conflict = df.select(pl.struct(*keys).is_duplicated()).to_series()
+    return df.filter(~conflict), identical, int(conflict.sum())
