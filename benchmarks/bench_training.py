@@ -178,7 +178,7 @@ def stage_breakdown(model, train, n_batches: int = 30) -> dict:
     import numpy as np
     import torch
 
-    from seqalpha.train.loop import torch_session
+    from seqalpha.models.loop import torch_session
 
     acc = {"gather_ms": 0.0, "forward_ms": 0.0, "backward_ms": 0.0, "step_ms": 0.0}
     with torch_session(0, THREADS):

@@ -7,9 +7,8 @@ import torch
 
 from seqalpha.dataset.toy import toy_sample_set
 from seqalpha.errors import ConfigError, DataError
-from seqalpha.models import create_model
-from seqalpha.train import losses
-from seqalpha.train.loop import LoopConfig, load_checkpoint, save_checkpoint
+from seqalpha.models import create_model, losses
+from seqalpha.models.loop import LoopConfig, load_checkpoint, save_checkpoint
 
 FAST = {
     "threads": 1,

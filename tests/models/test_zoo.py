@@ -11,7 +11,7 @@ import pytest
 from seqalpha.dataset.toy import toy_sample_set
 from seqalpha.errors import ConfigError
 from seqalpha.models import MODELS, create_model, load_model
-from seqalpha.train.losses import daily_ic
+from seqalpha.models.losses import daily_ic
 
 TRAIN, VALID, TEST = (0, 44), (44, 54), (54, 70)
 FAST = {"threads": 1, "progress": False, "epochs": 8, "lr": 3e-3, "patience": 4}

@@ -11,7 +11,7 @@ import torch
 
 from seqalpha.dataset.core import SampleSet
 from seqalpha.errors import ConfigError, DataError
-from seqalpha.train.loop import load_checkpoint, save_checkpoint
+from seqalpha.models.loop import load_checkpoint, save_checkpoint
 
 
 def _check_type(model: str, key: str, value: Any, default: Any) -> Any:

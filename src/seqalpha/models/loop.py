@@ -23,7 +23,7 @@ import torch
 from seqalpha.dataset.core import SampleSet
 from seqalpha.errors import ConfigError, DataError
 from seqalpha.jsonio import to_jsonable
-from seqalpha.train.losses import METRICS, signal_metric
+from seqalpha.models.losses import METRICS, signal_metric
 
 WEIGHTS_FILE = "weights.pt"
 CONFIG_FILE = "config.json"

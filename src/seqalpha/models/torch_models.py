@@ -1,4 +1,4 @@
-"""Torch models behind one interface, all trained by `seqalpha.train.loop.fit_torch`.
+"""Torch models behind one interface, all trained by `seqalpha.models.loop.fit_torch`.
 
 Inputs come from `seqalpha.dataset.sequence` (NaN filled with 0). Heads: "regression" (one
 output per label column when `multi_label`, the score is column `label_col`) or
@@ -22,7 +22,9 @@ from seqalpha.dataset.sequence import (
     row_batches,
 )
 from seqalpha.errors import ConfigError, DataError
+from seqalpha.models import losses
 from seqalpha.models.base import Model
+from seqalpha.models.loop import LoopConfig, LoopState, fit_torch, torch_session
 from seqalpha.models.nets import (
     AttnRNNEncoder,
     GRUSelfAttentionEncoder,
@@ -34,8 +36,6 @@ from seqalpha.models.nets import (
     TransformerEncoderNet,
 )
 from seqalpha.models.registry import register_model
-from seqalpha.train import losses
-from seqalpha.train.loop import LoopConfig, LoopState, fit_torch, torch_session
 
 
 class TorchModel(Model):
