@@ -12,6 +12,8 @@ $(STAMP): pyproject.toml
 	# torch first, pinned: a CPU build lies on disk; an unpinned torch pulls a CUDA build.
 	$(BIN)/pip install torch==2.13.0
 	$(BIN)/pip install -e '.[test]'
+	# compile the numba kernels once into their cache (a first run would otherwise pay it)
+	$(BIN)/python -m seqalpha.warmup
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
