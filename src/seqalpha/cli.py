@@ -27,7 +27,7 @@ def _fail(exc: Exception) -> None:
 
 @data_app.command("info")
 def data_info(data_dir: Path = typer.Argument(..., help="A Qlib-format data directory.")) -> None:
-    """Calendar span, instrument counts by market, fields, and missing-file warnings."""
+    """Calendar span, instrument counts by market, fields, and every problem found, counted."""
     from seqalpha.data.info import print_store_info
 
     try:
@@ -36,24 +36,39 @@ def data_info(data_dir: Path = typer.Argument(..., help="A Qlib-format data dire
         _fail(exc)
 
 
+@data_app.command("check")
+def data_check(data_dir: Path = typer.Argument(..., help="A Qlib-format data directory.")) -> None:
+    """Validate a store: one line per problem class with counts; exit 1 on errors, 2 if unusable."""
+    from seqalpha.data.info import print_check
+
+    try:
+        code = print_check(data_dir)
+    except SeqAlphaError as exc:
+        _fail(exc)
+    raise typer.Exit(code=code)
+
+
 @data_app.command("ingest-daily")
 def data_ingest_daily(
     src: list[Path] = typer.Argument(..., help="CSV or Parquet files of long daily bars."),
     out: Path = typer.Option(..., "--out", help="Output Qlib store directory."),
     on_bad: str = typer.Option("raise", "--on-bad", help="raise | drop (bad rows counted)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing store."),
+    date_format: str | None = typer.Option(
+        None, "--date-format", help="strptime format of non-ISO dates, e.g. %m/%d/%Y."
+    ),
 ) -> None:
-    """Ingest long daily bars (date, instrument, OHLCV[, amount, vwap, factor]) into a Qlib store."""
+    """Ingest long daily bars (date, instrument, OHLCV[, amount, vwap, factor]) as a Qlib store."""
     from seqalpha.data.ingest import ingest_daily
 
     try:
-        report = ingest_daily(src, out, on_bad=on_bad, overwrite=overwrite)
+        report = ingest_daily(src, out, on_bad=on_bad, overwrite=overwrite, date_format=date_format)
     except SeqAlphaError as exc:
         _fail(exc)
     typer.echo(report.summary())
 
 
-def _synthesize(out: Path, cfg) -> None:
+def _synthesize(out: Path, cfg, overwrite: bool = False) -> None:
     """Generate a synthetic market with a rich progress bar over chunks of days."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -67,7 +82,12 @@ def _synthesize(out: Path, cfg) -> None:
         console=console,
     ) as bar:
         task = bar.add_task(f"{cfg.n_stocks} stocks -> {out}", total=cfg.n_days)
-        generate_market(out, cfg, progress=lambda done, total: bar.update(task, completed=done))
+        generate_market(
+            out,
+            cfg,
+            progress=lambda done, total: bar.update(task, completed=done),
+            overwrite=overwrite,
+        )
 
 
 @data_app.command("synth")
@@ -86,6 +106,7 @@ def data_synth(
     strength: list[str] = typer.Option(
         [], "--strength", help="Signal strength name=value (0 = off)."
     ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing market."),
 ) -> None:
     """Synthesize a market with planted signals (reversal interaction intraday regime leadlag)."""
     from seqalpha.data.synthetic import DEFAULT_STRENGTHS, SynthConfig
@@ -108,7 +129,7 @@ def data_synth(
             chunk_days=chunk_days,
             strengths=strengths,
         )
-        _synthesize(out, cfg)
+        _synthesize(out, cfg, overwrite)
     except SeqAlphaError as exc:
         _fail(exc)
     typer.echo(f"synthetic market written to {out}")
@@ -123,6 +144,11 @@ def data_ingest_minute(
     on_bad: str = typer.Option("raise", "--on-bad", help="raise | drop (bad rows counted)."),
     session: str = typer.Option("09:30-11:30,13:00-15:00", "--session", help="Trading sessions."),
     bar_minutes: int | None = typer.Option(None, "--bar-minutes", help="Expected bar length."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing directory."),
+    merge: bool = typer.Option(False, "--merge", help="Merge into an existing directory."),
+    datetime_format: str | None = typer.Option(
+        None, "--datetime-format", help="strptime format of non-ISO datetimes."
+    ),
 ) -> None:
     """Validate minute bars and write them as date-partitioned zstd Parquet."""
     from seqalpha.data.minute import Session, ingest_minute
@@ -134,6 +160,9 @@ def data_ingest_minute(
             Session.parse(session),
             on_bad=on_bad,  # type: ignore[arg-type]
             bar_minutes=bar_minutes,
+            overwrite=overwrite,
+            merge=merge,
+            datetime_format=datetime_format,
         )
     except SeqAlphaError as exc:
         _fail(exc)
@@ -156,7 +185,9 @@ def demo(
     try:
         if market_only:
             _synthesize(
-                out / "market", SynthConfig(n_stocks=300, n_days=750, bar_minutes=30, seed=0)
+                out / "market",
+                SynthConfig(n_stocks=300, n_days=750, bar_minutes=30, seed=0),
+                overwrite=True,
             )
             from seqalpha.data.info import print_store_info
 
@@ -232,9 +263,7 @@ def features(
     data_dir: Path = typer.Argument(
         ..., help="A Qlib-format data directory (minute bars for intraday)."
     ),
-    library: str | None = typer.Option(
-        None, "--library", help="alpha158 | alpha360 | intraday."
-    ),
+    library: str | None = typer.Option(None, "--library", help="alpha158 | alpha360 | intraday."),
     universe: str = typer.Option("csi300", "--universe", help="Market file under instruments/."),
     start: str | None = typer.Option(None, "--start", help="First output date (YYYY-MM-DD)."),
     end: str | None = typer.Option(None, "--end", help="Last output date (YYYY-MM-DD)."),
@@ -248,7 +277,7 @@ def features(
         ..., "--out", help="Output Parquet: datetime, instrument, one column per feature."
     ),
 ) -> None:
-    """Compute a factor library and/or expressions for universe members into a long Parquet table."""
+    """Compute a factor library and/or expressions for universe members into a long Parquet."""
     from rich.progress import Progress
 
     from seqalpha.features.commands import features_command
