@@ -21,7 +21,11 @@ console = Console(stderr=True)
 
 
 def _fail(exc: Exception) -> None:
-    console.print(f"[bold red]error:[/] {exc}")
+    """Print `error: <message>` on ONE line of stderr (no wrapping, no markup) and exit 2."""
+    from rich.markup import escape
+
+    text = escape(" ".join(str(exc).splitlines()))
+    console.print(f"[bold red]error:[/] {text}", soft_wrap=True, highlight=False)
     raise typer.Exit(code=2)
 
 
