@@ -2,16 +2,18 @@
 PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | sha1sum | cut -c1-12)
 
 .PHONY: demo test setup clean lint
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
 	# torch first, pinned: a CPU build lies on disk; an unpinned torch pulls a CUDA build.
 	$(BIN)/pip install torch==2.13.0
-	$(BIN)/pip install -e '.[test]'
+	# exact versions from the lock (regenerate with scripts/lock.sh), then seqalpha itself
+	$(BIN)/pip install -r requirements.lock
+	$(BIN)/pip install --no-deps -e '.[test]'
 	# compile the numba kernels once into their cache (a first run would otherwise pay it)
 	$(BIN)/python -m seqalpha.warmup
 	rm -f $(VENV)/.installed-*
