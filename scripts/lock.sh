@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PY:-python3.11}"
 tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
+trap 'rm -rf "$tmp" build' EXIT  # setuptools leaves build/ in the tree
 "$PY" -m venv "$tmp/venv"
 "$tmp/venv/bin/pip" install -q --upgrade pip
 "$tmp/venv/bin/pip" install -q torch==2.13.0
