@@ -113,10 +113,11 @@ def data_synth(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing market."),
 ) -> None:
     """Synthesize a market with planted signals (reversal interaction intraday regime leadlag)."""
-    from seqalpha.data.synthetic import DEFAULT_STRENGTHS, SynthConfig
+    from seqalpha.data.synthetic import DEFAULT_STRENGTHS, SynthConfig, check_market_dir
     from seqalpha.errors import ConfigError
 
     try:
+        check_market_dir(out, overwrite)
         strengths = dict(DEFAULT_STRENGTHS)
         for item in strength:
             name, sep, value = item.partition("=")

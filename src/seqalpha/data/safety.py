@@ -119,8 +119,8 @@ def staged_dir(
         _swap_into_place(tmp, target)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        name = f" {exc.filename}" if exc.filename else ""
-        raise DataError(f"{target}: writing failed at{name} ({exc.strerror})") from None
+        name = f" at {exc.filename}" if exc.filename else ""
+        raise DataError(f"{target}: writing failed{name} ({exc.strerror})") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

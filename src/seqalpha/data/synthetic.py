@@ -22,7 +22,7 @@ import polars as pl
 from seqalpha.data.minute import A_SHARE, bars_frame, write_minute_day, write_minute_meta
 from seqalpha.data.panel import Panel
 from seqalpha.data.qlib_bin import write_store_into
-from seqalpha.data.safety import staged_dir
+from seqalpha.data.safety import check_output_dir, staged_dir
 from seqalpha.errors import ConfigError
 
 SIGNALS = ("reversal", "interaction", "intraday", "regime", "leadlag")
@@ -420,8 +420,10 @@ class _Market:
         return out
 
 
-def _check_previous(out: Path, overwrite: bool) -> None:
+def check_market_dir(out: str | Path, overwrite: bool) -> None:
     """Refuse a non-empty `out` unless `overwrite`; always one holding no synthetic market."""
+    out = Path(out)
+    check_output_dir(out, True, "synthetic market directory")
     if not out.is_dir() or not any(out.iterdir()):
         return
     if not (out / "meta.json").is_file():
@@ -451,7 +453,7 @@ def generate_market(
     """
     cfg = config or SynthConfig()
     out = Path(out_dir)
-    _check_previous(out, overwrite)
+    check_market_dir(out, overwrite)
     with staged_dir(out, overwrite, "synthetic market directory") as tmp:
         _generate_into(tmp, cfg, progress)
     return out
