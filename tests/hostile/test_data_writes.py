@@ -138,9 +138,27 @@ def test_existing_store_is_kept_without_overwrite_and_replaced_with_it(work: Pat
     res = runner.invoke(app, ["data", "ingest-daily", str(src), "--out", str(out)])
     one_line_error(res, str(out), "not empty", "--overwrite")
     assert snapshot(out) == old
+    (out / "minute").mkdir()
+    (out / "minute" / "keep.txt").write_text("bars")  # not part of the store: kept
     res = runner.invoke(app, ["data", "ingest-daily", str(src), "--out", str(out), "--overwrite"])
     assert res.exit_code == 0, res.output
     assert load_panel(out, ["close"]).instruments.tolist() == ["SZ000002"]
+    assert (out / "minute" / "keep.txt").read_text() == "bars"
+    assert not leftovers(work)
+
+
+def test_write_store_beside_other_content_but_not_over_a_store(work: Path) -> None:
+    (work / "mixed" / "minute").mkdir(parents=True)
+    panel = Panel(DATES, np.array(["SH600000"]), {"close": np.ones((3, 1), np.float32)})
+    write_store(work / "mixed", panel)
+    assert sorted(p.name for p in (work / "mixed").iterdir()) == [
+        "calendars",
+        "features",
+        "instruments",
+        "minute",
+    ]
+    with pytest.raises(DataError, match="a store exists there"):
+        write_store(work / "neighbour", panel)
     assert not leftovers(work)
 
 

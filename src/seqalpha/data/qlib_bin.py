@@ -25,11 +25,12 @@ from seqalpha.data.safety import (
     check_fields,
     check_float32_range,
     check_names,
-    staged_dir,
+    staged_parts,
 )
 from seqalpha.errors import DataError
 
 Universe = str | Sequence[str]
+STORE_PARTS = ("calendars", "instruments", "features")
 
 
 def _read_text(path: Path, what: str) -> str:
@@ -348,11 +349,12 @@ def write_store(
     instrument without any value gets no files and is left out of `all.txt`.
     markets: market name -> bool [T, N] membership, written as spells (`all` is always written).
     Codes, market and field names are checked first (`seqalpha.data.safety`); the store is
-    built in a temporary sibling directory and renamed into place; an existing non-empty
-    `data_dir` is replaced only with `overwrite`.
+    built in a temporary sibling directory and its parts (calendars/ instruments/ features/)
+    renamed into place; existing parts are replaced only with `overwrite`; other content of
+    `data_dir` (e.g. minute/) is kept.
     """
     root = Path(data_dir)
-    with staged_dir(root, overwrite, "store directory") as tmp:
+    with staged_parts(root, STORE_PARTS, overwrite, "store") as tmp:
         write_store_into(tmp, panel, markets, calendar, where=str(root))
 
 

@@ -126,6 +126,63 @@ def staged_dir(
         raise
 
 
+@contextmanager
+def staged_parts(
+    root: str | Path, parts: tuple[str, ...], overwrite: bool, what: str = "store"
+) -> Iterator[Path]:
+    """Like `staged_dir`, for a set of sub-folders of `root` (other content of `root` is kept).
+
+    An existing part is replaced only with `overwrite`; old parts are moved aside first,
+    restored if moving the new ones in fails, and deleted last.
+    """
+    root = Path(root)
+    if (root.exists() or root.is_symlink()) and not root.is_dir():
+        raise DataError(f"{root}: {what} directory exists and is not a directory")
+    existing = [p for p in parts if (root / p).exists()]
+    if existing and not overwrite:
+        raise DataError(
+            f"{root}: a {what} exists there ({', '.join(existing)}); "
+            "pass --overwrite / overwrite=True to replace it"
+        )
+    check_output_dir(root, True, f"{what} directory")
+    tmp = root.absolute().parent / f".{root.name}{TMP_TAG}{uuid.uuid4().hex[:12]}"
+    try:
+        tmp.mkdir(parents=True)
+    except OSError as exc:
+        raise DataError(f"{root}: cannot create the {what} directory ({exc.strerror})") from None
+    try:
+        yield tmp
+        _swap_parts(tmp, root, parts, existing)
+    except OSError as exc:
+        name = f" at {exc.filename}" if exc.filename else ""
+        raise DataError(f"{root}: writing failed{name} ({exc.strerror})") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _swap_parts(tmp: Path, root: Path, parts: tuple[str, ...], existing: list[str]) -> None:
+    """Move the new parts from `tmp` into `root`; old parts go to `tmp/OLD` (restored on error)."""
+    root.mkdir(exist_ok=True)
+    old = tmp / OLD_TAG.strip(".-")
+    old.mkdir()
+    moved_out: list[str] = []
+    moved_in: list[str] = []
+    try:
+        for p in existing:
+            os.rename(root / p, old / p)
+            moved_out.append(p)
+        for p in parts:
+            if (tmp / p).exists():
+                os.rename(tmp / p, root / p)
+                moved_in.append(p)
+    except OSError:
+        for p in moved_in:
+            os.rename(root / p, tmp / p)
+        for p in moved_out:
+            os.rename(old / p, root / p)
+        raise
+
+
 def _swap_into_place(tmp: Path, target: Path) -> None:
     """Rename `tmp` to `target`; an existing `target` is moved aside first and deleted last."""
     if not (target.exists() or target.is_symlink()):
