@@ -320,6 +320,112 @@ def report(
         _fail(exc)
 
 
+@app.command("compare")
+def compare(
+    run_dirs: list[Path] = typer.Argument(..., help="Two or more run directories."),
+    out: Path = typer.Option(Path("compare.html"), "--out", help="HTML page to write."),
+) -> None:
+    """Runs side by side: metrics by year and overall, paired daily IC differences (SE, t) on
+    shared test days, and an HTML page with overlaid cumulative excess and IC curves."""
+    import polars as pl
+    from rich.console import Console as _Console
+    from rich.table import Table
+
+    from seqalpha.report.compare import comparison_table, paired_ic_table, write_compare
+    from seqalpha.report.html import format_metric
+
+    try:
+        path, runs = write_compare(run_dirs, out)
+        tables = [
+            ("metrics by year and overall", comparison_table(runs)),
+            ("paired daily IC difference a - b on shared days", paired_ic_table(runs)),
+        ]
+    except SeqAlphaError as exc:
+        _fail(exc)
+    stdout = _Console(width=None if sys.stdout.isatty() else 200)
+    for title, frame in tables:
+        table = Table(title=title)
+        for col in frame.columns:
+            table.add_column(col, justify="left" if frame[col].dtype == pl.Utf8 else "right")
+        for row in frame.iter_rows(named=True):
+            table.add_row(
+                *(v if isinstance(v, str) else format_metric(k, v) for k, v in row.items())
+            )
+        stdout.print(table)
+    stdout.print(f"compare page: {path.resolve()}")
+
+
+@app.command("import-qlib-pred")
+def import_qlib_pred(
+    src: Path = typer.Argument(..., help="Qlib predictions: .parquet or .csv (.pkl needs a flag)."),
+    out: Path = typer.Option(..., "--out", help="A new (or empty) run directory."),
+    allow_pickle: bool = typer.Option(
+        False, "--allow-pickle", help="Read a pandas pickle (can execute code: trusted files only)."
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty run directory."),
+) -> None:
+    """Qlib predictions (datetime, instrument, score[, label]) -> a run directory for `report`
+    and `compare`."""
+    from rich.markup import escape
+
+    from seqalpha.report.qlib_interop import import_qlib_pred as _import
+
+    def warn(message: str) -> None:
+        console.print(f"[bold yellow]warning:[/] {escape(message)}", soft_wrap=True)
+
+    try:
+        metrics = _import(src, out, allow_pickle=allow_pickle, overwrite=overwrite, warn=warn)
+    except SeqAlphaError as exc:
+        _fail(exc)
+    line = f"{metrics['n_predictions']} predictions {metrics['test_start']}..{metrics['test_end']}"
+    if metrics["has_label"]:
+        line += f", IC {metrics['ic']:.4f}, Rank IC {metrics['rank_ic']:.4f}"
+    typer.echo(f"{line} -> {out}")
+
+
+@app.command("export-qlib-pred")
+def export_qlib_pred(
+    run_dir: Path = typer.Argument(..., help="A run directory with predictions.parquet."),
+    out: Path = typer.Option(..., "--out", help="pred.pkl or pred.parquet (Qlib's shape)."),
+    label_out: Path | None = typer.Option(
+        None, "--label-out", help="Also write the label as Qlib's label.pkl (column LABEL0)."
+    ),
+) -> None:
+    """RUN_DIR's predictions as Qlib's pred.pkl: MultiIndex (datetime, instrument), `score`."""
+    from seqalpha.report.qlib_interop import export_qlib_pred as _export
+
+    try:
+        pred = _export(run_dir, out, label_out)
+    except SeqAlphaError as exc:
+        _fail(exc)
+    typer.echo(f"{len(pred)} predictions -> {out}")
+
+
+config_app = typer.Typer(help="Pipeline config: JSON schema.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("schema")
+def config_schema(
+    out: Path | None = typer.Option(None, "--out", help="Write to FILE (default: stdout)."),
+) -> None:
+    """The JSON schema of a pipeline config (for editor completion and checking of YAML keys)."""
+    from seqalpha.config.json_schema import config_schema_json
+    from seqalpha.errors import ConfigError
+
+    text = config_schema_json()
+    if out is None:
+        typer.echo(text)
+        return
+    from seqalpha.jsonio import write_text_atomic
+
+    try:
+        write_text_atomic(out, text + "\n")
+    except OSError as exc:
+        _fail(ConfigError(f"--out {out}: cannot write: {exc.strerror or exc}"))
+    typer.echo(f"config schema -> {out}")
+
+
 def main() -> None:  # pragma: no cover - entry point
     app()
 

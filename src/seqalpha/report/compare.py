@@ -1,0 +1,405 @@
+"""Comparing run directories: one by-year table, paired daily IC differences, overlaid curves.
+
+Signal figures come from each run's daily IC series (ic.parquet, else recomputed from
+predictions.parquet with `seqalpha.xsection`), portfolio figures from returns.parquet (via the
+backtest's `performance_table`), and from metrics.json only when those files are absent, so that
+every run is measured the same way. Paired IC differences use the test days the runs share.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import html
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+import polars as pl
+from plotly.offline import get_plotlyjs
+
+from seqalpha import xsection
+from seqalpha.backtest import performance_table
+from seqalpha.data.panel import Panel
+from seqalpha.errors import ConfigError, DataError
+from seqalpha.evaluate import summarize_ic
+from seqalpha.jsonio import write_text_atomic
+from seqalpha.report.html import format_metric
+from seqalpha.report.rundir import RunFiles, date_array, load_run
+
+SIGNAL_COLUMNS = ("IC", "RankIC", "ICIR", "RankICIR", "IC_days")
+PORTFOLIO_COLUMNS = ("AlphaRtn", "AlphaRtnNC", "AlphaSharpe", "AlphaDrawdown", "TOV")
+TABLE_COLUMNS = ("run", "period", *SIGNAL_COLUMNS, *PORTFOLIO_COLUMNS)
+PAIR_COLUMNS = ("run_a", "run_b", "metric", "period", "n_days", "mean_a", "mean_b", "diff")
+PAIR_COLUMNS = (*PAIR_COLUMNS, "se", "t")
+# metrics.json keys (merged pipeline layout, then `seqalpha train` layout) per table column
+_METRIC_KEYS = {
+    "IC": ("IC", "ic"),
+    "RankIC": ("RankIC", "rank_ic"),
+    "ICIR": ("ICIR", "icir"),
+    "RankICIR": ("RankICIR", "rank_icir"),
+    "IC_days": ("n_days",),
+}
+
+
+@dataclass
+class RunSeries:
+    """What a comparison needs of one run: daily IC [T] and daily excess returns, if any."""
+
+    name: str
+    run_dir: Path
+    ic_dates: np.ndarray | None  # datetime64[D] [T]
+    ic: np.ndarray | None  # [T]
+    rank_ic: np.ndarray | None  # [T]
+    ic_source: str
+    returns: pl.DataFrame | None  # returns.parquet (datetime, excess, excess_nc, turnover, ...)
+    metrics: dict[str, Any] | None
+
+
+def daily_ic_from_predictions(
+    preds: pl.DataFrame, source: Path | str = "predictions.parquet"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Long predictions -> (dates datetime64[D] [T], IC [T], Rank IC [T]) over the rows present."""
+    try:
+        grid = Panel.from_long(
+            preds.select("datetime", "instrument", "score", "label"),
+            ["score", "label"],
+            dtype=np.float64,
+        )
+    except DataError as exc:
+        raise DataError(f"{source}: {exc}") from None
+    score, label, mask = grid["score"], grid["label"], grid.universe
+    return (
+        grid.dates,
+        xsection.daily_ic(score, label, mask),
+        xsection.daily_rank_ic(score, label, mask),
+    )
+
+
+def run_series(run: RunFiles, name: str) -> RunSeries:
+    """The daily IC (ic.parquet, else recomputed from predictions) and returns of a loaded run."""
+    dates = ic = ric = None
+    source = "none"
+    if run.ic is not None:
+        dates, source = date_array(run.ic), "ic.parquet"
+        ic, ric = run.ic["ic"].to_numpy(), run.ic["rank_ic"].to_numpy()
+    elif run.predictions is not None:
+        dates, ic, ric = daily_ic_from_predictions(
+            run.predictions, run.run_dir / "predictions.parquet"
+        )
+        source = "predictions.parquet"
+    if dates is not None and len(np.unique(dates)) != len(dates):
+        raise DataError(f"{run.run_dir / 'ic.parquet'}: duplicate dates in 'datetime'")
+    return RunSeries(name, run.run_dir, dates, ic, ric, source, run.returns, run.metrics)
+
+
+def run_names(run_dirs: Sequence[Path | str]) -> list[str]:
+    """Short unique labels: the directory names, or the paths as given when names collide."""
+    paths = [Path(p) for p in run_dirs]
+    names = [p.resolve().name for p in paths]
+    if len(set(names)) == len(names):
+        return names
+    return [str(p) for p in paths]
+
+
+def load_runs(run_dirs: Sequence[Path | str]) -> list[RunSeries]:
+    """Load two or more distinct run directories for comparison."""
+    if len(run_dirs) < 2:
+        raise ConfigError(f"compare needs at least two run directories, got {len(run_dirs)}")
+    resolved = [Path(p).resolve() for p in run_dirs]
+    dup = sorted({str(p) for p in resolved if resolved.count(p) > 1})
+    if dup:
+        raise ConfigError(f"compare: run directory {dup[0]} is given more than once")
+    return [run_series(load_run(p), n) for p, n in zip(run_dirs, run_names(run_dirs), strict=True)]
+
+
+def _years(dates: np.ndarray) -> np.ndarray:
+    return dates.astype("datetime64[Y]").astype(np.int64) + 1970
+
+
+def _signal_row(ic: np.ndarray, ric: np.ndarray) -> dict[str, float]:
+    a, b = summarize_ic(ic), summarize_ic(ric)
+    return {
+        "IC": a["mean"],
+        "RankIC": b["mean"],
+        "ICIR": a["ir"],
+        "RankICIR": b["ir"],
+        "IC_days": a["n_days"],
+    }
+
+
+def _from_metrics(block: dict[str, Any] | None, columns: Sequence[str]) -> dict[str, float]:
+    """Columns looked up in a metrics.json block (None/missing -> NaN)."""
+    out: dict[str, float] = {}
+    for col in columns:
+        value = None
+        for key in _METRIC_KEYS.get(col, (col,)):
+            if block and isinstance(block.get(key), (int, float)):
+                value = block[key]
+                break
+        out[col] = float("nan") if value is None else float(value)
+    return out
+
+
+def _period_blocks(series: RunSeries) -> dict[str, dict[str, float]]:
+    """{year or 'overall': {column: value}} for one run."""
+    blocks: dict[str, dict[str, float]] = {}
+    metrics = series.metrics or {}
+    by_year_json = metrics.get("by_year") or {}
+    if series.ic is not None:
+        years = _years(series.ic_dates)
+        for y in np.unique(years):
+            sel = years == y
+            blocks[str(y)] = _signal_row(series.ic[sel], series.rank_ic[sel])
+        blocks["overall"] = _signal_row(series.ic, series.rank_ic)
+    else:
+        for y, row in by_year_json.items():
+            blocks[str(y)] = _from_metrics(row, SIGNAL_COLUMNS)
+        overall = dict(metrics)
+        overall.update(metrics.get("overall") or {})
+        blocks["overall"] = _from_metrics(overall, SIGNAL_COLUMNS)
+    if series.returns is not None:
+        perf = performance_table(series.returns)
+        perf_blocks = {str(y): row for y, row in perf["by_year"].items()}
+        perf_blocks["overall"] = perf["overall"]
+    else:
+        perf_blocks = {str(y): row for y, row in by_year_json.items()}
+        perf_blocks["overall"] = metrics.get("overall") or {}
+    for period, row in perf_blocks.items():
+        values = _from_metrics(row, PORTFOLIO_COLUMNS)
+        blocks.setdefault(period, _from_metrics(None, SIGNAL_COLUMNS)).update(values)
+    return blocks
+
+
+def comparison_table(runs: Sequence[RunSeries]) -> pl.DataFrame:
+    """One row per (run, year) and per (run, 'overall'): IC family and portfolio metrics."""
+    rows = []
+    for series in runs:
+        blocks = _period_blocks(series)
+        periods = [*sorted(p for p in blocks if p != "overall"), "overall"]
+        for period in periods:
+            row = {c: float("nan") for c in (*SIGNAL_COLUMNS, *PORTFOLIO_COLUMNS)}
+            row.update(blocks.get(period, {}))
+            rows.append({"run": series.name, "period": period, **row})
+    schema = {"run": pl.Utf8, "period": pl.Utf8} | {
+        c: pl.Float64 for c in (*SIGNAL_COLUMNS, *PORTFOLIO_COLUMNS)
+    }
+    return pl.DataFrame(rows, schema=schema, orient="row").with_columns(
+        pl.col("IC_days").cast(pl.Int64, strict=False)
+    )
+
+
+def paired_difference(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
+    """Mean of a - b on days where both are finite; SE = std(diff, ddof=1)/sqrt(n); t = diff/SE."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    ok = np.isfinite(a) & np.isfinite(b)
+    n = int(ok.sum())
+    nan = float("nan")
+    if n == 0:
+        return {"n_days": 0, "mean_a": nan, "mean_b": nan, "diff": nan, "se": nan, "t": nan}
+    d = a[ok] - b[ok]
+    se = float(d.std(ddof=1) / math.sqrt(n)) if n > 1 else nan
+    diff = float(d.mean())
+    t = diff / se if n > 1 and se > 0 else nan
+    return {
+        "n_days": n,
+        "mean_a": float(a[ok].mean()),
+        "mean_b": float(b[ok].mean()),
+        "diff": diff,
+        "se": se,
+        "t": t,
+    }
+
+
+def paired_ic_table(runs: Sequence[RunSeries]) -> pl.DataFrame:
+    """Every pair of runs (a before b): daily IC and Rank IC differences a - b on shared days,
+    by year of the shared days and overall."""
+    rows = []
+    with_ic = [r for r in runs if r.ic is not None]
+    for i, ra in enumerate(with_ic):
+        for rb in with_ic[i + 1 :]:
+            common, ia, ib = np.intersect1d(ra.ic_dates, rb.ic_dates, return_indices=True)
+            years = _years(common)
+            periods = [(str(y), years == y) for y in np.unique(years)]
+            periods.append(("overall", np.ones(len(common), dtype=bool)))
+            for metric, xa, xb in (
+                ("IC", ra.ic[ia], rb.ic[ib]),
+                ("RankIC", ra.rank_ic[ia], rb.rank_ic[ib]),
+            ):
+                for period, sel in periods:
+                    stats = paired_difference(xa[sel], xb[sel])
+                    rows.append(
+                        {"run_a": ra.name, "run_b": rb.name, "metric": metric, "period": period}
+                        | stats
+                    )
+    schema = {c: pl.Utf8 for c in PAIR_COLUMNS[:4]} | {c: pl.Float64 for c in PAIR_COLUMNS[4:]}
+    return pl.DataFrame(rows, schema=schema, orient="row").with_columns(
+        pl.col("n_days").cast(pl.Int64)
+    )
+
+
+# ------------------------------------------------------------------------------- HTML page
+
+_CSS = """
+body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:0;color:#1f2933;
+background:#f5f7fa}
+header{background:#243b53;color:#fff;padding:18px 32px}
+header h1{margin:0 0 4px 0;font-size:22px} header p{margin:0;font-size:13px;opacity:.85}
+main{padding:8px 32px 40px 32px;max-width:1400px}
+section{background:#fff;border-radius:6px;padding:12px 18px;margin:16px 0;
+box-shadow:0 1px 2px rgba(0,0,0,.08)}
+h2{font-size:17px;margin:6px 0 10px 0}
+.seqalpha-chart{min-height:360px}
+.seqalpha-missing{padding:14px;background:#fffbea;border:1px solid #f0b429;border-radius:4px;
+color:#8d2b0b;font-size:14px;margin:8px 0}
+table.metrics{border-collapse:collapse;font-size:13px;margin:6px 0}
+table.metrics th,table.metrics td{border-bottom:1px solid #d9e2ec;padding:4px 10px;
+text-align:right}
+table.metrics th:nth-child(-n+2),table.metrics td:nth-child(-n+2){text-align:left}
+table.metrics thead th{background:#f0f4f8} table.metrics tr.overall td{font-weight:600}
+td.neg{color:#c81e1e}
+.note{font-size:12px;color:#52606d}
+.table-wrap{overflow-x:auto}
+"""
+
+
+def _iso(dates: np.ndarray) -> list[str]:
+    return list(np.datetime_as_string(dates.astype("datetime64[D]"), unit="D"))
+
+
+def _figure(title: str, ytitle: str, pct: bool) -> go.Figure:
+    fig = go.Figure()
+    fig.update_layout(
+        title=title,
+        template="plotly_white",
+        height=400,
+        margin={"l": 60, "r": 20, "t": 50, "b": 40},
+        legend={"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right", "yanchor": "bottom"},
+        yaxis_title=ytitle,
+        hovermode="x unified",
+    )
+    if pct:
+        fig.update_yaxes(tickformat=".1%")
+    return fig
+
+
+def cum_excess_figure(runs: Sequence[RunSeries]) -> go.Figure | str:
+    """Overlaid cumulative excess return (with cost, sum of daily returns) of the runs."""
+    with_returns = [r for r in runs if r.returns is not None]
+    if not with_returns:
+        return "No run has returns.parquet (signal-only runs): no excess curves."
+    fig = _figure("Cumulative excess return, with cost (sum of daily returns)", "excess", True)
+    for r in with_returns:
+        excess = np.nan_to_num(r.returns["excess"].to_numpy().astype(np.float64))
+        fig.add_trace(
+            go.Scatter(
+                x=_iso(date_array(r.returns)), y=np.cumsum(excess), name=r.name, mode="lines"
+            )
+        )
+    return fig
+
+
+def cum_ic_figure(runs: Sequence[RunSeries]) -> go.Figure | str:
+    """Overlaid cumulative daily IC of the runs (slope = mean IC)."""
+    with_ic = [r for r in runs if r.ic is not None]
+    if not with_ic:
+        return "No run has ic.parquet or predictions.parquet: no IC curves."
+    fig = _figure("Cumulative daily IC (sum)", "cumulative IC", False)
+    for r in with_ic:
+        fig.add_trace(
+            go.Scatter(
+                x=_iso(r.ic_dates), y=np.cumsum(np.nan_to_num(r.ic)), name=r.name, mode="lines"
+            )
+        )
+    return fig
+
+
+def _chart_html(name: str, built: go.Figure | str) -> str:
+    if isinstance(built, str):
+        return f'<div class="seqalpha-missing" data-chart="{name}">{html.escape(built)}</div>'
+    inner = built.to_html(
+        full_html=False,
+        include_plotlyjs=False,
+        div_id=f"plot-{name}",
+        config={"displaylogo": False, "responsive": True},
+    )
+    return f'<div class="seqalpha-chart" id="chart-{name}" data-chart="{name}">{inner}</div>'
+
+
+def _cell(column: str, value: Any) -> str:
+    if isinstance(value, float) and math.isfinite(value) and value < 0:
+        return f'<td class="neg">{format_metric(column, value)}</td>'
+    if value is None:
+        return "<td>—</td>"
+    return f"<td>{format_metric(column, value)}</td>"
+
+
+def table_html(frame: pl.DataFrame, table_id: str) -> str:
+    """A polars frame as an HTML table with formatted metric cells ('overall' rows in bold)."""
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in frame.columns)
+    body = []
+    for row in frame.iter_rows(named=True):
+        cls = ' class="overall"' if row.get("period") == "overall" else ""
+        cells = "".join(
+            f"<td>{html.escape(v)}</td>" if isinstance(v, str) else _cell(c, v)
+            for c, v in row.items()
+        )
+        body.append(f"<tr{cls}>{cells}</tr>")
+    return (
+        f'<div class="table-wrap"><table class="metrics" id="{table_id}"><thead><tr>{head}'
+        f"</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
+    )
+
+
+def render_compare(runs: Sequence[RunSeries]) -> str:
+    """The self-contained HTML comparison page (plotly.js inlined once)."""
+    table = comparison_table(runs)
+    pairs = paired_ic_table(runs)
+    sources = "".join(
+        f"<li>{html.escape(r.name)}: {html.escape(str(r.run_dir.resolve()))} "
+        f"(IC from {html.escape(r.ic_source)})</li>"
+        for r in runs
+    )
+    pair_note = (
+        '<p class="note">diff = mean of daily (a - b) over the test days both runs score; '
+        "SE = std(diff, ddof=1) / sqrt(n days); t = diff / SE.</p>"
+    )
+    pair_body = (
+        table_html(pairs, "table-pairs")
+        if pairs.height
+        else '<div class="seqalpha-missing">Fewer than two runs have a daily IC series.</div>'
+    )
+    sections = [
+        ("runs", "Runs", f"<ul>{sources}</ul>"),
+        ("table", "Metrics by year and overall", table_html(table, "table-compare")),
+        ("pairs", "Paired daily IC differences", pair_note + pair_body),
+        ("curves", "Cumulative excess", _chart_html("cum_excess", cum_excess_figure(runs))),
+        ("ic", "Cumulative IC", _chart_html("cum_ic", cum_ic_figure(runs))),
+    ]
+    body = "".join(
+        f'<section id="sec-{sid}"><h2>{html.escape(t)}</h2>{content}</section>'
+        for sid, t, content in sections
+    )
+    names = html.escape(" vs ".join(r.name for r in runs))
+    generated = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>seqalpha compare · {names}</title><style>{_CSS}</style>"
+        f'<script type="text/javascript">{get_plotlyjs()}</script></head><body>'
+        f"<header><h1>seqalpha compare · {names}</h1><p>generated {generated}</p></header>"
+        f"<main>{body}</main></body></html>\n"
+    )
+
+
+def write_compare(run_dirs: Sequence[Path | str], out: Path | str) -> tuple[Path, list[RunSeries]]:
+    """Load the runs and write the comparison page to `out` atomically; return it and the runs."""
+    runs = load_runs(run_dirs)
+    out = Path(out)
+    if not out.parent.is_dir():
+        raise ConfigError(f"--out {out}: directory {out.parent} does not exist")
+    write_text_atomic(out, render_compare(runs))
+    return out, runs
