@@ -18,7 +18,9 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
+from seqalpha.data.panel import Panel
 from seqalpha.errors import ConfigError, DataError
+from seqalpha.evaluate import signal_metrics
 from seqalpha.jsonio import write_json_atomic, write_parquet_atomic
 from seqalpha.report.rundir import read_frame
 
@@ -204,6 +206,14 @@ def validate_predictions(frame: pl.DataFrame, path: Path | str) -> pl.DataFrame:
     return out.sort("datetime", "instrument")
 
 
+def signal_summary(preds: pl.DataFrame) -> dict[str, Any]:
+    """IC family overall and by year (str keys) of long predictions with a label column."""
+    grid = Panel.from_long(preds, ["score", "label"])
+    out = signal_metrics(grid["score"], grid["label"], grid.universe, grid.dates)
+    out["by_year"] = {str(k): v for k, v in out["by_year"].items()}
+    return out
+
+
 def _prepare_out(out: Path, overwrite: bool) -> None:
     """Create `out`; refuse a non-empty directory unless overwriting (then drop run artifacts)."""
     if out.exists() and not out.is_dir():
@@ -225,11 +235,9 @@ def import_qlib_pred(
 ) -> dict[str, Any]:
     """Qlib predictions -> a NEW run directory (predictions.parquet, metrics.json); returns metrics.
 
-    Signal metrics come from `seqalpha.train.commands.signal_summary`, as for `seqalpha train`;
-    without a label column only counts and the test span are recorded.
+    Signal metrics come from `seqalpha.evaluate.signal_metrics` on the float32 [T, N] grid, as
+    `seqalpha train` computes them; without a label only counts and the test span are recorded.
     """
-    from seqalpha.train.commands import signal_summary
-
     src, out = Path(src), Path(out)
     preds = validate_predictions(read_prediction_file(src, allow_pickle, warn), src)
     _prepare_out(out, overwrite)
