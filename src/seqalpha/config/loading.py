@@ -1,7 +1,8 @@
 """Loading a config: safe YAML, `--set` overrides, paths, one-line key-naming errors, hash, dump.
 
-YAML is read with `yaml.safe_load` only (Python object tags are rejected). Registered names are
-checked against the stage registries by `seqalpha.registries.check_components`, one level up.
+YAML is read with a bounded safe loader (Python object tags are rejected; alias expansion, nesting
+and size are capped so that a "billion laughs" document fails fast). Registered names are checked
+against the stage registries by `seqalpha.registries.check_components`, one level up.
 """
 
 from __future__ import annotations
@@ -23,10 +24,120 @@ from seqalpha.errors import ConfigError
 # ---------------------------------------------------------------------------- YAML and errors
 
 
-def parse_yaml(text: str, source: str = "<string>") -> Any:
-    """YAML text -> plain data with the safe loader; object tags are a one-line ConfigError."""
+# Bounds of a YAML document: characters, nodes after alias expansion, nesting depth, aliases.
+MAX_YAML_CHARS = 1_000_000
+MAX_YAML_NODES = 100_000
+MAX_YAML_DEPTH = 64
+MAX_YAML_ALIASES = 1_000
+
+
+def _check_node_graph(root: yaml.Node, source: str) -> None:
+    """Refuse a composed document whose alias-expanded tree is too large, too deep or cyclic.
+
+    Aliases share nodes, so the expanded size is computed once per node (memoized) without
+    expanding anything; a node reached again while being walked is a recursive alias."""
+    sizes: dict[int, int] = {}
+    depths: dict[int, int] = {}
+    open_: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if isinstance(node, yaml.ScalarNode):
+            sizes[key], depths[key] = 1, 1
+            continue
+        if isinstance(node, yaml.MappingNode):
+            children = [c for pair in node.value for c in pair]
+        else:
+            children = list(node.value)
+        if done:
+            open_.discard(key)
+            sizes[key] = 1 + sum(sizes[id(c)] for c in children)
+            depths[key] = 1 + max((depths[id(c)] for c in children), default=0)
+            if sizes[key] > MAX_YAML_NODES:
+                raise ConfigError(
+                    f"{source}: YAML document expands to more than {MAX_YAML_NODES} nodes "
+                    f"(alias bomb?); refused"
+                )
+            if depths[key] > MAX_YAML_DEPTH:
+                raise ConfigError(
+                    f"{source}: YAML nesting deeper than {MAX_YAML_DEPTH} levels; refused"
+                )
+            continue
+        if key in sizes:
+            continue
+        if key in open_:
+            raise ConfigError(f"{source}: recursive YAML alias (a node contains itself); refused")
+        open_.add(key)
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if id(c) not in sizes)
+        for c in children:
+            if id(c) in open_:
+                raise ConfigError(
+                    f"{source}: recursive YAML alias (a node contains itself); refused"
+                )
+
+
+class _BoundedComposer(yaml.SafeLoader):
+    """The safe loader, counting aliases and nesting while composing (before any expansion)."""
+
+    def __init__(self, stream: str, source: str) -> None:
+        super().__init__(stream)
+        self._source, self._aliases, self._depth = source, 0, 0
+
+    def compose_node(self, parent, index):  # type: ignore[override]
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_YAML_ALIASES:
+                raise ConfigError(
+                    f"{self._source}: more than {MAX_YAML_ALIASES} YAML aliases; refused"
+                )
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                raise ConfigError(
+                    f"{self._source}: YAML nesting deeper than {MAX_YAML_DEPTH} levels; refused"
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _lenient_timestamp(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+    """A YAML timestamp; an impossible one (2021-02-30) stays a string for the schema to name."""
     try:
-        return yaml.safe_load(text)
+        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+    except ValueError:
+        return loader.construct_scalar(node)
+
+
+_BoundedComposer.add_constructor("tag:yaml.org,2002:timestamp", _lenient_timestamp)
+
+
+def safe_load_bounded(text: str, source: str = "<string>") -> Any:
+    """`yaml.safe_load` with bounds: size, alias count, expanded nodes, depth; no cycles."""
+    if len(text) > MAX_YAML_CHARS:
+        raise ConfigError(f"{source}: YAML text longer than {MAX_YAML_CHARS} characters; refused")
+    loader = _BoundedComposer(text, source)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_node_graph(node, source)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def parse_yaml(text: str, source: str = "<string>") -> Any:
+    """YAML text -> plain data with the bounded safe loader; every problem is a one-line
+    ConfigError (object tags, syntax, impossible dates, alias bombs)."""
+    try:
+        return safe_load_bounded(text, source)
+    except ValueError as exc:  # the timestamp constructor: e.g. 2021-02-30
+        raise ConfigError(f"{source}: invalid date or number in YAML ({exc})") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: YAML nested too deeply; refused") from None
     except yaml.constructor.ConstructorError as exc:
         tag = getattr(exc, "problem", "") or str(exc)
         mark = exc.problem_mark

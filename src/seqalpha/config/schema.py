@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import datetime as _dt
 import importlib.util
+import math
+import os
 import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     field_validator,
@@ -40,6 +43,119 @@ def _check_name(value: str) -> str:
 
 
 RegisteredName = Annotated[str, AfterValidator(_check_name)]
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+MIN_YEAR, MAX_YEAR = 1900, 2200
+
+
+def _check_date(value: Any) -> Any:
+    """A real calendar date: a YAML date or an ISO `YYYY-MM-DD` string (not a number, a
+    timestamp with a time, or an impossible day such as 2021-02-30)."""
+    if isinstance(value, _dt.datetime):
+        if value.time() != _dt.time(0) or value.tzinfo is not None:
+            raise ValueError(f"{value.isoformat()!r} has a time of day; expected a date YYYY-MM-DD")
+        value = value.date()
+    elif isinstance(value, str):
+        text = value.strip()
+        if not _ISO_DATE.match(text):
+            raise ValueError(f"{value!r} is not a date YYYY-MM-DD")
+        try:
+            value = _dt.date.fromisoformat(text)
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a real date ({exc})") from None
+    elif not isinstance(value, _dt.date):
+        raise ValueError(f"{value!r} is not a date YYYY-MM-DD")
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise ValueError(f"{value.isoformat()!r} is outside the years {MIN_YEAR}..{MAX_YEAR}")
+    return value
+
+
+Date = Annotated[_dt.date, BeforeValidator(_check_date)]
+
+# Thread and worker counts above this are refused (a config cannot ask for 100000 threads).
+MAX_THREADS = max(4, 4 * (os.cpu_count() or 1))
+# Sizes and counts (trees, epochs, hidden units, batch rows...) above this are refused.
+MAX_COUNT = 1_000_000
+MAX_SEED = 2**31 - 1
+
+# Range rules of model / portfolio params by name (every model shares these meanings).
+_COUNT_PARAMS = frozenset(
+    {
+        "n_estimators", "epochs", "batch_size", "seq_len", "hidden_size", "d_model",
+        "dim_feedforward", "days_per_batch", "eval_days_per_batch", "hist_len", "kernel_size",
+        "num_heads", "num_layers", "num_states", "n_fields", "router_hidden",
+        "min_child_samples", "min_samples_leaf", "early_stopping_rounds", "max_stocks",
+        "num_leaves", "vol_window", "topk",
+    }
+)  # fmt: skip
+_COUNT_LIST_PARAMS = frozenset({"hidden_sizes", "channels"})
+_THREAD_PARAMS = frozenset({"threads", "num_threads", "n_jobs"})
+_NONNEG_INT_PARAMS = frozenset({"patience", "label_col", "n_drop"})
+_FRACTION_PARAMS = frozenset({"subsample", "colsample_bytree", "max_features", "max_weight"})
+_UNIT_PARAMS = frozenset({"dropout"})  # [0, 1)
+_POSITIVE_PARAMS = frozenset(
+    {"lr", "learning_rate", "grad_clip", "tau", "sinkhorn_epsilon", "alpha_scale"}
+)
+_NONNEG_PARAMS = frozenset(
+    {
+        "alpha", "lambda_l1", "lambda_l2", "weight_decay", "lamb", "assigned_fit",
+        "calm_tree_weight", "turbulent_tree_weight", "risk_aversion",
+    }
+)  # fmt: skip
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _range_error(key: str, value: Any) -> str | None:
+    """Why `value` is out of range for a param named `key` (None when fine or not a number:
+    types are the model's to check)."""
+    if _is_num(value) and not math.isfinite(value):
+        return "must be a finite number"
+    if key in _THREAD_PARAMS and _is_int(value) and not 1 <= value <= MAX_THREADS:
+        return (
+            f"thread count must be in 1..{MAX_THREADS} "
+            f"(4 x the {os.cpu_count()} cores of this machine)"
+        )
+    if key in _COUNT_PARAMS and _is_int(value) and not 1 <= value <= MAX_COUNT:
+        return f"must be a count in 1..{MAX_COUNT}"
+    if key == "max_depth" and _is_int(value) and not (value == -1 or 1 <= value <= 1000):
+        return "must be -1 (unlimited) or in 1..1000"
+    if key in _COUNT_LIST_PARAMS and isinstance(value, (list, tuple)):
+        bad = [v for v in value if not (_is_int(v) and 1 <= v <= MAX_COUNT)]
+        if bad or not value:
+            return f"must be a non-empty list of counts in 1..{MAX_COUNT}"
+    if key in _NONNEG_INT_PARAMS and _is_int(value) and not 0 <= value <= MAX_COUNT:
+        return f"must be in 0..{MAX_COUNT}"
+    if key in _FRACTION_PARAMS and _is_num(value) and not 0 < value <= 1:
+        return "must be a fraction in (0, 1]"
+    if key in _UNIT_PARAMS and _is_num(value) and not 0 <= value < 1:
+        return "must be in [0, 1)"
+    if key in _POSITIVE_PARAMS and _is_num(value) and not value > 0:
+        return "must be > 0"
+    if key in _NONNEG_PARAMS and _is_num(value) and not value >= 0:
+        return "must be >= 0"
+    return None
+
+
+def check_param_ranges(params: dict[str, Any], where: str = "") -> None:
+    """Raise ValueError naming `<where>key` for a param out of its range (see `_range_error`);
+    non-finite numbers are refused at any depth."""
+    stack: list[tuple[str, str, Any]] = [(str(k), str(k), v) for k, v in params.items()]
+    while stack:
+        path, key, value = stack.pop()
+        problem = _range_error(key, value)
+        if problem is not None:
+            raise ValueError(f"{where}{path} = {value!r}: {problem}")
+        if isinstance(value, dict):
+            stack.extend((f"{path}.{k}", str(k), v) for k, v in value.items())
+        elif isinstance(value, (list, tuple)) and key not in _COUNT_LIST_PARAMS:
+            stack.extend((f"{path}.{i}", key, v) for i, v in enumerate(value) if _is_num(v))
 
 
 def _looks_importable(value: str) -> bool:
@@ -69,9 +185,9 @@ def _reject_class_paths(value: Any, path: str) -> None:
 
 
 class Section(BaseModel):
-    """Base of every config section: unknown keys are errors."""
+    """Base of every config section: unknown keys are errors, floats are finite."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class SyntheticSpec(Section):
@@ -80,19 +196,28 @@ class SyntheticSpec(Section):
     n_stocks: int = Field(300, ge=10, le=20000)
     n_days: int = Field(750, ge=60, le=20000)
     bar_minutes: int = Field(30, gt=0, le=240)
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
+
+
+def _no_nul(value: str | None) -> str | None:
+    if value is not None and ("\0" in value or len(value) > 4096):
+        raise ValueError(f"{value[:80]!r}... is not a usable path (NUL byte or too long)")
+    return value
+
+
+PathText = Annotated[str, AfterValidator(_no_nul)]
 
 
 class DataConfig(Section):
     """Where the daily store (and minute bars) are and which slice of them to load."""
 
-    dir: str = "../shared/data/cn_csi300"
+    dir: PathText = "../shared/data/cn_csi300"
     synthetic: SyntheticSpec | None = None
     universe: str | list[str] = "csi300"
-    start: _dt.date | None = None
-    end: _dt.date | None = None
+    start: Date | None = None
+    end: Date | None = None
     benchmark: str = "SH000300"
-    minute_dir: str | None = None
+    minute_dir: PathText | None = None
     bar_minutes: int = Field(30, gt=0, le=240)
 
 
@@ -103,7 +228,7 @@ class FeaturesConfig(Section):
     extra: dict[str, str] = Field(default_factory=dict)
     lookback: int = Field(1, ge=1, le=1000)
     bars: bool = False
-    intraday_window: int = Field(20, ge=1)
+    intraday_window: int = Field(20, ge=1, le=1000)
 
 
 class LabelsConfig(Section):
@@ -111,15 +236,15 @@ class LabelsConfig(Section):
 
     horizons: list[int] = Field(default_factory=lambda: [1], min_length=1)
     kind: RegisteredName = "raw"
-    offset: int = Field(1, ge=0)
+    offset: int = Field(1, ge=0, le=1000)
     benchmark: str | None = None
     price_field: str = "close"
 
     @field_validator("horizons")
     @classmethod
     def _positive(cls, v: list[int]) -> list[int]:
-        if any(h < 1 for h in v):
-            raise ValueError(f"horizons must be >= 1, got {v}")
+        if any(h < 1 or h > 1000 for h in v):
+            raise ValueError(f"horizons must be in 1..1000, got {v}")
         return v
 
     @property
@@ -133,6 +258,12 @@ class ProcessorSpec(Section):
 
     name: RegisteredName
     params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("params")
+    @classmethod
+    def _ranges(cls, v: dict[str, Any]) -> dict[str, Any]:
+        check_param_ranges(v)
+        return v
 
 
 class ProcessorsConfig(Section):
@@ -155,14 +286,15 @@ class ModelConfig(Section):
             _reject_class_paths(val, str(k))
         if "seed" in v:
             raise ValueError("params.seed: set seeds with the top-level `seeds` list")
+        check_param_ranges(v)
         return v
 
 
 class DateRange(Section):
     """An inclusive date range."""
 
-    start: _dt.date
-    end: _dt.date
+    start: Date
+    end: Date
 
     @model_validator(mode="before")
     @classmethod
@@ -193,13 +325,13 @@ class WalkForwardConfig(Section):
     train: DateRange | None = None
     valid: DateRange | None = None
     test: DateRange | None = None
-    step: int = Field(10, ge=1)
-    train_days: int = Field(120, ge=2)
-    valid_days: int = Field(5, ge=0)
-    train_start: _dt.date | None = None
-    test_start: _dt.date | None = None
-    test_end: _dt.date | None = None
-    embargo: int | None = Field(None, ge=0)
+    step: int = Field(10, ge=1, le=100_000)
+    train_days: int = Field(120, ge=2, le=100_000)
+    valid_days: int = Field(5, ge=0, le=100_000)
+    train_start: Date | None = None
+    test_start: Date | None = None
+    test_end: Date | None = None
+    embargo: int | None = Field(None, ge=0, le=10_000)
     purge: bool = True
 
     @model_validator(mode="after")
@@ -226,18 +358,35 @@ class WalkForwardConfig(Section):
 class ExecutorConfig(Section):
     """Where windows run: serially, in worker processes, or as Ray tasks."""
 
-    kind: Literal["local", "process", "ray"] = "local"
+    kind: RegisteredName = "local"  # a registered executor (local, process, ray)
     address: str | None = None
     workers: int = Field(2, ge=1, le=256)
+
+    @model_validator(mode="after")
+    def _local_workers(self) -> ExecutorConfig:
+        if self.kind != "ray" and self.workers > MAX_THREADS:
+            raise ValueError(
+                f"workers: {self.workers} local processes exceed {MAX_THREADS} "
+                f"(4 x the {os.cpu_count()} cores of this machine)"
+            )
+        return self
 
 
 class PortfolioConfig(Section):
     """Signal -> target weights (consumed by the portfolio stage)."""
 
     strategy: RegisteredName = "topk_dropout"
-    topk: int = Field(50, ge=1)
-    n_drop: int = Field(5, ge=0)
+    topk: int = Field(50, ge=1, le=MAX_COUNT)
+    n_drop: int = Field(5, ge=0, le=MAX_COUNT)
     params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("params")
+    @classmethod
+    def _ranges(cls, v: dict[str, Any]) -> dict[str, Any]:
+        for k, val in v.items():
+            _reject_class_paths(val, str(k))
+        check_param_ranges(v)
+        return v
 
     @model_validator(mode="after")
     def _drop_le_topk(self) -> PortfolioConfig:
@@ -254,10 +403,10 @@ class BacktestConfig(Section):
     )
     buy_cost: float = Field(0.0005, ge=0, lt=1)
     sell_cost: float = Field(0.0015, ge=0, lt=1)
-    min_cost: float = Field(5.0, ge=0)
-    account: float = Field(1e8, gt=0)
+    min_cost: float = Field(5.0, ge=0, le=1e12)
+    account: float = Field(1e8, gt=0, le=1e15)
     deal_price: Literal["close", "open", "vwap"] = "close"
-    lot_size: int = Field(100, ge=1)
+    lot_size: int = Field(100, ge=1, le=MAX_COUNT)
 
 
 class TrackingConfig(Section):
@@ -294,7 +443,9 @@ class PipelineConfig(Section):
     model: ModelConfig = Field(default_factory=ModelConfig)
     walkforward: WalkForwardConfig
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    seeds: list[Annotated[int, Field(ge=0, le=MAX_SEED)]] = Field(
+        default_factory=lambda: [0], min_length=1, max_length=1000
+    )
     portfolio: PortfolioConfig = Field(default_factory=PortfolioConfig)
     backtest: BacktestConfig = Field(default_factory=BacktestConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
