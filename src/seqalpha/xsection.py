@@ -201,8 +201,10 @@ def _median_kernel(x, mask, out, mode, a, b):
                     out[t, j, f] = np.nan
                 elif mode == _ROBUST:
                     z = (v - med) / (mad * a) if mad > 0.0 else np.nan
-                    if b > 0.0:
-                        z = min(max(z, -b), b)
+                    if b > 0.0 and z > b:
+                        z = b
+                    elif b > 0.0 and z < -b:
+                        z = -b
                     out[t, j, f] = z
                 else:
                     half = a * mad

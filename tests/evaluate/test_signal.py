@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy.stats import pearsonr, spearmanr
 
+from seqalpha import xsection as xs
 from seqalpha.errors import DataError
 from seqalpha.evaluate import (
     cumulative_returns,
@@ -20,14 +21,13 @@ from seqalpha.evaluate import (
     quantile_returns,
     random_signal_test,
     signal_metrics,
-    tie_kept_rank,
     top_group_turnover,
 )
 
 
 @pytest.fixture
 def perfect():
-    """3 days x 4 names: day 0 label = score (IC +1), day 1 reversed (IC -1), day 2 one name only."""
+    """3 days x 4 names: day 0 label = score (IC +1), day 1 reversed (IC -1), day 2 one name."""
     score = np.array([[1.0, 2.0, 3.0, 4.0], [1.0, 2.0, 3.0, 4.0], [1.0, np.nan, np.nan, np.nan]])
     label = np.array([[0.1, 0.2, 0.3, 0.4], [0.4, 0.3, 0.2, 0.1], [0.5, 0.1, 0.2, 0.3]])
     return score, label
@@ -138,7 +138,7 @@ def test_forward_return_and_ic_decay():
 
 def test_numerai_corr_and_fnc():
     x = np.arange(1.0, 11.0)[None, :]
-    u = tie_kept_rank(np.array([[3.0, 1.0, 2.0, 2.0]]))
+    u = xs.rank_mid(np.array([[3.0, 1.0, 2.0, 2.0]]))  # Numerai's tie-kept rank
     assert u[0].tolist() == pytest.approx([0.875, 0.125, 0.5, 0.5])
     assert numerai_corr(x, x)[0] > 0.95
     assert numerai_corr(x, -x)[0] < -0.95

@@ -8,15 +8,7 @@ import pytest
 from scipy.stats import norm
 
 from seqalpha.errors import ConfigError, DataError
-from seqalpha.features.processors import (
-    PROCESSORS,
-    ProcessorChain,
-    cs_rank,
-    cs_rankgauss,
-    cs_zscore,
-    mad_winsorize,
-    make_processor,
-)
+from seqalpha.features.processors import PROCESSORS, ProcessorChain, make_processor
 
 
 @pytest.fixture
@@ -44,6 +36,7 @@ def test_registry_lists_known_names_on_error():
         "mad_winsorize",
         "cs_zscore",
         "cs_rankgauss",
+        "cs_rank",
         "robust_zscore",
         "zscore",
         "neutralize",
@@ -66,24 +59,28 @@ def test_hand_computed_cross_sections():
     # median 2.5, |dev| = 1.5 0.5 0.5 97.5 -> MAD 1.0; 2 raw MADs -> clip to [0.5, 4.5]
     w = make_processor("mad_winsorize", n=2, scale=1.0).transform(x)[0, :, 0]
     np.testing.assert_array_equal(w, [1, 2, 3, np.nan, 4.5])
-    z = cs_zscore(np.array([[2.0, 4.0, 6.0]]))  # mean 4, std(ddof 1) 2
+    z = make_processor("cs_zscore").transform(np.array([[2.0, 4.0, 6.0]]))  # mean 4, std 2
     np.testing.assert_allclose(z, [[-1.0, 0.0, 1.0]])
-    g = cs_rankgauss(np.array([[5.0, 1.0, 3.0, 3.0]]))  # ranks 4, 1, 2.5, 2.5 of 4
+    four = np.array([[5.0, 1.0, 3.0, 3.0]])  # average ranks 4, 1, 2.5, 2.5 of 4
+    g = make_processor("cs_rankgauss").transform(four)
     np.testing.assert_allclose(g[0], norm.ppf([3.5 / 4, 0.5 / 4, 2 / 4, 2 / 4]), rtol=1e-6)
+    # Qlib's CSRankNorm: (rank / n - 0.5) * 3.46
+    r = make_processor("cs_rank").transform(four)
+    np.testing.assert_allclose(r[0], [0.5 * 3.46, -0.25 * 3.46, 0.125 * 3.46, 0.125 * 3.46])
 
 
 def test_universe_restricts_the_cross_section():
     x = np.array([[1.0, 2.0, 3.0, 1000.0]], dtype=np.float32)
     uni = np.array([[True, True, True, False]])
-    z = cs_zscore(x, uni)
+    z = make_processor("cs_zscore").transform(x, uni)
     np.testing.assert_allclose(z[0, :3], [-1, 0, 1], atol=1e-6)
     assert np.isnan(z[0, 3])
     with pytest.raises(DataError, match="mask shape"):
-        cs_zscore(x, np.ones((2, 4), bool))
+        make_processor("cs_zscore").transform(x, np.ones((2, 4), bool))
 
 
 def test_mad_winsorize_matches_pandas_reference(rand_panel):
-    got = mad_winsorize(rand_panel, n=3.0)
+    got = make_processor("mad_winsorize", n=3.0).transform(rand_panel)
     df = _long(rand_panel)
 
     def ref(g):
@@ -113,6 +110,11 @@ def test_cs_zscore_and_rankgauss_match_pandas_reference(rand_panel):
     np.testing.assert_allclose(
         make_processor("cs_rankgauss").transform(rand_panel), want_g, rtol=1e-5, atol=1e-6
     )
+    # Qlib's CSRankNorm on the same panel: groupby(datetime).rank(pct=True), -0.5, *3.46
+    want_r = _back(g.apply(lambda d: (d.rank(pct=True) - 0.5) * 3.46), rand_panel.shape)
+    got_r = make_processor("cs_rank").transform(rand_panel)
+    assert got_r.dtype == np.float32
+    np.testing.assert_allclose(got_r, want_r, rtol=1e-6, atol=1e-6)
 
 
 def test_fitted_zscores_match_reference_on_train_cells(rand_panel):
@@ -220,8 +222,8 @@ def test_ranks_and_medians_with_ties_match_pandas():
     x[rng.random(x.shape) < 0.2] = np.nan
     x[2, :, 1] = np.nan  # an empty cross-section
     g = _long(x).groupby(level="t", group_keys=False)
-    want = _back(g.apply(lambda d: (d.rank() - 0.5) / d.count()), x.shape)
-    np.testing.assert_allclose(cs_rank(x), want, rtol=1e-6, equal_nan=True)
+    want = _back(g.apply(lambda d: (d.rank(pct=True) - 0.5) * 3.46), x.shape)
+    np.testing.assert_allclose(make_processor("cs_rank").transform(x), want, rtol=1e-6)
     med = _back(g.apply(lambda d: d.fillna(d.median())), x.shape)
     got = make_processor("fillna", method="cs_median").transform(x)
     np.testing.assert_allclose(got, med, rtol=1e-6, equal_nan=True)
@@ -243,3 +245,39 @@ def test_no_processor_modifies_its_input(rand_panel):
         out = chain.fit_transform(rand_panel, np.ones((T, N), bool), uni)
         assert out.shape == rand_panel.shape, name
         assert np.array_equal(rand_panel, before, equal_nan=True), name
+
+
+@pytest.mark.parametrize("name", sorted(set(PROCESSORS) - {"drop_missing_label"}))
+def test_in_place_transform_equals_a_new_array(rand_panel, name):
+    T, N, _ = rand_panel.shape
+    rng = np.random.default_rng(2)
+    arrays = {"industry": rng.integers(0, 3, (T, N)), "market_cap": np.exp(rng.normal(size=(T, N)))}
+    uni = rng.random((T, N)) < 0.9
+    fit_cells = np.zeros((T, N), bool)
+    fit_cells[:8] = True
+    chain = ProcessorChain.from_config([{"name": name}], **arrays)
+    want = chain.fit_transform(rand_panel, fit_cells, uni)
+    mine = rand_panel.copy()  # a caller that owns its array processes it in place
+    got = ProcessorChain.from_config([{"name": name}], **arrays).fit_transform(
+        mine, fit_cells, uni, out=mine
+    )
+    assert got is mine
+    np.testing.assert_array_equal(got, want)
+
+
+def test_chain_writes_one_buffer_and_blocks_of_columns_match_the_whole(rand_panel):
+    T, N, F = rand_panel.shape
+    items = [{"name": "robust_zscore"}, {"name": "fillna"}, {"name": "cs_rank"}]
+    train = np.zeros((T, N), bool)
+    train[:10] = True
+    whole = ProcessorChain.from_config(items).fit_transform(rand_panel, train)
+    out = np.full(rand_panel.shape, -1.0, dtype=np.float32)
+    for f in range(F):  # strided column views, as a window job processes feature blocks
+        block = out[:, :, f : f + 1]
+        res = ProcessorChain.from_config(items).fit_transform(
+            rand_panel[:, :, f : f + 1], train, out=block
+        )
+        assert res is block
+    np.testing.assert_array_equal(out, whole)
+    with pytest.raises(DataError, match="out must be float32"):
+        ProcessorChain.from_config(items).fit_transform(rand_panel, train, out=np.empty((2, 2)))

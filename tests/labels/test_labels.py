@@ -12,8 +12,6 @@ from seqalpha.errors import ConfigError, DataError
 from seqalpha.labels import (
     LabelSpec,
     classify,
-    cs_rank,
-    cs_zscore,
     excess,
     forward_bar_volatility,
     forward_return,
@@ -71,15 +69,15 @@ def test_excess_over_universe_mean_and_benchmark():
         excess(ret, np.zeros(3))
 
 
-def test_cs_zscore_and_rank_over_universe():
-    ret = np.array([[1.0, 2.0, 3.0, 100.0]], dtype=np.float32)
-    uni = np.array([[True, True, True, False]])
-    z = cs_zscore(ret, uni)
-    np.testing.assert_allclose(z[0, :3], [-1.0, 0.0, 1.0], atol=1e-6)  # std ddof 1 = 1
-    assert np.isnan(z[0, 3])
-    rk = cs_rank(ret, uni)
-    np.testing.assert_allclose(rk[0, :3], [1 / 6 - 0.5, 0.0, 5 / 6 - 0.5], atol=1e-6)
-    assert np.isnan(rk[0, 3])
+def test_zscore_and_rank_labels_over_universe():
+    close = np.array([[10.0, 10.0, 10.0, 10.0], [10.0, 10.0, 10.0, 10.0], [11.0, 12.0, 13.0, 5.0]])
+    uni = np.array([[True, True, True, False]] * 3)
+    z = make_labels(_panel(close, uni), LabelSpec(kind="zscore"))[1][0, :, 0]
+    np.testing.assert_allclose(z[:3], [-1.0, 0.0, 1.0], atol=1e-6)  # returns 10% 20% 30%, std 1
+    assert np.isnan(z[3])  # outside the universe
+    rk = make_labels(_panel(close, uni), LabelSpec(kind="rank"))[1][0, :, 0]
+    np.testing.assert_allclose(rk[:3], [1 / 3 - 0.5, 2 / 3 - 0.5, 0.5], atol=1e-7)  # pct - 0.5
+    assert np.isnan(rk[3])
 
 
 def test_classify_presets_and_representatives():

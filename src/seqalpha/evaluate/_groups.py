@@ -9,29 +9,24 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 import numpy as np
-from scipy.special import ndtri
 
+from seqalpha import xsection as xs
 from seqalpha.errors import ConfigError, DataError
-from seqalpha.evaluate._signal import (
-    MIN_NAMES,
-    _check,
-    cs_rank,
-    daily_ic,
-    row_pearson,
-    summarize_ic,
-)
+from seqalpha.evaluate._signal import MIN_NAMES, _check, daily_ic, summarize_ic
 
 
 def quantile_groups(
     score: np.ndarray, mask: np.ndarray | None = None, n_groups: int = 5
 ) -> np.ndarray:
-    """Group index 0 (lowest score) .. n_groups-1 (highest) per day, -1 where invalid. int8 [T, N]."""
+    """Group index 0 (lowest score) .. n_groups-1 (highest) per day, -1 where invalid.
+
+    int8 [T, N]."""
     if n_groups < 2:
         raise ConfigError(f"n_groups must be >= 2, got {n_groups}")
     score = np.asarray(score, dtype=np.float64)
     valid = np.isfinite(score) if mask is None else np.isfinite(score) & np.asarray(mask, bool)
     n = valid.sum(axis=1, keepdims=True)
-    r = cs_rank(score, valid)
+    r = xs.rank_avg(score, valid)
     with np.errstate(invalid="ignore", divide="ignore"):
         g = np.floor((r - 1.0) * n_groups / n)
     ok = valid & (n >= max(MIN_NAMES, n_groups))
@@ -68,7 +63,7 @@ def long_short(group_returns: np.ndarray) -> np.ndarray:
 def top_group_turnover(
     score: np.ndarray, mask: np.ndarray | None = None, n_groups: int = 5
 ) -> np.ndarray:
-    """Share of today's top-group names that were not in yesterday's top group: [T, N] -> [T] (first day NaN)."""
+    """Share of today's top-group names not in yesterday's top group: [T, N] -> [T] (day 0 NaN)."""
     top = quantile_groups(score, mask, n_groups) == n_groups - 1
     out = np.full(top.shape[0], np.nan)
     if top.shape[0] > 1:
@@ -122,20 +117,6 @@ def ic_decay(
 # --- Numerai-style scoring -------------------------------------------------------------------
 
 
-def tie_kept_rank(x: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
-    """Per-row ranks scaled into (0, 1): (average rank - 0.5) / n; NaN outside valid. [T, N]."""
-    x = np.asarray(x, dtype=np.float64)
-    valid = np.isfinite(x) if valid is None else valid & np.isfinite(x)
-    n = valid.sum(axis=1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (cs_rank(x, valid) - 0.5) / n
-
-
-def gaussianize(u: np.ndarray) -> np.ndarray:
-    """Inverse normal CDF of values in (0, 1), NaN kept. Same shape."""
-    return ndtri(np.asarray(u, dtype=np.float64))
-
-
 def _pow15(x: np.ndarray) -> np.ndarray:
     return np.sign(x) * np.abs(x) ** 1.5
 
@@ -143,14 +124,14 @@ def _pow15(x: np.ndarray) -> np.ndarray:
 def numerai_corr(
     score: np.ndarray, target: np.ndarray, mask: np.ndarray | None = None
 ) -> np.ndarray:
-    """Numerai CORR per day `[T]`: tie-kept rank -> gaussianize -> ^1.5 of predictions, Pearson with
-    the day-centred target raised to ^1.5 (sign kept)."""
+    """Numerai CORR per day `[T]`: tie-kept rank -> gaussianize (`xsection.rank_gauss`) -> ^1.5 of
+    predictions, Pearson with the day-centred target raised to ^1.5 (sign kept)."""
     score, target, valid = _check(score, target, mask, ("score", "target"))
-    p = _pow15(gaussianize(tie_kept_rank(score, valid)))
+    p = _pow15(xs.rank_gauss(score, valid))
     n = valid.sum(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         t = target - np.where(valid, target, 0.0).sum(axis=1, keepdims=True) / n
-    return row_pearson(p, _pow15(t), valid)
+    return xs.daily_ic(p, _pow15(t), valid)
 
 
 def neutralize(
@@ -158,7 +139,7 @@ def neutralize(
 ) -> np.ndarray:
     """Per-day residual of the score on the features (with intercept), least squares.
 
-    score [T, N], features [T, N, F]; a name needs all features finite. Returns [T, N], NaN elsewhere.
+    score [T, N], features [T, N, F]; a name needs all features finite. [T, N], NaN elsewhere.
     """
     score = np.asarray(score, dtype=np.float64)
     feats = np.asarray(features, dtype=np.float64)
@@ -182,9 +163,10 @@ def neutralize(
 def feature_neutral_corr(
     score: np.ndarray, target: np.ndarray, features: np.ndarray, mask: np.ndarray | None = None
 ) -> np.ndarray:
-    """Numerai FNC per day `[T]`: gaussianized predictions neutralized on the features, then `numerai_corr`."""
+    """Numerai FNC per day `[T]`: gaussianized predictions neutralized on the features, then
+    `numerai_corr`."""
     score, target, valid = _check(score, target, mask, ("score", "target"))
-    g = gaussianize(tie_kept_rank(score, valid))
+    g = xs.rank_gauss(score, valid)
     neu = neutralize(g, features, valid)
     return numerai_corr(neu, target, valid & np.isfinite(neu))
 

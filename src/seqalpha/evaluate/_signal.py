@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.stats import rankdata
 
+from seqalpha import xsection as xs
 from seqalpha.errors import DataError
 
-MIN_NAMES = 2
+MIN_NAMES = xs.MIN_NAMES
 
 
 def _check(
@@ -39,44 +39,16 @@ def _check(
     return score, label, valid
 
 
-def row_pearson(x: np.ndarray, y: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Pearson correlation of each row of x and y over the `valid` entries: [T, N] -> [T]."""
-    n = valid.sum(axis=1)
-    xv = np.where(valid, x, 0.0)
-    yv = np.where(valid, y, 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        xm = xv.sum(axis=1) / n
-        ym = yv.sum(axis=1) / n
-        xc = np.where(valid, x - xm[:, None], 0.0)
-        yc = np.where(valid, y - ym[:, None], 0.0)
-        cov = (xc * yc).sum(axis=1)
-        sx = np.sqrt((xc * xc).sum(axis=1))
-        sy = np.sqrt((yc * yc).sum(axis=1))
-        r = cov / (sx * sy)
-    # a constant row has zero spread: its correlation is undefined
-    tiny = 1e-12 * np.maximum(1.0, np.sqrt(n))
-    r[(n < MIN_NAMES) | (sx <= tiny) | (sy <= tiny)] = np.nan
-    return r
-
-
-def cs_rank(x: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
-    """Cross-sectional average ranks 1..n of each row (ties share their mean rank); NaN outside valid. [T, N]."""
-    x = np.asarray(x, dtype=np.float64)
-    if valid is None:
-        valid = np.isfinite(x)
-    xm = np.where(valid, x, np.nan)
-    return rankdata(xm, axis=1, nan_policy="omit")
-
-
 def daily_ic(
     score: np.ndarray, label: np.ndarray, mask: np.ndarray | None = None, method: str = "pearson"
 ) -> np.ndarray:
-    """Daily IC `[T]`: correlation across names of score and label each day (pearson or spearman)."""
+    """Daily IC `[T]`: correlation across names of score and label each day (pearson or spearman,
+    `xsection.daily_ic` / `xsection.daily_rank_ic`)."""
     score, label, valid = _check(score, label, mask)
     if method == "pearson":
-        return row_pearson(score, label, valid)
+        return xs.daily_ic(score, label, valid)
     if method == "spearman":
-        return row_pearson(cs_rank(score, valid), cs_rank(label, valid), valid)
+        return xs.daily_rank_ic(score, label, valid)
     raise DataError(f"daily_ic: unknown method {method!r}; use 'pearson' or 'spearman'")
 
 
@@ -88,7 +60,7 @@ def daily_rank_ic(
 
 
 def summarize_ic(ic: np.ndarray) -> dict[str, float]:
-    """mean, std (ddof=1), IR = mean/std, t = mean/std*sqrt(days), SE = std/sqrt(days) of a `[T]` IC series."""
+    """mean, std (ddof=1), IR = mean/std, t = IR*sqrt(days), SE = std/sqrt(days) of IC `[T]`."""
     v = np.asarray(ic, dtype=np.float64)
     v = v[np.isfinite(v)]
     n = len(v)

@@ -1,174 +1,118 @@
 """Cross-sectional and fitted processors for feature panels `x: float32 [T, N, F]`.
 
 Fitted statistics come from the cells of a training mask only (`fit(x, mask)`) and are then
-applied to every date (`transform(x)`); nothing is modified in place. Processors are chosen by
+applied to every date (`transform(x)`). `transform` returns a new float32 array, or writes
+into `out=` (which may be x itself, for a caller that owns x). Processors are chosen by
 registered name (`make_processor("robust_zscore", clip=3.0)`), never by class path.
 
-The pure cross-sectional functions (`cs_zscore`, `cs_rank`, `cs_rankgauss`, `mad_winsorize`)
-reduce along axis 1 (instruments) and are reused by `seqalpha.labels`.
+The cross-sectional transforms are those of `seqalpha.xsection` (compiled kernels, one scale
+per name); the fitted statistics and their transform are compiled kernels here.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+import numba as nb
 import numpy as np
-from scipy.special import ndtri as _ndtri
 
+from seqalpha import xsection as xs
 from seqalpha.errors import ConfigError, DataError
 
-MAD_TO_STD = 1.4826
+MAD_TO_STD = xs.MAD_TO_STD
 EPS = 1e-12
+_JIT = {"parallel": True, "cache": True, "nogil": True, "error_model": "numpy"}
 
 
 # ---------------------------------------------------------------------------------------------
-# validation helpers
+# helpers and kernels
 
 
-def _as_3d(x: np.ndarray, what: str = "x") -> tuple[np.ndarray, bool]:
-    """x as a 3-D array [T, N, F] (a 2-D [T, N] gets a trailing axis); flag whether it was 2-D."""
+def _as_3d(x: np.ndarray, what: str = "x") -> np.ndarray:
+    """x as a 3-D array [T, N, F] (a 2-D [T, N] gets a trailing axis, as a view)."""
     x = np.asarray(x)
     if x.ndim == 2:
-        return x[:, :, None], True
+        return x[:, :, None]
     if x.ndim != 3:
         raise DataError(f"{what}: expected an array [T, N] or [T, N, F], got shape {x.shape}")
-    return x, False
+    return x
 
 
-def _check_mask(mask: np.ndarray | None, shape: tuple[int, int], what: str) -> np.ndarray | None:
-    if mask is None:
-        return None
-    mask = np.asarray(mask)
-    if mask.dtype != bool:
-        raise DataError(f"{what}: expected a bool mask [T, N], got dtype {mask.dtype}")
-    if mask.shape != shape:
-        raise DataError(f"{what}: mask shape {mask.shape} != data shape {shape} [T, N]")
-    return mask
-
-
-def _masked(x: np.ndarray, universe: np.ndarray | None) -> np.ndarray:
-    """float64 copy of x [T, N, F] with NaN outside the universe [T, N]."""
-    out = np.array(x, dtype=np.float64, copy=True)
-    if universe is not None:
-        out[~universe] = np.nan
+def _out(x: np.ndarray, out: np.ndarray | None, what: str) -> np.ndarray:
+    """The float32 array a transform writes to: `out` (checked) or a new one shaped like x."""
+    if out is None:
+        return np.empty(np.shape(x), dtype=np.float32)
+    if out.shape != np.shape(x) or out.dtype != np.float32:
+        raise DataError(f"{what}: out must be float32 {np.shape(x)}, got {out.dtype} {out.shape}")
     return out
 
 
-def _out(values: np.ndarray, was_2d: bool, dtype=np.float32) -> np.ndarray:
-    values = values.astype(dtype, copy=False)
-    return values[:, :, 0] if was_2d else values
+@nb.njit(**_JIT)
+def _column_stats(x, mask, robust):
+    """Per feature over the finite cells of mask: (median, MAD) or (mean, std ddof 0), count."""
+    T, N, F = x.shape
+    center = np.full(F, np.nan)
+    spread = np.full(F, np.nan)
+    count = np.zeros(F, dtype=np.int64)
+    for f in nb.prange(F):
+        buf = np.empty(T * N)
+        n = 0
+        for t in range(T):
+            for j in range(N):
+                v = np.float64(x[t, j, f])
+                if mask[t, j] and np.isfinite(v):
+                    buf[n] = v
+                    n += 1
+        count[f] = n
+        if n == 0:
+            continue
+        vals = buf[:n]
+        if robust:
+            med = np.median(vals)
+            center[f] = med
+            spread[f] = np.median(np.abs(vals - med))
+        else:
+            mean = vals.sum() / n
+            center[f] = mean
+            spread[f] = np.sqrt(((vals - mean) ** 2).sum() / n)
+    return center, spread, count
 
 
-def _nanmedian_axis1(v: np.ndarray) -> np.ndarray:
-    """Median over axis 1 of the non-NaN values of v [T, N, F] -> [T, 1, F] (NaN if none).
-
-    Sort-based: much faster than np.nanmedian on wide panels.
-    """
-    srt = np.sort(v, axis=1)  # NaN sort last
-    cnt = np.sum(~np.isnan(v), axis=1, keepdims=True)
-    lo = np.maximum((cnt - 1) // 2, 0)
-    hi = np.maximum(cnt // 2, 0)
-    a = np.take_along_axis(srt, lo, axis=1)
-    b = np.take_along_axis(srt, np.minimum(hi, max(v.shape[1] - 1, 0)), axis=1)
-    return np.where(cnt > 0, 0.5 * (a + b), np.nan)
-
-
-def _rank_axis1(v: np.ndarray) -> np.ndarray:
-    """Average ranks (1-based, ties averaged) along axis 1 of v [T, N, F]; NaN stays NaN."""
-    T, N, F = v.shape
-    w = np.ascontiguousarray(v.transpose(0, 2, 1)).reshape(T * F, N)
-    order = np.argsort(w, axis=1, kind="stable")  # NaN last
-    srt = np.take_along_axis(w, order, axis=1)
-    pos = np.broadcast_to(np.arange(1, N + 1, dtype=np.float64), srt.shape)
-    # a new run starts at every row start and wherever the sorted value changes
-    new = np.ones(srt.shape, dtype=bool)
-    new[:, 1:] = srt[:, 1:] != srt[:, :-1]
-    run = np.cumsum(new.ravel()) - 1
-    total = np.bincount(run, pos.ravel())
-    count = np.bincount(run)
-    avg = (total / count)[run].reshape(srt.shape)
-    ranks = np.empty_like(avg)
-    np.put_along_axis(ranks, order, avg, axis=1)
-    ranks[np.isnan(w)] = np.nan
-    return ranks.reshape(T, F, N).transpose(0, 2, 1)
+@nb.njit(**_JIT)
+def _affine(x, mask, center, scale, clip, out):
+    """out = (x - center[f]) / scale[f], clipped to +/-clip when clip > 0; NaN outside mask."""
+    T, N, F = x.shape
+    for t in nb.prange(T):
+        for j in range(N):
+            if not mask[t, j]:
+                for f in range(F):
+                    out[t, j, f] = np.nan
+                continue
+            for f in range(F):
+                z = (np.float64(x[t, j, f]) - center[f]) / scale[f]
+                if clip > 0.0 and z > clip:
+                    z = clip
+                elif clip > 0.0 and z < -clip:
+                    z = -clip
+                out[t, j, f] = z
 
 
-# ---------------------------------------------------------------------------------------------
-# pure cross-sectional functions (axis 1 = instruments)
+@nb.njit(**_JIT)
+def _fill_zero(x, mask, out):
+    """out = x with NaN set to 0 inside mask, NaN outside."""
+    T, N, F = x.shape
+    for t in nb.prange(T):
+        for j in range(N):
+            for f in range(F):
+                v = x[t, j, f]
+                out[t, j, f] = np.nan if not mask[t, j] else (0.0 if np.isnan(v) else v)
 
 
-def cs_zscore(x: np.ndarray, universe: np.ndarray | None = None, ddof: int = 1) -> np.ndarray:
-    """Per date (and feature): (x - mean) / std over the universe's finite cells; [T, N(, F)].
-
-    ddof=1 as in Qlib's CSZScoreNorm; NaN outside the universe and where fewer than ddof+1 values.
-    """
-    x3, flat = _as_3d(x)
-    universe = _check_mask(universe, x3.shape[:2], "cs_zscore")
-    v = _masked(x3, universe)
-    with np.errstate(invalid="ignore", divide="ignore"), _quiet():
-        mean = np.nanmean(v, axis=1, keepdims=True)
-        std = np.nanstd(v, axis=1, ddof=ddof, keepdims=True)
-        z = (v - mean) / std
-    z[~np.isfinite(z)] = np.nan
-    return _out(z, flat)
-
-
-def cs_rank(x: np.ndarray, universe: np.ndarray | None = None) -> np.ndarray:
-    """Per date: mid-point percentile rank (rank - 0.5) / count in (0, 1), ties averaged.
-
-    [T, N(, F)] -> same, float32; NaN outside the universe and where x is NaN.
-    """
-    x3, flat = _as_3d(x)
-    universe = _check_mask(universe, x3.shape[:2], "cs_rank")
-    v = _masked(x3, universe)
-    v[~np.isfinite(v)] = np.nan
-    ranks = _rank_axis1(v)
-    count = np.sum(np.isfinite(v), axis=1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        pct = (ranks - 0.5) / count
-    return _out(pct, flat)
-
-
-def cs_rankgauss(x: np.ndarray, universe: np.ndarray | None = None) -> np.ndarray:
-    """Per date: inverse normal CDF of the mid-point percentile rank (`cs_rank`). [T, N(, F)]."""
-    pct = cs_rank(x, universe).astype(np.float64)
-    return _ndtri(pct).astype(np.float32)
-
-
-def mad_winsorize(
-    x: np.ndarray, n: float = 3.0, universe: np.ndarray | None = None, scale: float = MAD_TO_STD
-) -> np.ndarray:
-    """Per date: clip to median +/- n * scale * MAD of the cross-section. [T, N(, F)] -> same.
-
-    scale=1.4826 makes the MAD a consistent estimate of the standard deviation; scale=1 clips
-    at n raw MADs. NaN stays NaN; cells outside the universe become NaN.
-    """
-    if not n > 0:
-        raise ConfigError(f"mad_winsorize: n must be > 0, got {n}")
-    x3, flat = _as_3d(x)
-    universe = _check_mask(universe, x3.shape[:2], "mad_winsorize")
-    v = _masked(x3, universe)
-    with _quiet():
-        med = _nanmedian_axis1(v)
-        mad = _nanmedian_axis1(np.abs(v - med))
-    half = n * scale * mad
-    return _out(np.clip(v, med - half, med + half), flat)
-
-
-class _quiet:
-    """Silence numpy's 'mean of empty slice' warnings inside nan-reductions of empty rows."""
-
-    def __enter__(self):
-        import warnings
-
-        self._cm = warnings.catch_warnings()
-        self._cm.__enter__()
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return self
-
-    def __exit__(self, *exc):
-        return self._cm.__exit__(*exc)
+def _mask_or_all(mask: np.ndarray | None, shape: tuple[int, ...], what: str) -> np.ndarray:
+    m = xs.check_mask(mask, shape, what)
+    return np.ones(shape, dtype=bool) if m is None else m
 
 
 # ---------------------------------------------------------------------------------------------
@@ -176,7 +120,7 @@ class _quiet:
 
 
 class Processor:
-    """Base: `fit(x [T, N, F], mask bool [T, N]) -> self`; `transform(x) -> new array`.
+    """Base: `fit(x [T, N, F], mask bool [T, N]) -> self`; `transform(x, universe, out) -> out`.
 
     fit_on_train_only: the processor has statistics fitted on the training cells.
     valid_at_inference: it may be applied to inference data (False for label-based ones).
@@ -188,19 +132,26 @@ class Processor:
 
     def fit(self, x: np.ndarray, mask: np.ndarray | None = None) -> Processor:
         """Learn statistics from the cells `mask` (training range x universe); stateless: no-op."""
-        x3, _ = _as_3d(x, f"{self.name}.fit")
-        _check_mask(mask, x3.shape[:2], f"{self.name}.fit")
+        x3 = _as_3d(x, f"{self.name}.fit")
+        xs.check_mask(mask, x3.shape[:2], f"{self.name}.fit")
         return self
 
-    def transform(self, x: np.ndarray, universe: np.ndarray | None = None) -> np.ndarray:
-        """A new float32 array shaped like x; cross-sections restricted to `universe` [T, N]."""
+    def transform(
+        self, x: np.ndarray, universe: np.ndarray | None = None, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        """float32 result shaped like x (in `out` when given; `out` may be x); cross-sections
+        restricted to `universe` [T, N], NaN outside it."""
         raise NotImplementedError
 
     def fit_transform(
-        self, x: np.ndarray, mask: np.ndarray | None = None, universe: np.ndarray | None = None
+        self,
+        x: np.ndarray,
+        mask: np.ndarray | None = None,
+        universe: np.ndarray | None = None,
+        out: np.ndarray | None = None,
     ) -> np.ndarray:
-        """`fit(x, mask)` then `transform(x, universe)`."""
-        return self.fit(x, mask).transform(x, universe)
+        """`fit(x, mask)` then `transform(x, universe, out)`."""
+        return self.fit(x, mask).transform(x, universe, out)
 
     def keep_mask(self, mask: np.ndarray) -> np.ndarray:
         """Training cells kept after this processor (identity except for mask operations)."""
@@ -246,24 +197,18 @@ class FillNa(Processor):
             raise ConfigError(f"fillna: method must be 'zero' or 'cs_median', got {method!r}")
         self.method = method
 
-    def transform(self, x, universe=None):
-        x3, flat = _as_3d(x, "fillna")
-        universe = _check_mask(universe, x3.shape[:2], "fillna")
-        v = _masked(x3, universe)
-        if self.method == "zero":
-            fill = np.zeros_like(v)
-        else:
-            with _quiet():
-                fill = np.broadcast_to(_nanmedian_axis1(v), v.shape)
-        out = np.where(np.isnan(v), fill, v)
-        if universe is not None:
-            out[~universe] = np.nan
-        return _out(out, flat)
+    def transform(self, x, universe=None, out=None):
+        res = _out(x, out, "fillna")
+        if self.method == "cs_median":
+            return xs.fill_median(x, universe, out=res)
+        x3 = _as_3d(x, "fillna")
+        _fill_zero(x3, _mask_or_all(universe, x3.shape[:2], "fillna"), _as_3d(res))
+        return res
 
 
 @register_processor
 class MadWinsorize(Processor):
-    """Cross-sectional winsorization at median +/- n * scale * MAD (see `mad_winsorize`)."""
+    """Cross-sectional winsorization at median +/- n * scale * MAD (`xsection.winsorize_mad`)."""
 
     name = "mad_winsorize"
 
@@ -272,37 +217,48 @@ class MadWinsorize(Processor):
             raise ConfigError(f"mad_winsorize: n and scale must be > 0, got n={n}, scale={scale}")
         self.n, self.scale = float(n), float(scale)
 
-    def transform(self, x, universe=None):
-        return mad_winsorize(x, self.n, universe, self.scale)
+    def transform(self, x, universe=None, out=None):
+        return xs.winsorize_mad(x, universe, self.n, self.scale, out=_out(x, out, self.name))
 
 
 @register_processor
 class CSZScore(Processor):
-    """Cross-sectional z-score per date and feature (see `cs_zscore`)."""
+    """Qlib's CSZScoreNorm: (x - mean) / std per date and feature (`xsection.zscore`, ddof 1)."""
 
     name = "cs_zscore"
 
     def __init__(self, ddof: int = 1):
         self.ddof = int(ddof)
 
-    def transform(self, x, universe=None):
-        return cs_zscore(x, universe, self.ddof)
+    def transform(self, x, universe=None, out=None):
+        return xs.zscore(x, universe, self.ddof, out=_out(x, out, self.name))
+
+
+@register_processor
+class CSRank(Processor):
+    """Qlib's CSRankNorm: (percentile rank - 0.5) * 3.46 per date (`xsection.rank_norm`)."""
+
+    name = "cs_rank"
+
+    def transform(self, x, universe=None, out=None):
+        return xs.rank_norm(x, universe, out=_out(x, out, self.name))
 
 
 @register_processor
 class CSRankGauss(Processor):
-    """Cross-sectional rank mapped through the inverse normal CDF (see `cs_rankgauss`)."""
+    """Inverse normal CDF of the mid-point percentile rank per date (`xsection.rank_gauss`)."""
 
     name = "cs_rankgauss"
 
-    def transform(self, x, universe=None):
-        return cs_rankgauss(x, universe)
+    def transform(self, x, universe=None, out=None):
+        return xs.rank_gauss(x, universe, out=_out(x, out, self.name))
 
 
 class _Fitted(Processor):
     """A processor with per-feature location/scale fitted on the training cells."""
 
     fit_on_train_only = True
+    robust: ClassVar[bool] = False
 
     def __init__(self, clip: float | None = None):
         if clip is not None and not clip > 0:
@@ -311,38 +267,35 @@ class _Fitted(Processor):
         self.center_: np.ndarray | None = None
         self.scale_: np.ndarray | None = None
 
-    def _stats(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _scale(self, spread: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
     def fit(self, x, mask=None):
-        x3, _ = _as_3d(x, f"{self.name}.fit")
-        mask = _check_mask(mask, x3.shape[:2], f"{self.name}.fit")
-        rows = x3.reshape(-1, x3.shape[2]) if mask is None else x3[mask]
-        rows = rows.astype(np.float64)
-        rows[~np.isfinite(rows)] = np.nan
-        empty = np.nonzero(np.all(np.isnan(rows), axis=0))[0]
+        x3 = _as_3d(x, f"{self.name}.fit")
+        m = _mask_or_all(mask, x3.shape[:2], f"{self.name}.fit")
+        center, spread, count = _column_stats(x3, m, self.robust)
+        empty = np.nonzero(count == 0)[0]
         if len(empty):
             raise DataError(
                 f"{self.name}.fit: features {empty.tolist()} have no finite value "
-                f"in the training cells ({len(rows)} rows)"
+                f"in the training cells ({int(m.sum())} rows)"
             )
-        self.center_, self.scale_ = self._stats(rows)
+        self.center_, self.scale_ = center, self._scale(spread)
         return self
 
-    def transform(self, x, universe=None):
+    def transform(self, x, universe=None, out=None):
         if self.center_ is None:
             raise ConfigError(f"{self.name}: transform called before fit")
-        x3, flat = _as_3d(x, self.name)
+        x3 = _as_3d(x, self.name)
         if x3.shape[2] != len(self.center_):
             raise DataError(
                 f"{self.name}: fitted on {len(self.center_)} features, got {x3.shape[2]}"
             )
-        universe = _check_mask(universe, x3.shape[:2], self.name)
-        v = _masked(x3, universe)
-        z = (v - self.center_) / self.scale_
-        if self.clip is not None:
-            z = np.clip(z, -self.clip, self.clip)
-        return _out(z, flat)
+        res = _out(x, out, self.name)
+        m = _mask_or_all(universe, x3.shape[:2], self.name)
+        clip = 0.0 if self.clip is None else float(self.clip)
+        _affine(x3, m, self.center_, self.scale_, clip, _as_3d(res))
+        return res
 
 
 @register_processor
@@ -351,10 +304,8 @@ class ZScore(_Fitted):
 
     name = "zscore"
 
-    def _stats(self, v):
-        mean = np.nanmean(v, axis=0)
-        std = np.nanstd(v, axis=0)
-        return mean, np.where(std > 0, std, 1.0)
+    def _scale(self, spread):
+        return np.where(spread > 0, spread, 1.0)
 
 
 @register_processor
@@ -363,14 +314,13 @@ class RobustZScore(_Fitted):
     clipped to [-clip, clip] (clip=3 by default, None disables)."""
 
     name = "robust_zscore"
+    robust = True
 
     def __init__(self, clip: float | None = 3.0):
         super().__init__(clip)
 
-    def _stats(self, v):
-        med = np.nanmedian(v, axis=0)
-        mad = np.nanmedian(np.abs(v - med), axis=0)
-        return med, mad * MAD_TO_STD + EPS
+    def _scale(self, spread):
+        return spread * MAD_TO_STD + EPS
 
 
 @register_processor
@@ -395,10 +345,10 @@ class Neutralize(Processor):
             if a is not None and a.ndim != 2:
                 raise DataError(f"neutralize: {nm} must be [T, N], got shape {a.shape}")
 
-    def transform(self, x, universe=None):
-        x3, flat = _as_3d(x, "neutralize")
+    def transform(self, x, universe=None, out=None):
+        x3 = _as_3d(x, "neutralize")
         T, N, F = x3.shape
-        universe = _check_mask(universe, (T, N), "neutralize")
+        universe = xs.check_mask(universe, (T, N), "neutralize")
         for nm, a in (("industry", self.industry), ("market_cap", self.market_cap)):
             if a is not None and a.shape != (T, N):
                 raise DataError(f"neutralize: {nm} shape {a.shape} != data shape {(T, N)}")
@@ -422,7 +372,8 @@ class Neutralize(Processor):
         G = int(ind.max()) + 1 if ind.size else 1
         key = (np.arange(T)[:, None] * G + ind).ravel()  # group id of (date, industry)
         nk = T * G
-        out = np.full((T, N, F), np.nan, dtype=np.float64)
+        res = _out(x, out, "neutralize")
+        out3 = _as_3d(res)
         for f in range(F):  # loop over features; every reduction is over all dates and instruments
             y = x3[:, :, f].astype(np.float64)
             m = ok & np.isfinite(y)
@@ -441,10 +392,10 @@ class Neutralize(Processor):
                 den = np.bincount(np.repeat(np.arange(T), N), st * st, T)
                 beta = np.where(den > EPS, num / np.where(den > EPS, den, 1.0), 0.0)
                 yt = yt - np.repeat(beta, N) * st
-            res = yt.reshape(T, N)
-            res[~m] = np.nan
-            out[:, :, f] = res
-        return _out(out, flat)
+            col = yt.reshape(T, N)
+            col[~m] = np.nan
+            out3[:, :, f] = col  # column f of x was read above: safe when out is x
+        return res
 
 
 @register_processor
@@ -461,15 +412,18 @@ class DropMissingLabel(Processor):
     def __init__(self, label: np.ndarray, how: str = "any"):
         if how not in ("any", "all"):
             raise ConfigError(f"drop_missing_label: how must be 'any' or 'all', got {how!r}")
-        lab, _ = _as_3d(label, "drop_missing_label label")
+        lab = _as_3d(label, "drop_missing_label label")
         self.finite = np.isfinite(lab)
         self.how = how
 
-    def transform(self, x, universe=None):
-        return x
+    def transform(self, x, universe=None, out=None):
+        if out is None or out is x:
+            return x
+        np.copyto(_out(x, out, self.name), x)
+        return out
 
     def keep_mask(self, mask):
-        mask = _check_mask(mask, self.finite.shape[:2], "drop_missing_label")
+        mask = xs.check_mask(mask, self.finite.shape[:2], "drop_missing_label")
         have = self.finite.all(axis=2) if self.how == "any" else self.finite.any(axis=2)
         return mask & have
 
@@ -499,8 +453,6 @@ class ProcessorChain:
             params = {key: v for key, v in item.items() if key != "name"}
             cls_ = PROCESSORS.get(item["name"])
             if cls_ is not None:
-                import inspect
-
                 accepted = inspect.signature(cls_.__init__).parameters
                 params.update(
                     {a: v for a, v in arrays.items() if a in accepted and a not in params}
@@ -512,27 +464,46 @@ class ProcessorChain:
         self, x: np.ndarray, mask: np.ndarray | None = None, universe: np.ndarray | None = None
     ) -> ProcessorChain:
         """Fit each processor on the training cells `mask` of the previous output."""
-        cur = x
-        for s in self.steps:
-            cur = s.fit(cur, mask).transform(cur, universe)
-            if mask is not None:
-                mask = s.keep_mask(mask)
+        self.fit_transform(x, mask, universe)
         return self
 
-    def transform(
-        self, x: np.ndarray, universe: np.ndarray | None = None, inference: bool = False
+    def fit_transform(
+        self,
+        x: np.ndarray,
+        mask: np.ndarray | None = None,
+        universe: np.ndarray | None = None,
+        out: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Apply the fitted chain to any range; returns a new array (x is not modified)."""
+        """Fit on the training cells, transforming x once through the chain into one float32
+        buffer (`out`, which may be x, or a new array); x is not modified otherwise."""
+        res = _out(x, out, "ProcessorChain")
+        cur = x
+        for s in self.steps:
+            cur = s.fit(cur, mask).transform(cur, universe, out=res)
+            if mask is not None:
+                mask = s.keep_mask(mask)
+        if cur is not res:
+            np.copyto(res, cur)
+        return res
+
+    def transform(
+        self,
+        x: np.ndarray,
+        universe: np.ndarray | None = None,
+        inference: bool = False,
+        out: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Apply the fitted chain to any range into one float32 buffer (`out` or a new array;
+        `out` may be x); `inference` skips processors not valid at inference."""
+        res = _out(x, out, "ProcessorChain")
         cur = x
         for s in self.steps:
             if inference and not s.valid_at_inference:
                 continue
-            cur = s.transform(cur, universe)
-        return cur
-
-    def fit_transform(self, x, mask=None, universe=None):
-        """Fit on the training cells, then transform all of x."""
-        return self.fit(x, mask, universe).transform(x, universe)
+            cur = s.transform(cur, universe, out=res)
+        if cur is not res:
+            np.copyto(res, cur)
+        return res
 
     def keep_mask(self, mask: np.ndarray) -> np.ndarray:
         """Training cells kept by the chain's mask operations."""
@@ -546,6 +517,7 @@ class ProcessorChain:
 
 __all__ = [
     "PROCESSORS",
+    "CSRank",
     "CSRankGauss",
     "CSZScore",
     "DropMissingLabel",
@@ -556,10 +528,6 @@ __all__ = [
     "ProcessorChain",
     "RobustZScore",
     "ZScore",
-    "cs_rank",
-    "cs_rankgauss",
-    "cs_zscore",
-    "mad_winsorize",
     "make_processor",
     "register_processor",
 ]

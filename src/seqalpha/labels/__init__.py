@@ -3,8 +3,6 @@ risk-adjusted, classes). A label at date t reads prices from t+offset onwards on
 
 from seqalpha.labels.classes import CLASS_PRESETS, class_edges, classify
 from seqalpha.labels.returns import (
-    cs_rank,
-    cs_zscore,
     excess,
     forward_bar_volatility,
     forward_return,
@@ -18,8 +16,6 @@ __all__ = [
     "LabelSpec",
     "class_edges",
     "classify",
-    "cs_rank",
-    "cs_zscore",
     "day_sumsq_on_panel",
     "excess",
     "forward_bar_volatility",

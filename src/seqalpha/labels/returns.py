@@ -1,4 +1,4 @@
-"""Forward-return labels on `[T, N]` close panels and their cross-sectional transforms.
+"""Forward-return labels on `[T, N]` close panels (cross-sectional kinds: `seqalpha.xsection`).
 
 Convention: the label at date t is the return from the close of t+offset to the close of
 t+offset+horizon (offset=1 by default, so for horizon 1 it equals Qlib's
@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from seqalpha import xsection as xs
 from seqalpha.errors import ConfigError, DataError
-from seqalpha.features.processors import cs_rank as _cs_rank
-from seqalpha.features.processors import cs_zscore as _cs_zscore
 
 
 def _check_horizon(horizon: int, offset: int) -> None:
@@ -59,29 +58,13 @@ def excess(
         r = r.copy()
         r[~universe] = np.nan
     if benchmark_ret is None:
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            bench = np.nanmean(r, axis=1, keepdims=True)
-    else:
-        b = np.asarray(benchmark_ret, dtype=np.float64)
-        if b.shape != (r.shape[0], *r.shape[2:]):
-            raise DataError(
-                f"excess: benchmark shape {b.shape} != {(r.shape[0], *r.shape[2:])} [T(, H)]"
-            )
-        bench = b[:, None]
-    return (r - bench).astype(np.float32)
-
-
-def cs_zscore(ret: np.ndarray, universe: np.ndarray | None = None) -> np.ndarray:
-    """Cross-sectional z-score per date over the universe. [T, N(, H)] -> same, float32."""
-    return _cs_zscore(ret, universe)
-
-
-def cs_rank(ret: np.ndarray, universe: np.ndarray | None = None) -> np.ndarray:
-    """Cross-sectional mid-point percentile rank centred at 0, in (-0.5, 0.5). [T, N(, H)]."""
-    return _cs_rank(ret, universe) - np.float32(0.5)
+        return xs.demean(r).astype(np.float32)
+    b = np.asarray(benchmark_ret, dtype=np.float64)
+    if b.shape != (r.shape[0], *r.shape[2:]):
+        raise DataError(
+            f"excess: benchmark shape {b.shape} != {(r.shape[0], *r.shape[2:])} [T(, H)]"
+        )
+    return (r - b[:, None]).astype(np.float32)
 
 
 def risk_adjusted(ret: np.ndarray, bar_returns_window_vol: np.ndarray) -> np.ndarray:

@@ -7,13 +7,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from seqalpha import xsection as xs
 from seqalpha.data.minute import MinuteBars
 from seqalpha.data.panel import Panel
 from seqalpha.errors import ConfigError, DataError
 from seqalpha.labels.classes import CLASS_PRESETS, classify
 from seqalpha.labels.returns import (
-    cs_rank,
-    cs_zscore,
     excess,
     forward_bar_volatility,
     forward_return,
@@ -27,8 +26,8 @@ LABEL_KINDS = ("raw", "excess", "zscore", "rank", "risk_adjusted", "class3", "cl
 class LabelSpec:
     """What to predict: horizons (days), kind, offset (days from t to the return's start close).
 
-    kind: raw | excess (over `benchmark` or the universe mean) | zscore | rank (cross-sectional,
-    over the universe) | risk_adjusted (return / realized vol of the horizon's intraday bars;
+    kind: raw | excess (over `benchmark` or the universe mean) | zscore (`xsection.zscore`,
+    ddof 1) | rank (`xsection.rank_centred`: percentile rank - 0.5, over the universe) | risk_adjusted (return / realized vol of the horizon's intraday bars;
     needs bars) | class3 | class5 (classes of the excess return, see `classify`).
     benchmark: an instrument code in the panel (e.g. `SH000300`) or None (universe mean).
     """
@@ -126,9 +125,9 @@ def make_labels(
         if spec.kind == "raw":
             lab = ret
         elif spec.kind == "zscore":
-            lab = cs_zscore(ret, uni)
+            lab = xs.zscore(ret, uni)
         elif spec.kind == "rank":
-            lab = cs_rank(ret, uni)
+            lab = xs.rank_centred(ret, uni)
         elif spec.kind == "risk_adjusted":
             lab = risk_adjusted(ret, forward_bar_volatility(sumsq, h, spec.offset))
         else:

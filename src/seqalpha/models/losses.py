@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from seqalpha.errors import ConfigError
+from seqalpha.xsection import daily_ic, daily_rank_ic
 
 # ---------------------------------------------------------------- torch losses
 
@@ -18,7 +19,7 @@ def mse(pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def weighted_mse(pred: torch.Tensor, y: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """Weighted MSE over finite labels; pred, y [n, H]; weight broadcastable to [n, H] (e.g. [H])."""
+    """Weighted MSE over finite labels; pred, y [n, H]; weight broadcastable to [n, H] ([H])."""
     ok = torch.isfinite(y)
     w = torch.where(ok, weight.expand_as(y), torch.zeros_like(y))
     diff = pred - torch.nan_to_num(y)
@@ -31,7 +32,7 @@ def cross_entropy(logits: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
 
 
 def ic_loss(pred: torch.Tensor, y: torch.Tensor, day: torch.Tensor | None = None) -> torch.Tensor:
-    """Negative mean per-day Pearson correlation; pred, y [n]; day int64 [n] groups (None = one day)."""
+    """Negative mean per-day Pearson correlation; pred, y [n]; day int64 [n] (None = one day)."""
     ok = torch.isfinite(y)
     pred, y = pred[ok], y[ok]
     if day is None:
@@ -55,36 +56,8 @@ def ic_loss(pred: torch.Tensor, y: torch.Tensor, day: torch.Tensor | None = None
 
 
 # ---------------------------------------------------------------- numpy metrics (per day)
-
-
-def daily_ic(scores: np.ndarray, labels: np.ndarray, min_count: int = 2) -> np.ndarray:
-    """Pearson IC per day of scores [T, N] vs labels [T, N] over pairs both finite; NaN if too few."""
-    ok = np.isfinite(scores) & np.isfinite(labels)
-    n = ok.sum(axis=1)
-    s = np.where(ok, scores, 0.0).astype(np.float64)
-    y = np.where(ok, labels, 0.0).astype(np.float64)
-    nn = np.maximum(n, 1)
-    sc = np.where(ok, s - (s.sum(1) / nn)[:, None], 0.0)
-    yc = np.where(ok, y - (y.sum(1) / nn)[:, None], 0.0)
-    den = np.sqrt((sc * sc).sum(1) * (yc * yc).sum(1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ic = (sc * yc).sum(1) / den
-    ic[(n < min_count) | ~(den > 0)] = np.nan
-    return ic
-
-
-def _rank_rows(x: np.ndarray, ok: np.ndarray) -> np.ndarray:
-    """Average ranks per row over `ok` entries (ties averaged); NaN elsewhere. x [T, N]."""
-    from scipy.stats import rankdata
-
-    r = rankdata(np.where(ok, x, np.inf), axis=1, method="average").astype(np.float64)
-    return np.where(ok, r, np.nan)
-
-
-def daily_rank_ic(scores: np.ndarray, labels: np.ndarray, min_count: int = 2) -> np.ndarray:
-    """Spearman (rank) IC per day of scores [T, N] vs labels [T, N]."""
-    ok = np.isfinite(scores) & np.isfinite(labels)
-    return daily_ic(_rank_rows(scores, ok), _rank_rows(labels, ok), min_count)
+# daily_ic / daily_rank_ic are seqalpha.xsection's: the validation IC that stops training and
+# the IC a run reports come from the same function.
 
 
 def icir(ic: np.ndarray) -> float:
