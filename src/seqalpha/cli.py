@@ -363,6 +363,9 @@ def import_qlib_pred(
         False, "--allow-pickle", help="Read a pandas pickle (can execute code: trusted files only)."
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty run directory."),
+    label: Path | None = typer.Option(
+        None, "--label", help="A separate label file (Qlib's label.pkl, or .parquet/.csv)."
+    ),
 ) -> None:
     """Qlib predictions (datetime, instrument, score[, label]) -> a run directory for `report`
     and `compare`."""
@@ -374,7 +377,9 @@ def import_qlib_pred(
         console.print(f"[bold yellow]warning:[/] {escape(message)}", soft_wrap=True)
 
     try:
-        metrics = _import(src, out, allow_pickle=allow_pickle, overwrite=overwrite, warn=warn)
+        metrics = _import(
+            src, out, allow_pickle=allow_pickle, overwrite=overwrite, warn=warn, label=label
+        )
     except SeqAlphaError as exc:
         _fail(exc)
     line = f"{metrics['n_predictions']} predictions {metrics['test_start']}..{metrics['test_end']}"

@@ -83,6 +83,30 @@ def test_csv_without_label_gives_a_signal_only_run(tmp_path: Path) -> None:
     assert preds.height == 30 and preds["label"].is_nan().all()
 
 
+def test_qlib_label_pkl_is_joined(tmp_path: Path) -> None:
+    """Qlib's recorder keeps pred.pkl (score) and label.pkl (LABEL0) apart: --label joins them."""
+    frame = qlib_pred()
+    frame[["score"]].to_pickle(tmp_path / "pred.pkl")
+    label = frame[["label"]].rename(columns={"label": "LABEL0"}).iloc[5:]  # first day unlabelled
+    label.to_pickle(tmp_path / "label.pkl")
+    seen: list[str] = []
+    metrics = import_qlib_pred(
+        tmp_path / "pred.pkl",
+        tmp_path / "run",
+        allow_pickle=True,
+        warn=seen.append,
+        label=tmp_path / "label.pkl",
+    )
+    assert len(seen) == 2 and all("arbitrary code" in m for m in seen)
+    assert metrics["has_label"] and metrics["n_days"] == 5
+    preds = load_run(tmp_path / "run").predictions
+    assert preds["label"].is_nan().sum() == 5
+    np.testing.assert_array_equal(preds["label"].to_numpy()[5:], label["LABEL0"].to_numpy())
+    with pytest.raises(ConfigError, match="'label' column already"):
+        qlib_pred().to_parquet(tmp_path / "both.parquet")
+        import_qlib_pred(tmp_path / "both.parquet", tmp_path / "r2", label=tmp_path / "x.parquet")
+
+
 def test_imported_runs_can_be_compared(tmp_path: Path) -> None:
     for seed in (0, 1):
         qlib_pred(seed=seed).to_parquet(tmp_path / f"p{seed}.parquet")

@@ -159,21 +159,16 @@ def _numeric_column(frame: pl.DataFrame, name: str, path: Path, allow_nan: bool)
     return col.fill_null(float("nan"))
 
 
-def validate_predictions(frame: pl.DataFrame, path: Path | str) -> pl.DataFrame:
-    """Check and normalize imported predictions -> datetime (Date), instrument, score, label.
-
-    score must be finite everywhere; label (optional, NaN when absent) may be NaN (no forward
-    return yet) but not infinite; (datetime, instrument) pairs must be unique.
-    """
-    path = Path(path)
-    missing = [c for c in ("datetime", "instrument", "score") if c not in frame.columns]
+def _checked_keys(frame: pl.DataFrame, path: Path, values: tuple[str, ...]) -> pl.DataFrame:
+    """Columns present, rows non-empty, `instrument` codes, `datetime` dates, unique pairs."""
+    missing = [c for c in ("datetime", "instrument", *values) if c not in frame.columns]
     if missing:
         raise DataError(
             f"{path}: missing column(s) {missing}; has {frame.columns} (expected datetime, "
-            f"instrument, score[, label])"
+            f"instrument, {', '.join(values)})"
         )
     if frame.height == 0:
-        raise DataError(f"{path}: no prediction rows")
+        raise DataError(f"{path}: no rows")
     inst = frame["instrument"]
     if inst.dtype in (pl.Categorical, pl.Enum):
         inst = inst.cast(pl.Utf8)
@@ -183,6 +178,24 @@ def validate_predictions(frame: pl.DataFrame, path: Path | str) -> pl.DataFrame:
     if empty.any():
         raise DataError(f"{path}: column 'instrument' has {int(empty.sum())} empty/missing codes")
     frame = frame.with_columns(_date_column(frame["datetime"], path), inst.alias("instrument"))
+    dup = frame.select("datetime", "instrument").is_duplicated()
+    if dup.any():
+        row = frame.filter(dup).row(0, named=True)
+        raise DataError(
+            f"{path}: {int(dup.sum())} rows share a (datetime, instrument) pair, e.g. "
+            f"{row['datetime']} {row['instrument']}"
+        )
+    return frame
+
+
+def validate_predictions(frame: pl.DataFrame, path: Path | str) -> pl.DataFrame:
+    """Check and normalize imported predictions -> datetime (Date), instrument, score, label.
+
+    score must be finite everywhere; label (optional, NaN when absent) may be NaN (no forward
+    return yet) but not infinite; (datetime, instrument) pairs must be unique.
+    """
+    path = Path(path)
+    frame = _checked_keys(frame, path, ("score",))
     score = _numeric_column(frame, "score", path, allow_nan=False)
     if "label" in frame.columns:
         label = _numeric_column(frame, "label", path, allow_nan=True)
@@ -196,14 +209,22 @@ def validate_predictions(frame: pl.DataFrame, path: Path | str) -> pl.DataFrame:
             "label": label,
         }
     )
-    dup = out.select("datetime", "instrument").is_duplicated()
-    if dup.any():
-        row = out.filter(dup).row(0, named=True)
-        raise DataError(
-            f"{path}: {int(dup.sum())} rows share a (datetime, instrument) pair, e.g. "
-            f"{row['datetime']} {row['instrument']}"
-        )
     return out.sort("datetime", "instrument")
+
+
+def validate_labels(frame: pl.DataFrame, path: Path | str) -> pl.DataFrame:
+    """A label file (Qlib's label.pkl shape: one value column such as LABEL0, or `label`) ->
+    datetime, instrument, label (NaN allowed, infinities not)."""
+    path = Path(path)
+    values = [c for c in frame.columns if c not in ("datetime", "instrument")]
+    column = "label" if "label" in values else (values[0] if len(values) == 1 else None)
+    if column is None:
+        raise DataError(
+            f"{path}: expected one label column (e.g. Qlib's LABEL0) or 'label'; has {values}"
+        )
+    frame = frame.rename({column: "label"}) if column != "label" else frame
+    frame = _checked_keys(frame.select("datetime", "instrument", "label"), path, ("label",))
+    return frame.with_columns(_numeric_column(frame, "label", path, allow_nan=True))
 
 
 def signal_summary(preds: pl.DataFrame) -> dict[str, Any]:
@@ -232,14 +253,28 @@ def import_qlib_pred(
     allow_pickle: bool = False,
     overwrite: bool = False,
     warn: Warn | None = None,
+    label: Path | str | None = None,
 ) -> dict[str, Any]:
     """Qlib predictions -> a NEW run directory (predictions.parquet, metrics.json); returns metrics.
+
+    `label`: a separate label file (Qlib's label.pkl, or parquet/CSV) joined on (datetime,
+    instrument); predictions without a label there get NaN.
 
     Signal metrics come from `seqalpha.evaluate.signal_metrics` on the float32 [T, N] grid, as
     `seqalpha train` computes them; without a label only counts and the test span are recorded.
     """
     src, out = Path(src), Path(out)
-    preds = validate_predictions(read_prediction_file(src, allow_pickle, warn), src)
+    raw = read_prediction_file(src, allow_pickle, warn)
+    preds = validate_predictions(raw, src)
+    if label is not None:
+        label = Path(label)
+        if "label" in raw.columns:
+            raise ConfigError(f"{src}: has a 'label' column already; drop it or --label {label}")
+        labels = validate_labels(read_prediction_file(label, allow_pickle, warn), label)
+        preds = preds.drop("label").join(labels, on=["datetime", "instrument"], how="left")
+        preds = preds.with_columns(pl.col("label").fill_null(float("nan"))).sort(
+            "datetime", "instrument"
+        )
     _prepare_out(out, overwrite)
     has_label = bool(preds["label"].is_not_nan().any())
     metrics: dict[str, Any] = signal_summary(preds) if has_label else {}
@@ -247,6 +282,7 @@ def import_qlib_pred(
         {
             "model": "imported",
             "imported_from": str(src.resolve()),
+            "label_from": str(label.resolve()) if label is not None else None,
             "has_label": has_label,
             "n_predictions": preds.height,
             "n_instruments": preds["instrument"].n_unique(),
