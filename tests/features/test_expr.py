@@ -77,7 +77,7 @@ def test_parse_errors_name_expression_and_position(text: str, pos: int) -> None:
         ("Ref(Ref($close, 2), -5)", (0, 3)),
         ("Ref(Mean($close, 5), -3)", (1, 3)),
         ("Delta($close, -2)", (0, 2)),
-        ("Mean(Ref($close, -3), 5)", (1, 3)),
+        ("Mean(Ref($close, -3), 5)", (4, 3)),
     ],
 )
 def test_required_window_composes_offsets(expr: str, window: tuple) -> None:

@@ -210,9 +210,12 @@ def validate(node: Node, expr: str = "", fields: Iterable[str] | None = None) ->
 def required_window(expr: str | Node) -> tuple[int, int]:
     """(rows of history, rows of future) an expression reads around each output date.
 
-    Exact offsets, composed through nesting: `Ref(Ref($close,2),-5)` reads only t+3, so (0, 3);
-    `Mean(Ref($close,-3),5)` reads t-1..t+3, so (1, 3). EMA with an alpha reads until the weight
-    (1 - alpha)^k falls below 1e-6; expanding windows (N = 0) report only their argument's need.
+    Offsets composed through nesting as the evaluator reads them: `Ref(Ref($close,2),-5)` reads
+    only t+3, so (0, 3); `Mean(Ref($close,-3),5)` reads values t-1..t+3 and whether t-4 is in
+    the instrument's series (a forward shift is blanked before it), so (4, 3). EMA with an alpha
+    reads until the weight (1 - alpha)^k falls below 1e-6; expanding windows (N = 0) report only
+    their argument's need. Presence masks are counted at their own row: whether an instrument
+    has any data before (listing) or after (delisting) a row is not counted as reach.
     """
     node = _as_node(expr)
     validate(node, expr if isinstance(expr, str) else "")
@@ -240,22 +243,48 @@ def _roll_extent(w: int | float) -> int:
     return max(w - 1, 0)
 
 
+# operators whose output is blanked outside each instrument's series (`_Evaluator.mask`): they
+# read the series' presence at the output row itself; IdxMax/IdxMin/WMA start their window at
+# the series start, so they read presence over the whole window
+_MASKED = frozenset({"Not", "Power", "Gt", "Ge", "Lt", "Le", "Eq", "Ne", "And", "Or", "If"})
+_MASKED_ROLL = frozenset({"Count", "EMA"})
+_FROM_START = frozenset({"IdxMax", "IdxMin", "WMA"})
+_EXPR_ARGS = {"ref": 1, "roll": 1, "pair": 2}  # leading expression arguments; the rest numbers
+
+
+def _union(spans: Iterable[tuple[int, int]]) -> tuple[int, int]:
+    spans = list(spans)
+    return min(s[0] for s in spans), max(s[1] for s in spans)
+
+
 def _span(n: Node) -> tuple[int, int] | None:
-    """Offsets [lo, hi] of the raw rows read at output row t (t+lo..t+hi); None: reads none."""
+    """Offsets [lo, hi] of the rows read at output row t (t+lo..t+hi), as the evaluator reads them.
+
+    None for a constant read as a number; a constant the evaluator turns into a full (masked)
+    array, like every masked result, reads the series' presence at t, so (0, 0) joins the span.
+    """
     if isinstance(n, Field):
         return 0, 0
     if not isinstance(n, Call):
         return None
     spec = OPERATORS[n.op]
-    subs = [s for s in (_span(a) for a in n.args if not isinstance(a, Const)) if s is not None]
-    if not subs:
-        return None
-    lo, hi = min(s[0] for s in subs), max(s[1] for s in subs)
+    if spec.kind == "elem":  # numbers broadcast; all-constant arguments become a full array
+        lo, hi = _union([s for s in map(_span, n.args) if s is not None] or [(0, 0)])
+        return (min(lo, 0), max(hi, 0)) if n.op in _MASKED else (lo, hi)
+    args = n.args[: _EXPR_ARGS.get(spec.kind, len(n.args))]
+    lo, hi = _union(_span(a) or (0, 0) for a in args)
     if spec.kind == "ref":  # Ref reads x at t-k; Delta reads x at t and at t-k
         k = n.args[1].value
-        return (lo - k, hi - k) if n.op == "Ref" else (min(lo, lo - k), max(hi, hi - k))
+        span = (lo - k, hi - k) if n.op == "Ref" else (min(lo, lo - k), max(hi, hi - k))
+        return _union([span, (0, 0)]) if k < 0 else span  # a forward shift is masked
     if spec.kind in ("roll", "pair"):
-        return lo - _roll_extent(n.args[2 if spec.kind == "pair" else 1].value), hi
+        w = n.args[2 if spec.kind == "pair" else 1].value
+        span = (lo - _roll_extent(w), hi)
+        if n.op in _MASKED_ROLL:
+            return _union([span, (0, 0)])
+        if n.op in _FROM_START:
+            return _union([span, (-_roll_extent(w), 0)])
+        return span
     return lo, hi
 
 
@@ -276,8 +305,7 @@ def check_no_lookahead(name: str, expr: str | Node, text: str = "") -> None:
     if ahead > 0:
         raise LeakageError(
             f"feature {name!r} = {show_expr(text or expr)} reads {ahead} day(s) after its date "
-            f"(a negative Ref/Delta shift); features may use data up to their date only, "
-            f"forward returns belong in labels"
+            f"(a negative Ref/Delta shift); only labels may look forward"
         )
 
 

@@ -312,9 +312,27 @@ def roll_regression(x: np.ndarray, w: int, kind: int) -> np.ndarray:
     return out
 
 
+@nb.njit(inline="always")
+def _pair_add(a, b, m, n, mx, my, sxx, syy, sxy) -> None:
+    """Welford update of instrument m's co-moments with the pair (a, b) when both are finite."""
+    if _finite(a) and _finite(b):
+        n[m] += 1.0
+        dx = a - mx[m]
+        mx[m] += dx / n[m]
+        dy = b - my[m]
+        my[m] += dy / n[m]
+        sxx[m] += dx * (a - mx[m])
+        syy[m] += dy * (b - my[m])
+        sxy[m] += dx * (b - my[m])
+
+
 @nb.njit(**_JIT)
 def roll_cov_corr(x: np.ndarray, y: np.ndarray, w: int, corr: bool) -> np.ndarray:
-    """Rolling covariance (ddof=1) or correlation over rows where both are finite, [T, N]."""
+    """Rolling covariance (ddof=1) or correlation over rows where both are finite, [T, N].
+
+    Co-moments are updated as rows enter and leave and rebuilt from the window every `w` rows,
+    so rounding never carries over from values long gone (nor does an output depend on them).
+    """
     T, N = x.shape
     out = np.empty((T, N), dtype=np.float32)
     nch = _chunks(N)
@@ -334,19 +352,22 @@ def roll_cov_corr(x: np.ndarray, y: np.ndarray, w: int, corr: bool) -> np.ndarra
             yr = y[t, lo:hi]
             vr = y[max(t - w, 0), lo:hi]
             orow = out[t, lo:hi]
+            rebuild = t % w == 0 and t > 0
+            if rebuild:  # the window's rows before t, from scratch
+                n[:] = 0.0
+                mx[:] = 0.0
+                my[:] = 0.0
+                sxx[:] = 0.0
+                syy[:] = 0.0
+                sxy[:] = 0.0
+                for k in range(t - w + 1, t):
+                    kx = x[k, lo:hi]
+                    ky = y[k, lo:hi]
+                    for m in range(M):
+                        _pair_add(np.float64(kx[m]), np.float64(ky[m]), m, n, mx, my, sxx, syy, sxy)
             for m in range(M):
-                a = np.float64(xr[m])
-                b = np.float64(yr[m])
-                if _finite(a) and _finite(b):
-                    n[m] += 1.0
-                    dx = a - mx[m]
-                    mx[m] += dx / n[m]
-                    dy = b - my[m]
-                    my[m] += dy / n[m]
-                    sxx[m] += dx * (a - mx[m])
-                    syy[m] += dy * (b - my[m])
-                    sxy[m] += dx * (b - my[m])
-                if t >= w:
+                _pair_add(np.float64(xr[m]), np.float64(yr[m]), m, n, mx, my, sxx, syy, sxy)
+                if t >= w and not rebuild:
                     a = np.float64(ur[m])
                     b = np.float64(vr[m])
                     if _finite(a) and _finite(b):

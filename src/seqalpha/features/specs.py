@@ -59,6 +59,7 @@ def check_feature_specs(
     if not isinstance(extra, Mapping):
         raise ConfigError(f"{where}: expected a mapping NAME: EXPR, got {type(extra).__name__}")
     for name, text in extra.items():
+        key = f"{where} {name}" if where.startswith("--") else f"{where}.{name}"
         if not isinstance(name, str) or not FEATURE_NAME.fullmatch(name):
             raise ConfigError(
                 f"{where}: feature name {name!r} must match {FEATURE_NAME.pattern} "
@@ -68,11 +69,11 @@ def check_feature_specs(
             node = parse(text)
             validate(node, text)
         except ConfigError as exc:
-            raise ConfigError(f"{where}.{name}: {exc}") from None
+            raise ConfigError(f"{key}: {exc}") from None
         try:
             check_no_lookahead(name, node, text)
         except LeakageError as exc:
-            raise LeakageError(f"{where}.{name}: {exc}") from None
+            raise LeakageError(f"{key}: {exc}") from None
     clash = sorted(
         n for n in extra if n in names or (library == "intraday" and _is_intraday_name(n))
     )
