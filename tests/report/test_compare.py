@@ -129,9 +129,9 @@ def test_ic_recomputed_from_predictions_when_ic_file_absent(tmp_path: Path) -> N
             }
         ).write_parquet(run / "predictions.parquet")
     runs = load_runs([tmp_path / "up", tmp_path / "down"])
-    assert runs[0].ic_source == "predictions.parquet"
-    np.testing.assert_allclose(runs[0].ic, 1.0)
-    np.testing.assert_allclose(runs[1].rank_ic, -1.0)
+    assert runs[0].daily.source == "predictions.parquet"
+    np.testing.assert_allclose(runs[0].daily.ic, 1.0)
+    np.testing.assert_allclose(runs[1].daily.rank_ic, -1.0)
     pair = paired_ic_table(runs).filter(pl.col("period") == "overall").row(0, named=True)
     assert (pair["n_days"], pair["diff"], pair["se"]) == (3, pytest.approx(2.0), 0.0)
     table = comparison_table(runs)
@@ -144,7 +144,7 @@ def test_signal_figures_from_metrics_json_when_no_series(tmp_path: Path, two_run
     metrics = {"ic": 0.05, "rank_ic": 0.04, "by_year": {"2022": {"IC": 0.07, "AlphaRtn": 0.1}}}
     (run / "metrics.json").write_text(json.dumps(metrics))
     runs = load_runs([run, two_runs[0]])
-    assert runs[0].ic is None
+    assert runs[0].daily is None
     rows = {
         r["period"]: r
         for r in comparison_table(runs).iter_rows(named=True)

@@ -33,8 +33,10 @@ from seqalpha.report.rundir import RunFiles, date_array, load_run
 SIGNAL_COLUMNS = ("IC", "RankIC", "ICIR", "RankICIR", "IC_days")
 PORTFOLIO_COLUMNS = ("AlphaRtn", "AlphaRtnNC", "AlphaSharpe", "AlphaDrawdown", "TOV")
 TABLE_COLUMNS = ("run", "period", *SIGNAL_COLUMNS, *PORTFOLIO_COLUMNS)
-PAIR_COLUMNS = ("run_a", "run_b", "metric", "period", "n_days", "mean_a", "mean_b", "diff")
-PAIR_COLUMNS = (*PAIR_COLUMNS, "se", "t")
+PAIR_COLUMNS = (
+    *("run_a", "run_b", "metric", "period"),
+    *("n_days", "mean_a", "mean_b", "diff", "se", "t"),
+)
 # metrics.json keys (merged pipeline layout, then `seqalpha train` layout) per table column
 _METRIC_KEYS = {
     "IC": ("IC", "ic"),
@@ -46,15 +48,22 @@ _METRIC_KEYS = {
 
 
 @dataclass
+class DailyIC:
+    """A run's daily IC and Rank IC on its test days, and the file they come from."""
+
+    dates: np.ndarray  # datetime64[D] [T], unique
+    ic: np.ndarray  # [T]
+    rank_ic: np.ndarray  # [T]
+    source: str  # "ic.parquet" or "predictions.parquet"
+
+
+@dataclass
 class RunSeries:
-    """What a comparison needs of one run: daily IC [T] and daily excess returns, if any."""
+    """What a comparison needs of one run: its daily IC and daily returns, when it has them."""
 
     name: str
     run_dir: Path
-    ic_dates: np.ndarray | None  # datetime64[D] [T]
-    ic: np.ndarray | None  # [T]
-    rank_ic: np.ndarray | None  # [T]
-    ic_source: str
+    daily: DailyIC | None
     returns: pl.DataFrame | None  # returns.parquet (datetime, excess, excess_nc, turnover, ...)
     metrics: dict[str, Any] | None
 
@@ -81,19 +90,17 @@ def daily_ic_from_predictions(
 
 def run_series(run: RunFiles, name: str) -> RunSeries:
     """The daily IC (ic.parquet, else recomputed from predictions) and returns of a loaded run."""
-    dates = ic = ric = None
-    source = "none"
+    daily = None
     if run.ic is not None:
-        dates, source = date_array(run.ic), "ic.parquet"
+        dates = date_array(run.ic)
+        if len(np.unique(dates)) != len(dates):
+            raise DataError(f"{run.run_dir / 'ic.parquet'}: duplicate dates in 'datetime'")
         ic, ric = run.ic["ic"].to_numpy(), run.ic["rank_ic"].to_numpy()
+        daily = DailyIC(dates, ic, ric, "ic.parquet")
     elif run.predictions is not None:
-        dates, ic, ric = daily_ic_from_predictions(
-            run.predictions, run.run_dir / "predictions.parquet"
-        )
-        source = "predictions.parquet"
-    if dates is not None and len(np.unique(dates)) != len(dates):
-        raise DataError(f"{run.run_dir / 'ic.parquet'}: duplicate dates in 'datetime'")
-    return RunSeries(name, run.run_dir, dates, ic, ric, source, run.returns, run.metrics)
+        path = run.run_dir / "predictions.parquet"
+        daily = DailyIC(*daily_ic_from_predictions(run.predictions, path), "predictions.parquet")
+    return RunSeries(name, run.run_dir, daily, run.returns, run.metrics)
 
 
 def run_names(run_dirs: Sequence[Path | str]) -> list[str]:
@@ -149,12 +156,13 @@ def _period_blocks(series: RunSeries) -> dict[str, dict[str, float]]:
     blocks: dict[str, dict[str, float]] = {}
     metrics = series.metrics or {}
     by_year_json = metrics.get("by_year") or {}
-    if series.ic is not None:
-        years = _years(series.ic_dates)
+    daily = series.daily
+    if daily is not None:
+        years = _years(daily.dates)
         for y in np.unique(years):
             sel = years == y
-            blocks[str(y)] = _signal_row(series.ic[sel], series.rank_ic[sel])
-        blocks["overall"] = _signal_row(series.ic, series.rank_ic)
+            blocks[str(y)] = _signal_row(daily.ic[sel], daily.rank_ic[sel])
+        blocks["overall"] = _signal_row(daily.ic, daily.rank_ic)
     else:
         for y, row in by_year_json.items():
             blocks[str(y)] = _from_metrics(row, SIGNAL_COLUMNS)
@@ -219,10 +227,10 @@ def paired_ic_table(runs: Sequence[RunSeries]) -> pl.DataFrame:
     """Every pair of runs (a before b): daily IC and Rank IC differences a - b on shared days,
     by year of the shared days and overall."""
     rows = []
-    with_ic = [r for r in runs if r.ic is not None]
-    for i, ra in enumerate(with_ic):
-        for rb in with_ic[i + 1 :]:
-            common, ia, ib = np.intersect1d(ra.ic_dates, rb.ic_dates, return_indices=True)
+    with_ic = [(r.name, r.daily) for r in runs if r.daily is not None]
+    for i, (name_a, ra) in enumerate(with_ic):
+        for name_b, rb in with_ic[i + 1 :]:
+            common, ia, ib = np.intersect1d(ra.dates, rb.dates, return_indices=True)
             years = _years(common)
             periods = [(str(y), years == y) for y in np.unique(years)]
             periods.append(("overall", np.ones(len(common), dtype=bool)))
@@ -233,7 +241,7 @@ def paired_ic_table(runs: Sequence[RunSeries]) -> pl.DataFrame:
                 for period, sel in periods:
                     stats = paired_difference(xa[sel], xb[sel])
                     rows.append(
-                        {"run_a": ra.name, "run_b": rb.name, "metric": metric, "period": period}
+                        {"run_a": name_a, "run_b": name_b, "metric": metric, "period": period}
                         | stats
                     )
     schema = {c: pl.Utf8 for c in PAIR_COLUMNS[:4]} | {c: pl.Float64 for c in PAIR_COLUMNS[4:]}
@@ -289,32 +297,27 @@ def _figure(title: str, ytitle: str, pct: bool) -> go.Figure:
 
 def cum_excess_figure(runs: Sequence[RunSeries]) -> go.Figure | str:
     """Overlaid cumulative excess return (with cost, sum of daily returns) of the runs."""
-    with_returns = [r for r in runs if r.returns is not None]
+    with_returns = [(r.name, r.returns) for r in runs if r.returns is not None]
     if not with_returns:
         return "No run has returns.parquet (signal-only runs): no excess curves."
     fig = _figure("Cumulative excess return, with cost (sum of daily returns)", "excess", True)
-    for r in with_returns:
-        excess = np.nan_to_num(r.returns["excess"].to_numpy().astype(np.float64))
+    for name, returns in with_returns:
+        excess = np.nan_to_num(returns["excess"].to_numpy().astype(np.float64))
         fig.add_trace(
-            go.Scatter(
-                x=_iso(date_array(r.returns)), y=np.cumsum(excess), name=r.name, mode="lines"
-            )
+            go.Scatter(x=_iso(date_array(returns)), y=np.cumsum(excess), name=name, mode="lines")
         )
     return fig
 
 
 def cum_ic_figure(runs: Sequence[RunSeries]) -> go.Figure | str:
     """Overlaid cumulative daily IC of the runs (slope = mean IC)."""
-    with_ic = [r for r in runs if r.ic is not None]
+    with_ic = [(r.name, r.daily) for r in runs if r.daily is not None]
     if not with_ic:
         return "No run has ic.parquet or predictions.parquet: no IC curves."
     fig = _figure("Cumulative daily IC (sum)", "cumulative IC", False)
-    for r in with_ic:
-        fig.add_trace(
-            go.Scatter(
-                x=_iso(r.ic_dates), y=np.cumsum(np.nan_to_num(r.ic)), name=r.name, mode="lines"
-            )
-        )
+    for name, daily in with_ic:
+        cum = np.cumsum(np.nan_to_num(daily.ic))
+        fig.add_trace(go.Scatter(x=_iso(daily.dates), y=cum, name=name, mode="lines"))
     return fig
 
 
@@ -361,7 +364,7 @@ def render_compare(runs: Sequence[RunSeries]) -> str:
     pairs = paired_ic_table(runs)
     sources = "".join(
         f"<li>{html.escape(r.name)}: {html.escape(str(r.run_dir.resolve()))} "
-        f"(IC from {html.escape(r.ic_source)})</li>"
+        f"(IC from {html.escape(r.daily.source if r.daily else 'metrics.json')})</li>"
         for r in runs
     )
     pair_note = (
