@@ -83,6 +83,14 @@ def test_csv_without_label_gives_a_signal_only_run(tmp_path: Path) -> None:
     assert preds.height == 30 and preds["label"].is_nan().all()
 
 
+def test_csv_codes_keep_leading_zeros(tmp_path: Path) -> None:
+    csv = tmp_path / "pred.csv"
+    csv.write_text("datetime,instrument,score\n2022-01-04,000001,0.5\n2022-01-04,600000,0.1\n")
+    import_qlib_pred(csv, tmp_path / "run")
+    codes = load_run(tmp_path / "run").predictions["instrument"].to_list()
+    assert codes == ["000001", "600000"]
+
+
 def test_qlib_label_pkl_is_joined(tmp_path: Path) -> None:
     """Qlib's recorder keeps pred.pkl (score) and label.pkl (LABEL0) apart: --label joins them."""
     frame = qlib_pred()

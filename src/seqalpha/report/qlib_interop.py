@@ -105,7 +105,10 @@ def read_prediction_file(
     try:
         if suffix in PARQUET_SUFFIXES:
             return pl.read_parquet(path)
-        return pl.read_csv(path, infer_schema_length=10000)
+        # codes such as 000001 must stay text (leading zeros)
+        return pl.read_csv(
+            path, infer_schema_length=10000, schema_overrides={"instrument": pl.Utf8}
+        )
     except Exception as exc:  # polars/pyarrow raise many kinds on a bad file
         raise DataError(f"{path}: cannot read {suffix[1:]}: {exc}") from exc
 
