@@ -185,6 +185,11 @@ def validate(node: Node, expr: str = "", fields: Iterable[str] | None = None) ->
             ok = (isinstance(win, int) and 0 <= win <= MAX_WINDOW) or (
                 n.op == "EMA" and isinstance(win, float) and 0 < win < 1
             )
+            if ok and isinstance(win, float) and _roll_extent(win) > MAX_WINDOW:
+                raise ConfigError(
+                    f"EMA: alpha {win!r} is too small (its weights span more than "
+                    f"{MAX_WINDOW} rows){where}"
+                )
             if not ok:
                 alpha = " (or an alpha in (0, 1))" if n.op == "EMA" else ""
                 raise ConfigError(
@@ -239,7 +244,7 @@ def _as_node(expr: str | Node) -> Node:
 def _roll_extent(w: int | float) -> int:
     """Extra rows of history a rolling window of `w` adds (EMA alpha: weights down to 1e-6)."""
     if isinstance(w, float):
-        w = int(math.log(1e-6) / math.log(1 - w))
+        w = int(math.log(1e-6) / math.log1p(-w))
     return max(w - 1, 0)
 
 

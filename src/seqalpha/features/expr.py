@@ -75,7 +75,19 @@ class Call(Node):
         object.__setattr__(self, "depth", 1 + max((a.depth for a in self.args), default=0))
 
     def __str__(self) -> str:
-        return f"{self.op}({','.join(str(a) for a in self.args)})"
+        # an explicit stack rather than recursion: any tree prints, however deep
+        parts: list[str] = []
+        stack: list[Node | str] = [self]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, Call):
+                stack.append(")")
+                for i, a in enumerate(reversed(item.args)):
+                    stack += [a, ","] if i < len(item.args) - 1 else [a]
+                stack.append(f"{item.op}(")
+            else:
+                parts.append(str(item))
+        return "".join(parts)
 
 
 # infix symbol -> operator name (Qlib's class names)
@@ -131,7 +143,6 @@ class _Parser:
     def __init__(self, text: str):
         self.text = text
         self.toks: list[tuple[str, str, int]] = []
-        self.nesting = 0
         pos = 0
         while pos < len(text):
             m = _TOKEN.match(text, pos)
@@ -143,6 +154,7 @@ class _Parser:
             pos = m.end()
         self.toks.append(("end", "", len(text)))
         self.i = 0
+        self.nesting = -1  # the top-level expression is level 0
 
     def fail(self, msg: str, pos: int) -> None:
         raise ConfigError(
