@@ -1,14 +1,13 @@
 """Provenance of a run: code version, environment, a content hash of the data read, seeds, argv.
 
 `provenance.json` lets a reader tell whether two runs used the same code, packages and data.
+The data hash is the one a run directory's resume key holds (`seqalpha.train.runkey`).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
-import os
 import platform
 import subprocess
 import sys
@@ -18,6 +17,8 @@ from typing import Any
 
 import seqalpha
 from seqalpha.errors import ConfigError, DataError
+from seqalpha.jsonio import write_json_atomic
+from seqalpha.train.runkey import hash_files
 
 PACKAGES = (
     "numpy",
@@ -37,7 +38,6 @@ PACKAGES = (
     "pyyaml",
     "typer",
 )
-_CHUNK = 1 << 20
 
 
 def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str | None]:
@@ -70,44 +70,6 @@ def git_state(root: Path | None = None) -> dict[str, Any]:
     commit = _git(root, "rev-parse", "HEAD")
     status = _git(root, "status", "--porcelain", "--untracked-files=no")
     return {"commit": commit, "dirty": None if status is None else bool(status), "root": str(root)}
-
-
-def _expand(data_files: list[Path]) -> list[Path]:
-    files: list[Path] = []
-    for item in data_files:
-        path = Path(item)
-        if path.is_dir():
-            files.extend(p for p in path.rglob("*") if p.is_file())
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise DataError(f"provenance: data file {path} does not exist")
-    return [p.resolve() for p in files]
-
-
-def hash_files(data_files: list[Path]) -> dict[str, Any]:
-    """sha256 over the sorted relative paths (to the files' common folder) and bytes of the files.
-
-    Directories are expanded recursively. Returns {"sha256", "root", "n_files", "n_bytes"}.
-    """
-    files = sorted(set(_expand(data_files)))
-    if not files:
-        return {"sha256": None, "root": None, "n_files": 0, "n_bytes": 0}
-    root = Path(os.path.commonpath([str(p.parent) for p in files]))
-    digest = hashlib.sha256()
-    rel = sorted((p.relative_to(root).as_posix(), p) for p in files)
-    total = 0
-    buf = bytearray(_CHUNK)
-    view = memoryview(buf)
-    for name, path in rel:
-        size = path.stat().st_size
-        # path, NUL, size: a byte moved from one file to the next changes the digest
-        digest.update(name.encode("utf-8") + b"\0" + size.to_bytes(8, "little"))
-        with open(path, "rb", buffering=0) as fh:
-            while n := fh.readinto(buf):
-                digest.update(view[:n])
-        total += size
-    return {"sha256": digest.hexdigest(), "root": str(root), "n_files": len(rel), "n_bytes": total}
 
 
 def provenance(
@@ -146,9 +108,4 @@ def write_provenance(
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise DataError(f"run directory {run_dir} does not exist")
-    record = provenance(data_files, seeds, extra)
-    out = run_dir / "provenance.json"
-    tmp = run_dir / f".provenance.json.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(record, indent=1), encoding="utf-8")
-    os.replace(tmp, out)
-    return out
+    return write_json_atomic(run_dir / "provenance.json", provenance(data_files, seeds, extra))
