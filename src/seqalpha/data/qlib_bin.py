@@ -159,14 +159,32 @@ def read_bin(
 
     Messages name the file, the instrument (its folder) and, given `calendar`, the dates.
     """
-    path = Path(path)
-    inst = path.parent.name.upper()
-    if path.is_dir():
-        raise DataError(f"{path}: instrument {inst}: is a directory, not a .bin file")
+    raw = _read_raw(os.fspath(path))
+    if raw is None:
+        raise DataError(f"{path}: instrument {Path(path).parent.name.upper()}: file not found")
+    return _decode_bin(raw, path, calendar_len, calendar)
+
+
+def _read_raw(path: str) -> bytes | None:
+    """The bytes of a `.bin` file, None when it does not exist (one open, no extra stat)."""
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as fh:
+            return fh.read()
+    except FileNotFoundError:
+        return None
+    except IsADirectoryError:
+        inst = os.path.basename(os.path.dirname(path)).upper()
+        raise DataError(f"{path}: instrument {inst}: is a directory, not a .bin file") from None
     except OSError as exc:
+        inst = os.path.basename(os.path.dirname(path)).upper()
         raise DataError(f"{path}: instrument {inst}: cannot be read ({exc.strerror})") from None
+
+
+def _decode_bin(
+    raw: bytes, path: str | Path, calendar_len: int, calendar: np.ndarray | None
+) -> tuple[int, np.ndarray]:
+    """Start index and values of the bytes of a `.bin` file (see `read_bin`)."""
+    inst = os.path.basename(os.path.dirname(os.fspath(path))).upper()
     if len(raw) % 4:
         raise DataError(
             f"{path}: instrument {inst}: size {len(raw)} bytes is not a multiple of 4 "
@@ -298,14 +316,16 @@ class QlibStore:
         T, N = hi - lo, len(codes)
         out = {f: np.full((T, N), np.nan, dtype=np.float32) for f in fields}
         absent = {f: np.zeros(N, dtype=np.int64) for f in fields}
+        base = os.fspath(self.root / "features")
         for j, code in enumerate(codes):
-            folder = self.root / "features" / code.lower()
+            folder = os.path.join(base, code.lower())
             for f in fields:
-                path = folder / f"{f}.day.bin"
-                if not path.exists():
+                path = os.path.join(folder, f"{f}.day.bin")
+                raw = _read_raw(path)
+                if raw is None:
                     absent[f][j] = 1
                     continue
-                s, vals = read_bin(path, len(cal), cal)
+                s, vals = _decode_bin(raw, path, len(cal), cal)
                 a, b = max(s, lo), min(s + len(vals), hi)
                 if b > a:
                     out[f][a - lo : b - lo, j] = vals[a - s : b - s]
