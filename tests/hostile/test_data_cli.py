@@ -80,10 +80,11 @@ def test_negated_close_never_reaches_features(store: Path, tmp_path: Path) -> No
     arr[2] = -arr[2]
     arr.tofile(path)
     out = tmp_path / "f.parquet"
-    res = runner.invoke(
-        app,
-        ["features", str(store), "--universe", "all", "--expr", "C=$close", "--out", str(out)],
-    )
+    with pytest.warns(UserWarning, match=r"close: 1 non-positive value\(s\).*SH600001 \(1\)"):
+        res = runner.invoke(
+            app,
+            ["features", str(store), "--universe", "all", "--expr", "C=$close", "--out", str(out)],
+        )
     assert res.exit_code == 0, res.output
     df = pl.read_parquet(out).filter(pl.col("instrument") == "SH600001").sort("datetime")
     first, negated, last = df["C"].to_list()
@@ -186,3 +187,17 @@ def test_daily_ingest_of_a_directory_or_garbage_file(tmp_path: Path) -> None:
     )
     one_line_error(res, "junk.parquet", "cannot be read")
     assert not (tmp_path / "o").exists()
+
+
+def test_missing_field_file_of_the_first_stock_does_not_drop_the_field(store, tmp_path) -> None:
+    (store / "features" / "sh600000" / "volume.day.bin").unlink()
+    out = tmp_path / "v.parquet"
+    args = ["features", str(store), "--universe", "all", "--expr", "V=$volume", "--out", str(out)]
+    with pytest.warns(UserWarning, match="volume: no file for 1 instrument"):
+        res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    df = pl.read_parquet(out)
+    assert df.filter(pl.col("instrument") == "SH600001")["V"].to_list() == [5.0, 5.0, 5.0]
+    assert df.filter(pl.col("instrument") == "SH600000")["V"].is_null().all() or (
+        df.filter(pl.col("instrument") == "SH600000")["V"].is_nan().all()
+    )

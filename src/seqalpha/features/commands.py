@@ -136,7 +136,8 @@ def features_command(
     import warnings
 
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # members without data files are skipped, as in Qlib
+        # members without data files are skipped, as in Qlib; data-quality warnings still show
+        warnings.filterwarnings("ignore", message=r".*have no data files")
         panel = store.load(
             present or None,
             codes if codes is not None else universe,
@@ -157,12 +158,11 @@ def features_command(
 
 
 def _store_fields(store, codes, universe) -> list[str]:
-    """Fields stored for the universe's first instrument with data (absent ones evaluate to NaN)."""
+    """Fields stored for any instrument of the universe (absent ones evaluate to NaN)."""
     probe_codes, _ = store.resolve_universe(codes if codes is not None else universe)
-    for code in probe_codes:
-        have = store.fields_of(code)
-        if have:
-            return have
+    have = store.fields_of_all(probe_codes)
+    if have:
+        return have
     raise DataError(f"no instrument of {universe!r} has data files in {store.root}")
 
 
