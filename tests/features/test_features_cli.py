@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from seqalpha.cli import app
 from seqalpha.data.qlib_bin import load_panel
-from seqalpha.features import alpha158_expressions, evaluate
+from seqalpha.errors import ConfigError
+from seqalpha.features import alpha158_expressions, compute_library, evaluate
 
 runner = CliRunner()
 
@@ -107,3 +108,29 @@ def test_errors_are_one_line_messages(csi300_dir, tmp_path, args, message) -> No
     assert res.exit_code == 2
     assert message in " ".join(res.output.split())
     assert not (tmp_path / "x.parquet").exists()
+
+
+def test_expr_replaces_a_library_feature_in_place(synth_market, tmp_path) -> None:
+    from seqalpha.features.commands import features_command
+
+    out = tmp_path / "r.parquet"
+    args = (synth_market, "alpha158", "market", None, None, None, ["KMID=$close/$open"], out)
+    df = features_command(*args, replace=True)
+    assert df.columns[2:] == list(alpha158_expressions())  # KMID keeps its place
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        p = load_panel(synth_market, ["open", "close"], "market")
+    ti = np.searchsorted(p.dates, df["datetime"].to_numpy().astype("datetime64[D]"))
+    ni = np.searchsorted(p.instruments, df["instrument"].to_numpy())
+    want = (p["close"] / p["open"])[ti, ni]
+    np.testing.assert_allclose(df["KMID"].to_numpy(), want, rtol=1e-6)
+    with pytest.raises(ConfigError, match="already features of alpha158"):
+        features_command(*args)
+
+
+def test_compute_library_leaves_out_excluded_names(synth_market) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        p = load_panel(synth_market, ["open", "high", "low", "close", "volume"], "market")
+        names = compute_library(p, "alpha158", exclude={"KMID", "MA5"}).field_names  # no $vwap
+    assert names == [n for n in alpha158_expressions() if n not in ("KMID", "MA5")]

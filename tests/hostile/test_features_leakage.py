@@ -98,11 +98,16 @@ def test_labels_may_look_forward_explicitly(panel: Panel) -> None:
     assert np.isnan(lab[-2:]).all()
 
 
-def test_the_labels_package_computes_forward_returns_without_the_engine() -> None:
-    # labels are numpy code (labels/returns.py), so no feature path can borrow their switch
-    import seqalpha.labels.returns as returns
+def test_only_labels_may_pass_allow_forward() -> None:
+    import seqalpha
 
-    assert "allow_forward" not in Path(returns.__file__).read_text()
+    root = Path(seqalpha.__file__).parent
+    users = [
+        str(p.relative_to(root))
+        for p in root.rglob("*.py")
+        if "allow_forward=True" in p.read_text() and p.parent.name != "labels"
+    ]
+    assert users == []
 
 
 # ----------------------------------------------------------------------------- feature specs
