@@ -42,7 +42,8 @@ def run_case(kind: str, n: int, days: int, bar_minutes: int, work: Path) -> dict
     out = work / f"m_{n}_{days}_{bar_minutes}"
     if kind == "synth":
         t0 = time.perf_counter()
-        generate_market(out, SynthConfig(n_stocks=n, n_days=days, bar_minutes=bar_minutes, seed=0))
+        cfg = SynthConfig(n_stocks=n, n_days=days, bar_minutes=bar_minutes, seed=0)
+        generate_market(out, cfg, overwrite=True)
         return {
             "seconds": time.perf_counter() - t0,
             "stock_days": n * days,
