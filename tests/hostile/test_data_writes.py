@@ -94,6 +94,22 @@ def test_ingest_daily_refuses_codes_that_are_paths_before_writing(work: Path, co
     assert not Path("/tmp/seqalpha-abs-code").exists()
 
 
+@pytest.mark.parametrize("code", ["../../X", "/abs", "A\\B", ""])
+def test_ingest_minute_refuses_unsafe_codes_before_writing(work: Path, code: str) -> None:
+    rows = {
+        "datetime": ["2024-01-02 09:45"],
+        "instrument": [code],
+        **{c: [10.0] for c in ("open", "high", "low", "close", "volume")},
+    }
+    pl.DataFrame(rows).write_parquet(work / "m.parquet")
+    before = snapshot(work)
+    res = runner.invoke(
+        app, ["data", "ingest-minute", str(work / "m.parquet"), "--out", str(work / "minute")]
+    )
+    one_line_error(res, "m.parquet", "invalid instrument code")
+    assert snapshot(work) == before and not leftovers(work)
+
+
 def test_write_store_and_write_market_refuse_unsafe_names(work: Path) -> None:
     before = snapshot(work)
     for codes in (["../x"], ["SH600000", "sh600000"]):

@@ -300,8 +300,10 @@ def read_minute_meta(data_dir: PathLike) -> dict | None:
         return None
     try:
         return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: not valid JSON ({exc})") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot be read ({exc.strerror})") from None
 
 
 def write_minute_meta(out_dir: Path, bar_minutes: int, session: Session) -> None:

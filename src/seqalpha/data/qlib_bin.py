@@ -158,6 +158,7 @@ def read_bin(
     """One `.bin` file as (start index, float32 values); malformed files are errors.
 
     Messages name the file, the instrument (its folder) and, given `calendar`, the dates.
+    Values are returned as stored; `QlibStore.load` and `data check` validate them.
     """
     raw = _read_raw(os.fspath(path))
     if raw is None:
