@@ -38,7 +38,7 @@ def _f64(v: float) -> torch.Tensor:
 
 
 def ridge_fit(X: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, float]:
-    """Ridge (alpha > 0) or OLS (alpha = 0, lstsq) with an unpenalised intercept; X [n, F], y [n]."""
+    """Ridge (alpha > 0) or OLS (alpha = 0, lstsq), unpenalised intercept; X [n, F], y [n]."""
     X = X.astype(np.float64)
     y = y.astype(np.float64)
     mx, my = X.mean(axis=0), y.mean()
@@ -85,7 +85,13 @@ class LinearModel(Model):
 
 @register_model("lgbm")
 class LGBMModel(Model):
-    """LightGBM regressor with early stopping on the valid set; explicit `num_threads`."""
+    """LightGBM regressor with early stopping on the valid set; explicit `num_threads`.
+
+    `bagging_freq` None bags every round when subsample < 1; 0 never bags (what Qlib's LGBModel
+    does: it passes subsample without bagging_freq). `deterministic` is LightGBM's flag (stable
+    results whatever the thread timing; several times slower per round with row-wise
+    histograms); without it results are still reproducible for a fixed `num_threads`.
+    """
 
     input_kind = "tabular"
     PARAMS: ClassVar[dict[str, Any]] = {
@@ -96,43 +102,69 @@ class LGBMModel(Model):
         "early_stopping_rounds": 50,
         "num_threads": 2,
         "subsample": 0.8,
+        "bagging_freq": None,
         "colsample_bytree": 0.8,
         "min_child_samples": 20,
         "lambda_l1": 0.0,
         "lambda_l2": 0.0,
         "max_depth": -1,
+        "deterministic": True,
     }
 
-    def fit(self, train: SampleSet, valid: SampleSet | None = None) -> None:
-        import lightgbm as lgb
-
+    def lgb_params(self) -> dict[str, Any]:
+        """The parameters handed to `lightgbm.train` (and to its Datasets)."""
         p = self.params
-        X, y, _ = _xy(train, p["label_col"], True, False)
-        if len(y) == 0:
-            raise DataError(f"lgbm: no training rows with labels in rows {train.rows}")
-        params = {
+        freq = p["bagging_freq"]
+        if freq is None:
+            freq = 1 if p["subsample"] < 1 else 0
+        return {
             "objective": "regression",
             "num_leaves": p["num_leaves"],
             "learning_rate": p["learning_rate"],
             "num_threads": p["num_threads"],
             "bagging_fraction": p["subsample"],
-            "bagging_freq": 1 if p["subsample"] < 1 else 0,
+            "bagging_freq": int(freq),
             "feature_fraction": p["colsample_bytree"],
             "min_data_in_leaf": p["min_child_samples"],
             "lambda_l1": p["lambda_l1"],
             "lambda_l2": p["lambda_l2"],
             "max_depth": p["max_depth"],
             "seed": p["seed"],
-            "deterministic": True,
-            "force_row_wise": True,
+            "deterministic": bool(p["deterministic"]),
+            "force_row_wise": True,  # no timing-based choice between row- and column-wise
             "verbosity": -1,
         }
-        dtrain = lgb.Dataset(X, y, free_raw_data=True)
+
+    def validate_params(self) -> None:
+        freq = self.params["bagging_freq"]
+        if freq is not None and (not isinstance(freq, int) or freq < 0):
+            raise ConfigError(f"model 'lgbm': param 'bagging_freq' = {freq!r}: use None or >= 0")
+
+    def _dataset(self, data: SampleSet, params: dict, reference=None):
+        """A constructed LightGBM Dataset of the set's rows, or None without labelled rows.
+
+        Built from the float32 rows directly; they are released once LightGBM has binned them."""
+        import lightgbm as lgb
+
+        X, y, _ = _xy(data, self.params["label_col"], True, False)
+        if len(y) == 0:
+            return None
+        ds = lgb.Dataset(X, y, reference=reference, params=params, free_raw_data=True)
+        return ds.construct()
+
+    def fit(self, train: SampleSet, valid: SampleSet | None = None) -> None:
+        import lightgbm as lgb
+
+        p = self.params
+        params = self.lgb_params()
+        dtrain = self._dataset(train, params)
+        if dtrain is None:
+            raise DataError(f"lgbm: no training rows with labels in rows {train.rows}")
         sets, callbacks = [], []
         if valid is not None and valid.labels is not None:
-            Xv, yv, _ = _xy(valid, p["label_col"], True, False)
-            if len(yv):
-                sets = [lgb.Dataset(Xv, yv, reference=dtrain)]
+            dvalid = self._dataset(valid, params, reference=dtrain)
+            if dvalid is not None:
+                sets = [dvalid]
                 callbacks = [lgb.early_stopping(p["early_stopping_rounds"], verbose=False)]
         self.booster = lgb.train(
             params, dtrain, num_boost_round=p["n_estimators"], valid_sets=sets, callbacks=callbacks
@@ -167,7 +199,7 @@ class LGBMModel(Model):
 
 
 def forest_arrays(forest) -> dict[str, np.ndarray]:
-    """Flatten a fitted sklearn forest into node arrays (roots, left, right, feature, threshold, value)."""
+    """A fitted sklearn forest as node arrays (roots, left, right, feature, threshold, value)."""
     lefts, rights, feats, thrs, vals, roots = [], [], [], [], [], []
     off = 0
     for est in forest.estimators_:
@@ -192,7 +224,7 @@ def forest_arrays(forest) -> dict[str, np.ndarray]:
 
 
 def forest_predict(arrs: dict[str, np.ndarray], X: np.ndarray, chunk: int = 16384) -> np.ndarray:
-    """Mean leaf value over the trees for X [n, F] (float32 compared in float64, as sklearn does)."""
+    """Mean leaf value over the trees for X [n, F] (float32 compared in float64, as sklearn)."""
     n = len(X)
     out = np.empty(n, dtype=np.float64)
     left, right, feat, thr, val = (

@@ -21,6 +21,7 @@ COLUMNWISE_PROCESSORS = frozenset(
         "mad_winsorize",
         "cs_zscore",
         "cs_rankgauss",
+        "cs_rank",
         "zscore",
         "robust_zscore",
         "neutralize",
@@ -85,17 +86,13 @@ def window_arrays(inputs, job: Job) -> dict[str, Any]:
         F = x.shape[2]
         columnwise = {it["name"] for it in items} <= COLUMNWISE_PROCESSORS
         step_f = FEATURE_CHUNK if columnwise and F > FEATURE_CHUNK else F
-        out = None if step_f == F else np.empty(x.shape, dtype=np.float32)
+        # the window's one processed copy: every processor writes into it in place, block by
+        # block of columns (fitted per block: column-wise statistics)
+        out = np.empty(x.shape, dtype=np.float32)
         for f0 in range(0, F, step_f):
-            # column-wise processors run on blocks of features: peak memory stays near one
-            # processed copy instead of one per processor step
             chain = ProcessorChain.from_config(items, **extra)
-            cur = x if step_f == F else x[:, :, f0 : f0 + step_f]
-            for step in chain.steps:
-                cur = step.fit(cur, fit_cells).transform(cur, mask)
-            if out is None:
-                return cur, chain
-            out[:, :, f0 : f0 + step_f] = cur
+            cols = slice(f0, f0 + step_f)
+            chain.fit_transform(x[:, :, cols], fit_cells, mask, out=out[:, :, cols])
         return out, chain
 
     feats, fchain = run_chain(
@@ -112,8 +109,7 @@ def window_arrays(inputs, job: Job) -> dict[str, Any]:
         bars = np.asarray(flat, dtype=np.float32).reshape(b.shape)
     labels_p, lchain = run_chain(spec.label_processors, labels, {"label": labels})
     known = np.array(inputs.labels[lo:hi], dtype=np.float32, copy=True)
-    for step in lchain.steps:
-        known = step.transform(known, mask)
+    known = lchain.transform(known, mask, out=known)
     train_mask = lchain.keep_mask(fchain.keep_mask(mask.copy()))
     return {
         "lo": lo,
