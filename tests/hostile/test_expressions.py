@@ -7,16 +7,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from seqalpha.cli import app
 from seqalpha.data.panel import Panel
-from seqalpha.errors import ConfigError
+from seqalpha.errors import ConfigError, DataError
 from seqalpha.features import (
     MAX_DEPTH,
     MAX_EXPR_CHARS,
+    OPERATORS,
     Call,
     Field,
     Node,
@@ -247,3 +248,40 @@ def test_deep_prefixes_never_raise_recursion_error(depth: int, opener: str) -> N
     if opener == "Mean(":
         closer = ", 5)"
     _parsed_or_config_error(opener * depth + "$close" + closer * depth)
+
+
+# evaluation end to end: any operator, any arguments, on a small panel with gaps
+_ANY_OP = st.sampled_from(sorted(OPERATORS))
+_ARG_NUMBERS = st.one_of(
+    st.integers(-12, 12).map(str), st.sampled_from(["0", "0.5", "0.001", "1.5", "-0.5", "1e30"])
+)
+
+
+def _calls(children: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    args = st.lists(st.one_of(children, _ARG_NUMBERS), min_size=1, max_size=4).map(", ".join)
+    return st.builds(lambda op, a: f"{op}({a})", _ANY_OP, args)
+
+
+@pytest.fixture(scope="module")
+def gappy() -> Panel:
+    rng = np.random.default_rng(2)
+    T, N = 14, 3
+    fields = {k: rng.normal(0, 1, (T, N)).astype(np.float32) for k in ("a", "b")}
+    fields["a"][:4, 0] = np.nan  # listed late
+    fields["b"][6:9, 1] = np.nan  # a gap in one field
+    fields["a"][:, 2] = fields["b"][:, 2] = np.nan  # never trades
+    dates = np.arange("2022-01-03", T, dtype="datetime64[D]")[:T]
+    return Panel(dates, np.array(["S0", "S1", "S2"]), fields)
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(expr=st.recursive(st.sampled_from(["$a", "$b", "1", "$c"]), _calls, max_leaves=6))
+def test_random_operator_trees_evaluate_or_fail_cleanly(gappy: Panel, expr: str) -> None:
+    try:
+        out = evaluate(gappy, {"x": expr}, allow_forward=True)
+    except (ConfigError, DataError) as exc:
+        assert "\n" not in str(exc)
+        return
+    assert out["x"].shape == gappy.shape and out["x"].dtype == np.float32

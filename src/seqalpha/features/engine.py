@@ -128,6 +128,7 @@ _ARITH = {
 # ----------------------------------------------------------------------------- validation
 
 MAX_WINDOW = 10_000  # rows; a longer window or shift is a typo, not a research choice
+MAX_EXPOSURES = 32  # CSResidual's regressors: each one is a [T, N] float64 array in memory
 
 
 def _fields_of(node: Node, out: set[str]) -> set[str]:
@@ -173,6 +174,10 @@ def validate(node: Node, expr: str = "", fields: Iterable[str] | None = None) ->
             if len(n.args) < len(pattern) - 1:
                 raise ConfigError(
                     f"{n.op} takes at least {len(pattern) - 1} arguments, got {len(n.args)}{where}"
+                )
+            if len(n.args) - 1 > MAX_EXPOSURES:
+                raise ConfigError(
+                    f"{n.op} takes at most {MAX_EXPOSURES} exposures, got {len(n.args) - 1}{where}"
                 )
             pattern = pattern[:-1] + "e" * (len(n.args) - len(pattern) + 1)
         if len(n.args) != len(pattern):
