@@ -98,6 +98,27 @@ def test_labels_may_look_forward_explicitly(panel: Panel) -> None:
     assert np.isnan(lab[-2:]).all()
 
 
+def test_a_suspension_looks_the_same_whether_or_not_trading_resumes() -> None:
+    """Features at t must not tell a stock that is delisted after t from one that resumes."""
+    T = 30
+    close = np.linspace(10, 12, T, dtype=np.float32)[:, None].repeat(2, axis=1)
+    close[20:, 0] = np.nan  # S0: suspended from row 20, never trades again
+    close[20:26, 1] = np.nan  # S1: the same suspension, resumes at row 26
+    dates = np.arange("2022-01-03", T, dtype="datetime64[D]")[:T]
+    p = Panel(dates, np.array(["S0", "S1"]), {"close": close})
+    exprs = {
+        "cnt": "Count($close, 5)",
+        "up": "$close > Ref($close, 1)",
+        "ema": "EMA($close, 5)",
+        "const": "Not($close)",
+        "idx": "IdxMax($close, 5)",
+    }
+    out = evaluate(p, exprs)
+    for name in exprs:
+        np.testing.assert_array_equal(out[name][:26, 0], out[name][:26, 1], err_msg=name)
+    assert out["cnt"][22, 0] == 2  # rows 18, 19: the suspension is visible, as in real time
+
+
 def test_only_labels_may_pass_allow_forward() -> None:
     import seqalpha
 

@@ -2,9 +2,11 @@
 
 Values follow Qlib's per-instrument pandas semantics: element-wise arithmetic on float32
 fields stays float32 as in Qlib, rolling operators compute in float64 (stored as float32),
-comparisons give 0/1, and each instrument's series runs from its first to its last row with
-any data (rows outside that span are NaN, as Qlib has no rows there). Outputs are float32
-`[T, N]`.
+comparisons give 0/1, and each instrument's series starts at its first row with any data
+(rows before are NaN, as Qlib has no rows there). Rows after its last data are not blanked
+(Qlib has none either, so parity is unaffected): whether an instrument ever trades again is
+future information, so a row in a suspension looks the same whether or not the instrument
+later resumes. Outputs are float32 `[T, N]`.
 """
 
 from __future__ import annotations
@@ -224,8 +226,9 @@ def required_window(expr: str | Node) -> tuple[int, int]:
     only t+3, so (0, 3); `Mean(Ref($close,-3),5)` reads values t-1..t+3 and whether t-4 is in
     the instrument's series (a forward shift is blanked before it), so (4, 3). EMA with an alpha
     reads until the weight (1 - alpha)^k falls below 1e-6; expanding windows (N = 0) report only
-    their argument's need. Presence masks are counted at their own row: whether an instrument
-    has any data before (listing) or after (delisting) a row is not counted as reach.
+    their argument's need. The listing mask counts at its own row (whether the series has
+    started by then: all earlier rows, not counted as history); nothing reads whether an
+    instrument trades again later.
     """
     node = _as_node(expr)
     validate(node, expr if isinstance(expr, str) else "")
@@ -253,9 +256,9 @@ def _roll_extent(w: int | float) -> int:
     return max(w - 1, 0)
 
 
-# operators whose output is blanked outside each instrument's series (`_Evaluator.mask`): they
-# read the series' presence at the output row itself; IdxMax/IdxMin/WMA start their window at
-# the series start, so they read presence over the whole window
+# operators whose output is blanked before each instrument's series starts (`_Evaluator.mask`):
+# they read whether the series has started at the output row itself; IdxMax/IdxMin/WMA start
+# their window at the series start, so they read that over the whole window
 _MASKED = frozenset({"Not", "Power", "Gt", "Ge", "Lt", "Le", "Eq", "Ne", "And", "Or", "If"})
 _MASKED_ROLL = frozenset({"Count", "EMA"})
 _FROM_START = frozenset({"IdxMax", "IdxMin", "WMA"})
@@ -343,9 +346,9 @@ class _Evaluator:
         self.missing = missing
         T, N = panel.shape
         self.shape = (T, N)
-        self.start, self.stop = series_span(panel)
-        rows = np.arange(T)[:, None]
-        self.outside = (rows < self.start[None, :]) | (rows > self.stop[None, :])
+        self.start, _ = series_span(panel)
+        # before the first data only: the last data row would tell whether trading resumes
+        self.outside = np.arange(T)[:, None] < self.start[None, :]
         self.any_outside = bool(self.outside.any())
         self.memo: dict[str, Value] = {}
         self.refs: Counter = Counter()
