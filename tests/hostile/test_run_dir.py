@@ -135,7 +135,9 @@ def test_changed_data_is_refused_then_fresh_restarts_cleanly(synth_market, tmp_p
 
     result = cli("train", cfg, run, "--fresh")
     assert result.exit_code == 0, result.output
-    assert "--fresh: the data changed" in text(result) and "5 trained, 0 resumed" in text(result)
+    assert "--fresh: the data changed since" in text(result) and "5 trained, 0 resumed" in text(
+        result
+    )
     new_key = json.loads((run / INPUTS_NAME).read_text())
     assert new_key["data"]["sha256"] != old_key["data"]["sha256"]
     assert new_key["config_hash"] == old_key["config_hash"]
@@ -157,7 +159,7 @@ def test_resume_key_is_the_provenance_data_hash(synth_market, tmp_path):
 def test_changed_config_is_refused_without_fresh(run_copy):
     cfg, run = run_copy
     result = cli("train", cfg, run, "--set", "model.params.alpha=0.5")
-    one_line_error(result, "the config changed", "--fresh")
+    one_line_error(result, "different config", "--fresh")
     assert len(list((run / "windows").glob("*.parquet"))) == 5
 
 

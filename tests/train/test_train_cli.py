@@ -66,6 +66,7 @@ def test_train_linear_end_to_end(market: Path, tmp_path: Path):
     assert res.exit_code == 0, res.output
     assert sorted(p.name for p in run.iterdir()) == [
         "config.yaml",
+        "inputs.json",
         "metrics.json",
         "predictions.parquet",
         "run.json",
@@ -147,7 +148,7 @@ def test_changed_config_needs_fresh(market: Path, tmp_path: Path):
     run = tmp_path / "run"
     assert invoke(cfg, "--out", run).exit_code == 0
     res = invoke(cfg, "--out", run, "--set", "model.params.alpha=0.5")
-    assert res.exit_code == 2 and "different config" in res.output
+    assert res.exit_code == 2 and "the config changed" in res.output and "--fresh" in res.output
     assert (
         not (run / "metrics.json").exists()
         or json.loads((run / "metrics.json").read_text())["model"] == "linear"

@@ -149,11 +149,13 @@ def key_changes(old: dict[str, Any] | None, cfg_hash: str, fp: dict[str, Any]) -
         return [f"{INPUTS_NAME} is unreadable ({old['unreadable']})"]
     changes = []
     if old.get("config_hash") != cfg_hash:
-        changes.append(f"the config changed (hash {old.get('config_hash')} -> {cfg_hash})")
+        changes.append(
+            f"they hold a run of a different config (hash {old.get('config_hash')} -> {cfg_hash})"
+        )
     data = old.get("data") or {}
     if data.get("sha256") != fp.get("sha256"):
         changes.append(
-            f"the data changed ({_describe_data(data)} -> {_describe_data(fp)}, "
+            f"the data changed since ({_describe_data(data)} -> {_describe_data(fp)}, "
             f"in {fp.get('root')})"
         )
     return changes
