@@ -150,7 +150,7 @@ def key_changes(old: dict[str, Any] | None, cfg_hash: str, fp: dict[str, Any]) -
     changes = []
     if old.get("config_hash") != cfg_hash:
         changes.append(
-            f"they hold a run of a different config (hash {old.get('config_hash')} -> {cfg_hash})"
+            f"the config changed (a different config: hash {old.get('config_hash')} -> {cfg_hash})"
         )
     data = old.get("data") or {}
     if data.get("sha256") != fp.get("sha256"):
