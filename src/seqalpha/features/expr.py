@@ -69,25 +69,29 @@ class Call(Node):
     op: str
     args: tuple[Node, ...]
     depth: int = field(init=False, compare=False, repr=False)
+    _text: str | None = field(default=None, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         # computed from the children at construction: no recursion, whatever the tree's size
         object.__setattr__(self, "depth", 1 + max((a.depth for a in self.args), default=0))
 
     def __str__(self) -> str:
-        # an explicit stack rather than recursion: any tree prints, however deep
-        parts: list[str] = []
-        stack: list[Node | str] = [self]
-        while stack:
-            item = stack.pop()
-            if isinstance(item, Call):
-                stack.append(")")
-                for i, a in enumerate(reversed(item.args)):
-                    stack += [a, ","] if i < len(item.args) - 1 else [a]
-                stack.append(f"{item.op}(")
-            else:
-                parts.append(str(item))
-        return "".join(parts)
+        # an explicit stack rather than recursion (any tree prints, however deep); the text is
+        # kept, as the evaluator uses it as the key of every sub-expression
+        if self._text is None:
+            parts: list[str] = []
+            stack: list[Node | str] = [self]
+            while stack:
+                item = stack.pop()
+                if isinstance(item, Call) and item._text is None:
+                    stack.append(")")
+                    for i, a in enumerate(reversed(item.args)):
+                        stack += [a, ","] if i < len(item.args) - 1 else [a]
+                    stack.append(f"{item.op}(")
+                else:
+                    parts.append(item if isinstance(item, str) else str(item))
+            object.__setattr__(self, "_text", "".join(parts))
+        return self._text
 
 
 # infix symbol -> operator name (Qlib's class names)
