@@ -392,7 +392,7 @@ def run_cell(cell: Cell, args) -> dict:
     key = (str(market), cell.inputs)
     if key not in _INPUTS_CACHE:
         _INPUTS_CACHE.clear()  # keep one market's inputs in memory at a time
-        _INPUTS_CACHE[key] = build_inputs(cfg)
+        _INPUTS_CACHE[key] = build_inputs(cfg.data, cfg.features, cfg.labels)
     inputs = _INPUTS_CACHE[key]
     t_in = time.perf_counter() - t0
     run_dir = Path(args.out) / "runs" / cell.key

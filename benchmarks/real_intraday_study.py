@@ -65,7 +65,7 @@ def _prepare(data_dir: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from seqalpha.train.commands import train_command
+    from seqalpha.pipeline import train_command
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir", default=str(ROOT / "runs" / "real_intraday"))

@@ -98,10 +98,51 @@ def test_unknown_key_names_path_and_allowed(cfg_file: Path):
 
 
 def test_literal_error_lists_allowed(cfg_file: Path):
-    msg = _err(cfg_file, ["executor.kind=dask"])
-    assert msg.endswith(
-        "executor.kind: 'dask' is not allowed; allowed: 'local', 'process' or 'ray'"
-    )
+    msg = _err(cfg_file, ["walkforward.schedule=weekly"])
+    assert "walkforward.schedule: 'weekly' is not allowed; allowed: 'fixed', 'rolling'" in msg
+
+
+@pytest.mark.parametrize(
+    "key, value, listed",
+    [
+        ("portfolio.strategy", "topk_dropuot", "optimizer, score_weighted, topk_dropout"),
+        ("executor.kind", "dask", "local, process, ray"),
+        ("features.library", "alpha159", "alpha158, alpha360, intraday, none"),
+        ("processors.features", "[{name: cs_zscroe}]", "cs_zscore"),
+        ("processors.labels", "[{name: drop_missing}]", "drop_missing_label"),
+        ("labels.kind", "excesss", "excess, rank, raw"),
+        ("model.name", "grux", "cfg_probe"),
+    ],
+)
+def test_misspelt_registered_names_fail_at_config_check(cfg_file, key, value, listed):
+    msg = _err(cfg_file, [f"{key}={value}"])
+    name = value.split("name: ")[-1].rstrip("}]")
+    assert "unknown" in msg and repr(name) in msg and "allowed: " in msg, msg
+    assert key.split(".")[0] in msg and listed in msg, msg
+
+
+def test_a_run_checks_names_before_reading_data(cfg_file: Path, tmp_path: Path):
+    from seqalpha.pipeline import run_pipeline
+
+    # the data directory does not exist: the misspelt strategy is reported first
+    sets = ["portfolio.strategy=topk", "data.dir=/nonexistent/store"]
+    with pytest.raises(ConfigError, match=r"portfolio\.strategy: unknown strategy 'topk'"):
+        run_pipeline(cfg_file, tmp_path / "run", sets=sets)
+    assert not (tmp_path / "run" / "config.yaml").exists()
+
+
+def test_strategy_params_and_unsupported_strategies_fail_at_config_check(cfg_file: Path):
+    msg = _err(cfg_file, ["portfolio.strategy=score_weighted", "portfolio.params={top_k: 5}"])
+    assert "portfolio.params" in msg and "top_k" in msg and "max_weight, topk" in msg
+    msg = _err(cfg_file, ["portfolio.strategy=optimizer", "portfolio.params={risk: 5}"])
+    assert "portfolio.params" in msg and "risk" in msg
+    msg = _err(cfg_file, ["portfolio.strategy=long_short"])
+    assert "portfolio.strategy: 'long_short' needs short selling" in msg
+
+
+def test_minute_library_needs_minute_dir(cfg_file: Path):
+    msg = _err(cfg_file, ["features.library=intraday"])
+    assert msg.endswith("features.library: 'intraday' needs data.minute_dir (minute bars)")
 
 
 def test_unknown_model_lists_registered(cfg_file: Path):

@@ -184,3 +184,62 @@ def test_weight_strategies_backtest_through_the_rules(synth_market, tmp_path, st
     assert daily["weight"].max() <= 1.0 + 1e-6
     if strategy == "optimizer":
         assert pos["weight"].max() <= 0.1 * 1.25  # bound at rebalance, then price drift
+
+
+def test_report_from_memory_matches_the_report_of_the_files(finished_run, tmp_path):
+    from seqalpha.report.html import write_report
+
+    _, run, _ = finished_run
+    again = write_report(run, output=tmp_path / "from_files.html")
+    assert again.read_text() == (run / "report.html").read_text()
+
+
+def test_a_run_writes_each_file_once_and_reads_none_back(synth_market, tmp_path, monkeypatch):
+    import seqalpha.jsonio
+    from seqalpha import pipeline
+
+    cfg = write_config(tmp_path / "c.yaml", synth_market, baselines=[], tracking={"enabled": False})
+    writes: list[str] = []
+    real_json, real_parquet = (
+        seqalpha.jsonio.write_json_atomic,
+        seqalpha.jsonio.write_parquet_atomic,
+    )
+
+    def count_json(path, obj):
+        writes.append(Path(path).name)
+        return real_json(path, obj)
+
+    def count_parquet(df, path):
+        writes.append(Path(path).name)
+        return real_parquet(df, path)
+
+    def no_read(*args, **kwargs):
+        raise AssertionError(f"a run read a file back: {args[:1]}")
+
+    monkeypatch.setattr(pipeline, "write_json_atomic", count_json)
+    monkeypatch.setattr(pipeline, "write_parquet_atomic", count_parquet)
+    monkeypatch.setattr(pl, "read_parquet", no_read)
+    metrics = pipeline.run_pipeline(cfg, tmp_path / "run")["main"]
+    assert writes.count("metrics.json") == 1 and writes.count("predictions.parquet") == 1
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["ic"] == metrics["ic"]
+
+
+def test_train_is_the_run_stopped_after_training(finished_run, tmp_path):
+    from seqalpha.pipeline import train_command
+
+    cfg, run, _ = finished_run
+    metrics = train_command(cfg, tmp_path / "train")
+    assert sorted(p.name for p in (tmp_path / "train").iterdir()) == [
+        "config.yaml",
+        "inputs.json",
+        "metrics.json",
+        "predictions.parquet",
+        "run.json",
+        "windows",
+    ]
+    full = json.loads((run / "metrics.json").read_text())
+    for key in ("ic", "rank_ic", "icir", "rank_icir", "n_predictions", "config_hash"):
+        assert metrics[key] == full[key], key
+    assert "overall" not in metrics
+    a = pl.read_parquet(tmp_path / "train" / "predictions.parquet")
+    assert a.equals(pl.read_parquet(run / "predictions.parquet"))

@@ -255,7 +255,7 @@ def train(
     fresh: bool = _FRESH_OPT,
 ) -> None:
     """Walk-forward training: RUN_DIR/windows/*, predictions.parquet, metrics.json, config.yaml."""
-    from seqalpha.train.commands import train_command
+    from seqalpha.pipeline import train_command
 
     try:
         train_command(config, out, data_dir, set_, fresh, log=console.print)

@@ -10,8 +10,10 @@ report -> MLflow, with provenance. RUN_DIR ends up holding:
   report.html, provenance.json, mlruns/ (unless tracking goes to a server)
   baselines/<name>/  the same for each baseline of the config (e.g. lgbm against the GRU)
 
-Every file is written atomically; `metrics.json` is written after the backtest and before the
-report, and a run is complete when `report.html` exists.
+Every file is written atomically, once: the stages hand each other typed objects in memory
+(Inputs, Predictions, BacktestResult), not files. `metrics.json` is written after the backtest
+and before the report, and a run is complete when `report.html` exists. `seqalpha train` is the
+same run stopped after training (`stop_after="train"`: predictions.parquet, metrics.json).
 """
 
 from __future__ import annotations
@@ -21,17 +23,40 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import polars as pl
 
+from seqalpha.backtest import (
+    BacktestConfig,
+    BacktestResult,
+    backtest_topk,
+    backtest_weights,
+    load_market,
+)
+from seqalpha.config import PipelineConfig, config_hash, config_yaml, dump_config
 from seqalpha.errors import ConfigError, DataError
+from seqalpha.evaluate import daily_ic, daily_rank_ic, quantile_returns, signal_metrics
 from seqalpha.jsonio import to_jsonable, write_json_atomic, write_parquet_atomic
+from seqalpha.portfolio import TopkDropout, get_strategy
+from seqalpha.registries import load_checked_config
+from seqalpha.report.html import write_report
+from seqalpha.report.provenance import write_provenance
+from seqalpha.report.rundir import run_in_memory
+from seqalpha.report.tracking import log_run
+from seqalpha.train.inputs import build_inputs
+from seqalpha.train.predictions import Predictions
+from seqalpha.train.rundir import prepare_run_dir
+from seqalpha.train.runkey import input_files
+from seqalpha.train.runlock import holds_run_dir
+from seqalpha.train.walkforward import run_walkforward
 
 Log = Callable[[str], None]
 
-# The two kinds of data files a run reads (hashed into provenance.json).
-_DATA_SUFFIXES = (".bin", ".txt", ".parquet", ".json", ".csv")
+# Where a run may stop: after training (`seqalpha train`) or after the report (`seqalpha run`).
+Stage = Literal["train", "report"]
+STAGES = ("train", "report")
 
 
 def ensure_market(cfg, log: Log) -> None:
@@ -61,86 +86,64 @@ def ensure_market(cfg, log: Log) -> None:
     )
 
 
-def evaluate_predictions(preds: pl.DataFrame, n_groups: int = 5) -> dict[str, pl.DataFrame]:
-    """Daily IC / Rank IC and quantile-group mean labels of a predictions table."""
-    from seqalpha.data.panel import Panel
-    from seqalpha.evaluate import daily_ic, daily_rank_ic, quantile_returns
+def signal_summary(preds: Predictions) -> dict:
+    """IC / Rank IC / ICIR / Rank ICIR (and SE, by year) of the predictions against their labels.
 
-    grid = Panel.from_long(
-        preds.select("datetime", "instrument", "score", "label"), ["score", "label"]
-    )
-    score, label, mask = grid["score"], grid["label"], grid.universe
+    The headline figures score `label` (the first label column); with several label columns
+    (multi-horizon), `by_label` holds the same figures for each of them."""
+    out = signal_metrics(preds.score, preds.label, preds.mask, preds.dates)
+    out["by_year"] = {str(k): v for k, v in out.get("by_year", {}).items()}
+    if preds.labels:
+        out["by_label"] = {}
+        for name, label in preds.labels.items():
+            m = signal_metrics(preds.score, label, preds.mask, preds.dates)
+            m.pop("by_year", None)
+            out["by_label"][name] = m
+    return out
+
+
+def evaluate_predictions(preds: Predictions, n_groups: int = 5) -> dict[str, pl.DataFrame]:
+    """Daily IC / Rank IC and quantile-group mean labels of the predictions (ic, quantiles)."""
+    score, label, mask = preds.score, preds.label, preds.mask
     ic = pl.DataFrame(
         {
-            "datetime": grid.dates,
+            "datetime": preds.dates,
             "ic": daily_ic(score, label, mask),
             "rank_ic": daily_rank_ic(score, label, mask),
         }
     )
     q = quantile_returns(score, label, mask, n_groups)
     quant = pl.DataFrame(
-        {"datetime": grid.dates, **{f"q{k + 1}": q[:, k] for k in range(n_groups)}}
+        {"datetime": preds.dates, **{f"q{k + 1}": q[:, k] for k in range(n_groups)}}
     )
     cast = pl.col("datetime").cast(pl.Date)
     return {"ic": ic.with_columns(cast), "quantiles": quant.with_columns(cast)}
 
 
-def run_backtest(cfg, preds: pl.DataFrame):
-    """Backtest the predictions with the config's portfolio and exchange rules."""
-    from seqalpha.backtest import BacktestConfig, backtest_topk, backtest_weights, load_market
-    from seqalpha.portfolio import TopkDropout, score_weighted
-
+def run_backtest(cfg: PipelineConfig, preds: Predictions) -> BacktestResult:
+    """Backtest the predictions with the config's registered strategy and exchange rules."""
     bt, pf = cfg.backtest, cfg.portfolio
-    d = preds["datetime"].cast(pl.Date)
+    strategy = get_strategy(pf.strategy, pf.params)
     market = load_market(
         cfg.data.dir,
-        start=d.min(),
-        end=d.max(),
+        start=preds.dates.min(),
+        end=preds.dates.max(),
         benchmark=cfg.data.benchmark,
         deal_price=bt.deal_price,
         limit_threshold=bt.limit_threshold,
     )
-    bcfg = BacktestConfig(
+    costs = BacktestConfig(
         account=bt.account,
         buy_cost=bt.buy_cost,
         sell_cost=bt.sell_cost,
         min_cost=bt.min_cost,
         trade_unit=bt.lot_size,
     )
-    if pf.strategy == "topk_dropout":
-        return backtest_topk(preds, market, TopkDropout(topk=pf.topk, n_drop=pf.n_drop), bcfg)
-    from seqalpha.backtest import scores_to_grid
-
-    grid = scores_to_grid(preds, market)
-    if pf.strategy == "score_weighted":
-        weights = score_weighted(grid, **pf.params)
-    elif pf.strategy == "optimizer":
-        from seqalpha.portfolio.optimizer import OptimizerParams, optimize_with_factor_model
-
-        try:
-            params = OptimizerParams(**pf.params)
-        except TypeError as exc:
-            raise ConfigError(f"portfolio.params: {exc}") from None
-        weights = optimize_with_factor_model(
-            grid,
-            cfg.data.dir,
-            market.dates,
-            market.instruments,
-            params,
-            can_buy=market.can_buy,
-            can_sell=market.can_sell,
-        )
-    elif pf.strategy == "long_short":
-        raise ConfigError(
-            "portfolio.strategy: 'long_short' needs short selling, which the A-share "
-            "cash backtest does not allow; evaluate it with quantile returns"
-        )
-    else:
-        raise ConfigError(
-            f"portfolio.strategy: unknown strategy {pf.strategy!r}; allowed: "
-            f"topk_dropout, score_weighted, optimizer"
-        )
-    return backtest_weights(weights, market, bcfg)
+    grid = preds.on_grid(market.dates, market.instruments)
+    if strategy.engine == "topk":
+        return backtest_topk(grid, market, TopkDropout(topk=pf.topk, n_drop=pf.n_drop), costs)
+    weights = strategy.weights(grid, market, dict(pf.params), cfg.data.dir)
+    return backtest_weights(weights, market, costs)
 
 
 def merge_metrics(signal: dict, perf: dict) -> dict:
@@ -174,34 +177,87 @@ def merge_metrics(signal: dict, perf: dict) -> dict:
     return out
 
 
-def data_files(cfg) -> list[Path]:
-    """The files of the data directory a run reads (for the provenance hash)."""
-    root = Path(cfg.data.dir)
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in _DATA_SUFFIXES)
+def data_files(cfg, exclude: str | Path | None = None) -> list[Path]:
+    """The data files a run reads (for the provenance hash; the resume key hashes the same)."""
+    return input_files(cfg, exclude)
 
 
-def _run_one(
-    config: str | Path,
-    out: Path,
-    data_dir,
-    sets: Sequence[str],
-    fresh: bool,
-    log: Log,
-    track: bool = True,
+@holds_run_dir("out")
+def run_config(
+    cfg: PipelineConfig,
+    out: str | Path,
+    stop_after: Stage = "report",
+    fresh: bool = False,
+    log: Log | None = None,
+    provenance: dict | None = None,
 ) -> dict:
-    from seqalpha.registries import load_checked_config
-    from seqalpha.train.commands import train_command
+    """One checked config through the stages into `out`, stopping after `stop_after`.
 
-    cfg = load_checked_config(config, sets, data_dir)
-    ensure_market(cfg, log)
+    inputs -> walk-forward (resumable) -> Predictions -> signal metrics; then, for "report",
+    evaluation files -> backtest -> provenance -> report -> MLflow. Returns metrics.json's dict.
+    """
+    if stop_after not in STAGES:
+        raise ConfigError(f"stop_after: {stop_after!r} is not one of {STAGES}")
+    say = log or (lambda msg: None)
+    out = Path(out)
     t0 = time.perf_counter()
-    signal = train_command(config, out, data_dir, sets, fresh, log=log)
-    preds = pl.read_parquet(out / "predictions.parquet")
-    if preds.height == 0:
-        raise DataError(f"{out / 'predictions.parquet'}: the walk-forward produced no predictions")
-    for name, frame in evaluate_predictions(preds).items():
-        write_parquet_atomic(frame, out / f"{name}.parquet")
-    log(
+    ensure_market(cfg, say)
+    prepare_run_dir(out, config_hash(cfg), fresh, input_files(cfg, exclude=out), say)
+    dump_config(cfg, out / "config.yaml")
+    say(
+        f"building inputs from {cfg.data.dir} ({cfg.features.library}"
+        f"{' + bars' if cfg.features.bars else ''})"
+    )
+    t_in = time.perf_counter()
+    inputs = build_inputs(cfg.data, cfg.features, cfg.labels)
+    inputs_s = time.perf_counter() - t_in
+    feats = "none" if inputs.features is None else "x".join(map(str, inputs.features.shape))
+    say(
+        f"inputs: {len(inputs.dates)} days x {len(inputs.instruments)} instruments, "
+        f"features {feats}, {inputs_s:.1f}s"
+    )
+    state = run_walkforward(
+        cfg, out, inputs=inputs, fresh=fresh, on_window=lambda k: say(f"window {k} done")
+    )
+    del inputs
+    say(
+        f"{len(state.windows)} windows: {len(state.trained)} trained, "
+        f"{len(state.skipped)} resumed, {state.seconds:.1f}s"
+    )
+    preds = state.predictions
+    if preds.n == 0:
+        raise DataError(f"{out}: the walk-forward produced no predictions")
+    frame = preds.to_frame()
+    write_parquet_atomic(frame, out / "predictions.parquet")
+    signal = signal_summary(preds)
+    signal.update(
+        {
+            "model": cfg.model.name,
+            "seeds": list(cfg.seeds),
+            "config_hash": state.config_hash,
+            "n_windows": len(state.windows),
+            "windows_trained": len(state.trained),
+            "windows_resumed": len(state.skipped),
+            "n_predictions": preds.n,
+            "test_start": str(preds.dates.min()),
+            "test_end": str(preds.dates.max()),
+            "seconds_inputs": round(inputs_s, 3),
+            "seconds_walkforward": round(state.seconds, 3),
+            "seconds_total": round(time.perf_counter() - t0, 3),
+        }
+    )
+    say(
+        f"test IC {signal['ic']:.4f}  Rank IC {signal['rank_ic']:.4f}  "
+        f"ICIR {signal['icir']:.3f}  Rank ICIR {signal['rank_icir']:.3f}"
+    )
+    if stop_after == "train":
+        write_json_atomic(out / "metrics.json", signal)
+        return signal
+
+    tables = evaluate_predictions(preds)
+    for name, table in tables.items():
+        write_parquet_atomic(table, out / f"{name}.parquet")
+    say(
         "backtest: " + f"{cfg.portfolio.strategy} (topk {cfg.portfolio.topk}, n_drop "
         f"{cfg.portfolio.n_drop}), costs {cfg.backtest.buy_cost:.2%}/{cfg.backtest.sell_cost:.2%}"
     )
@@ -210,18 +266,18 @@ def _run_one(
     metrics = merge_metrics(signal, result.metrics())
     metrics["seconds_pipeline"] = round(time.perf_counter() - t0, 3)
     write_json_atomic(out / "metrics.json", metrics)
-
-    from seqalpha.report.provenance import write_provenance
-
-    write_provenance(
-        out, data_files(cfg), list(cfg.seeds), extra={"config": str(config), "sets": list(sets)}
+    write_provenance(out, data_files(cfg, out), list(cfg.seeds), extra=provenance or {})
+    run = run_in_memory(
+        out,
+        config_yaml(cfg),
+        to_jsonable(metrics),
+        predictions=frame,
+        returns=result.returns,
+        positions=result.positions,
+        **tables,
     )
-    from seqalpha.report.html import write_report
-
-    report = write_report(out)
-    if track and cfg.tracking.enabled:
-        from seqalpha.report.tracking import log_run
-
+    report = write_report(out, run=run)
+    if cfg.tracking.enabled:
         artifacts = [
             out / n
             for n in (
@@ -240,12 +296,14 @@ def _run_one(
             [a for a in artifacts if a.exists()],
             cfg.tracking.tracking_uri,
             cfg.tracking.experiment,
+            log=say,
         )
-        log(f"MLflow run {run_id}")
-    log(f"report: {report}")
+        say(f"MLflow run {run_id}")
+    say(f"report: {report}")
     return metrics
 
 
+@holds_run_dir("out")
 def run_pipeline(
     config: str | Path,
     out: str | Path,
@@ -253,30 +311,42 @@ def run_pipeline(
     sets: Sequence[str] = (),
     fresh: bool = False,
     log: Log | None = None,
+    stop_after: Stage = "report",
 ) -> dict:
-    """Run a config end to end into `out` (resuming finished windows); also its baselines.
+    """Load and check a config once, run it into `out` (resuming finished windows), then each
+    of its baselines into `out/baselines/<name>` (not when stopping after training).
 
     Returns {"main": metrics, "<baseline name>": metrics, ...}.
     """
-    from seqalpha.registries import load_checked_config
-
     say = log or (lambda msg: None)
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     cfg = load_checked_config(config, sets, data_dir)
-    results = {"main": _run_one(config, out, data_dir, sets, fresh, say)}
-    for base in getattr(cfg, "baselines", []) or []:
-        extra = [f"{k}={json.dumps(v)}" for k, v in base.set.items()]
-        say(f"baseline {base.name}: {' '.join(extra)}")
-        results[base.name] = _run_one(
-            config,
-            out / "baselines" / base.name,
-            data_dir,
-            [*sets, *extra, "baselines=[]"],
-            fresh,
-            say,
+    prov = {"config": str(config), "sets": list(sets)}
+    results = {"main": run_config(cfg, out, stop_after, fresh, say, prov)}
+    if stop_after != "report":
+        return results
+    for base in cfg.baselines:
+        extra = [*sets, *(f"{k}={json.dumps(v)}" for k, v in base.set.items()), "baselines=[]"]
+        say(f"baseline {base.name}: {' '.join(extra[len(sets) : -1])}")
+        bcfg = load_checked_config(config, extra, data_dir)
+        prov = {"config": str(config), "sets": extra}
+        results[base.name] = run_config(
+            bcfg, out / "baselines" / base.name, stop_after, fresh, say, prov
         )
     return results
+
+
+def train_command(
+    config: str | Path,
+    out: str | Path,
+    data_dir: str | Path | None = None,
+    sets: Sequence[str] = (),
+    fresh: bool = False,
+    log: Log | None = None,
+) -> dict:
+    """`seqalpha train`: the run stopped after training (predictions.parquet, metrics.json)."""
+    return run_pipeline(config, out, data_dir, sets, fresh, log, stop_after="train")["main"]
 
 
 SUMMARY_KEYS = (

@@ -1,16 +1,28 @@
 """Registered names of a config checked against the stage registries, before any data is read.
 
-This sits above the stages it reads (models, features, labels) and below the orchestrator, so
-that the config package stays at the bottom of the import graph.
+Every name a config chooses (model, feature library, processors, label kind, portfolio
+strategy, executor) is looked up in its stage's registry; a miss is a one-line ConfigError that
+names the key and lists the valid names. This sits above the stages it reads and below the
+orchestrator, so that the config package stays at the bottom of the import graph.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
 from seqalpha.config import PipelineConfig, load_config
 from seqalpha.errors import ConfigError
+from seqalpha.features import LIBRARIES, check_feature_specs
+from seqalpha.features.processors import PROCESSORS
+from seqalpha.labels import LABEL_KINDS
+from seqalpha.models import MODELS
+from seqalpha.portfolio import get_strategy
+from seqalpha.train.executors import EXECUTORS
+
+# Feature libraries by name -> whether they are computed from minute bars (`data.minute_dir`).
+FEATURE_LIBRARIES: dict[str, bool] = {**dict.fromkeys(LIBRARIES, False), "intraday": True}
 
 
 def load_checked_config(
@@ -22,18 +34,24 @@ def load_checked_config(
         check_components(cfg)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
+    for base in cfg.baselines:  # a baseline's overrides are checked now, not after the main run
+        extra = [*sets, *(f"{k}={json.dumps(v)}" for k, v in base.set.items()), "baselines=[]"]
+        try:
+            check_components(load_config(path, extra, data_dir))
+        except ConfigError as exc:
+            msg = str(exc).removeprefix(f"{path}: ")
+            raise ConfigError(f"{path}: baselines.{base.name}: {msg}") from None
     return cfg
 
 
-def check_components(cfg: PipelineConfig) -> None:
-    """Registered names exist: the model (and its params), processors, label kind."""
-    import seqalpha.models  # noqa: F401  (registers the zoo)
-    from seqalpha.models.registry import MODELS
+def _unknown(key: str, what: str, name: str, valid) -> ConfigError:
+    return ConfigError(f"{key}: unknown {what} {name!r}; allowed: {', '.join(sorted(valid))}")
 
+
+def check_components(cfg: PipelineConfig) -> None:
+    """Every registered name of `cfg` exists (and the model's and strategy's params fit)."""
     if cfg.model.name not in MODELS:
-        raise ConfigError(
-            f"model.name: unknown model {cfg.model.name!r}; allowed: {', '.join(sorted(MODELS))}"
-        )
+        raise _unknown("model.name", "model", cfg.model.name, MODELS)
     try:  # constructors validate their params (unknown -> ConfigError naming it)
         model = MODELS[cfg.model.name](**cfg.model.params, seed=cfg.seeds[0])
     except ConfigError as exc:
@@ -42,57 +60,35 @@ def check_components(cfg: PipelineConfig) -> None:
         raise ConfigError(
             f"model.params: {cfg.model.name!r} rejects {sorted(cfg.model.params)} ({exc})"
         ) from None
-    kind = getattr(model, "input_kind", "tabular")
-    if kind == "intraday_seq" and not cfg.features.bars:
+    _check_features(cfg, getattr(model, "input_kind", "tabular"))
+    for group in ("features", "labels"):
+        for i, spec in enumerate(getattr(cfg.processors, group)):
+            if spec.name not in PROCESSORS:
+                raise _unknown(f"processors.{group}.{i}.name", "processor", spec.name, PROCESSORS)
+    if cfg.labels.kind not in LABEL_KINDS:
+        raise _unknown("labels.kind", "label kind", cfg.labels.kind, LABEL_KINDS)
+    get_strategy(cfg.portfolio.strategy, cfg.portfolio.params)
+    if cfg.executor.kind not in EXECUTORS:
+        raise _unknown("executor.kind", "executor", cfg.executor.kind, EXECUTORS)
+
+
+def _check_features(cfg: PipelineConfig, input_kind: str) -> None:
+    f, name = cfg.features, cfg.model.name
+    if f.library != "none" and f.library not in FEATURE_LIBRARIES:
+        raise _unknown(
+            "features.library", "feature library", f.library, [*FEATURE_LIBRARIES, "none"]
+        )
+    if FEATURE_LIBRARIES.get(f.library) and not cfg.data.minute_dir:
+        raise ConfigError(f"features.library: {f.library!r} needs data.minute_dir (minute bars)")
+    if input_kind == "intraday_seq" and not f.bars:
         raise ConfigError(
-            f"features.bars: model {cfg.model.name!r} reads intraday sequences "
+            f"features.bars: model {name!r} reads intraday sequences "
             f"(input_kind intraday_seq); set features.bars: true"
         )
-    if (
-        kind in ("tabular", "daily_seq")
-        and cfg.features.library == "none"
-        and not cfg.features.extra
-    ):
+    # extra names, syntax and no look-ahead: the same check build_inputs makes, done here too
+    check_feature_specs(f.library, dict(f.extra), replace=bool(getattr(f, "replace", False)))
+    if input_kind in ("tabular", "daily_seq") and f.library == "none" and not f.extra:
         raise ConfigError(
-            f"features.library: model {cfg.model.name!r} reads daily features "
-            f"(input_kind {kind}); choose a library or extra expressions"
+            f"features.library: model {name!r} reads daily features "
+            f"(input_kind {input_kind}); choose a library or extra expressions"
         )
-    procs = _processor_names()
-    if procs is not None:
-        for group in ("features", "labels"):
-            for i, spec in enumerate(getattr(cfg.processors, group)):
-                if spec.name not in procs:
-                    raise ConfigError(
-                        f"processors.{group}.{i}.name: unknown processor "
-                        f"{spec.name!r}; allowed: {', '.join(sorted(procs))}"
-                    )
-    kinds = _label_kinds()
-    if kinds is not None and cfg.labels.kind not in kinds:
-        raise ConfigError(
-            f"labels.kind: unknown label kind {cfg.labels.kind!r}; "
-            f"allowed: {', '.join(sorted(kinds))}"
-        )
-
-
-def _processor_names() -> set[str] | None:
-    try:
-        from seqalpha.features import processors as mod
-    except ImportError:
-        return None
-    for attr in ("PROCESSORS", "REGISTRY", "processors"):
-        reg = getattr(mod, attr, None)
-        if isinstance(reg, dict) and reg:
-            return set(reg)
-    return None
-
-
-def _label_kinds() -> set[str] | None:
-    try:
-        import seqalpha.labels as mod
-    except ImportError:
-        return None
-    for attr in ("LABEL_KINDS",):
-        reg = getattr(mod, attr, None)
-        if isinstance(reg, (dict, set, list, tuple, frozenset)) and reg:
-            return set(reg)
-    return None

@@ -7,8 +7,9 @@ import torch
 
 from seqalpha.dataset.toy import toy_sample_set
 from seqalpha.errors import ConfigError, DataError
-from seqalpha.models import create_model, losses
-from seqalpha.models.loop import LoopConfig, load_checkpoint, save_checkpoint
+from seqalpha.models import create_model, load_model, losses
+from seqalpha.models.checkpoint import load_checkpoint, save_checkpoint
+from seqalpha.models.loop import LoopConfig
 
 FAST = {
     "threads": 1,
@@ -87,6 +88,12 @@ def test_checkpoint_round_trip_is_tensor_only(tmp_path):
         load_checkpoint(tmp_path / "nowhere")
 
 
+def test_a_checkpoint_without_a_model_name_is_refused(tmp_path):
+    save_checkpoint(tmp_path, {"w": torch.zeros(2)}, {"epoch": 3})
+    with pytest.raises(DataError, match="does not name a registered model"):
+        load_checkpoint(tmp_path)
+
+
 # ------------------------------------------------------------------ losses and metrics
 
 
@@ -125,9 +132,16 @@ def test_mse_ignores_missing_labels_and_weights_scale_columns():
     assert float(losses.weighted_mse(pred, y, w)) == pytest.approx((1 + 4 + 3 * 4) / 5)
 
 
-def test_best_weights_are_also_written_to_checkpoint_dir(data, tmp_path):
+def test_best_epoch_checkpoint_is_a_model_checkpoint(data, tmp_path):
     model = _fit(data, epochs=3, checkpoint_dir=str(tmp_path / "best"))
     state, meta = load_checkpoint(tmp_path / "best")
-    assert meta["epoch"] == model.result.best_epoch
+    assert meta["name"] == "gru" and meta["training"]["epoch"] == model.result.best_epoch
     for k, v in model.net.state_dict().items():
         assert torch.equal(state[k], v), k
+    # the same reader as a final model: the best epoch predicts like the fitted model
+    test = data.with_rows(40, 50)
+    best = load_model(tmp_path / "best")
+    np.testing.assert_array_equal(best.predict(test), model.predict(test))
+    model.save(tmp_path / "final")
+    final_state, final_meta = load_checkpoint(tmp_path / "final")
+    assert set(final_state) == set(state) and final_meta["extra"] == meta["extra"]

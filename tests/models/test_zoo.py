@@ -213,7 +213,7 @@ def test_tra_history_delay_follows_the_label_reach_and_refuses_a_shorter_one(seq
     model.predict(reach5.with_rows(*TEST))
     assert model.delay == 5
     short = create_model("tra", **{**PARAMS["tra"], "epochs": 1, "history_delay": 2})
-    with pytest.raises(ConfigError, match="history_delay.*label reach"):
+    with pytest.raises(ConfigError, match=r"history_delay.*label reach"):
         short.fit(reach5.with_rows(*TRAIN), reach5.with_rows(*VALID))
 
 

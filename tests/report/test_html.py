@@ -93,7 +93,7 @@ def test_duplicate_predictions_are_rejected(tmp_path: Path) -> None:
             "label": [0.1, 0.2],
         }
     ).write_parquet(run / "predictions.parquet")
-    with pytest.raises(DataError, match="predictions.parquet: duplicate"):
+    with pytest.raises(DataError, match=r"predictions\.parquet: duplicate"):
         write_report(run)
 
 

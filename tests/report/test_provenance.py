@@ -60,7 +60,7 @@ def test_hash_changes_with_content_name_and_boundaries(data_dir: Path, tmp_path:
     shutil.copytree(data_dir, copy)
     (copy / "calendars" / "day.txt").rename(copy / "calendars" / "day2.txt")
     assert hash_files([copy])["sha256"] != base
-    with pytest.raises(DataError, match="missing.bin does not exist"):
+    with pytest.raises(DataError, match=r"missing\.bin does not exist"):
         hash_files([copy / "missing.bin"])
 
 

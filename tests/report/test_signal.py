@@ -27,16 +27,6 @@ def test_predictions_to_grid_scatters_long_rows() -> None:
         sig.predictions_to_grid(pl.concat([frame, frame]))
 
 
-def test_ic_is_plus_minus_one_on_monotone_days() -> None:
-    score = np.array([[1.0, 2.0, 3.0, 4.0], [1.0, 2.0, 3.0, 4.0], [1.0, np.nan, 3.0, 2.0]])
-    label = np.array([[0.1, 0.2, 0.3, 0.4], [0.4, 0.3, 0.2, 0.1], [5.0, 1.0, 1.0, 1.0]])
-    ic, ric = sig.daily_ic(score, label)
-    np.testing.assert_allclose(ic[:2], [1.0, -1.0])
-    np.testing.assert_allclose(ric[:2], [1.0, -1.0])
-    # day 3 over the names valid in both (A, C, D): hand-computed -sqrt(3)/2 for both
-    np.testing.assert_allclose([ic[2], ric[2]], [-np.sqrt(3) / 2] * 2)
-
-
 def test_quantile_means_orders_groups() -> None:
     score = np.tile(np.arange(10.0), (3, 1))
     label = score * 0.01

@@ -16,8 +16,8 @@ import pytest
 import yaml
 
 from seqalpha.config import config_hash, load_config
-from seqalpha.train.commands import train_command
-from seqalpha.train.walkforward import prepare_run_dir
+from seqalpha.pipeline import train_command
+from seqalpha.train.rundir import prepare_run_dir
 
 SEQALPHA = Path(sys.executable).parent / "seqalpha"
 pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
@@ -108,7 +108,9 @@ def test_killed_run_resumes_to_identical_predictions(config_file: Path, tmp_path
     assert resumed["ic"] == full["ic"] and resumed["rank_icir"] == full["rank_icir"]
 
 
-def test_resuming_a_complete_run_first_removes_its_outputs(config_file: Path, tmp_path: Path):
+def test_preparing_a_complete_run_keeps_its_outputs_until_replaced(
+    config_file: Path, tmp_path: Path
+):
     run = tmp_path / "r"
     run.mkdir()
     cfg = load_config(config_file)
@@ -116,5 +118,6 @@ def test_resuming_a_complete_run_first_removes_its_outputs(config_file: Path, tm
     (run / "run.json").write_text(json.dumps({"config_hash": config_hash(cfg)}))
     (run / "metrics.json").write_text("{}")
     (run / "predictions.parquet").write_bytes(b"old")
-    prepare_run_dir(run, config_hash(cfg))
-    assert not (run / "metrics.json").exists() and not (run / "predictions.parquet").exists()
+    prepare_run_dir(run, config_hash(cfg))  # e.g. a re-run of a finished run: resumed
+    assert (run / "metrics.json").read_text() == "{}"
+    assert (run / "predictions.parquet").read_bytes() == b"old"

@@ -9,6 +9,7 @@ from seqalpha.config.loading import (
     config_from_dict,
     config_hash,
     config_to_dict,
+    config_yaml,
     dump_config,
     load_config,
     parse_yaml,
@@ -18,7 +19,6 @@ from seqalpha.config.loading import (
 )
 from seqalpha.config.schema import (
     PREDICTION_SECTIONS,
-    BacktestConfig,
     BaselineSpec,
     DataConfig,
     DateRange,
@@ -34,12 +34,12 @@ from seqalpha.config.schema import (
     Section,
     SyntheticSpec,
     TrackingConfig,
+    TradingRulesConfig,
     WalkForwardConfig,
 )
 
 __all__ = [
     "PREDICTION_SECTIONS",
-    "BacktestConfig",
     "BaselineSpec",
     "DataConfig",
     "DateRange",
@@ -55,11 +55,13 @@ __all__ = [
     "Section",
     "SyntheticSpec",
     "TrackingConfig",
+    "TradingRulesConfig",
     "WalkForwardConfig",
     "apply_overrides",
     "config_from_dict",
     "config_hash",
     "config_to_dict",
+    "config_yaml",
     "dump_config",
     "load_config",
     "parse_yaml",

@@ -330,12 +330,17 @@ def config_to_dict(cfg: PipelineConfig) -> dict:
     return cfg.model_dump(mode="json")
 
 
+def config_yaml(cfg: PipelineConfig) -> str:
+    """The resolved config as YAML text (loads back to an equal config)."""
+    return yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
+
+
 def dump_config(cfg: PipelineConfig, path: str | Path) -> None:
-    """Write the resolved config as YAML atomically (loads back to an equal config)."""
+    """Write the resolved config as YAML atomically (`config_yaml`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+    tmp.write_text(config_yaml(cfg))
     os.replace(tmp, path)
 
 

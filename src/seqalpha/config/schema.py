@@ -224,7 +224,7 @@ class DataConfig(Section):
 class FeaturesConfig(Section):
     """Daily feature library, extra expressions, and sequence look-back (days)."""
 
-    library: Literal["alpha158", "alpha360", "intraday", "none"] = "alpha158"
+    library: RegisteredName = "alpha158"  # a registered library, or "none"
     extra: dict[str, str] = Field(default_factory=dict)
     lookback: int = Field(1, ge=1, le=1000)
     bars: bool = False
@@ -395,8 +395,9 @@ class PortfolioConfig(Section):
         return self
 
 
-class BacktestConfig(Section):
-    """Exchange rules and costs (defaults: the benchmark protocol of BENCHMARKS.md)."""
+class TradingRulesConfig(Section):
+    """The `backtest` section: exchange rules and costs (defaults: the benchmark protocol of
+    BENCHMARKS.md); `seqalpha.backtest.BacktestConfig` is the engine's own account settings."""
 
     limit_threshold: float | None = Field(
         0.095, gt=0, lt=1, description="fraction: 0.095 = 9.5% daily price limit"
@@ -447,7 +448,7 @@ class PipelineConfig(Section):
         default_factory=lambda: [0], min_length=1, max_length=1000
     )
     portfolio: PortfolioConfig = Field(default_factory=PortfolioConfig)
-    backtest: BacktestConfig = Field(default_factory=BacktestConfig)
+    backtest: TradingRulesConfig = Field(default_factory=TradingRulesConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     baselines: list[BaselineSpec] = Field(default_factory=list)
 
@@ -468,8 +469,6 @@ class PipelineConfig(Section):
             )
         if self.features.bars and not self.data.minute_dir:
             raise ValueError("features.bars: intraday sequences need data.minute_dir")
-        if self.features.library == "intraday" and not self.data.minute_dir:
-            raise ValueError("features.library: 'intraday' needs data.minute_dir")
         if self.features.library == "none" and not self.features.extra and not self.features.bars:
             raise ValueError(
                 "features: library 'none' without extra expressions or bars leaves no inputs"

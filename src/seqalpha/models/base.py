@@ -1,4 +1,5 @@
-"""The model interface: validated keyword params, fit/predict on SampleSets, tensor-only save/load."""
+"""The model interface: validated keyword params, fit/predict on SampleSets, tensor-only
+checkpoints (`seqalpha.models.checkpoint`)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import torch
 
 from seqalpha.dataset.core import SampleSet
 from seqalpha.errors import ConfigError, DataError
-from seqalpha.models.loop import load_checkpoint, save_checkpoint
+from seqalpha.models.checkpoint import checkpoint_config, load_checkpoint, save_checkpoint
+from seqalpha.models.registry import create_model
 
 
 def _check_type(model: str, key: str, value: Any, default: Any) -> Any:
@@ -108,11 +110,14 @@ class Model:
     def load_state(self, tensors: dict[str, torch.Tensor], extra: dict[str, Any]) -> None:
         raise NotImplementedError
 
+    def checkpoint_config(self, training: dict[str, Any] | None = None) -> dict[str, Any]:
+        """config.json of this model's checkpoint: name, params, fitted state (+ `training`)."""
+        return checkpoint_config(self.registered_name, self.params, self.extra_config(), training)
+
     def save(self, directory: str | os.PathLike) -> Path:
         """Write weights (tensors) and config.json (name, params, fitted state) into `directory`."""
         self._require_fitted("save")
-        config = {"name": self.registered_name, "params": self.params, "extra": self.extra_config()}
-        return save_checkpoint(directory, self.state_tensors(), config)
+        return save_checkpoint(directory, self.state_tensors(), self.checkpoint_config())
 
     def load(self, directory: str | os.PathLike) -> Model:
         """Restore params and fitted state saved by `save` (weights read with weights_only=True)."""
@@ -133,9 +138,7 @@ class Model:
 
 
 def load_model(directory: str | os.PathLike) -> Model:
-    """Rebuild a registered model from a directory written by `Model.save`."""
-    from seqalpha.models.registry import create_model
-
+    """Rebuild a registered model from a checkpoint: `Model.save` or the loop's best epoch."""
     _, config = load_checkpoint(directory)
     model = create_model(config["name"], **config.get("params", {}))
     return model.load(directory)

@@ -8,13 +8,10 @@ and a SampleSet into scores [t1 - t0, N]; the loop owns optimisation, metrics an
 from __future__ import annotations
 
 import contextlib
-import json
-import os
 import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -22,11 +19,8 @@ import torch
 
 from seqalpha.dataset.core import SampleSet
 from seqalpha.errors import ConfigError, DataError
-from seqalpha.jsonio import to_jsonable
+from seqalpha.models.checkpoint import save_checkpoint
 from seqalpha.models.losses import METRICS, signal_metric
-
-WEIGHTS_FILE = "weights.pt"
-CONFIG_FILE = "config.json"
 
 
 @dataclass
@@ -42,7 +36,8 @@ class LoopConfig:
     seed: int = 0
     threads: int = 2
     progress: bool = True
-    checkpoint_dir: str | None = None  # when set, the best weights are also written there
+    checkpoint_dir: str | None = None  # when set, each new best epoch is saved there as a
+    # model checkpoint (`seqalpha.models.checkpoint`) that `load_model` reads
 
     def __post_init__(self) -> None:
         if self.early_stop_metric not in METRICS:
@@ -89,6 +84,8 @@ class TrainAdapter(Protocol):
     def predict_scores(self, data: SampleSet) -> np.ndarray: ...
 
     def metric_labels(self, data: SampleSet) -> np.ndarray: ...
+
+    def checkpoint_config(self, training: dict[str, Any] | None = None) -> dict[str, Any]: ...
 
 
 @contextlib.contextmanager
@@ -197,16 +194,15 @@ def fit_torch(
                 if np.isfinite(score) and score > best_score:
                     best_score, best_epoch, best_state, stale = score, epoch, state_copy(net), 0
                     if cfg.checkpoint_dir is not None:
+                        training = {
+                            "epoch": epoch,
+                            "step": state.step,
+                            "score": score,
+                            "metric": cfg.early_stop_metric,
+                            "history": history,
+                        }
                         save_checkpoint(
-                            cfg.checkpoint_dir,
-                            best_state,
-                            {
-                                "epoch": epoch,
-                                "step": state.step,
-                                "score": score,
-                                "metric": cfg.early_stop_metric,
-                                "history": history,
-                            },
+                            cfg.checkpoint_dir, best_state, adapter.checkpoint_config(training)
                         )
                 else:
                     stale += 1
@@ -222,40 +218,12 @@ def fit_torch(
     )
 
 
-def save_checkpoint(
-    directory: str | os.PathLike, state_dict: dict[str, torch.Tensor], config: dict[str, Any]
-) -> Path:
-    """Write `weights.pt` (tensors only) and `config.json` into `directory` atomically."""
-    d = Path(directory)
-    d.mkdir(parents=True, exist_ok=True)
-    tmp = d / (WEIGHTS_FILE + ".tmp")
-    torch.save({k: v.detach().cpu() for k, v in state_dict.items()}, tmp)
-    os.replace(tmp, d / WEIGHTS_FILE)
-    tmpc = d / (CONFIG_FILE + ".tmp")
-    tmpc.write_text(json.dumps(to_jsonable(config), indent=1, sort_keys=True))
-    os.replace(tmpc, d / CONFIG_FILE)
-    return d
-
-
-def load_checkpoint(directory: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Read (state_dict, config) written by `save_checkpoint`; weights loaded with weights_only=True."""
-    d = Path(directory)
-    for name in (WEIGHTS_FILE, CONFIG_FILE):
-        if not (d / name).is_file():
-            raise DataError(f"checkpoint {d}: missing file {name}")
-    state = torch.load(d / WEIGHTS_FILE, map_location="cpu", weights_only=True)
-    config = json.loads((d / CONFIG_FILE).read_text())
-    return state, config
-
-
 __all__ = [
     "LoopConfig",
     "LoopResult",
     "LoopState",
     "TrainAdapter",
     "fit_torch",
-    "load_checkpoint",
-    "save_checkpoint",
     "state_copy",
     "torch_session",
 ]

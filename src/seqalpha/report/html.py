@@ -22,6 +22,7 @@ import yaml
 from plotly.offline import get_plotlyjs
 
 import seqalpha
+from seqalpha import evaluate
 from seqalpha.report import signal as sig
 from seqalpha.report.rundir import RunFiles, date_array, load_run, quantile_columns
 
@@ -150,7 +151,7 @@ def _signal_ic(run: RunFiles, ctx: dict[str, Any]) -> tuple[np.ndarray, np.ndarr
             ctx["ic_source"] = "ic.parquet"
         elif run.predictions is not None:
             dates, score, label = _grid(run, ctx)
-            ic, ric = sig.daily_ic(score, label)
+            ic, ric = evaluate.daily_ic(score, label), evaluate.daily_rank_ic(score, label)
             ctx["ic"] = (dates, ic, ric)
             ctx["ic_source"] = "computed from predictions.parquet"
         else:
@@ -464,9 +465,13 @@ def render_report(run: RunFiles) -> str:
     )
 
 
-def write_report(run_dir: Path | str, output: Path | str | None = None) -> Path:
-    """Write the self-contained `RUN_DIR/report.html` (or `output`) atomically; return its path."""
-    run = load_run(run_dir)
+def write_report(
+    run_dir: Path | str, output: Path | str | None = None, run: RunFiles | None = None
+) -> Path:
+    """Write the self-contained `RUN_DIR/report.html` (or `output`) atomically; return its path.
+
+    `run`: the run's tables already in memory (`report.rundir.run_in_memory`); else read."""
+    run = load_run(run_dir) if run is None else run
     out = Path(output) if output is not None else run.run_dir / "report.html"
     doc = render_report(run)
     fd, tmp = tempfile.mkstemp(prefix=".report-", suffix=".html", dir=out.parent)

@@ -74,6 +74,12 @@ def read_frame(path: Path, required: tuple[str, ...]) -> pl.DataFrame:
         frame = pl.read_parquet(path)
     except Exception as exc:  # pyarrow/polars raise many kinds on a corrupt file
         raise DataError(f"{path}: cannot read parquet: {exc}") from exc
+    return check_frame(frame, required, path)
+
+
+def check_frame(frame: pl.DataFrame, required: tuple[str, ...], path: Path) -> pl.DataFrame:
+    """A run table as the report reads it: columns checked, `datetime` as dates, numbers as
+    float64, sorted by date (`path` names it in errors)."""
     missing = [c for c in required if c not in frame.columns]
     if missing:
         raise DataError(f"{path}: missing column(s) {missing}; has {frame.columns}")
@@ -104,6 +110,50 @@ def read_metrics(path: Path) -> dict[str, Any]:
     return metrics
 
 
+# The files whose presence the report lists, in its order.
+PRESENT_ORDER = (
+    "config.yaml",
+    "predictions.parquet",
+    "returns.parquet",
+    "positions.parquet",
+    "metrics.json",
+    "ic.parquet",
+    "quantiles.parquet",
+)
+
+# Run tables the report reads: attribute -> (file name, required columns).
+TABLES = {
+    "predictions": ("predictions.parquet", PREDICTION_COLUMNS),
+    "returns": ("returns.parquet", RETURN_COLUMNS),
+    "positions": ("positions.parquet", POSITION_COLUMNS),
+    "ic": ("ic.parquet", IC_COLUMNS),
+    "quantiles": ("quantiles.parquet", ("datetime",)),
+}
+
+
+def run_in_memory(
+    run_dir: Path | str,
+    config_text: str,
+    metrics: dict[str, Any],
+    **tables: pl.DataFrame,
+) -> RunFiles:
+    """The RunFiles of a run that is still in memory (the pipeline's objects, nothing read back):
+    the same checks and casts as `load_run` applies to the files."""
+    run_dir = Path(run_dir)
+    unknown = sorted(set(tables) - set(TABLES))
+    if unknown:
+        raise DataError(f"run tables {unknown} are not report inputs; known: {sorted(TABLES)}")
+    run = RunFiles(run_dir=run_dir, config_text=config_text, metrics=metrics)
+    loaded = yaml.safe_load(config_text)
+    run.config = loaded if isinstance(loaded, dict) else None
+    for attr, frame in tables.items():
+        name, cols = TABLES[attr]
+        setattr(run, attr, check_frame(frame, cols, run_dir / name))
+    given = {"config.yaml", "metrics.json", *(TABLES[a][0] for a in tables)}
+    run.present = {name: name in given for name in PRESENT_ORDER}
+    return run
+
+
 def load_run(run_dir: Path | str) -> RunFiles:
     """Load every known artifact of a run directory that exists."""
     run_dir = Path(run_dir)
@@ -120,14 +170,7 @@ def load_run(run_dir: Path | str) -> RunFiles:
                 run.config_error = f"top level is {type(loaded).__name__}, not a mapping"
         except yaml.YAMLError as exc:
             run.config_error = str(exc)
-    specs = {
-        "predictions": ("predictions.parquet", PREDICTION_COLUMNS),
-        "returns": ("returns.parquet", RETURN_COLUMNS),
-        "positions": ("positions.parquet", POSITION_COLUMNS),
-        "ic": ("ic.parquet", IC_COLUMNS),
-        "quantiles": ("quantiles.parquet", ("datetime",)),
-    }
-    for attr, (name, cols) in specs.items():
+    for attr, (name, cols) in TABLES.items():
         path = run_dir / name
         if path.is_file():
             setattr(run, attr, read_frame(path, cols))
@@ -138,18 +181,7 @@ def load_run(run_dir: Path | str) -> RunFiles:
     mpath = run_dir / "metrics.json"
     if mpath.is_file():
         run.metrics = read_metrics(mpath)
-    run.present = {
-        name: (run_dir / name).is_file()
-        for name in (
-            "config.yaml",
-            "predictions.parquet",
-            "returns.parquet",
-            "positions.parquet",
-            "metrics.json",
-            "ic.parquet",
-            "quantiles.parquet",
-        )
-    }
+    run.present = {name: (run_dir / name).is_file() for name in PRESENT_ORDER}
     return run
 
 

@@ -31,11 +31,6 @@ def predictions_to_grid(
     return grid.dates, grid["score"], grid["label"]
 
 
-def daily_ic(score: np.ndarray, label: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Daily Pearson IC and Spearman (rank) IC of score vs label [T, N] -> ([T], [T])."""
-    return evaluate.daily_ic(score, label), evaluate.daily_rank_ic(score, label)
-
-
 def quantile_means(score: np.ndarray, label: np.ndarray, k: int = 5) -> np.ndarray:
     """Mean label of each score quantile per day [T, N] -> [T, K] (q1 = lowest score)."""
     return evaluate.quantile_returns(score, label, n_groups=k)

@@ -186,15 +186,28 @@ class RayExecutor(Executor):
             self._started = False
 
 
+# Registered executors: `executor.kind` of a config -> a constructor from the ExecutorConfig.
+EXECUTORS: dict[str, Callable[[Any], Executor]] = {
+    "local": lambda cfg: LocalExecutor(),
+    "process": lambda cfg: ProcessExecutor(cfg.workers),
+    "ray": lambda cfg: RayExecutor(cfg.address, local_cpus=cfg.workers),
+}
+
+
 def make_executor(cfg) -> Executor:
-    """The executor of an ExecutorConfig (kind local|process|ray, address, workers)."""
-    if cfg.kind == "local":
-        return LocalExecutor()
-    if cfg.kind == "process":
-        return ProcessExecutor(cfg.workers)
-    if cfg.kind == "ray":
-        return RayExecutor(cfg.address, local_cpus=cfg.workers)
-    raise ConfigError(f"executor.kind: unknown executor {cfg.kind!r}; allowed: local, process, ray")
+    """The executor of an ExecutorConfig (kind: a name of EXECUTORS, address, workers)."""
+    if cfg.kind not in EXECUTORS:
+        raise ConfigError(
+            f"executor.kind: unknown executor {cfg.kind!r}; allowed: {', '.join(sorted(EXECUTORS))}"
+        )
+    return EXECUTORS[cfg.kind](cfg)
 
 
-__all__ = ["Executor", "LocalExecutor", "ProcessExecutor", "RayExecutor", "make_executor"]
+__all__ = [
+    "EXECUTORS",
+    "Executor",
+    "LocalExecutor",
+    "ProcessExecutor",
+    "RayExecutor",
+    "make_executor",
+]

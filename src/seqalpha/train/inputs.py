@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from seqalpha.config import DataConfig, FeaturesConfig, LabelsConfig
 from seqalpha.errors import DataError
 
 _ARRAYS = ("dates", "instruments", "features", "bars", "labels", "mask")
@@ -17,7 +18,9 @@ _ARRAYS = ("dates", "instruments", "features", "bars", "labels", "mask")
 
 @dataclass
 class Inputs:
-    """Unprocessed arrays of one run; processors are fitted per window later.
+    """Unprocessed arrays of a whole run, shared read-only by every window job (saved as .npy
+    for worker processes). A window job fits processors on its train rows and hands the model
+    a `dataset.SampleSet`: processed arrays of that window with train/valid/test `rows`.
 
     dates datetime64[D] [T]; instruments str [N]; features float32 [T, N, F] or None;
     bars float32 [T, N, B, Fb] or None; labels float32 [T, N, H] (raw); mask bool [T, N].
@@ -108,13 +111,14 @@ def _stack_panel(panel) -> tuple[list[str], np.ndarray]:
     return names, out
 
 
-def build_inputs(cfg) -> Inputs:
-    """Load the data of `cfg` (a PipelineConfig) and build raw features, bars, labels, mask."""
+def build_inputs(data: DataConfig, features: FeaturesConfig, labels: LabelsConfig) -> Inputs:
+    """Load the data of the config's `data`, `features` and `labels` sections and build raw
+    features, bars, labels and the universe mask (the first stage of a run)."""
     from seqalpha.data import load_panel
     from seqalpha.features import check_feature_specs
     from seqalpha.labels import LabelSpec, make_labels
 
-    d, f = cfg.data, cfg.features
+    d, f = data, features
     # extra names, syntax and no look-ahead in any feature: checked before any data is read
     replace = bool(getattr(f, "replace", False))  # features.replace: extra redefines library names
     check_feature_specs(f.library, dict(f.extra), replace=replace)
@@ -155,7 +159,7 @@ def build_inputs(cfg) -> Inputs:
         feats = blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=2)
         feats = np.ascontiguousarray(feats, dtype=np.float32)
         feats, names = drop_empty_features(feats, names, panel.universe)
-    lab = cfg.labels
+    lab = labels
     spec = LabelSpec(
         horizons=tuple(lab.horizons),
         kind=lab.kind,

@@ -14,12 +14,13 @@ import os
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import polars as pl
 
 from seqalpha.errors import ConfigError, DataError
+from seqalpha.jsonio import write_parquet_atomic
+from seqalpha.train.predictions import Predictions
 from seqalpha.train.runkey import check_resume_key, write_inputs
 from seqalpha.train.runlock import is_held
 from seqalpha.train.splits import Window
@@ -30,30 +31,44 @@ WINDOW_COLUMNS = ("datetime", "instrument", "score", "label")
 _TMP_PID = re.compile(r"^\..+\.(\d+)\.tmp$")  # jsonio's `.<name>.<pid>.tmp`
 
 
-def window_frame(inputs, window: Window, scores: dict[int, np.ndarray]) -> pl.DataFrame:
-    """Long table of one window: datetime, instrument, score (seed mean), label (raw, first
-    label column), `label_<name>` per label column when there are several (multi-horizon), and
-    score_seed<s> per seed when there are several; universe rows only."""
+def window_predictions(inputs, window: Window, scores: dict[int, np.ndarray]) -> Predictions:
+    """Predictions of one window's test range: the seed mean as `score`, the raw first label
+    column as `label`, every label column when there are several (multi-horizon), and each
+    seed's scores when there are several; the universe as the mask."""
     lo, hi = window.test
-    mask = np.asarray(inputs.mask[lo:hi], dtype=bool)
-    t, i = np.nonzero(mask)
     seeds = sorted(scores)
     stack = np.stack([scores[s] for s in seeds])
     with np.errstate(invalid="ignore"):
         mean = stack.mean(axis=0) if len(seeds) > 1 else stack[0]
-    cols: dict[str, Any] = {
-        "datetime": inputs.dates[lo:hi][t],
-        "instrument": inputs.instruments[i],
-        "score": mean[t, i].astype(np.float32),
-        "label": np.asarray(inputs.labels[lo:hi, :, 0])[t, i].astype(np.float32),
-    }
-    if inputs.labels.shape[2] > 1:
-        for h, name in enumerate(inputs.label_names):
-            cols[f"label_{name}"] = np.asarray(inputs.labels[lo:hi, :, h])[t, i].astype(np.float32)
-    if len(seeds) > 1:
-        for s, arr in zip(seeds, stack, strict=False):
-            cols[f"score_seed{s}"] = arr[t, i].astype(np.float32)
-    return pl.DataFrame(cols).with_columns(pl.col("datetime").cast(pl.Date))
+    labels = np.asarray(inputs.labels[lo:hi], dtype=np.float32)
+    per_label = {}
+    if labels.shape[2] > 1:
+        per_label = {name: labels[:, :, h] for h, name in enumerate(inputs.label_names)}
+    return Predictions(
+        inputs.dates[lo:hi],
+        inputs.instruments,
+        mean.astype(np.float32, copy=False),
+        labels[:, :, 0],
+        np.asarray(inputs.mask[lo:hi], dtype=bool),
+        per_label,
+        dict(zip(seeds, stack, strict=True)) if len(seeds) > 1 else {},
+    )
+
+
+def window_frame(inputs, window: Window, scores: dict[int, np.ndarray]) -> pl.DataFrame:
+    """Long table of one window (`window_predictions` as rows: the file of a finished window)."""
+    return window_predictions(inputs, window, scores).to_frame()
+
+
+def write_window(run_dir: str | Path, k: int, preds: Predictions) -> Path:
+    """RUN_DIR/windows/<k>.parquet, atomically: a resumed run skips this window."""
+    return write_parquet_atomic(preds.to_frame(), window_path(run_dir, k))
+
+
+def read_window(run_dir: str | Path, k: int) -> Predictions:
+    """The predictions of a finished window, read back for a resumed run."""
+    path = window_path(run_dir, k)
+    return Predictions.from_frame(pl.read_parquet(path), source=str(path))
 
 
 def _pid_alive(pid: int) -> bool:

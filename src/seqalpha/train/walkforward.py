@@ -7,22 +7,26 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from seqalpha.config import config_hash, config_to_dict
-from seqalpha.jsonio import write_parquet_atomic, write_text_atomic
-from seqalpha.train.executors import make_executor
-from seqalpha.train.inputs import build_inputs
+from seqalpha.config import PipelineConfig, config_hash, config_to_dict
+from seqalpha.jsonio import write_text_atomic
+from seqalpha.train.executors import Executor, make_executor
+from seqalpha.train.inputs import Inputs, build_inputs
+from seqalpha.train.predictions import Predictions
 from seqalpha.train.rundir import (
     check_resumable,
     collect_predictions,
     prepare_run_dir,
+    read_window,
     window_frame,
     window_path,
+    window_predictions,
+    write_window,
 )
 from seqalpha.train.splits import Window, check_windows, make_windows
 from seqalpha.train.window import (
@@ -39,7 +43,8 @@ from seqalpha.train.window import (
 
 @dataclass
 class RunState:
-    """What `run_walkforward` did: windows, which were trained now vs. resumed, timings."""
+    """What `run_walkforward` did: its predictions, the windows, which were trained now vs.
+    resumed from their files, timings."""
 
     run_dir: Path
     windows: list[Window]
@@ -47,19 +52,56 @@ class RunState:
     skipped: list[int]
     seconds: float
     config_hash: str
+    predictions: Predictions
+
+
+def walk_forward(
+    inputs: Inputs,
+    windows: Sequence[Window],
+    spec: TrainSpec,
+    executor: Executor,
+    seeds: Sequence[int] = (0,),
+    run_dir: str | Path | None = None,
+    on_window: Callable[[int], None] | None = None,
+) -> Predictions:
+    """Fit one model per (window, seed) on `inputs` and predict each test range.
+
+    With `run_dir`, a window whose `windows/<k>.parquet` exists is read back instead of
+    trained (resume), and each newly finished window is written there atomically.
+    """
+    by_index = {w.index: w for w in windows}
+    done = set() if run_dir is None else {k for k in by_index if window_path(run_dir, k).exists()}
+    parts = {k: read_window(run_dir, k) for k in sorted(done)}
+    jobs = [
+        Job(w, s, model_seed(s, w.index), spec)
+        for w in windows
+        if w.index not in done
+        for s in seeds
+    ]
+    pending: dict[int, dict[int, np.ndarray]] = {}
+    for job, scores in executor.map_unordered(run_job, inputs, jobs):
+        k = job.window.index
+        pending.setdefault(k, {})[job.seed] = scores
+        if len(pending[k]) == len(seeds):
+            parts[k] = window_predictions(inputs, by_index[k], pending.pop(k))
+            if run_dir is not None:
+                write_window(run_dir, k, parts[k])
+            if on_window is not None:
+                on_window(k)
+    return Predictions.concat([parts[w.index] for w in windows]).compact()
 
 
 def run_walkforward(
-    cfg,
+    cfg: PipelineConfig,
     run_dir: str | Path,
-    inputs=None,
-    executor=None,
+    inputs: Inputs | None = None,
+    executor: Executor | None = None,
     fresh: bool = False,
     on_window: Callable[[int], None] | None = None,
 ) -> RunState:
-    """Train and predict every window of `cfg` (PipelineConfig) into RUN_DIR/windows/<k>.parquet.
+    """The walk-forward of a config into RUN_DIR: run.json, windows/<k>.parquet, predictions.
 
-    Finished windows are skipped (resume). `inputs` defaults to `build_inputs(cfg)`;
+    Finished windows are resumed from their files. `inputs` defaults to the config's;
     `executor` to the one `cfg.executor` describes.
     """
     t_start = time.perf_counter()
@@ -67,7 +109,7 @@ def run_walkforward(
     h = config_hash(cfg)
     prepare_run_dir(run_dir, h, fresh)
     if inputs is None:
-        inputs = build_inputs(cfg)
+        inputs = build_inputs(cfg.data, cfg.features, cfg.labels)
     spec = train_spec(cfg)
     windows = make_windows(inputs.dates, cfg.walkforward, cfg.embargo, spec.lookback)
     meta = {
@@ -77,40 +119,25 @@ def run_walkforward(
         "windows": [w.describe(inputs.dates) for w in windows],
         "config": config_to_dict(cfg),
     }
-    done = {w.index for w in windows if window_path(run_dir, w.index).exists()}
-    check_resumable(run_dir, meta["windows"], done)
+    done = [w.index for w in windows if window_path(run_dir, w.index).exists()]
+    check_resumable(run_dir, meta["windows"], set(done))
     write_text_atomic(run_dir / "run.json", json.dumps(meta, indent=1, default=str))
-    jobs = [
-        Job(w, s, model_seed(s, w.index), spec)
-        for w in windows
-        if w.index not in done
-        for s in cfg.seeds
-    ]
-    pending: dict[int, dict[int, np.ndarray]] = {}
-    by_index = {w.index: w for w in windows}
-    trained = []
     own = executor is None
     ex = make_executor(cfg.executor) if own else executor
     try:
-        for job, scores in ex.map_unordered(run_job, inputs, jobs):
-            k = job.window.index
-            pending.setdefault(k, {})[job.seed] = scores
-            if len(pending[k]) == len(cfg.seeds):
-                frame = window_frame(inputs, by_index[k], pending.pop(k))
-                write_parquet_atomic(frame, window_path(run_dir, k))
-                trained.append(k)
-                if on_window is not None:
-                    on_window(k)
+        preds = walk_forward(inputs, windows, spec, ex, cfg.seeds, run_dir, on_window)
     finally:
         if own:
             ex.close()
+    trained = sorted(w.index for w in windows if w.index not in set(done))
     return RunState(
-        run_dir, windows, sorted(trained), sorted(done), time.perf_counter() - t_start, h
+        run_dir, windows, trained, sorted(done), time.perf_counter() - t_start, h, preds
     )
 
 
 __all__ = [
     "Job",
+    "Predictions",
     "RunState",
     "TrainSpec",
     "Window",
@@ -123,7 +150,9 @@ __all__ = [
     "run_job",
     "run_walkforward",
     "train_spec",
+    "walk_forward",
     "window_arrays",
     "window_frame",
     "window_path",
+    "window_predictions",
 ]

@@ -1,1 +1,0 @@
-"""seqalpha.execution"""
