@@ -158,7 +158,7 @@ def build_inputs(data: DataConfig, features: FeaturesConfig, labels: LabelsConfi
     if blocks:
         feats = blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=2)
         feats = np.ascontiguousarray(feats, dtype=np.float32)
-        feats, names = drop_empty_features(feats, names, panel.universe)
+        feats, names = drop_empty_features(feats, names, panel.universe, in_place=True)
     lab = labels
     spec = LabelSpec(
         horizons=tuple(lab.horizons),
@@ -182,14 +182,14 @@ def build_inputs(data: DataConfig, features: FeaturesConfig, labels: LabelsConfi
 
 
 def drop_empty_features(
-    x: np.ndarray, names: list[str], mask: np.ndarray
+    x: np.ndarray, names: list[str], mask: np.ndarray, in_place: bool = False
 ) -> tuple[np.ndarray, list[str]]:
     """Drop feature columns of x [T, N, F] with no finite value in the universe (e.g. Alpha158's
-    VWAP0 on a store without $vwap), with one warning naming them."""
-    finite = np.zeros(x.shape[2], dtype=bool)
-    for t0 in range(0, x.shape[0], 256):  # chunks keep the temporary boolean array small
-        sl = slice(t0, t0 + 256)
-        finite |= (np.isfinite(x[sl]) & mask[sl, :, None]).any(axis=(0, 1))
+    VWAP0 on a store without $vwap), with one warning naming them.
+
+    `in_place` compacts the kept columns inside x's own buffer (x C-contiguous; the caller gives
+    x up): the result is a view of that buffer, so no second copy of the features exists."""
+    finite = _finite_columns(x, np.asarray(mask, dtype=bool))
     if finite.all():
         return x, names
     empty = [n for n, ok in zip(names, finite, strict=False) if not ok]
@@ -199,7 +199,32 @@ def drop_empty_features(
         f"features {empty} have no finite value in the universe and are dropped", stacklevel=2
     )
     keep = np.nonzero(finite)[0]
-    return np.ascontiguousarray(x[:, :, keep]), [names[k] for k in keep]
+    kept = [names[k] for k in keep]
+    if not in_place:
+        return np.ascontiguousarray(x[:, :, keep]), kept
+    if not x.flags.c_contiguous or not x.flags.writeable:
+        raise DataError("drop_empty_features: in_place needs a writeable C-contiguous array")
+    T, N, F = x.shape
+    rows, flat = x.reshape(T * N, F), x.reshape(-1)
+    k = len(keep)
+    step = 1 << 16
+    for r0 in range(0, T * N, step):  # forward: row r lands at r*k <= r*F, never ahead of a read
+        r1 = min(r0 + step, T * N)
+        flat[r0 * k : r1 * k] = rows[r0:r1, keep].ravel()
+    return flat[: T * N * k].reshape(T, N, k), kept
+
+
+def _finite_columns(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """bool [F]: column f of x [T, N, F] has a finite value in a cell of mask [T, N]."""
+    F = x.shape[2]
+    found = np.zeros(F, dtype=bool)
+    for t0 in range(0, x.shape[0], 64):  # blocks of dates; stop once every column is found
+        todo = np.nonzero(~found)[0]
+        if len(todo) == 0:
+            break
+        block = x[t0 : t0 + 64][mask[t0 : t0 + 64]]  # member cells [n, F]
+        found[todo] |= np.isfinite(block[:, todo]).any(axis=0)
+    return found
 
 
 def _load_bars(minute_dir: str, bar_minutes: int, panel):
