@@ -115,7 +115,7 @@ def build_inputs(data: DataConfig, features: FeaturesConfig, labels: LabelsConfi
     """Load the data of the config's `data`, `features` and `labels` sections and build raw
     features, bars, labels and the universe mask (the first stage of a run)."""
     from seqalpha.data import load_panel
-    from seqalpha.features import check_feature_specs
+    from seqalpha.features import LIBRARIES, check_feature_specs
     from seqalpha.labels import LabelSpec, make_labels
 
     d, f = data, features
@@ -127,7 +127,7 @@ def build_inputs(data: DataConfig, features: FeaturesConfig, labels: LabelsConfi
     )
     names: list[str] = []
     blocks: list[np.ndarray] = []
-    if f.library in ("alpha158", "alpha360"):
+    if f.library in LIBRARIES:  # the daily expression libraries (features.engine)
         from seqalpha.features import compute_library
 
         n, x = _stack_panel(compute_library(panel, f.library, set(f.extra) if replace else ()))
