@@ -49,3 +49,20 @@ def test_all_empty_or_a_view_in_place_are_errors(panel):
         drop_empty_features(x[:, :, [1, 3]], ["b", "d"], mask)
     with pytest.raises(DataError, match="in_place"), pytest.warns(UserWarning):
         drop_empty_features(x[:, :, :4], list("abcd"), mask, in_place=True)
+
+
+def test_stack_panel_copies_every_field_and_spares_arrays_held_elsewhere():
+    from seqalpha.data.panel import Panel
+    from seqalpha.train.inputs import _stack_panel
+
+    rng = np.random.default_rng(5)
+    T, N = 700, 300  # several blocks of dates, rows spanning whole memory pages
+    fields = {f"f{k}": rng.standard_normal((T, N)).astype(np.float32) for k in range(4)}
+    want = np.stack(list(fields.values()), axis=2)
+    held = fields["f2"]  # a caller still holds this one: it must keep its values
+    held_copy = held.copy()
+    panel = Panel(np.datetime64("2020-01-01") + np.arange(T), [f"S{i}" for i in range(N)], fields)
+    names, x = _stack_panel(panel)
+    assert names == ["f0", "f1", "f2", "f3"] and not panel.fields  # the panel is consumed
+    np.testing.assert_array_equal(x, want)
+    np.testing.assert_array_equal(held, held_copy)

@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
+import mmap
+import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,13 +105,55 @@ def align_to(
 
 
 def _stack_panel(panel) -> tuple[list[str], np.ndarray]:
-    """Fields of a (temporary) panel as [T, N, F]; each field is released once copied so that
-    peak memory stays near one copy."""
+    """Fields of a (temporary) panel as [T, N, F], consumed: filled block of dates by block of
+    dates (a column write would touch every page of the result at once), each field's copied
+    rows handed back to the OS, so that peak memory stays near one copy of the features."""
     names = panel.field_names
-    out = np.empty((*panel.shape, len(names)), dtype=np.float32)
-    for k, name in enumerate(names):
-        out[:, :, k] = panel.fields.pop(name)
+    T, N = panel.shape
+    out = np.empty((T, N, len(names)), dtype=np.float32)
+    fields = [panel.fields.pop(name) for name in names]
+    step = 256
+    for t0 in range(0, T, step):
+        t1 = min(t0 + step, T)
+        for k in range(len(fields)):
+            out[t0:t1, :, k] = fields[k][t0:t1]
+            if sys.getrefcount(fields[k]) == 2:  # only this list holds it: nobody reads it again
+                _release_rows(fields[k], t0, t1)
+    del fields
+    _trim_heap()
     return names, out
+
+
+_MADV_DONTNEED = 4
+_LIBC = None
+if sys.platform.startswith("linux"):
+    try:
+        _LIBC = ctypes.CDLL(None)
+        _LIBC.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    except (OSError, AttributeError):
+        _LIBC = None
+
+
+def _release_rows(arr: np.ndarray, t0: int, t1: int) -> None:
+    """Return the whole memory pages inside rows t0..t1 of a C-contiguous array to the OS (Linux;
+    elsewhere a no-op). The rows read as zeros afterwards: only for arrays about to be freed."""
+    if _LIBC is None or not arr.flags.c_contiguous or not arr.flags.owndata:
+        return
+    page = mmap.PAGESIZE
+    row = arr.strides[0]
+    lo = arr.ctypes.data + t0 * row
+    hi = arr.ctypes.data + t1 * row
+    lo = (lo + page - 1) // page * page
+    hi = hi // page * page
+    if hi > lo:
+        _LIBC.madvise(ctypes.c_void_p(lo), ctypes.c_size_t(hi - lo), _MADV_DONTNEED)
+
+
+def _trim_heap() -> None:
+    """Give memory freed to the C heap back to the OS (glibc's malloc_trim; else a no-op)."""
+    trim = getattr(_LIBC, "malloc_trim", None)
+    if trim is not None:
+        trim(0)
 
 
 def build_inputs(data: DataConfig, features: FeaturesConfig, labels: LabelsConfig) -> Inputs:
