@@ -165,6 +165,14 @@ def test_extra_names_must_be_identifiers(name: str) -> None:
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize("name", ["datetime", "instrument"])
+def test_key_column_names_are_reserved(panel: Panel, name: str) -> None:
+    with pytest.raises(ConfigError, match=f"{name!r} is reserved"):
+        check_feature_specs(None, {name: "$close"})
+    with pytest.raises(ConfigError, match="key columns of the long table"):
+        evaluate_long(panel, {name: "$close"})  # it would overwrite the key column
+
+
 def test_extra_expression_errors_name_the_key() -> None:
     with pytest.raises(ConfigError, match=r"^features\.extra\.bad: cannot parse"):
         check_feature_specs("none", {"bad": "Mean($close, 5"})

@@ -48,7 +48,7 @@ _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 MIN_YEAR, MAX_YEAR = 1900, 2200
 
 
-def _check_date(value: Any) -> Any:
+def check_date(value: Any) -> Any:
     """A real calendar date: a YAML date or an ISO `YYYY-MM-DD` string (not a number, a
     timestamp with a time, or an impossible day such as 2021-02-30)."""
     if isinstance(value, _dt.datetime):
@@ -70,7 +70,7 @@ def _check_date(value: Any) -> Any:
     return value
 
 
-Date = Annotated[_dt.date, BeforeValidator(_check_date)]
+Date = Annotated[_dt.date, BeforeValidator(check_date)]
 
 # Thread and worker counts above this are refused (a config cannot ask for 100000 threads).
 MAX_THREADS = max(4, 4 * (os.cpu_count() or 1))

@@ -705,6 +705,9 @@ def evaluate_long(
     as in `evaluate`.
     """
     nodes = _prepare(panel, exprs, missing, allow_forward)
+    reserved = sorted({"datetime", "instrument"} & set(nodes))
+    if reserved:
+        raise ConfigError(f"feature names {reserved} are the key columns of the long table")
     lo = 0 if start is None else int(np.searchsorted(panel.dates, np.datetime64(start, "D")))
     hi = (
         len(panel.dates)

@@ -9,10 +9,11 @@ from seqalpha.errors import ConfigError, LeakageError
 from seqalpha.features.engine import check_no_lookahead, library_expressions, validate
 from seqalpha.features.expr import parse
 
-__all__ = ["FEATURE_NAME", "check_feature_specs", "library_feature_names"]
+__all__ = ["FEATURE_NAME", "RESERVED_NAMES", "check_feature_specs", "library_feature_names"]
 
 # a feature name: an identifier of ASCII letters, digits and _, not starting with a digit, <= 64
 FEATURE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+RESERVED_NAMES = frozenset({"datetime", "instrument"})  # the key columns of long tables
 
 _LIBRARIES = ("alpha158", "alpha360", "intraday")
 
@@ -46,11 +47,12 @@ def check_feature_specs(
 ) -> None:
     """Validate extra feature names and expressions against a library, without reading data.
 
-    Names match FEATURE_NAME; expressions parse and validate (ConfigError); no feature, of the
-    library or extra, reads data after its date (LeakageError naming it); an extra name equal to
-    a library feature is a ConfigError unless `replace` (then the extra expression redefines it;
-    intraday features are not expressions and cannot be redefined). `where` names the config key
-    (or CLI option) in messages; `replace_key` is how the user asks to replace.
+    Names match FEATURE_NAME and are not RESERVED_NAMES; expressions parse and validate
+    (ConfigError); no feature, of the library or extra, reads data after its date (LeakageError
+    naming it); an extra name equal to a library feature is a ConfigError unless `replace` (then
+    the extra expression redefines it; intraday features are not expressions and cannot be).
+    `where` names the config key (or CLI option) in messages; `replace_key` is how the user
+    asks to replace.
     """
     names = library_feature_names(library)
     if library in ("alpha158", "alpha360"):
@@ -64,6 +66,10 @@ def check_feature_specs(
             raise ConfigError(
                 f"{where}: feature name {name!r} must match {FEATURE_NAME.pattern} "
                 f"(a letter or _, then letters, digits or _; at most 64 characters)"
+            )
+        if name in RESERVED_NAMES:
+            raise ConfigError(
+                f"{where}: feature name {name!r} is reserved for the key column of long tables"
             )
         try:
             node = parse(text)
