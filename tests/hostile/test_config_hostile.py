@@ -128,6 +128,8 @@ def test_out_of_range_values_are_one_line_errors(config, tmp_path, sets, needles
         (["model.params.alpah=1"], ["alpah"]),
         (["walkforward.stpe=5"], ["walkforward.stpe", "unknown key"]),
         (["features.extra.bad=Foo($close)"], ["features.extra", "bad"]),
+        (["baselines=[{name: b, set: {model.name: lgbmm}}]"], ["baselines.b", "lgbmm"]),
+        (["baselines=[{name: b, set: {model.params: {alpha: -1}}}]"], ["baselines.b", "alpha"]),
     ],
 )
 def test_misspelt_names_fail_before_any_data_is_read(config, tmp_path, sets, needles):
@@ -268,3 +270,12 @@ def test_random_overrides_give_a_config_or_a_one_line_config_error(property_conf
         assert isinstance(cfg, PipelineConfig)
     assert time.perf_counter() - t0 < 5
     assert os.getcwd() == cwd
+
+
+@pytest.mark.parametrize("option", ["--start", "--end"])
+def test_impossible_date_on_the_features_command(synth_market, tmp_path, option):
+    out = tmp_path / "f.parquet"
+    args = ["features", str(synth_market), "--expr", "a=$close", "--universe", "market"]
+    result = CliRunner().invoke(app, [*args, option, "2021-02-30", "--out", str(out)])
+    assert_refused(result, option, "2021-02-30", "not a real date")
+    assert not out.exists()

@@ -8,6 +8,7 @@ against the stage registries by `seqalpha.registries.check_components`, one leve
 from __future__ import annotations
 
 import copy
+import datetime as _dt
 import hashlib
 import json
 import os
@@ -18,7 +19,7 @@ from typing import Any, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from seqalpha.config.schema import PREDICTION_SECTIONS, PipelineConfig
+from seqalpha.config.schema import PREDICTION_SECTIONS, PipelineConfig, check_date
 from seqalpha.errors import ConfigError
 
 # ---------------------------------------------------------------------------- YAML and errors
@@ -205,6 +206,16 @@ def validation_message(exc: ValidationError, root: type | None = None, prefix: s
     root = root or PipelineConfig
     parts = [_format_error(e, root, prefix) for e in exc.errors()]
     return "; ".join(p.replace("\n", " ") for p in parts)
+
+
+def parse_cli_date(value: str | None, option: str) -> _dt.date | None:
+    """A command-line date (YYYY-MM-DD, a real day) or None; else a one-line ConfigError."""
+    if value is None:
+        return None
+    try:
+        return check_date(value)
+    except ValueError as exc:
+        raise ConfigError(f"{option}: {exc}") from None
 
 
 # -------------------------------------------------------------------------- overrides

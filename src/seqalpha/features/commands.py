@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from seqalpha.config.loading import parse_cli_date
 from seqalpha.errors import ConfigError, DataError
 from seqalpha.features.specs import FEATURE_NAME, check_feature_specs
 
@@ -72,6 +73,7 @@ def features_command(
     library feature of the same name (in its place). Expressions are checked (syntax, names,
     no look-ahead) before any data is read. Returns the written table.
     """
+    start, end = parse_cli_date(start, "--start"), parse_cli_date(end, "--end")
     own = parse_expr_options(exprs)
     lib = library.lower() if library else None
     check_feature_specs(lib, own, replace=replace, where="--expr", replace_key=None)
