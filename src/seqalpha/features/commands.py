@@ -91,7 +91,7 @@ def features_command(
     from seqalpha.features.expr import parse
 
     table: dict[str, str] = {}
-    if lib:
+    if lib not in (None, "none"):
         table.update(library_expressions(lib))
     table.update(own)  # with replace, a redefined library feature keeps its place
     if not table:
