@@ -1,6 +1,7 @@
 """Hostile configs: every bad value is a one-line ConfigError naming its key, found before any
 data is read; YAML alias bombs and recursive aliases are refused fast; random `--set`
-overrides give a valid config or a one-line ConfigError, never another exception or a hang."""
+overrides give a valid config or a one-line ConfigError (LeakageError for a look-ahead
+feature), never another exception or a hang."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from seqalpha.cli import app
 from seqalpha.config import PipelineConfig, parse_yaml
 from seqalpha.config.loading import MAX_YAML_NODES
 from seqalpha.config.schema import MAX_THREADS
-from seqalpha.errors import ConfigError
+from seqalpha.errors import ConfigError, LeakageError
 from seqalpha.registries import load_checked_config
 
 pytestmark = pytest.mark.timeout(120)
@@ -236,7 +237,8 @@ SCALARS = st.one_of(
             "'2021-02-30'", "[1, 2]", "[]", "{}", "{a: 1}", "[2020-01-02, 2020-02-30]",
             "!!python/name:os.system", "&a [*a]", "[[[[[[", "'unterminated", "a: b: c",
             "os.path.join", "seqalpha.models.classic.LinearModel", '"a\\0b"', "*undefined",
-            "lgbm", "linear", "cs_zscore", "market", "rolling", "x" * 5000,
+            "lgbm", "linear", "cs_zscore", "market", "rolling", "x" * 5000, "Ref($close,-1)",
+            "Mean($close,5)", "{x: 'Ref($close,-1)'}", "{a: $close}",
         ]
     ),
     st.text(max_size=30),
@@ -264,7 +266,7 @@ def test_random_overrides_give_a_config_or_a_one_line_config_error(property_conf
     t0 = time.perf_counter()
     try:
         cfg = load_checked_config(property_config, sets)
-    except ConfigError as exc:
+    except (ConfigError, LeakageError) as exc:  # a look-ahead feature is a LeakageError
         assert "\n" not in str(exc) and str(exc).strip()
     else:
         assert isinstance(cfg, PipelineConfig)

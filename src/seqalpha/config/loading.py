@@ -12,6 +12,7 @@ import datetime as _dt
 import hashlib
 import json
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, get_args, get_origin
@@ -221,6 +222,9 @@ def parse_cli_date(value: str | None, option: str) -> _dt.date | None:
 # -------------------------------------------------------------------------- overrides
 
 
+_KEY_RE = re.compile(r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$")
+
+
 def apply_overrides(raw: dict, sets: Sequence[str]) -> dict:
     """A copy of `raw` with `key.path=value` overrides (values parsed as YAML) applied."""
     out = copy.deepcopy(raw) if raw else {}
@@ -231,6 +235,11 @@ def apply_overrides(raw: dict, sets: Sequence[str]) -> dict:
         key = key.strip()
         if not key or any(not p for p in key.split(".")):
             raise ConfigError(f"--set {item!r}: empty key path")
+        if not _KEY_RE.match(key):
+            raise ConfigError(
+                f"--set {key!r}: a key path is names and indexes joined by dots "
+                f"(letters, digits, _ and -)"
+            )
         value = parse_yaml(text, source=f"--set {key}")
         parts = key.split(".")
         cur: Any = out
