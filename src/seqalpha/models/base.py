@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import torch
 
 from seqalpha.dataset.core import SampleSet
 from seqalpha.errors import ConfigError, DataError
 from seqalpha.models.checkpoint import checkpoint_config, load_checkpoint, save_checkpoint
 from seqalpha.models.registry import create_model
+
+if TYPE_CHECKING:
+    import torch
 
 
 def _check_type(model: str, key: str, value: Any, default: Any) -> Any:

@@ -12,12 +12,13 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from seqalpha.errors import DataError
 from seqalpha.jsonio import to_jsonable
+
+if TYPE_CHECKING:
+    import torch
 
 WEIGHTS_FILE = "weights.pt"
 CONFIG_FILE = "config.json"
@@ -37,6 +38,8 @@ def save_checkpoint(
     directory: str | os.PathLike, state_dict: dict[str, torch.Tensor], config: dict[str, Any]
 ) -> Path:
     """Write `weights.pt` (CPU tensors only) and `config.json` into `directory`, each atomically."""
+    import torch
+
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     tmp = d / (WEIGHTS_FILE + ".tmp")
@@ -52,6 +55,8 @@ def load_checkpoint(
     directory: str | os.PathLike,
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """(state_dict, config) of a checkpoint; the weights are read with weights_only=True."""
+    import torch
+
     d = Path(directory)
     for name in (WEIGHTS_FILE, CONFIG_FILE):
         if not (d / name).is_file():

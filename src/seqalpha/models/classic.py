@@ -7,10 +7,9 @@ normalised); LightGBM handles NaN natively. They fit one label column (`label_co
 from __future__ import annotations
 
 import warnings
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import torch
 from numpy.lib.stride_tricks import sliding_window_view
 
 from seqalpha.dataset.core import SampleSet
@@ -18,6 +17,9 @@ from seqalpha.dataset.tabular import scatter_scores, tabular
 from seqalpha.errors import ConfigError, DataError
 from seqalpha.models.base import Model
 from seqalpha.models.registry import register_model
+
+if TYPE_CHECKING:
+    import torch
 
 
 def _xy(data: SampleSet, label_col: int, train: bool, fill: bool):
@@ -34,6 +36,8 @@ def _xy(data: SampleSet, label_col: int, train: bool, fill: bool):
 
 
 def _f64(v: float) -> torch.Tensor:
+    import torch
+
     return torch.tensor([v], dtype=torch.float64)
 
 
@@ -76,6 +80,8 @@ class LinearModel(Model):
         return scatter_scores(data, idx, X.astype(np.float64) @ self.coef + self.intercept)
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
+        import torch
+
         return {"coef": torch.from_numpy(self.coef), "intercept": _f64(self.intercept)}
 
     def load_state(self, tensors: dict[str, torch.Tensor], extra: dict[str, Any]) -> None:
@@ -271,6 +277,8 @@ class _TreesMixin:
         self.trees = forest_arrays(et)
 
     def _tree_tensors(self, prefix: str = "et.") -> dict[str, torch.Tensor]:
+        import torch
+
         return {
             prefix + k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in self.trees.items()
         }
@@ -405,6 +413,8 @@ class RidgeETRegime(_TreesMixin, Model):
         return scatter_scores(data, idx, (1 - w) * lin + w * tree)
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
+        import torch
+
         return {
             "coef": torch.from_numpy(self.coef),
             "intercept": _f64(self.intercept),
