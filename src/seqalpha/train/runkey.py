@@ -3,8 +3,9 @@ and a fingerprint of the data files the run reads, kept in `RUN_DIR/inputs.json`
 
 Finished windows are reused only under the same key. The data fingerprint is the sha256 that
 provenance records (`hash_files`: paths, sizes and bytes); it is recomputed only when a cheap
-listing of (path, size, mtime) differs from the stored one (a full hash of the 56 MB CSI300
-store takes ~0.8 s, the listing ~0.2 s).
+listing of (path, size, mtime) differs from the stored one. On the CSI300 store (5,274 files,
+56 MB) the hash takes 0.35-0.5 s and the listing 0.2 s; the hash grows with bytes (minute
+bars), the listing only with the number of files.
 """
 
 from __future__ import annotations
@@ -54,16 +55,18 @@ def input_files(cfg: Any, exclude: str | Path | None = None) -> list[Path]:
 
 
 def _expand(data_files: Iterable[str | Path]) -> list[Path]:
-    files: list[Path] = []
+    """Absolute paths of the files (directories expanded recursively), sorted, unique."""
+    files: set[str] = set()
     for item in data_files:
-        path = Path(item)
-        if path.is_dir():
-            files.extend(p for p in path.rglob("*") if p.is_file())
-        elif path.is_file():
-            files.append(path)
+        path = os.path.abspath(item)
+        if os.path.isdir(path):
+            for top, _, names in os.walk(path):
+                files.update(os.path.join(top, n) for n in names)
+        elif os.path.isfile(path):
+            files.add(path)
         else:
-            raise DataError(f"data file {path} does not exist")
-    return sorted({p.resolve() for p in files})
+            raise DataError(f"data file {item} does not exist")
+    return [Path(p) for p in sorted(files)]
 
 
 def _relative(files: list[Path]) -> tuple[Path | None, list[tuple[str, Path]]]:
@@ -73,12 +76,7 @@ def _relative(files: list[Path]) -> tuple[Path | None, list[tuple[str, Path]]]:
     return root, sorted((p.relative_to(root).as_posix(), p) for p in files)
 
 
-def hash_files(data_files: Iterable[str | Path]) -> dict[str, Any]:
-    """sha256 over the sorted relative paths (to the files' common folder), sizes and bytes.
-
-    Directories are expanded recursively. Returns {"sha256", "root", "n_files", "n_bytes"}.
-    """
-    root, rel = _relative(_expand(data_files))
+def _sha256(root: Path | None, rel: list[tuple[str, Path]]) -> dict[str, Any]:
     if root is None:
         return {"sha256": None, "root": None, "n_files": 0, "n_bytes": 0}
     digest = hashlib.sha256()
@@ -96,14 +94,25 @@ def hash_files(data_files: Iterable[str | Path]) -> dict[str, Any]:
     return {"sha256": digest.hexdigest(), "root": str(root), "n_files": len(rel), "n_bytes": total}
 
 
-def listing_hash(data_files: Iterable[str | Path]) -> str:
-    """sha256 of the sorted (relative path, size, mtime_ns) of the files: cheap, no reading."""
-    _, rel = _relative(_expand(data_files))
+def _listing(rel: list[tuple[str, Path]]) -> str:
     digest = hashlib.sha256()
     for name, path in rel:
-        st = path.stat()
+        st = os.stat(path)
         digest.update(f"{name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return digest.hexdigest()
+
+
+def hash_files(data_files: Iterable[str | Path]) -> dict[str, Any]:
+    """sha256 over the sorted relative paths (to the files' common folder), sizes and bytes.
+
+    Directories are expanded recursively. Returns {"sha256", "root", "n_files", "n_bytes"}.
+    """
+    return _sha256(*_relative(_expand(data_files)))
+
+
+def listing_hash(data_files: Iterable[str | Path]) -> str:
+    """sha256 of the sorted (relative path, size, mtime_ns) of the files: cheap, no reading."""
+    return _listing(_relative(_expand(data_files))[1])
 
 
 def data_fingerprint(
@@ -111,11 +120,11 @@ def data_fingerprint(
 ) -> dict[str, Any]:
     """{"sha256", "listing", "root", "n_files", "n_bytes"} of the files; the sha256 is taken
     from `previous` when its listing is unchanged (no file re-read)."""
-    files = _expand(data_files)
-    listing = listing_hash(files)
+    root, rel = _relative(_expand(data_files))
+    listing = _listing(rel)
     if previous and previous.get("listing") == listing and previous.get("sha256"):
-        return dict(previous)
-    return {**hash_files(files), "listing": listing}
+        return {**previous, "root": None if root is None else str(root)}
+    return {**_sha256(root, rel), "listing": listing}
 
 
 def read_inputs(run_dir: str | Path) -> dict[str, Any] | None:
