@@ -6,6 +6,7 @@ deleted before their replacement, and an unusable --out fails before any work.""
 from __future__ import annotations
 
 import fcntl
+import io
 import json
 import os
 import shutil
@@ -323,3 +324,18 @@ def test_unwritable_out_fails_before_any_work(trained, tmp_path):
     finally:
         if out != Path("/sys"):
             out.chmod(0o700)
+
+
+def test_truncated_outputs_are_rebuilt_by_a_rerun(run_copy):
+    cfg, run = run_copy
+    good = bytes_of(run, "predictions.parquet", "metrics.json")
+    for name in good:
+        (run / name).write_bytes(good[name][:40])  # e.g. copied or synced half-way
+    result = cli("train", cfg, run)
+    assert result.exit_code == 0, result.output
+    assert "0 trained, 5 resumed" in text(result)
+    before = pl.read_parquet(io.BytesIO(good["predictions.parquet"]))
+    assert pl.read_parquet(run / "predictions.parquet").equals(before)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["ic"] == json.loads(good["metrics.json"])["ic"]
+    assert_clean(run)
