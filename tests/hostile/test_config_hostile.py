@@ -106,6 +106,7 @@ def assert_no_work(out: Path) -> None:
         (["executor.kind=process", "executor.workers=100"], ["executor", "workers"]),
         (["labels.horizons=[0]"], ["labels.horizons"]),
         (["walkforward.step=0"], ["walkforward.step"]),
+        (["data.start=2020-05-01", "data.end=2020-02-01"], ["data", "before start"]),
     ],
 )
 def test_out_of_range_values_are_one_line_errors(config, tmp_path, sets, needles):
@@ -130,6 +131,9 @@ def test_out_of_range_values_are_one_line_errors(config, tmp_path, sets, needles
         (["walkforward.stpe=5"], ["walkforward.stpe", "unknown key"]),
         (["features.extra.bad=Foo($close)"], ["features.extra", "bad"]),
         (["baselines=[{name: b, set: {model.name: lgbmm}}]"], ["baselines.b", "lgbmm"]),
+        (["data.universe=markt"], ["data.universe", "markt", "allowed: all, market"]),
+        (["data.benchmark=SYN_INDX"], ["data.benchmark", "SYN_INDX"]),
+        (["labels.benchmark=SYN_INDX", "labels.kind=excess"], ["labels.benchmark"]),
         (["baselines=[{name: b, set: {model.params: {alpha: -1}}}]"], ["baselines.b", "alpha"]),
     ],
 )

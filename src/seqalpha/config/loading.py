@@ -327,6 +327,33 @@ def config_from_dict(
     return cfg
 
 
+def check_data_names(cfg: PipelineConfig) -> None:
+    """The universe and benchmark names exist in an existing Qlib store (`data.dir` with
+    `instruments/`), checked before any data is read; a store not there yet (synthetic: made
+    by the run) is skipped."""
+    root = Path(cfg.data.dir)
+    inst = root / "instruments"
+    if not inst.is_dir():
+        return
+    universe = cfg.data.universe
+    if isinstance(universe, str) and not (inst / f"{universe}.txt").is_file():
+        avail = sorted(p.stem for p in inst.glob("*.txt"))
+        raise ConfigError(
+            f"data.universe: no market {universe!r} in {inst}; allowed: {', '.join(avail[:30])}"
+        )
+    features = root / "features"
+    if not features.is_dir():
+        return
+    # the default data.benchmark (SH000300) is only needed by a backtest: checked when given
+    given = "benchmark" in cfg.data.model_fields_set
+    for key, code in (
+        ("data.benchmark", cfg.data.benchmark if given else None),
+        ("labels.benchmark", cfg.labels.benchmark),
+    ):
+        if code and not (features / code.lower()).is_dir():
+            raise ConfigError(f"{key}: instrument {code!r} has no data in {features}")
+
+
 def load_config(
     path: str | Path,
     sets: Sequence[str] = (),
@@ -340,9 +367,12 @@ def load_config(
     if raw is not None and not isinstance(raw, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of sections")
     raw = apply_overrides(raw or {}, sets)
-    return config_from_dict(
-        raw, source=str(path), base_dir=path.resolve().parent, data_dir=data_dir
-    )
+    cfg = config_from_dict(raw, source=str(path), base_dir=path.resolve().parent, data_dir=data_dir)
+    try:
+        check_data_names(cfg)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return cfg
 
 
 def config_to_dict(cfg: PipelineConfig) -> dict:

@@ -220,6 +220,12 @@ class DataConfig(Section):
     minute_dir: PathText | None = None
     bar_minutes: int = Field(30, gt=0, le=240)
 
+    @model_validator(mode="after")
+    def _ordered(self) -> DataConfig:
+        if self.start is not None and self.end is not None and self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        return self
+
 
 class FeaturesConfig(Section):
     """Daily feature library, extra expressions, and sequence look-back (days)."""
@@ -348,6 +354,10 @@ class WalkForwardConfig(Section):
                     f"schedule {self.schedule!r} takes step/train_days/valid_days/"
                     f"test_start/test_end, not explicit ranges {given}"
                 )
+            for a, b in (("train_start", "test_start"), ("test_start", "test_end")):
+                lo, hi = getattr(self, a), getattr(self, b)
+                if lo is not None and hi is not None and hi < lo:
+                    raise ValueError(f"{b} {hi} is before {a} {lo}")
             if self.valid_days >= self.train_days:
                 raise ValueError(
                     f"valid_days {self.valid_days} must be < train_days {self.train_days}"
