@@ -235,6 +235,7 @@ class FeaturesConfig(Section):
     lookback: int = Field(1, ge=1, le=1000)
     bars: bool = False
     intraday_window: int = Field(20, ge=1, le=1000)
+    replace: bool = False  # an `extra` name may redefine a library feature (in its place)
 
 
 class LabelsConfig(Section):
