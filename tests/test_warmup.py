@@ -23,7 +23,7 @@ def test_tiny_panel_is_a_small_market_with_a_benchmark():
 
 
 def test_warmup_compiles_every_cached_kernel(warmed):
-    assert set(warmed) == {"features", "backtest"}
+    assert set(warmed) == {"features", "backtest", "cross-section"}
     kernels = warmup.cached_kernels()
     assert "seqalpha.features.ops.roll_sum" in kernels
     assert "seqalpha.backtest._engine.run_topk" in kernels

@@ -2,7 +2,8 @@
 
 `python -m seqalpha.warmup` (run by `make setup`): the feature kernels (every rolling and
 cross-sectional operator, through Alpha158, Alpha360 and the expression engine), the top-k and
-weight backtests, and the tradability path, each on the dtypes a run passes them. The kernels
+weight backtests, the tradability path, and the cross-sectional and processor kernels, each on
+the dtypes a run passes them. The kernels
 are `cache=True`, so the machine code lands in `__pycache__` (or `$NUMBA_CACHE_DIR`).
 """
 
@@ -112,14 +113,40 @@ def warm_backtest(panel) -> None:
     TopkDropout(topk=4, n_drop=1).step(scores[0], np.zeros(market.shape[1], dtype=bool))
 
 
+def warm_xsection() -> None:
+    """The cross-sectional kernels (`seqalpha.xsection`) and the processors' kernels, on float32
+    and float64 panels, whole or as column blocks (the layouts processors and metrics pass)."""
+    from seqalpha import xsection as xs
+    from seqalpha.features.processors import ProcessorChain
+
+    rng = np.random.default_rng(2)
+    x64 = rng.normal(size=(20, 12, 3))
+    x64[0, 0, 0] = np.nan
+    mask = rng.random((20, 12)) < 0.9
+    x32 = x64.astype(np.float32)
+    fns = (xs.rank_avg, xs.rank_pct, xs.rank_mid, xs.rank_centred, xs.rank_norm, xs.rank_gauss)
+    fns += (xs.zscore, xs.demean, xs.robust_zscore, xs.winsorize_mad, xs.fill_median)
+    for x in (x32, x32[:, :, 1:], x64, x64[:, :, 0]):
+        for fn in fns:
+            fn(x, mask)
+    for name in ("robust_zscore", "zscore", "fillna", "cs_zscore", "cs_rank", "cs_rankgauss"):
+        out = np.empty(x32.shape, dtype=np.float32)
+        chain = ProcessorChain.from_config([{"name": name}])
+        chain.fit_transform(x32[:, :, 1:], mask, mask, out=out[:, :, 1:])
+        chain.fit_transform(x32, mask, mask, out=out)
+    xs.daily_ic(x64[:, :, 1], x64[:, :, 2], mask)
+    xs.daily_rank_ic(x64[:, :, 1], x64[:, :, 2], mask)
+
+
 def cached_kernels() -> dict[str, Any]:
     """Every `@njit(cache=True)` dispatcher of the package's kernel modules, by qualified name."""
+    from seqalpha import xsection
     from seqalpha.backtest import _engine
-    from seqalpha.features import ops
+    from seqalpha.features import ops, processors
     from seqalpha.portfolio import _topk, _weights
 
     out = {}
-    for mod in (ops, _engine, _topk, _weights):
+    for mod in (ops, _engine, _topk, _weights, xsection, processors):
         for name, obj in vars(mod).items():
             stats = getattr(obj, "stats", None)
             if getattr(stats, "cache_path", None) is not None:
@@ -137,6 +164,9 @@ def warmup() -> dict[str, float]:
     t0 = time.perf_counter()
     warm_backtest(panel)
     times["backtest"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    warm_xsection()
+    times["cross-section"] = time.perf_counter() - t0
     return times
 
 
