@@ -14,7 +14,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "seqalpha"
 
 # The pipeline order, bottom first; a part may import parts of its own tier or of earlier ones.
 ORDER: list[set[str]] = [
-    {"errors", "jsonio", "paths", "xsection", "config"},  # shared small pieces
+    {"errors", "jsonio", "logs", "paths", "xsection", "config"},  # shared small pieces
     {"data"},
     {"features", "labels"},
     {"dataset", "risk"},
@@ -24,7 +24,7 @@ ORDER: list[set[str]] = [
     {"report", "warmup"},
     {"registries"},  # checks every registered name of a config: reads the stages' registries
     {"pipeline"},
-    {"cli"},
+    {"cli", "api"},  # the command line and the Python API over the orchestrator
 ]
 
 

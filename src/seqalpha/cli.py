@@ -20,6 +20,29 @@ app.add_typer(data_app, name="data")
 console = Console(stderr=True)
 
 
+def _logging(log_file: Path | None):
+    """Progress and stage lines of the `seqalpha` logger: bare on a terminal (rich bars show the
+    epochs), timestamped in a batch job (stderr not a terminal), and all of them in `log_file`."""
+    from seqalpha.logs import configure_logging
+
+    def echo(line: str) -> None:
+        console.print(line, markup=False, soft_wrap=True)
+
+    return configure_logging(log_file, terminal=console.is_terminal, echo=echo)
+
+
+def _say(message: str) -> None:
+    """The orchestrator's messages, as lines of the `seqalpha.pipeline` logger."""
+    from seqalpha.logs import get_logger
+
+    get_logger("pipeline").info(message)
+
+
+_LOG_FILE_OPT = typer.Option(
+    None, "--log-file", help="Also write progress lines (stages, windows, epochs) to this file."
+)
+
+
 def _fail(exc: Exception) -> None:
     """Print `error: <message>` on ONE line of stderr (no wrapping, no markup) and exit 2."""
     from rich.markup import escape
@@ -180,6 +203,7 @@ def demo(
     market_only: bool = typer.Option(
         False, "--market-only", help="Only synthesize the market and summarize it."
     ),
+    log_file: Path | None = _LOG_FILE_OPT,
 ) -> None:
     """The whole pipeline on the built-in synthetic market: an intraday GRU against an lgbm
     baseline (examples/demo_synthetic.yaml), then the metrics table and the report's path."""
@@ -200,7 +224,8 @@ def demo(
             return
         from seqalpha.pipeline import run_demo, summary_table, year_table
 
-        results = run_demo(out, log=console.print)
+        with _logging(log_file):
+            results = run_demo(out, log=_say)
         stdout = _Console(width=None if sys.stdout.isatty() else 150)
         stdout.print(summary_table(results, "seqalpha demo: test period, overall"))
         stdout.print(year_table(results["main"], "intraday GRU by year"))
@@ -230,6 +255,7 @@ def run(
     data_dir: Path | None = _DATA_DIR_OPT,
     set_: list[str] = _SET_OPT,
     fresh: bool = _FRESH_OPT,
+    log_file: Path | None = _LOG_FILE_OPT,
 ) -> None:
     """The whole pipeline: features, labels, walk-forward, evaluation, backtest, report, MLflow."""
     from rich.console import Console as _Console
@@ -237,7 +263,8 @@ def run(
     from seqalpha.pipeline import run_pipeline, summary_table, year_table
 
     try:
-        results = run_pipeline(config, out, data_dir, set_, fresh, log=console.print)
+        with _logging(log_file):
+            results = run_pipeline(config, out, data_dir, set_, fresh, log=_say)
     except SeqAlphaError as exc:
         _fail(exc)
     stdout = _Console(width=None if sys.stdout.isatty() else 150)
@@ -253,12 +280,14 @@ def train(
     data_dir: Path | None = _DATA_DIR_OPT,
     set_: list[str] = _SET_OPT,
     fresh: bool = _FRESH_OPT,
+    log_file: Path | None = _LOG_FILE_OPT,
 ) -> None:
     """Walk-forward training: RUN_DIR/windows/*, predictions.parquet, metrics.json, config.yaml."""
     from seqalpha.pipeline import train_command
 
     try:
-        train_command(config, out, data_dir, set_, fresh, log=console.print)
+        with _logging(log_file):
+            train_command(config, out, data_dir, set_, fresh, log=_say)
     except SeqAlphaError as exc:
         _fail(exc)
 
@@ -281,6 +310,9 @@ def features(
     out: Path = typer.Option(
         ..., "--out", help="Output Parquet: datetime, instrument, one column per feature."
     ),
+    replace: bool = typer.Option(
+        False, "--replace", help="An --expr may redefine a library feature of the same name."
+    ),
 ) -> None:
     """Compute a factor library and/or expressions for universe members into a long Parquet."""
     from rich.progress import Progress
@@ -301,6 +333,7 @@ def features(
                 out,
                 progress=lambda i, n: bar.update(task, completed=i, total=n),
                 log=console.print,
+                replace=replace,
             )
         console.print(f"wrote {df.height} rows x {df.width - 2} features to {out}")
     except SeqAlphaError as exc:

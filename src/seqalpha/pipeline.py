@@ -18,10 +18,11 @@ same run stopped after training (`stop_after="train"`: predictions.parquet, metr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -39,6 +40,7 @@ from seqalpha.config import PipelineConfig, config_hash, config_yaml, dump_confi
 from seqalpha.errors import ConfigError, DataError
 from seqalpha.evaluate import daily_ic, daily_rank_ic, quantile_returns, signal_metrics
 from seqalpha.jsonio import to_jsonable, write_json_atomic, write_parquet_atomic
+from seqalpha.logs import fmt_seconds, get_logger
 from seqalpha.portfolio import TopkDropout, get_strategy
 from seqalpha.registries import load_checked_config
 from seqalpha.report.html import write_report
@@ -53,6 +55,21 @@ from seqalpha.train.runlock import holds_run_dir
 from seqalpha.train.walkforward import run_walkforward
 
 Log = Callable[[str], None]
+logger = get_logger("pipeline")
+
+
+@contextlib.contextmanager
+def stage(name: str) -> Iterator[None]:
+    """Log `stage <name>: start` and `stage <name>: done in <elapsed>` (or `failed after`)."""
+    logger.info("stage %s: start", name)
+    t0 = time.perf_counter()
+    try:
+        yield
+    except BaseException:
+        logger.info("stage %s: failed after %s", name, fmt_seconds(time.perf_counter() - t0))
+        raise
+    logger.info("stage %s: done in %s", name, fmt_seconds(time.perf_counter() - t0))
+
 
 # Where a run may stop: after training (`seqalpha train`) or after the report (`seqalpha run`).
 Stage = Literal["train", "report"]
@@ -209,16 +226,16 @@ def run_config(
         f"{' + bars' if cfg.features.bars else ''})"
     )
     t_in = time.perf_counter()
-    inputs = build_inputs(cfg.data, cfg.features, cfg.labels)
+    with stage("inputs"):
+        inputs = build_inputs(cfg.data, cfg.features, cfg.labels)
     inputs_s = time.perf_counter() - t_in
     feats = "none" if inputs.features is None else "x".join(map(str, inputs.features.shape))
     say(
         f"inputs: {len(inputs.dates)} days x {len(inputs.instruments)} instruments, "
         f"features {feats}, {inputs_s:.1f}s"
     )
-    state = run_walkforward(
-        cfg, out, inputs=inputs, fresh=fresh, on_window=lambda k: say(f"window {k} done")
-    )
+    with stage("walk-forward"):
+        state = run_walkforward(cfg, out, inputs=inputs, fresh=fresh)
     del inputs
     say(
         f"{len(state.windows)} windows: {len(state.trained)} trained, "
@@ -254,15 +271,17 @@ def run_config(
         write_json_atomic(out / "metrics.json", signal)
         return signal
 
-    tables = evaluate_predictions(preds)
-    for name, table in tables.items():
-        write_parquet_atomic(table, out / f"{name}.parquet")
+    with stage("evaluation"):
+        tables = evaluate_predictions(preds)
+        for name, table in tables.items():
+            write_parquet_atomic(table, out / f"{name}.parquet")
     say(
         "backtest: " + f"{cfg.portfolio.strategy} (topk {cfg.portfolio.topk}, n_drop "
         f"{cfg.portfolio.n_drop}), costs {cfg.backtest.buy_cost:.2%}/{cfg.backtest.sell_cost:.2%}"
     )
-    result = run_backtest(cfg, preds)
-    result.write(out)
+    with stage("backtest"):
+        result = run_backtest(cfg, preds)
+        result.write(out)
     metrics = merge_metrics(signal, result.metrics())
     metrics["seconds_pipeline"] = round(time.perf_counter() - t0, 3)
     write_json_atomic(out / "metrics.json", metrics)
@@ -276,7 +295,8 @@ def run_config(
         positions=result.positions,
         **tables,
     )
-    report = write_report(out, run=run)
+    with stage("report"):
+        report = write_report(out, run=run)
     if cfg.tracking.enabled:
         artifacts = [
             out / n
@@ -289,15 +309,16 @@ def run_config(
                 "provenance.json",
             )
         ]
-        run_id = log_run(
-            out,
-            cfg.model_dump(mode="json"),
-            to_jsonable(metrics),
-            [a for a in artifacts if a.exists()],
-            cfg.tracking.tracking_uri,
-            cfg.tracking.experiment,
-            log=say,
-        )
+        with stage("tracking"):
+            run_id = log_run(
+                out,
+                cfg.model_dump(mode="json"),
+                to_jsonable(metrics),
+                [a for a in artifacts if a.exists()],
+                cfg.tracking.tracking_uri,
+                cfg.tracking.experiment,
+                log=say,
+            )
         say(f"MLflow run {run_id}")
     say(f"report: {report}")
     return metrics

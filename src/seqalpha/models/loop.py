@@ -19,8 +19,11 @@ import torch
 
 from seqalpha.dataset.core import SampleSet
 from seqalpha.errors import ConfigError, DataError
+from seqalpha.logs import PROGRESS, eta, fmt_seconds, get_logger
 from seqalpha.models.checkpoint import save_checkpoint
 from seqalpha.models.losses import METRICS, signal_metric
+
+log = get_logger("train")
 
 
 @dataclass
@@ -124,6 +127,23 @@ def state_copy(net: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in net.state_dict().items()}
 
 
+def _log_epoch(rec: dict[str, float], cfg: LoopConfig, elapsed: float, bar: bool) -> None:
+    """One plain line per epoch: k/n, train loss, valid metric, elapsed and ETA (all epochs)."""
+    k = int(rec["epoch"]) + 1
+    metric = "valid_" + cfg.early_stop_metric
+    valid = f"  {metric} {rec[metric]:.4f}" if metric in rec else ""
+    log.info(
+        "epoch %d/%d  train loss %.4f%s  elapsed %s  ETA %s",
+        k,
+        cfg.epochs,
+        rec["train_loss"],
+        valid,
+        fmt_seconds(elapsed),
+        fmt_seconds(eta(elapsed, k, cfg.epochs)),
+        extra=PROGRESS if bar else None,
+    )
+
+
 def fit_torch(
     adapter: TrainAdapter, train: SampleSet, valid: SampleSet | None, cfg: LoopConfig
 ) -> LoopResult:
@@ -191,6 +211,7 @@ def fit_torch(
                 history.append(rec)
                 if bar is not None:
                     bar.update(task, valid=f"{rec.get('valid_ic', float('nan')):.4f}")
+                _log_epoch(rec, cfg, time.perf_counter() - t_start, bar is not None)
                 if np.isfinite(score) and score > best_score:
                     best_score, best_epoch, best_state, stale = score, epoch, state_copy(net), 0
                     if cfg.checkpoint_dir is not None:

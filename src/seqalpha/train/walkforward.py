@@ -15,6 +15,7 @@ import numpy as np
 
 from seqalpha.config import PipelineConfig, config_hash, config_to_dict
 from seqalpha.jsonio import write_text_atomic
+from seqalpha.logs import eta, fmt_seconds, get_logger
 from seqalpha.train.executors import Executor, make_executor
 from seqalpha.train.inputs import Inputs, build_inputs
 from seqalpha.train.predictions import Predictions
@@ -39,6 +40,8 @@ from seqalpha.train.window import (
     train_spec,
     window_arrays,
 )
+
+log = get_logger("walkforward")
 
 
 @dataclass
@@ -79,6 +82,14 @@ def walk_forward(
         for s in seeds
     ]
     pending: dict[int, dict[int, np.ndarray]] = {}
+    n_todo, n_done, t0 = len(windows) - len(done), 0, time.perf_counter()
+    log.info(
+        "walk-forward: %d windows x %d seeds: %d resumed, %d to train",
+        len(windows),
+        len(seeds),
+        len(done),
+        n_todo,
+    )
     for job, scores in executor.map_unordered(run_job, inputs, jobs):
         k = job.window.index
         pending.setdefault(k, {})[job.seed] = scores
@@ -86,6 +97,16 @@ def walk_forward(
             parts[k] = window_predictions(inputs, by_index[k], pending.pop(k))
             if run_dir is not None:
                 write_window(run_dir, k, parts[k])
+            n_done += 1
+            elapsed = time.perf_counter() - t0
+            log.info(
+                "window %d of %d done (window %d)  elapsed %s  ETA %s",
+                n_done,
+                n_todo,
+                k,
+                fmt_seconds(elapsed),
+                fmt_seconds(eta(elapsed, n_done, n_todo)),
+            )
             if on_window is not None:
                 on_window(k)
     return Predictions.concat([parts[w.index] for w in windows]).compact()
