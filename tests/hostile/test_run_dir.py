@@ -339,3 +339,35 @@ def test_truncated_outputs_are_rebuilt_by_a_rerun(run_copy):
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["ic"] == json.loads(good["metrics.json"])["ic"]
     assert_clean(run)
+
+
+def test_two_real_runs_into_one_directory(synth_market, tmp_path):
+    """A second `seqalpha train` started while the first is training is refused at once."""
+    raw = yaml.safe_load(write_config(tmp_path / "cfg.yaml", synth_market).read_text())
+    raw["model"] = {
+        "name": "lgbm",
+        "params": {"n_estimators": 200, "early_stopping_rounds": 200, "num_threads": 1},
+    }
+    raw["walkforward"] = {"schedule": "rolling", "step": 5, "train_days": 40, "valid_days": 3}
+    cfg = tmp_path / "slow.yaml"
+    cfg.write_text(yaml.safe_dump(raw))
+    run = tmp_path / "run"
+    seqalpha = Path(sys.executable).parent / "seqalpha"
+    first = subprocess.Popen(
+        [str(seqalpha), "train", str(cfg), "--out", str(run)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (run / "windows").is_dir() and first.poll() is None:
+            assert time.monotonic() < deadline, "the first run did not start"
+            time.sleep(0.05)
+        assert first.poll() is None, "the first run ended before the second started"
+        result = cli("train", cfg, run)
+        one_line_error(result, "in use by", f"pid {first.pid}")
+    finally:
+        if first.poll() is None:
+            os.killpg(first.pid, 9)
+        first.wait(timeout=30)
