@@ -371,3 +371,14 @@ def test_two_real_runs_into_one_directory(synth_market, tmp_path):
         if first.poll() is None:
             os.killpg(first.pid, 9)
         first.wait(timeout=30)
+
+
+@pytest.mark.parametrize("content", ['{"config_hash": "ab', "[1, 2]"])
+def test_damaged_run_record_is_rewritten(run_copy, content):
+    cfg, run = run_copy
+    (run / "run.json").write_text(content)
+    result = cli("train", cfg, run)
+    assert result.exit_code == 0, result.output
+    assert "run.json: unreadable" in text(result) and "0 trained, 5 resumed" in text(result)
+    assert len(json.loads((run / "run.json").read_text())["windows"]) == 5
+    assert_clean(run)

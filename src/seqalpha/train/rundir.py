@@ -112,8 +112,10 @@ def remove_partial_files(run_dir: str | Path, log: Log | None = None) -> list[st
     run_json = run_dir / "run.json"
     if run_json.exists():
         try:
-            json.loads(run_json.read_text(encoding="utf-8"))
+            ok = isinstance(json.loads(run_json.read_text(encoding="utf-8")), dict)
         except (OSError, ValueError):
+            ok = False
+        if not ok:
             run_json.unlink(missing_ok=True)
             removed.append("run.json")
             say(f"{run_json}: unreadable (half-written); it is written again")
