@@ -70,25 +70,29 @@ def configure_logging(
     stream: TextIO | None = None,
     terminal: bool | None = None,
     echo: Callable[[str], None] | None = None,
+    show: bool = True,
 ) -> Iterator[logging.Logger]:
     """Send the `seqalpha` logger's INFO records to `stream` (default stderr) and `log_file`.
 
     On a terminal (`terminal`, default: `stream.isatty()`) lines are shown bare through `echo`
     (default: written to the stream) and progress records are dropped (rich bars show them); in a
-    batch job every line is shown with a timestamp. The file gets every line with time, level and
-    logger name. The handlers are removed on exit."""
+    batch job every line is shown with a timestamp; `show=False` shows nothing. The file gets every
+    line with time, level and logger name. The handlers are removed on exit."""
     stream = sys.stderr if stream is None else stream
     terminal = _isatty(stream) if terminal is None else terminal
     logger = logging.getLogger(ROOT)
     handlers: list[logging.Handler] = []
     if terminal:
-        show = _CallbackHandler(echo or (lambda line: print(line, file=stream, flush=True)))
-        show.setFormatter(logging.Formatter("%(message)s"))
-        show.addFilter(_NoProgress())
+        shown: logging.Handler = _CallbackHandler(
+            echo or (lambda line: print(line, file=stream, flush=True))
+        )
+        shown.setFormatter(logging.Formatter("%(message)s"))
+        shown.addFilter(_NoProgress())
     else:
-        show = logging.StreamHandler(stream)
-        show.setFormatter(logging.Formatter(BATCH_FORMAT, "%Y-%m-%d %H:%M:%S"))
-    handlers.append(show)
+        shown = logging.StreamHandler(stream)
+        shown.setFormatter(logging.Formatter(BATCH_FORMAT, "%Y-%m-%d %H:%M:%S"))
+    if show:
+        handlers.append(shown)
     if log_file is not None:
         path = Path(log_file)
         try:
