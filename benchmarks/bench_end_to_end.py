@@ -59,7 +59,9 @@ WORKFLOWS = {
     "lgbm": {"config": "examples/csi300_lgbm_alpha158.yaml", "sets": []},
     "gru": {"config": "examples/csi300_gru_alpha360.yaml", "sets": ["model.params.epochs=1"]},
 }
-# seqalpha's log lines that open a stage (the first match wins; a missing one merges stages)
+# seqalpha's stage lines (`stage <name>: start` / `done in`), after an optional time stamp
+STAGE_LINE = re.compile(r"^(?:\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\S* )?stage (\S+): (start|done)")
+# older seqalpha without stage lines: log lines that open a stage (a missing one merges stages)
 STAGE_PATTERNS = (
     ("inputs", re.compile(r"^building inputs")),
     ("walkforward", re.compile(r"^inputs: ")),
@@ -323,21 +325,70 @@ def run_measured(cmd: list[str], env: dict, cwd: Path, log_path: Path, timeout: 
     )
 
 
-def stage_marks(m: Measured, side: str) -> list[tuple[str, float]]:
-    """(stage name, start second) from the output lines; the first stage starts at 0."""
+def stage_marks(lines: list[tuple[float, str, str]], side: str) -> list[tuple[str, float]]:
+    """(stage name, start second) from the output lines; the first stage starts at 0.
+
+    seqalpha's `stage X: start` lines when it writes them (the time after `stage X: done` until
+    the next start is `after X`), else its older log lines; the driver's `STAGE X` lines."""
     marks = [("startup", 0.0)]
     seen: set[str] = set()
-    for t, _, line in m.lines:
+    explicit = side != "qlib" and any(STAGE_LINE.match(ln.strip()) for _, _, ln in lines)
+    for t, _, line in lines:
         text = line.strip()
         if side == "qlib":
             hit = DRIVER_STAGE.match(text)
             name = hit.group(1) if hit else None
+        elif explicit:
+            hit = STAGE_LINE.match(text)
+            name = None if not hit else hit.group(1) if hit.group(2) == "start" else None
+            if hit and hit.group(2) == "done":
+                name = f"after {hit.group(1)}"
         else:
             name = next((n for n, pat in STAGE_PATTERNS if pat.match(text)), None)
         if name and name not in seen:
             seen.add(name)
             marks.append((name, t))
     return marks
+
+
+def read_log(path: Path) -> list[tuple[float, str, str]]:
+    """The (second, stream, line) records of a cell's log (see `_reader`)."""
+    out = []
+    for line in path.read_text(errors="replace").splitlines()[1:]:
+        head = line[:14].split()
+        if len(head) == 2 and head[1] in ("out", "err"):
+            try:
+                out.append((float(head[0]), head[1], line[14:]))
+            except ValueError:
+                continue
+    return out
+
+
+def downsample(samples: list, step: float = 1.0) -> list[list[float]]:
+    """About one sample per `step` seconds, each the peak RSS of its span (t, rss, root, cpu)."""
+    out: list[list[float]] = []
+    for t, rss, root, cpu in samples:
+        if out and t - out[-1][0] < step:
+            last = out[-1]
+            last[1], last[2], last[3] = max(last[1], rss), max(last[2], root), cpu
+        else:
+            out.append([round(t, 2), rss, root, cpu])
+    return out
+
+
+def restage(r: dict, log_path: Path) -> list[dict]:
+    """The stages of a saved cell recomputed from its log (newer stage lines), when possible."""
+    if not r.get("samples_1s") or not log_path.is_file():
+        return r["stages"]
+    m = Measured(
+        returncode=r["returncode"],
+        wall=r["wall_s"],
+        cpu=r["cpu_s"],
+        cpu_sampled=r["cpu_s_sampled"],
+        maxrss_single_gb=r["maxrss_single_process_gb"],
+        samples=[tuple(s) for s in r["samples_1s"]],
+    )
+    return stage_table(m, stage_marks(read_log(log_path), r["side"]))
 
 
 def stage_table(m: Measured, marks: list[tuple[str, float]]) -> list[dict]:
@@ -350,6 +401,8 @@ def stage_table(m: Measured, marks: list[tuple[str, float]]) -> list[dict]:
     bounds = [*marks, ("end", m.wall)]
     out = []
     for (name, t0), (_, t1) in itertools.pairwise(bounds):
+        if name.startswith("after ") and t1 - t0 < 0.5:
+            continue  # the next stage started right away
         inside = [s[1] for s in m.samples if t0 <= s[0] <= t1]
         cpu1 = m.cpu if t1 == m.wall else cpu_at(t1)
         out.append(
@@ -495,7 +548,7 @@ def run_cell(args, workflow: str, side: str, rep: int, qpy: str | None) -> dict 
         print(f"  {workflow} / {side} / r{rep}: {' '.join(cmd)}", flush=True)
         started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         m = run_measured(cmd, env, cwd, log_path, args.timeout)
-        marks = stage_marks(m, side)
+        marks = stage_marks(m.lines, side)
         produced = qlib_results(m) if side == "qlib" else seqalpha_results(work / "run")
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -518,6 +571,7 @@ def run_cell(args, workflow: str, side: str, rep: int, qpy: str | None) -> dict 
         "maxrss_single_process_gb": round(m.maxrss_single_gb, 3),
         "max_processes": m.max_procs,
         "stages": stage_table(m, marks),
+        "samples_1s": downsample(m.samples),
         "produced": produced,
         "loadavg_start": load0,
         "loadavg_end": os.getloadavg(),
@@ -547,6 +601,7 @@ def load_results(tag: str) -> dict[tuple[str, str], list[dict]]:
         if path.name.endswith(".failed.json"):
             continue
         r = json.loads(path.read_text())
+        r["stages"] = restage(r, path.with_suffix(".log"))
         cells.setdefault((r["workflow"], r["side"]), []).append(r)
     return cells
 
