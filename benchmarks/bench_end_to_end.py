@@ -24,6 +24,18 @@ cell is not run again with the same --tag (resume after an interruption); take a
 Memory: a Qlib GRU run needs about 11 GB, a seqalpha Alpha360 run about 8 GB; cells run one
 at a time, each after `--min-free-gb` of memory is available.
 
+Measured 2026-12-03 (`--tag baseline --workflows lgbm`, one run per cell, the shared 2-core
+machine under a load average of 5-11 from other jobs, so compare CPU seconds first):
+| workflow | side | wall s | CPU s | peak RSS GB (tree) | pyqlib/this: wall, CPU, RSS |
+| lgbm | seqalpha | 292.5 | 134.9 | 3.20 | 2.53x, 1.89x, 2.30x |
+| lgbm | seqalpha-first (empty numba cache) | 429.9 | 183.0 | 5.62 | 1.72x, 1.39x, 1.31x |
+| lgbm | qlib | 739.6 | 254.7 | 7.37 (main 2.90 + workers) | 1.00x |
+Both sides reproduce their reference figures (IC: seqalpha 0.0197, pyqlib 0.0198). pyqlib's
+stages: handler 401 s wall / 144 s CPU, fit 271 / 87, backtest 55 / 17; seqalpha's: inputs
+40 / 17, walk-forward (LightGBM) 219 / 104, backtest and report 16 / 6. The first-run cell
+ran on a slightly older tree under a higher load; the compile alone is ~85 s of CPU
+(`python -m seqalpha.warmup` with an empty NUMBA_CACHE_DIR).
+
 Usage:
   .venv/bin/python benchmarks/bench_end_to_end.py --tag final [--workflows lgbm gru]
       [--sides seqalpha seqalpha-first qlib] [--repeat 3]

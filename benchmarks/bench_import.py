@@ -10,6 +10,12 @@ Each figure comes from fresh processes (`python -X importtime`), the median of -
 --src DIR measures another checkout (its `src/` first on PYTHONPATH), e.g. a `git archive`
 of the commit before a change, for a before/after comparison.
 
+Measured 2026-12-03 (load ~5, --repeat 3), before (e0d5a93) / after (3766254) torch became
+lazy: `import seqalpha.cli` 0.14 / 0.19 s, `seqalpha --help` 0.41 / 0.49 s (noise: neither
+imports a heavy package), `import seqalpha.cli, seqalpha.pipeline, seqalpha.config` (what a run
+imports before reading data) 4.26 / 1.57 s: torch (~2 s and ~200 MB alone) is no longer imported
+by an lgbm run; lightgbm, mlflow (tracking) and plotly (report) are imported only when used.
+
 Usage: .venv/bin/python benchmarks/bench_import.py [--repeat 5] [--run] [--src DIR]
 """
 
