@@ -37,7 +37,11 @@ class Panel:
 
     def __post_init__(self) -> None:
         self.dates = as_dates(self.dates)
-        self.instruments = np.asarray(self.instruments).astype(str)
+        raw = np.asarray(self.instruments)
+        if raw.dtype == object and any(isinstance(c, str) and "\x00" in c for c in raw.tolist()):
+            # numpy's str arrays drop trailing NULs: refuse rather than silently rename a code.
+            raise DataError("Panel: an instrument code contains a NUL character")
+        self.instruments = raw.astype(str)
         if self.dates.ndim != 1 or self.instruments.ndim != 1:
             raise DataError("Panel: dates and instruments must be 1-D")
         if len(self.dates) > 1 and not np.all(self.dates[1:] > self.dates[:-1]):
