@@ -174,7 +174,7 @@ def fit_torch(
                         task = bar.add_task(
                             "train", total=len(batches), epoch=epoch, loss=0.0, valid="-"
                         )
-                    bar.reset(task, total=len(batches), epoch=epoch)
+                    bar.reset(task, total=len(batches), epoch=epoch, loss=0.0, valid="-")
                 net.train()
                 t_epoch = time.perf_counter()
                 total, count = 0.0, 0
