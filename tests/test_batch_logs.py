@@ -145,3 +145,19 @@ def test_the_cli_turns_an_unwritable_log_file_into_an_error_line(synth_market, t
     )
     assert res.exit_code == 2
     assert "error: --log-file" in res.output and "cannot write" in res.output
+
+
+def test_on_a_terminal_the_epoch_bar_runs_and_its_lines_are_marked_progress(monkeypatch, caplog):
+    import sys
+
+    from seqalpha.dataset.toy import toy_sample_set
+    from seqalpha.models import create_model
+
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)  # the loop shows its rich bar
+    data = toy_sample_set(T=40, N=20, signal="linear", seed=5)
+    model = create_model("mlp", epochs=3, patience=5, threads=1, progress=True)
+    with caplog.at_level(logging.INFO, logger="seqalpha"):
+        model.fit(data.with_rows(0, 30), data.with_rows(30, 40))
+    epochs = [r for r in caplog.records if r.name == "seqalpha.train"]
+    assert [r.getMessage().split()[1] for r in epochs] == ["1/3", "2/3", "3/3"]
+    assert all(getattr(r, "progress", False) for r in epochs)
