@@ -53,7 +53,7 @@ def test_forward_return_offset_zero_and_multi_horizon(close):
 
 @pytest.mark.parametrize("h,off", [(0, 1), (1, -1), (1.5, 1)])
 def test_forward_return_rejects_bad_horizon(close, h, off):
-    with pytest.raises(ConfigError, match="horizon|offset"):
+    with pytest.raises(ConfigError, match=r"horizon|offset"):
         forward_return(close, h, off)
 
 

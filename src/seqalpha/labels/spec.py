@@ -27,8 +27,9 @@ class LabelSpec:
     """What to predict: horizons (days), kind, offset (days from t to the return's start close).
 
     kind: raw | excess (over `benchmark` or the universe mean) | zscore (`xsection.zscore`,
-    ddof 1) | rank (`xsection.rank_centred`: percentile rank - 0.5, over the universe) | risk_adjusted (return / realized vol of the horizon's intraday bars;
-    needs bars) | class3 | class5 (classes of the excess return, see `classify`).
+    ddof 1) | rank (`xsection.rank_centred`: percentile rank - 0.5, over the universe) |
+    risk_adjusted (return / realized vol of the horizon's intraday bars; needs bars) | class3 |
+    class5 (classes of the excess return, see `classify`).
     benchmark: an instrument code in the panel (e.g. `SH000300`) or None (universe mean).
     """
 
