@@ -22,7 +22,7 @@ def test_replace_redefines_a_library_feature_in_its_place(synth_market, tmp_path
     assert plain.exit_code == 0, plain.output
     expr = ["--expr", "KMID=$close/$open"]
     refused = features(synth_market, tmp_path / "no.parquet", *expr)
-    assert refused.exit_code == 2 and "KMID" in refused.output
+    assert refused.exit_code == 2 and "KMID" in refused.output and "--replace" in refused.output
     assert not (tmp_path / "no.parquet").exists()
     done = features(synth_market, tmp_path / "yes.parquet", *expr, "--replace")
     assert done.exit_code == 0, done.output

@@ -76,7 +76,7 @@ def features_command(
     start, end = parse_cli_date(start, "--start"), parse_cli_date(end, "--end")
     own = parse_expr_options(exprs)
     lib = library.lower() if library else None
-    check_feature_specs(lib, own, replace=replace, where="--expr", replace_key=None)
+    check_feature_specs(lib, own, replace=replace, where="--expr", replace_key="--replace")
     if lib == "intraday":
         if own:
             raise ConfigError("--expr cannot be combined with --library intraday (minute bars)")
