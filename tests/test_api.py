@@ -147,6 +147,18 @@ def test_features_of_a_list_of_expressions_and_of_listed_codes(synth_market):
     assert set(df["instrument"].unique()) <= set(codes)
     one = df.filter(pl.col("instrument") == df["instrument"][0])
     np.testing.assert_allclose(one["Ref($close,1)"][1:], one["$close"][:-1])
+    kmid = api.features(
+        synth_market,
+        {"KMID": "$close/$open"},
+        codes,
+        "2020-03-02",
+        "2020-03-31",
+        library="alpha158",
+        replace=True,
+    )
+    assert kmid.columns[2] == "KMID" and kmid.width == 2 + 158
+    with pytest.raises(ConfigError, match="already features of alpha158"):
+        api.features(synth_market, {"KMID": "$close/$open"}, codes, library="alpha158")
     with pytest.raises(ConfigError, match="listed twice"):
         api.features(synth_market, ["$close", "$close"], "market")
     with pytest.raises(DataError, match=r"^universe: no data for \['NOPE1'\]"):

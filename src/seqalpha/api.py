@@ -249,6 +249,7 @@ def features(
     universe: str | Sequence[str] = "csi300",
     start: str | None = None,
     end: str | None = None,
+    library: str | None = None,
     replace: bool = False,
 ) -> pl.DataFrame:
     """Features of universe members as a long table `datetime, instrument, <feature>...` (as
@@ -257,7 +258,8 @@ def features(
     `exprs_or_library`: a library name (`alpha158`, `alpha360`, `intraday`), a dict NAME ->
     Qlib expression, or a list of expressions (columns named by their text, as in Qlib).
     `universe`: a market file name under `instruments/`, or a list of codes (every day they
-    have data). `replace`: a dict name may redefine a library feature (only with a library).
+    have data). `library`: a library computed beside the expressions; `replace`: an expression
+    may then redefine a library feature of the same name (in its place).
 
     >>> import tempfile, pathlib
     >>> market = example_market(pathlib.Path(tempfile.mkdtemp()) / "market")
@@ -274,7 +276,10 @@ def features(
     """
     from seqalpha.features.commands import features_command
 
-    library, exprs, names = _feature_request(exprs_or_library)
+    lib, exprs, names = _feature_request(exprs_or_library)
+    if library is not None and lib is not None:
+        raise ConfigError(f"library={library!r}: a library is already given ({lib!r})")
+    library = lib if lib is not None else library
     with tempfile.TemporaryDirectory(prefix="seqalpha-features-") as tmp:
         codes = None
         if not isinstance(universe, str):
