@@ -161,3 +161,21 @@ def test_on_a_terminal_the_epoch_bar_runs_and_its_lines_are_marked_progress(monk
     epochs = [r for r in caplog.records if r.name == "seqalpha.train"]
     assert [r.getMessage().split()[1] for r in epochs] == ["1/3", "2/3", "3/3"]
     assert all(getattr(r, "progress", False) for r in epochs)
+
+
+def test_a_real_batch_process_prints_timestamped_epoch_lines(synth_market, tmp_path):
+    import subprocess
+    import sys
+
+    cfg = write_config(tmp_path / "mlp.yaml", synth_market)
+    done = subprocess.run(
+        [sys.executable, "-m", "seqalpha.cli", "train", str(cfg), "--out", str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    n_windows = len(json.loads((tmp_path / "run" / "run.json").read_text())["windows"])
+    epochs = re.findall(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d epoch (\d)/3 ", done.stderr, re.M)
+    assert epochs == ["1", "2", "3"] * n_windows
+    assert "\x1b[" not in done.stderr  # no terminal control codes in a batch log
