@@ -138,7 +138,8 @@ def cross_check(title: str, data: Path, preds: pl.DataFrame, qdir: Path) -> dict
                 (pl.col("s").is_null() | pl.col("q").is_null()).sum().alias("diff")
             )
             print(
-                f"  {label}: days with identical holdings {int((same['diff'] == 0).sum())}/{same.height}, "
+                f"  {label}: days with identical holdings "
+                f"{int((same['diff'] == 0).sum())}/{same.height}, "
                 f"mean names held by only one side {same['diff'].mean():.2f}"
             )
     return {"qlib": qm, "seqalpha": sm, "seqalpha_qlib_suspension": sq}
@@ -218,7 +219,8 @@ def main() -> None:
     else:
         print(f"\n(a') skipped: run the Qlib script with --predictions {detied_path} --out {ddir}")
 
-    # signal metrics of the same predictions with seqalpha.evaluate (label: Ref($close,-2)/Ref($close,-1)-1)
+    # signal metrics of the same predictions with seqalpha.evaluate
+    # (label: Ref($close,-2)/Ref($close,-1)-1)
     mk = load_market(data, START, END, change_unit="percent")
     score = scores_to_grid(preds, mk)
     label = forward_return(mk.close, 1, lag=1)

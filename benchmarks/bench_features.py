@@ -5,7 +5,8 @@ process (no expression or dataset cache, no processors) that stops once a dense 
 of member-days is in memory. Wall time is measured from process start; peak RSS sums the process
 and its children (psutil, sampled every 50 ms). Qlib runs in benchmarks/.qlib-venv.
 
-    .venv/bin/python benchmarks/bench_features.py [--runs 3] [--qlib-runs 1] [--libs alpha158,alpha360]
+    .venv/bin/python benchmarks/bench_features.py [--runs 3] [--qlib-runs 1]
+        [--libs alpha158,alpha360]
 """
 
 from __future__ import annotations
@@ -147,7 +148,8 @@ def main() -> None:
     for r in rows:
         print(
             f"| {r['library']} | {r['rows']:,} / {r['qlib_rows'] or '-'} | "
-            f"{r['seqalpha_first_ever_s']:.1f} | {', '.join(map(str, r['seqalpha_warm_runs_s']))} | "
+            f"{r['seqalpha_first_ever_s']:.1f} | "
+            f"{', '.join(map(str, r['seqalpha_warm_runs_s']))} | "
             f"{r['seqalpha_median_s']:.2f} | {', '.join(map(str, r['qlib_runs_s'])) or '-'} | "
             f"{r['speedup_warm']:.1f}x / {r['speedup_first_ever']:.1f}x | "
             f"{r['seqalpha_peak_rss_gb']:.2f} / {r['qlib_peak_rss_gb']:.2f} |"

@@ -27,7 +27,8 @@ days = slice(T - 250, T)
 bench = np.where(mask, 1.0, 0.0)
 bench /= bench.sum(1, keepdims=True)
 print(
-    f"grid {T}x{N}, universe names/day {mask[days].sum(1).mean():.0f}, factors {len(rm.factor_names)}, fit {t_fit:.2f}s"
+    f"grid {T}x{N}, universe names/day {mask[days].sum(1).mean():.0f}, "
+    f"factors {len(rm.factor_names)}, fit {t_fit:.2f}s"
 )
 for name, p, kw in [
     (
@@ -72,6 +73,7 @@ for name, p, kw in [
     dt = time.perf_counter() - t0
     tov = np.abs(np.diff(w, axis=0)).sum(1).mean()
     print(
-        f"{name:48s} {dt:6.1f}s  {1000 * dt / 250:5.0f} ms/day  names held {(w > 1e-6).sum(1).mean():5.0f}  daily turnover {tov:.3f}"
+        f"{name:48s} {dt:6.1f}s  {1000 * dt / 250:5.0f} ms/day  "
+        f"names held {(w > 1e-6).sum(1).mean():5.0f}  daily turnover {tov:.3f}"
     )
 print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")

@@ -8,7 +8,8 @@ seqalpha's. Writes under benchmarks/out/qlib_lgbm/:
   metrics.json         risk analysis (with/without cost) and wall times of each stage
 
 Usage: benchmarks/.qlib-venv/bin/python benchmarks/qlib_lgbm_predictions.py [--data DIR]
-       ... --predictions benchmarks/out/predictions_detied.parquet --out benchmarks/out/qlib_lgbm_detied
+       ... --predictions benchmarks/out/predictions_detied.parquet
+           --out benchmarks/out/qlib_lgbm_detied
 """
 
 from __future__ import annotations

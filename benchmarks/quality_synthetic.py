@@ -1,4 +1,6 @@
-"""Quality bars of the model zoo on synthetic markets: test IC / oracle IC per model x planted signal.
+"""Quality bars of the model zoo on synthetic markets.
+
+Test IC / oracle IC per model x planted signal.
 
 For each planted signal a market is generated with only that signal switched on (the others at
 strength 0), so the oracle (the true conditional expectation of the label, `oracle.parquet`) is

@@ -138,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['seconds']:>7.1f}"
         )
     print(
-        f"test {results[0]['test'][0]} .. {results[0]['test'][1]}; results in {out / 'results.json'}"
+        f"test {results[0]['test'][0]} .. {results[0]['test'][1]}; "
+        f"results in {out / 'results.json'}"
     )
     return 0
 

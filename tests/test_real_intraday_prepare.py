@@ -150,9 +150,9 @@ def test_detect_corporate_actions_synthetic_case():
 
 
 def test_bad_inputs_name_the_problem(tmp_path):
-    with pytest.raises(ConfigError, match="gap=1.5"):
+    with pytest.raises(ConfigError, match=r"gap=1\.5"):
         prep.detect_corporate_actions(np.ones((2, 2)), np.ones((2, 2)), gap=1.5)
     with pytest.raises(DataError, match="same"):
         prep.detect_corporate_actions(np.ones((2, 2)), np.ones((3, 2)))
-    with pytest.raises(DataError, match="nope.parquet"):
+    with pytest.raises(DataError, match=r"nope\.parquet"):
         prep.prepare(tmp_path / "out", tmp_path / "nope.parquet")

@@ -17,7 +17,10 @@ def make_market(
     deal_price: str = "close",
     open_: np.ndarray | None = None,
 ) -> Market:
-    """close [T, N] adjusted prices of stocks S0..S{N-1} plus a benchmark SH000300 (flat unless given)."""
+    """close [T, N] adjusted prices of stocks S0..S{N-1} plus a benchmark SH000300.
+
+    The benchmark is flat unless given.
+    """
     close = np.asarray(close, dtype=np.float32)
     T, N = close.shape
     inst = [f"SZ00000{i}" for i in range(N)] + ["SH000300"]

@@ -140,7 +140,11 @@ def test_row_batches_mix_days_cover_every_labelled_sample_once(grid):
     b = row_batches(grid, np.random.default_rng(3), batch_size=5, label_col=0)
     assert [len(t) for t, _ in b] == [5, 5, 5, 1]
     cells = sorted(
-        zip(np.concatenate([t for t, _ in b]).tolist(), np.concatenate([i for _, i in b]).tolist(), strict=False)
+        zip(
+            np.concatenate([t for t, _ in b]).tolist(),
+            np.concatenate([i for _, i in b]).tolist(),
+            strict=True,
+        )
     )
     want = sorted(
         (int(t), int(i))

@@ -61,7 +61,10 @@ def test_three_assets_dollar_neutral_matches_the_analytic_solution():
 
 
 def water_filling(a, var, lam, ub):
-    """Diagonal covariance, 0 <= w <= ub, sum w = 1: w_i = clip((a_i - nu) / (2 lam var_i), 0, ub)."""
+    """Diagonal covariance, 0 <= w <= ub, sum w = 1.
+
+    w_i = clip((a_i - nu) / (2 lam var_i), 0, ub).
+    """
     lo, hi = -10.0, 10.0
     for _ in range(200):
         nu = (lo + hi) / 2
@@ -198,13 +201,13 @@ def test_infeasible_days_raise_errors_naming_the_date():
     risk = StaticRisk(X=np.zeros((N, 1)), F=np.eye(1), d=np.full(N, 0.01))
     dates = np.array(["2024-01-02", "2024-01-03"], dtype="datetime64[D]")
     scores = np.ones((2, N))
-    with pytest.raises(InfeasibleError, match="2024-01-02.*budget"):
+    with pytest.raises(InfeasibleError, match=r"2024-01-02.*budget"):
         optimize_weights(scores, risk, OptimizerParams(max_weight=0.05), dates=dates)
     # bounds allow the budget, but the benchmark's industry 0 weight (0.6) cannot be matched
     ind = np.tile(np.array([0, 0, 0, 1, 1, 1, 1, 1, 1, 1]), (2, 1))
     bench = np.tile(np.r_[np.full(3, 0.2), np.full(7, 0.4 / 7)], (2, 1))
     p = OptimizerParams(max_weight=0.15, industry_neutral=True)
-    with pytest.raises(InfeasibleError, match="2024-01-02.*infeasible"):
+    with pytest.raises(InfeasibleError, match=r"2024-01-02.*infeasible"):
         optimize_weights(scores, risk, p, industry=ind, benchmark=bench, dates=dates)
     with pytest.raises(DataError, match="mask"):
         optimize_weights(scores, risk, OptimizerParams(), mask=np.ones((3, N), bool))

@@ -52,7 +52,10 @@ def _buy(
     trade_amt,
     trade_cost,
 ):
-    """Buy `amt` (already lot-rounded) of name i at price[t, i], limited by cash; returns (cash, value, cost)."""
+    """Buy `amt` (already lot-rounded) of name i at price[t, i], limited by cash.
+
+    Returns (cash, value, cost).
+    """
     p = price[t, i]
     val = amt * p
     c = max(val * rate, min_cost)
@@ -92,7 +95,10 @@ def _sell(t, i, amt, price, cash, rate, min_cost, amount, trade_amt, trade_cost)
 
 @nb.njit(cache=True)
 def _settle(t, close, amount, pos_price, hold, cash, positions):
-    """End of day: revalue at close (suspended keep the last price), count holding days; returns value."""
+    """End of day: revalue at close (suspended keep the last price), count holding days.
+
+    Returns the value.
+    """
     value = cash
     for i in range(amount.shape[0]):
         if amount[i] > 0:

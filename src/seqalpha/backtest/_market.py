@@ -68,7 +68,9 @@ class Market:
         change_unit: Literal["percent", "fraction", "auto"] = "auto",
         suspend_zero_volume: bool = True,
     ) -> Market:
-        """Build from a Panel with `close` (and `open`/`vwap`, `factor`, `volume`, `change` if present).
+        """Build from a Panel with `close`.
+
+        Also reads `open`/`vwap`, `factor`, `volume`, `change` if present.
 
         limit_threshold is a fraction (0.095 = 9.5%); `change` is read in `change_unit` (the shared
         cn_csi300 data stores percent) and checked against close/prev close; without `change` it

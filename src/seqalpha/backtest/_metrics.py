@@ -17,7 +17,10 @@ REQUIRED = ("datetime", "excess", "excess_nc", "turnover")
 
 
 def risk_analysis(r: np.ndarray, ann: int = ANN) -> dict[str, float]:
-    """mean, std, annualized_return, information_ratio, max_drawdown of a daily series `[T]` (NaN dropped)."""
+    """mean, std, annualized_return, information_ratio, max_drawdown of a daily series `[T]`.
+
+    NaN are dropped.
+    """
     r = np.asarray(r, dtype=np.float64)
     r = r[np.isfinite(r)]
     if len(r) == 0:

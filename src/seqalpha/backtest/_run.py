@@ -56,7 +56,10 @@ class BacktestConfig:
 
 @dataclass
 class BacktestResult:
-    """Daily returns, holdings and trades as polars frames; `write(run_dir)` stores them as Parquet."""
+    """Daily returns, holdings and trades as polars frames.
+
+    `write(run_dir)` stores them as Parquet.
+    """
 
     returns: pl.DataFrame
     positions: pl.DataFrame
@@ -311,7 +314,8 @@ def weights_returns(
     weights: np.ndarray, returns: np.ndarray, cost_rate: float = 0.001, lag: int = 1
 ) -> dict[str, np.ndarray]:
     """Frictionless vectorized backtest for any weights (long-short too): weights [T, N] decided on
-    day t, traded at the close of t+lag and held from the next day; returns [T, N] close-to-close. Returns gross, net, turnover series [T]."""
+    day t, traded at the close of t+lag and held from the next day; returns [T, N] close-to-close.
+    Returns gross, net, turnover series [T]."""
     w = np.nan_to_num(_lag(np.asarray(weights, dtype=np.float64), lag))
     r = np.nan_to_num(np.asarray(returns, dtype=np.float64))
     if w.shape != r.shape:

@@ -25,14 +25,20 @@ LAYOUTS = ("window", "columns")
 
 
 def window_view(arr: np.ndarray, length: int) -> np.ndarray:
-    """View [T - L + 1, N, L, ...] of an array [T, N, ...]: out[s] holds arr[s : s + L] per stock."""
+    """View [T - L + 1, N, L, ...] of an array [T, N, ...].
+
+    out[s] holds arr[s : s + L] per stock.
+    """
     if length < 1 or length > arr.shape[0]:
         raise DataError(f"window length {length} outside [1, T={arr.shape[0]}]")
     return np.moveaxis(sliding_window_view(arr, length, axis=0), -1, 2)
 
 
 def columns_to_steps(x: np.ndarray, n_fields: int) -> np.ndarray:
-    """[..., F] field-major columns (field f at steps oldest..newest) -> view [..., F / n_fields, n_fields]."""
+    """[..., F] field-major columns -> view [..., F / n_fields, n_fields].
+
+    Field-major: field f at steps oldest..newest.
+    """
     F = x.shape[-1]
     if n_fields < 1 or F % n_fields:
         raise DataError(f"cannot reshape {F} feature columns into {n_fields} fields per step")

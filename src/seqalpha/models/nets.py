@@ -1,4 +1,7 @@
-"""Torch encoders: each maps inputs [n, S, f] (or [n, F] for the MLP) to a hidden state [n, out_dim]."""
+"""Torch encoders.
+
+Each maps inputs [n, S, f] (or [n, F] for the MLP) to a hidden state [n, out_dim].
+"""
 
 from __future__ import annotations
 

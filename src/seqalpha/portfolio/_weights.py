@@ -49,7 +49,8 @@ def score_weighted(
 ) -> np.ndarray:
     """Long-only weights proportional to the positive part of the day's z-scored signal
     (optionally only the `topk` best), summing to 1 per day where any name qualifies; with
-    `max_weight`, the excess goes to uncapped names, or stays in cash when all are capped. [T, N]."""
+    `max_weight`, the excess goes to uncapped names, or stays in cash when all are capped.
+    [T, N]."""
     if not 0 < max_weight <= 1:
         raise ConfigError(f"score_weighted: max_weight must be in (0, 1], got {max_weight}")
     score, valid = _valid(score, universe)

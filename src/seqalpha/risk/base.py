@@ -106,7 +106,10 @@ class RiskView(RiskModel):
         return out
 
     def covariance(self, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The model's covariance of the view's day t, columns re-indexed: ([N', K], [K, K], [N'])."""
+        """The model's covariance of the view's day t, columns re-indexed.
+
+        Returns ([N', K], [K, K], [N']).
+        """
         X, F, d = self.model.covariance(int(self.rows[t]))
         return self._reindex(X, np.nan), F, self._reindex(d, np.nan)
 

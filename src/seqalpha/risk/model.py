@@ -92,7 +92,10 @@ def _rolling_sum(
 
 
 def _cs_zscore(x: np.ndarray, universe: np.ndarray, clip: float) -> np.ndarray:
-    """Per row: (x - mean) / std over universe names with finite x, clipped at +-clip; rows [T, N]."""
+    """Per row: (x - mean) / std over universe names with finite x, clipped at +-clip.
+
+    Rows [T, N].
+    """
     ok = universe & np.isfinite(x)
     n = ok.sum(axis=1, keepdims=True)
     xv = np.where(ok, x, 0.0)
@@ -181,7 +184,8 @@ class FactorRiskModel(RiskModel):
     `covariance(t)` reads factor and specific returns of days <= t only.
 
     Factors: one dummy per industry code held by a universe name at some date (a name with
-    code -1 or a code never in the universe is left out of the regression and has no risk) and the styles of `style_exposures`. No separate market
+    code -1 or a code never in the universe is left out of the regression and has no risk)
+    and the styles of `style_exposures`. No separate market
     factor: the industry dummies span it.
     """
 
@@ -301,7 +305,10 @@ class FactorRiskModel(RiskModel):
         return X
 
     def factor_covariance(self, t: int) -> np.ndarray:
-        """EWMA factor covariance [K, K] from factor returns of days <= t, shrunk to its diagonal."""
+        """EWMA factor covariance [K, K] from factor returns of days <= t.
+
+        Shrunk to its diagonal.
+        """
         self._check_fitted()
         p = self.params
         if not self.ready(t):
