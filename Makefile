@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | sha1sum | cut -c1-12)
 
-.PHONY: demo test setup clean lint
+.PHONY: demo test setup clean lint typecheck check
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -28,7 +28,14 @@ test: setup
 	$(BIN)/python -m pytest
 
 lint: setup
-	$(BIN)/python -m ruff check src tests
+	$(BIN)/python -m ruff check src tests benchmarks scripts
+	$(BIN)/python -m ruff format --check src tests benchmarks scripts
+
+typecheck: setup
+	$(BIN)/python -m mypy
+
+# The conventions CI enforces before the tests: lint, formatting, types.
+check: lint typecheck
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
