@@ -14,8 +14,10 @@ run on a new machine pays), `qlib` (a driver script generated from DRIVER below 
 the pyqlib venv's python: `bash benchmarks/qlib_venv.sh` creates it; pyqlib is not a
 dependency). Each cell is one fresh process tree, sampled with psutil every 0.2 s: wall time,
 CPU time (user + system of the tree, from wait4 of the root, which includes reaped children),
-peak RSS (summed over the tree) and per-stage figures. Stages start at output lines: seqalpha's
-log lines (STAGE_PATTERNS) and the driver's `STAGE <name>` lines (timed inside the driver too).
+peak RSS (summed over the tree: pages a forked worker shares with its parent count twice), peak
+PSS (shared pages split, read every second) and per-stage figures. Stages start at output
+lines: seqalpha's `stage X: start` log lines (STAGE_LINE; older log lines as a fallback) and the
+driver's `STAGE <name>` lines (timed inside the driver too).
 
 Results, one JSON per cell and repeat, with the cell's log beside it (benchmarks/out is
 git-ignored): benchmarks/out/end_to_end/<tag>__<workflow>__<side>__r<k>.json. A finished
@@ -30,7 +32,14 @@ machine under a load average of 5-11 from other jobs, so compare CPU seconds fir
 | lgbm | seqalpha | 292.5 | 134.9 | 3.20 | 2.53x, 1.89x, 2.30x |
 | lgbm | seqalpha-first (empty numba cache) | 429.9 | 183.0 | 5.62 | 1.72x, 1.39x, 1.31x |
 | lgbm | qlib | 739.6 | 254.7 | 7.37 (main 2.90 + workers) | 1.00x |
-Both sides reproduce their reference figures (IC: seqalpha 0.0197, pyqlib 0.0198). pyqlib's
+| gru (1 epoch) | seqalpha | 391.0 | 233.0 | 6.48 | 1.82x, 3.83x, 3.44x |
+| gru (1 epoch) | qlib | 712.4 | 893.4 | 22.28 (main 9.41; forked workers) | 1.00x |
+(`--tag baseline --workflows gru --sides seqalpha qlib`, load ~5; the tree RSS of pyqlib's GRU
+counts pages its backtest workers share with the 9.4 GB parent several times: later runs also
+record PSS.) pyqlib's GRU: handler 161 s wall / 145 s CPU, fit (one epoch + its evaluation)
+518 / 703; seqalpha's: inputs 41 s, walk-forward 330 s, MLflow tracking 8.7 s. GRU test IC
+after one epoch: seqalpha 0.0162, pyqlib 0.0172.
+Both lgbm sides reproduce their reference figures (IC: seqalpha 0.0197, pyqlib 0.0198). pyqlib's
 stages: handler 401 s wall / 144 s CPU, fit 271 / 87, backtest 55 / 17; seqalpha's: inputs
 40 / 17, walk-forward (LightGBM) 219 / 104, backtest and report 16 / 6. The first-run cell
 ran on a slightly older tree under a higher load; the compile alone is ~85 s of CPU
@@ -83,6 +92,7 @@ STAGE_PATTERNS = (
 )
 DRIVER_STAGE = re.compile(r"^STAGE (\S+)")
 SAMPLE_SECONDS = 0.2
+PSS_EVERY = 5  # samples between PSS readings (smaps costs more than RSS)
 GB = 1024**3
 
 # ----------------------------------------------------------------------------- the pyqlib driver
@@ -248,6 +258,7 @@ class Measured:
     lines: list[tuple[float, str, str]] = field(default_factory=list)
     max_procs: int = 1
     timed_out: bool = False
+    peak_pss_gb: float = 0.0  # proportional set size: pages shared by forked workers once
 
     @property
     def peak_rss_gb(self) -> float:
@@ -256,6 +267,17 @@ class Measured:
     @property
     def peak_rss_root_gb(self) -> float:
         return max((s[2] for s in self.samples), default=0.0) / GB
+
+
+def tree_pss(tree: list) -> float:
+    """Sum of the processes' proportional set sizes (bytes): RSS with shared pages split."""
+    total = 0.0
+    for p in tree:
+        try:
+            total += p.memory_full_info().pss
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, AttributeError):
+            continue
+    return total
 
 
 def _reader(stream, name: str, t0: float, lines: list, log) -> None:
@@ -272,7 +294,7 @@ def run_measured(cmd: list[str], env: dict, cwd: Path, log_path: Path, timeout: 
     lines: list[tuple[float, str, str]] = []
     samples: list[tuple[float, float, float, float]] = []
     last_cpu: dict[tuple[int, float], float] = {}  # (pid, create_time) -> user + system
-    max_procs = 1
+    max_procs, peak_pss, n = 1, 0.0, 0
     with open(log_path, "w") as log:
         log.write("$ " + " ".join(cmd) + "\n")
         t0 = time.perf_counter()
@@ -315,6 +337,9 @@ def run_measured(cmd: list[str], env: dict, cwd: Path, log_path: Path, timeout: 
                     rss_root = mem
                 last_cpu[(p.pid, ctime)] = cpu.user + cpu.system
             max_procs = max(max_procs, len(tree))
+            n += 1
+            if n % PSS_EVERY == 0:
+                peak_pss = max(peak_pss, tree_pss(tree))
             samples.append((t, rss, rss_root, sum(last_cpu.values())))
             if t > timeout and not timed_out:
                 timed_out = True
@@ -334,6 +359,7 @@ def run_measured(cmd: list[str], env: dict, cwd: Path, log_path: Path, timeout: 
         lines=lines,
         max_procs=max_procs,
         timed_out=timed_out,
+        peak_pss_gb=peak_pss / GB,
     )
 
 
@@ -580,6 +606,7 @@ def run_cell(args, workflow: str, side: str, rep: int, qpy: str | None) -> dict 
         "cpu_s_sampled": round(m.cpu_sampled, 2),
         "peak_rss_gb": round(m.peak_rss_gb, 3),
         "peak_rss_root_gb": round(m.peak_rss_root_gb, 3),
+        "peak_pss_gb": round(m.peak_pss_gb, 3),
         "maxrss_single_process_gb": round(m.maxrss_single_gb, 3),
         "max_processes": m.max_procs,
         "stages": stage_table(m, marks),
@@ -629,10 +656,10 @@ def print_table(tag: str) -> None:
         return
     print(f"\nend-to-end DEV workflows, tag {tag!r} (median over repeats; ratio = pyqlib / row)\n")
     print(
-        "| workflow | side | runs | wall s | CPU s | peak RSS GB | "
+        "| workflow | side | runs | wall s | CPU s | peak RSS GB | peak PSS GB | "
         "pyqlib/this wall | pyqlib/this CPU | pyqlib/this RSS |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for wf in WORKFLOWS:
         q = cells.get((wf, "qlib"))
         for side in SIDES:
@@ -646,9 +673,11 @@ def print_table(tag: str) -> None:
                     f"{_median(q, k) / med[k]:.2f}x" if med[k] else "-"
                     for k in ("wall_s", "cpu_s", "peak_rss_gb")
                 ]
+            pss = [r["peak_pss_gb"] for r in rows if r.get("peak_pss_gb")]
+            pss_s = f"{statistics.median(pss):.2f}" if pss else "-"
             print(
                 f"| {wf} | {side} | {len(rows)} | {med['wall_s']:.1f} | {med['cpu_s']:.1f} | "
-                f"{med['peak_rss_gb']:.2f} | {' | '.join(ratios)} |"
+                f"{med['peak_rss_gb']:.2f} | {pss_s} | {' | '.join(ratios)} |"
             )
     print("\nstages (the run closest to the median wall time of each cell)\n")
     print("| workflow | side | stage | wall s | CPU s | peak RSS GB |")
