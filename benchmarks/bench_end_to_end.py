@@ -442,6 +442,7 @@ def stage_table(m: Measured, marks: list[tuple[str, float]]) -> list[dict]:
         if name.startswith("after ") and t1 - t0 < 0.5:
             continue  # the next stage started right away
         inside = [s[1] for s in m.samples if t0 <= s[0] <= t1]
+        inside = inside or [s[1] for s in m.samples if s[0] <= t0][-1:]  # a short stage
         cpu1 = m.cpu if t1 == m.wall else cpu_at(t1)
         out.append(
             {
