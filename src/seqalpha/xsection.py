@@ -37,7 +37,7 @@ MAD_TO_STD = 1.4826  # MAD * 1.4826 estimates the std of a normal sample
 RANK_NORM_SCALE = 3.46  # Qlib's CSRankNorm: sqrt(12) makes a uniform's std 1
 MIN_NAMES = 2
 
-_JIT = {"parallel": True, "cache": True, "nogil": True, "error_model": "numpy"}
+_jit = nb.njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 
 # rank output modes of `_rank_kernel`
 _AVG, _PCT, _MID, _CENTRED, _NORM, _GAUSS = range(6)
@@ -51,13 +51,28 @@ _ROBUST, _WINSOR, _FILL = 0, 1, 2
 
 
 # Acklam's rational approximations of the inverse normal CDF (central and tail regions)
-_A = (-3.969683028665376e01, 2.209460984245205e02, -2.759285104469687e02, 1.383577518672690e02)
+_A: tuple[float, ...] = (
+    -3.969683028665376e01,
+    2.209460984245205e02,
+    -2.759285104469687e02,
+    1.383577518672690e02,
+)
 _A += (-3.066479806614716e01, 2.506628277459239e00)
-_B = (-5.447609879822406e01, 1.615858368580409e02, -1.556989798598866e02, 6.680131188771972e01)
+_B: tuple[float, ...] = (
+    -5.447609879822406e01,
+    1.615858368580409e02,
+    -1.556989798598866e02,
+    6.680131188771972e01,
+)
 _B += (-1.328068155288572e01, 1.0)
-_C = (-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e00)
+_C: tuple[float, ...] = (-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e00)
 _C += (-2.549732539343734e00, 4.374664141464968e00, 2.938163982698783e00)
-_D = (7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e00, 3.754408661907416e00)
+_D: tuple[float, ...] = (
+    7.784695709041462e-03,
+    3.224671290700398e-01,
+    2.445134137142996e00,
+    3.754408661907416e00,
+)
 _D += (1.0,)
 
 
@@ -106,7 +121,7 @@ def _avg_ranks(vals: np.ndarray, n: int, ranks: np.ndarray) -> None:
         k = m + 1
 
 
-@nb.njit(**_JIT)
+@_jit
 def _rank_kernel(x, mask, out, mode):
     T, N, F = x.shape
     for t in nb.prange(T):
@@ -141,7 +156,7 @@ def _rank_kernel(x, mask, out, mode):
                 out[t, idx[k], f] = y
 
 
-@nb.njit(**_JIT)
+@_jit
 def _moment_kernel(x, mask, out, mode, ddof):
     T, N, F = x.shape
     for t in nb.prange(T):
@@ -172,7 +187,7 @@ def _moment_kernel(x, mask, out, mode, ddof):
                     out[t, j, f] = np.nan
 
 
-@nb.njit(**_JIT)
+@_jit
 def _median_kernel(x, mask, out, mode, a, b):
     """mode _ROBUST: (x - med) / (MAD * a), clipped to +/-b when b > 0; _WINSOR: clip to
     med +/- a * MAD; _FILL: NaN cells of the mask get the median."""
@@ -211,7 +226,7 @@ def _median_kernel(x, mask, out, mode, a, b):
                     out[t, j, f] = min(max(v, med - half), med + half)
 
 
-@nb.njit(**_JIT)
+@_jit
 def _ic_kernel(x, y, valid, rank, out):
     T, N = x.shape
     for t in nb.prange(T):

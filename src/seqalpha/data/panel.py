@@ -33,7 +33,8 @@ class Panel:
     dates: np.ndarray
     instruments: np.ndarray
     fields: dict[str, np.ndarray] = field(default_factory=dict)
-    universe: np.ndarray | None = None
+    # None (all True) is accepted at construction; __post_init__ always stores an array
+    universe: np.ndarray = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         self.dates = as_dates(self.dates)

@@ -73,14 +73,14 @@ def features_command(
     library feature of the same name (in its place). Expressions are checked (syntax, names,
     no look-ahead) before any data is read. Returns the written table.
     """
-    start, end = parse_cli_date(start, "--start"), parse_cli_date(end, "--end")
+    day0, day1 = parse_cli_date(start, "--start"), parse_cli_date(end, "--end")
     own = parse_expr_options(exprs)
     lib = library.lower() if library else None
     check_feature_specs(lib, own, replace=replace, where="--expr", replace_key="--replace")
     if lib == "intraday":
         if own:
             raise ConfigError("--expr cannot be combined with --library intraday (minute bars)")
-        return _intraday(data_dir, start, end, instruments, out)
+        return _intraday(data_dir, day0, day1, instruments, out)
     from seqalpha.data.qlib_bin import QlibStore
     from seqalpha.features.engine import (
         _fields_of,
@@ -102,11 +102,11 @@ def features_command(
     cal = store.calendar
     lookback = max(required_window(e)[0] for e in table.values())
     lookahead = max(required_window(e)[1] for e in table.values())
-    lo = 0 if start is None else int(np.searchsorted(cal, np.datetime64(start, "D")))
-    hi = len(cal) if end is None else int(np.searchsorted(cal, np.datetime64(end, "D"), "right"))
+    lo = 0 if day0 is None else int(np.searchsorted(cal, np.datetime64(day0, "D")))
+    hi = len(cal) if day1 is None else int(np.searchsorted(cal, np.datetime64(day1, "D"), "right"))
     if hi <= lo:
         raise DataError(
-            f"--start {start} --end {end}: no trading days in {data_dir} "
+            f"--start {day0} --end {day1}: no trading days in {data_dir} "
             f"(calendar {cal[0]}..{cal[-1]})"
         )
     load_lo, load_hi = max(0, lo - lookback), min(len(cal), hi + lookahead)

@@ -133,6 +133,13 @@ MAX_WINDOW = 10_000  # rows; a longer window or shift is a typo, not a research 
 MAX_EXPOSURES = 32  # CSResidual's regressors: each one is a [T, N] float64 array in memory
 
 
+def _num(a: Node) -> float | int:
+    """The number of a numeric argument (validated by `validate`)."""
+    if not isinstance(a, Const):
+        raise ConfigError(f"argument {a} must be a number")
+    return a.value
+
+
 def _fields_of(node: Node, out: set[str]) -> set[str]:
     if isinstance(node, Field):
         out.add(node.name)
@@ -188,7 +195,7 @@ def validate(node: Node, expr: str = "", fields: Iterable[str] | None = None) ->
             if k == "n" and not isinstance(a, Const):
                 raise ConfigError(f"{n.op}: argument {a} must be a number{where}")
         if spec.kind in ("roll", "pair"):
-            win = n.args[2 if spec.kind == "pair" else 1].value
+            win = _num(n.args[2 if spec.kind == "pair" else 1])
             ok = (isinstance(win, int) and 0 <= win <= MAX_WINDOW) or (
                 n.op == "EMA" and isinstance(win, float) and 0 < win < 1
             )
@@ -205,14 +212,14 @@ def validate(node: Node, expr: str = "", fields: Iterable[str] | None = None) ->
             if (n.op == "Skew" and 0 < win < 3) or (n.op == "Kurt" and 0 < win < 4):
                 raise ConfigError(f"{n.op}: window {win} is too short{where}")
         if spec.kind == "ref":
-            k = n.args[1].value
-            if not isinstance(k, int) or abs(k) > MAX_WINDOW:
+            shift_by = _num(n.args[1])
+            if not isinstance(shift_by, int) or abs(shift_by) > MAX_WINDOW:
                 raise ConfigError(
-                    f"{n.op}: shift {k!r} must be an integer in "
+                    f"{n.op}: shift {shift_by!r} must be an integer in "
                     f"[-{MAX_WINDOW}, {MAX_WINDOW}]{where}"
                 )
-        if n.op == "Quantile" and not 0 <= n.args[2].value <= 1:
-            raise ConfigError(f"Quantile: q={n.args[2].value} must be in [0, 1]{where}")
+        if n.op == "Quantile" and not 0 <= _num(n.args[2]) <= 1:
+            raise ConfigError(f"Quantile: q={_num(n.args[2])} must be in [0, 1]{where}")
         for a in n.args:
             walk(a)
 
@@ -287,11 +294,11 @@ def _span(n: Node) -> tuple[int, int] | None:
     args = n.args[: _EXPR_ARGS.get(spec.kind, len(n.args))]
     lo, hi = _union(_span(a) or (0, 0) for a in args)
     if spec.kind == "ref":  # Ref reads x at t-k; Delta reads x at t and at t-k
-        k = n.args[1].value
+        k = int(_num(n.args[1]))  # validated: an integer
         span = (lo - k, hi - k) if n.op == "Ref" else (min(lo, lo - k), max(hi, hi - k))
         return _union([span, (0, 0)]) if k < 0 else span  # a forward shift is masked
     if spec.kind in ("roll", "pair"):
-        w = n.args[2 if spec.kind == "pair" else 1].value
+        w = _num(n.args[2 if spec.kind == "pair" else 1])
         span = (lo - _roll_extent(w), hi)
         if n.op in _MASKED_ROLL:
             return _union([span, (0, 0)])
@@ -457,7 +464,7 @@ class _Evaluator:
 
     def ref(self, n: Call) -> np.ndarray:
         x = self.arr(n.args[0])
-        k = int(n.args[1].value)
+        k = int(_num(n.args[1]))
         out = shift(x, k)
         if k < 0:  # the future must not leak into rows before an instrument's series starts
             out = self.mask(out)
@@ -472,7 +479,7 @@ class _Evaluator:
     def roll(self, n: Call) -> np.ndarray:
         op = n.op
         x = self.arr(n.args[0])  # float32 or float64; kernels compute in float64
-        w = n.args[1].value
+        w = _num(n.args[1])
         T = x.shape[0]
         if op == "EMA":
             alpha = w if isinstance(w, float) else 2.0 / (1.0 + (w if w > 0 else T))
@@ -510,7 +517,7 @@ class _Evaluator:
             if str(m) == str(n) or (self.refs[str(m)] > 0 and str(m) not in self.memo)
         ]
         qs = np.array(
-            [0.5 if m.op == "Med" else float(m.args[2].value) for m in group if m.op != "Rank"],
+            [0.5 if m.op == "Med" else float(_num(m.args[2])) for m in group if m.op != "Rank"],
             dtype=np.float64,
         )
         rank = any(m.op == "Rank" for m in group)
@@ -526,12 +533,14 @@ class _Evaluator:
                 own = arr
             else:
                 self.memo[str(m)] = arr  # a sibling: consumed (and freed) by its own `get`
+        if own is None:
+            raise ConfigError(f"{n}: missing from its own sorted group")
         return own
 
     def pair(self, n: Call) -> np.ndarray:
         x = self.arr(n.args[0])
         y = self.arr(n.args[1])
-        w = int(n.args[2].value) or max(x.shape[0], 1)
+        w = int(_num(n.args[2])) or max(x.shape[0], 1)
         res = ops.roll_cov_corr(x, y, w, n.op == "Corr")
         if n.op == "Corr":  # Qlib blanks Corr where either side is (nearly) constant
             res[

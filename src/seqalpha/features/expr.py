@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 from seqalpha.errors import ConfigError
 
@@ -90,7 +91,9 @@ class Call(Node):
                     stack.append(f"{item.op}(")
                 else:
                     parts.append(item if isinstance(item, str) else str(item))
-            object.__setattr__(self, "_text", "".join(parts))
+            text = "".join(parts)
+            object.__setattr__(self, "_text", text)
+            return text
         return self._text
 
 
@@ -150,7 +153,7 @@ class _Parser:
         pos = 0
         while pos < len(text):
             m = _TOKEN.match(text, pos)
-            if m is None:
+            if m is None or m.lastgroup is None:  # every token pattern is a named group
                 self.fail(f"unexpected character {text[pos]!r}", pos)
             kind = m.lastgroup
             if kind != "ws":
@@ -160,7 +163,7 @@ class _Parser:
         self.i = 0
         self.nesting = -1  # the top-level expression is level 0
 
-    def fail(self, msg: str, pos: int) -> None:
+    def fail(self, msg: str, pos: int) -> NoReturn:
         raise ConfigError(
             f"cannot parse expression {show_expr(self.text)}: {msg} at position {pos}"
         )

@@ -18,12 +18,8 @@ import math
 import numba as nb
 import numpy as np
 
-_JIT = {
-    "parallel": True,
-    "cache": True,
-    "nogil": True,
-    "error_model": "numpy",
-}  # x/0 -> inf, 0/0 -> NaN
+# x/0 -> inf, 0/0 -> NaN; one decorator, applied to each kernel
+_jit = nb.njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 
 
 @nb.njit(inline="always")
@@ -50,7 +46,7 @@ def _chunks(N: int) -> int:
 # ----------------------------------------------------------------------------- streaming, [T, N]
 
 
-@nb.njit(**_JIT)
+@_jit
 def roll_sum(x: np.ndarray, w: int, mean: bool) -> np.ndarray:
     """Rolling sum (or mean) of finite values over `w` rows, [T, N] -> [T, N].
 
@@ -106,7 +102,7 @@ def roll_sum(x: np.ndarray, w: int, mean: bool) -> np.ndarray:
     return out
 
 
-@nb.njit(**_JIT)
+@_jit
 def roll_count(x: np.ndarray, w: int) -> np.ndarray:
     """Number of non-NaN values in the last `w` rows (0 when none, as pandas), [T, N]."""
     T, N = x.shape
@@ -130,7 +126,7 @@ def roll_count(x: np.ndarray, w: int) -> np.ndarray:
     return out
 
 
-@nb.njit(**_JIT)
+@_jit
 def roll_var(x: np.ndarray, w: int, ddof: int) -> np.ndarray:
     """Rolling variance of finite values, [T, N]; exactly 0 on a constant window (as pandas).
 
@@ -201,7 +197,7 @@ def roll_var(x: np.ndarray, w: int, ddof: int) -> np.ndarray:
     return out
 
 
-@nb.njit(**_JIT)
+@_jit
 def ewm_mean(x: np.ndarray, alpha: float) -> np.ndarray:
     """pandas `ewm(alpha, adjust=True, ignore_na=False, min_periods=1).mean()`, [T, N]."""
     T, N = x.shape
@@ -231,7 +227,7 @@ def ewm_mean(x: np.ndarray, alpha: float) -> np.ndarray:
     return out
 
 
-@nb.njit(**_JIT)
+@_jit
 def roll_regression(x: np.ndarray, w: int, kind: int) -> np.ndarray:
     """Regression of the window on its slot positions 1..w (NaN slots skipped), as Qlib, [T, N].
 
@@ -326,7 +322,7 @@ def _pair_add(a, b, m, n, mx, my, sxx, syy, sxy) -> None:
         sxy[m] += dx * (b - my[m])
 
 
-@nb.njit(**_JIT)
+@_jit
 def roll_cov_corr(x: np.ndarray, y: np.ndarray, w: int, corr: bool) -> np.ndarray:
     """Rolling covariance (ddof=1) or correlation over rows where both are finite, [T, N].
 
@@ -396,7 +392,7 @@ def roll_cov_corr(x: np.ndarray, y: np.ndarray, w: int, corr: bool) -> np.ndarra
     return out
 
 
-@nb.njit(**_JIT)
+@_jit
 def roll_extreme(
     x: np.ndarray, w: int, start: np.ndarray, want_max: bool, want_idx: bool
 ) -> np.ndarray:
@@ -472,7 +468,7 @@ def roll_extreme(
 # ----------------------------------------------------------------------------- per series, [N, T]
 
 
-@nb.njit(**_JIT)
+@_jit
 def roll_moments(x: np.ndarray, w: int, kurt: bool) -> np.ndarray:
     """Rolling bias-corrected skewness (or excess kurtosis) as pandas; NaN on a constant window."""
     N, T = x.shape
@@ -518,7 +514,7 @@ def roll_moments(x: np.ndarray, w: int, kurt: bool) -> np.ndarray:
     return out
 
 
-@nb.njit(**_JIT)
+@_jit
 def roll_sorted(x: np.ndarray, w: int, qs: np.ndarray, want_rank: bool) -> np.ndarray:
     """Order statistics of the window's finite values from one sorted buffer: [K, N, T].
 
@@ -596,7 +592,7 @@ def _count_less_equal(buf: np.ndarray, n: int, v: float) -> int:
     return c
 
 
-@nb.njit(**_JIT)
+@_jit
 def roll_mad(x: np.ndarray, w: int) -> np.ndarray:
     """Rolling mean absolute deviation around the window mean (non-NaN values)."""
     N, T = x.shape
@@ -622,7 +618,7 @@ def roll_mad(x: np.ndarray, w: int) -> np.ndarray:
     return out
 
 
-@nb.njit(**_JIT)
+@_jit
 def roll_wma(x: np.ndarray, w: int, start: np.ndarray) -> np.ndarray:
     """Qlib's WMA: weights 1..L over the window (L = its length), nanmean of weight * value."""
     N, T = x.shape
@@ -652,7 +648,7 @@ def roll_wma(x: np.ndarray, w: int, start: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------- cross-section
 
 
-@nb.njit(**_JIT)
+@_jit
 def cs_rank(x: np.ndarray, member: np.ndarray) -> np.ndarray:
     """Per row, percentile rank (average ties, rank/count) among members with a value."""
     T, N = x.shape
@@ -682,7 +678,7 @@ def cs_rank(x: np.ndarray, member: np.ndarray) -> np.ndarray:
     return out
 
 
-@nb.njit(**_JIT)
+@_jit
 def cs_group_demean(
     x: np.ndarray, member: np.ndarray, codes: np.ndarray, n_groups: int
 ) -> np.ndarray:

@@ -23,7 +23,7 @@ from seqalpha.errors import ConfigError, DataError
 
 MAD_TO_STD = xs.MAD_TO_STD
 EPS = 1e-12
-_JIT = {"parallel": True, "cache": True, "nogil": True, "error_model": "numpy"}
+_jit = nb.njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -49,7 +49,7 @@ def _out(x: np.ndarray, out: np.ndarray | None, what: str) -> np.ndarray:
     return out
 
 
-@nb.njit(**_JIT)
+@_jit
 def _column_stats(x, mask, robust):
     """Per feature over the finite cells of mask: (median, MAD) or (mean, std ddof 0), count."""
     T, N, F = x.shape
@@ -80,7 +80,7 @@ def _column_stats(x, mask, robust):
     return center, spread, count
 
 
-@nb.njit(**_JIT)
+@_jit
 def _affine(x, mask, center, scale, clip, out):
     """out = (x - center[f]) / scale[f], clipped to +/-clip when clip > 0; NaN outside mask."""
     T, N, F = x.shape
@@ -99,7 +99,7 @@ def _affine(x, mask, center, scale, clip, out):
                 out[t, j, f] = z
 
 
-@nb.njit(**_JIT)
+@_jit
 def _fill_zero(x, mask, out):
     """out = x with NaN set to 0 inside mask, NaN outside."""
     T, N, F = x.shape
