@@ -41,6 +41,24 @@ class SampleSet:
     lookback: int = 1
     label_reach: int = 0
 
+    def known_features(self) -> np.ndarray:
+        """`features` [T, N, F]; a one-line DataError when the set has none."""
+        if self.features is None:
+            raise DataError("SampleSet.features: the model needs daily features, the set has none")
+        return self.features
+
+    def known_bars(self) -> np.ndarray:
+        """`bars` [T, N, B, Fb]; a one-line DataError when the set has none."""
+        if self.bars is None:
+            raise DataError("SampleSet.bars: the model needs intraday bars, the set has none")
+        return self.bars
+
+    def known_labels(self) -> np.ndarray:
+        """`labels` [T, N, H]; a one-line DataError when the set has none (training needs them)."""
+        if self.labels is None:
+            raise DataError("SampleSet.labels: training needs labels, the set has none")
+        return self.labels
+
     def __post_init__(self) -> None:
         self.dates = np.asarray(self.dates, dtype="datetime64[D]")
         self.instruments = np.asarray(self.instruments).astype(str)

@@ -109,15 +109,15 @@ def gather_inputs(data: SampleSet, spec: InputSpec, t: np.ndarray, i: np.ndarray
     """
     spec.step_shape(data)  # validates the needed arrays exist
     if spec.kind == "tabular":
-        x = data.features[t, i].astype(np.float32, copy=True)
+        x = data.known_features()[t, i].astype(np.float32, copy=True)
     elif spec.kind == "daily_seq" and spec.layout == "columns":
         x = np.ascontiguousarray(
-            columns_to_steps(data.features[t, i], spec.n_fields), dtype=np.float32
+            columns_to_steps(data.known_features()[t, i], spec.n_fields), dtype=np.float32
         )
     elif spec.kind == "daily_seq":
-        x = _gather_windows(data.features, t, i, spec.seq_len)
+        x = _gather_windows(data.known_features(), t, i, spec.seq_len)
     else:
-        w = _gather_windows(data.bars, t, i, spec.seq_len)  # [n, L, B, Fb]
+        w = _gather_windows(data.known_bars(), t, i, spec.seq_len)  # [n, L, B, Fb]
         x = w.reshape(len(t), -1, w.shape[-1])
     np.nan_to_num(x, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
     return x

@@ -41,7 +41,7 @@ def toy_sample_set(
         lag = np.concatenate([np.zeros((3, N)), x[:-3, :, 1]])
         s = m5 - 0.5 * lag
     elif signal == "intraday":
-        if not bars:
+        if b is None:  # bars == 0
             raise ConfigError("toy_sample_set: signal 'intraday' needs bars > 0")
         d = b[:, :, :, 0].mean(axis=2)
         s = (d + np.concatenate([np.zeros((1, N)), d[:-1]])) / 2

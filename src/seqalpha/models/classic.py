@@ -7,6 +7,7 @@ normalised); LightGBM handles NaN natively. They fit one label column (`label_co
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -166,7 +167,8 @@ class LGBMModel(Model):
         dtrain = self._dataset(train, params)
         if dtrain is None:
             raise DataError(f"lgbm: no training rows with labels in rows {train.rows}")
-        sets, callbacks = [], []
+        sets: list[lgb.Dataset] = []
+        callbacks: list[Callable[..., Any]] = []
         if valid is not None and valid.labels is not None:
             dvalid = self._dataset(valid, params, reference=dtrain)
             if dvalid is not None:
@@ -187,7 +189,7 @@ class LGBMModel(Model):
             if len(X)
             else np.zeros(0)
         )
-        return scatter_scores(data, idx, s)
+        return scatter_scores(data, idx, np.asarray(s))
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
         return {}
@@ -253,6 +255,7 @@ def forest_predict(arrs: dict[str, np.ndarray], X: np.ndarray, chunk: int = 1638
 
 
 class _TreesMixin:
+    params: dict[str, Any]  # the model's, as set by Model
     ET_PARAMS: ClassVar[dict[str, Any]] = {
         "n_estimators": 100,
         "max_depth": 8,
@@ -329,7 +332,7 @@ def market_volatility(
         if feature not in data.feature_names:
             raise ConfigError(f"param 'regime_feature': {feature!r} not in the set's features")
         j = data.feature_names.index(feature)
-        src = np.where(data.mask, data.features[:, :, j], np.nan)
+        src = np.where(data.mask, data.known_features()[:, :, j], np.nan)
         lag = 0
     else:
         if data.labels is None:

@@ -197,7 +197,7 @@ def fit_torch(
                     "train_seconds": time.perf_counter() - t_epoch,
                 }
                 t_valid = time.perf_counter()
-                if use_valid:
+                if use_valid and valid is not None:
                     scores = adapter.predict_scores(valid)
                     score = signal_metric(
                         cfg.early_stop_metric, scores, adapter.metric_labels(valid)

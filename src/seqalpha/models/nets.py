@@ -10,6 +10,8 @@ import math
 import torch
 from torch import nn
 
+from seqalpha.errors import ConfigError
+
 
 class MLPEncoder(nn.Module):
     """Flattened input [n, ...] -> ReLU layers of sizes `hidden` -> [n, hidden[-1]]."""
@@ -162,11 +164,20 @@ class TCNEncoder(nn.Module):
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
 
 
+def _out_dim(encoder: nn.Module) -> int:
+    """The width of an encoder's hidden state (its `out_dim`)."""
+    d = getattr(encoder, "out_dim", None)
+    if not isinstance(d, int):
+        raise ConfigError(f"encoder {type(encoder).__name__} has no integer out_dim")
+    return d
+
+
 class _Encoded(nn.Module):
     """A net with an `encoder`; `encode` runs it under CPU autocast when `precision` is "bf16"
     (matmuls in bfloat16, e.g. on AMX/AVX512-BF16 units) and returns float32 either way."""
 
     precision: str = "fp32"
+    encoder: nn.Module
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         dtype = PRECISIONS[self.precision]
@@ -184,7 +195,7 @@ class HeadNet(_Encoded):
         super().__init__()
         self.encoder = encoder
         self.precision = precision
-        self.head = nn.Linear(encoder.out_dim, n_out)
+        self.head = nn.Linear(_out_dim(encoder), n_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.encode(x))
@@ -200,9 +211,9 @@ class TRANet(_Encoded):
         super().__init__()
         self.encoder = encoder
         self.precision = precision
-        self.predictors = nn.Linear(encoder.out_dim, num_states)
+        self.predictors = nn.Linear(_out_dim(encoder), num_states)
         self.router_rnn = nn.GRU(num_states, router_hidden, batch_first=True)
-        self.router_fc = nn.Linear(encoder.out_dim + router_hidden, num_states)
+        self.router_fc = nn.Linear(_out_dim(encoder) + router_hidden, num_states)
 
     def route(self, hidden: torch.Tensor, hist: torch.Tensor) -> torch.Tensor:
         """Router logits [n, K] from hidden [n, D] (detached) and loss history [n, L, K]."""

@@ -57,7 +57,7 @@ def register_model(name: str) -> Callable[[type], type]:
         if MODELS._classes.get(name, cls) is not cls:
             raise ValueError(f"model name {name!r} registered twice")
         MODELS[name] = cls
-        cls.registered_name = name
+        cls.registered_name = name  # type: ignore[attr-defined]  # a Model subclass, untyped here
         return cls
 
     return deco

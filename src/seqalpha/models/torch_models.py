@@ -130,7 +130,7 @@ class TorchModel(Model):
     def _setup_targets(self, train: SampleSet) -> None:
         """Decide output columns, classes and loss weights from the training labels."""
         p = self.params
-        H = train.labels.shape[2]
+        H = train.known_labels().shape[2]
         if not 0 <= p["label_col"] < H:
             raise ConfigError(
                 f"model {self.registered_name!r}: param 'label_col' = "
@@ -140,7 +140,7 @@ class TorchModel(Model):
             bins = p["bins"]
             if bins is None:  # quintile edges of the training label
                 t0, t1 = train.rows
-                y = train.labels[t0:t1, :, p["label_col"]][train.mask[t0:t1]]
+                y = train.known_labels()[t0:t1, :, p["label_col"]][train.mask[t0:t1]]
                 y = y[np.isfinite(y)]
                 if len(y) == 0:
                     raise DataError("classification head: no finite training labels")
@@ -154,7 +154,7 @@ class TorchModel(Model):
                     f"model {self.registered_name!r}: param 'class_values' has "
                     f"{len(cv)} values for {C} classes (bins {bins})"
                 )
-            self.targets = {
+            self.targets: dict[str, Any] = {
                 "cols": [p["label_col"]],
                 "bins": [float(b) for b in bins],
                 "class_values": [float(v) for v in cv],
@@ -210,7 +210,9 @@ class TorchModel(Model):
     ) -> torch.Tensor:
         t, i = batch
         out = self.net(self.inputs(data, batch))
-        y = torch.from_numpy(np.ascontiguousarray(data.labels[t, i][:, self.targets["cols"]]))
+        y = torch.from_numpy(
+            np.ascontiguousarray(data.known_labels()[t, i][:, self.targets["cols"]])
+        )
         name = self._loss_name()
         if name == "ce":
             yy = y[:, 0].numpy()
@@ -237,7 +239,7 @@ class TorchModel(Model):
 
     def metric_labels(self, data: SampleSet) -> np.ndarray:
         t0, t1 = data.rows
-        y = data.labels[t0:t1, :, self.params["label_col"]]
+        y = data.known_labels()[t0:t1, :, self.params["label_col"]]
         return np.where(data.mask[t0:t1], y, np.nan)
 
     # ------------------------------------------------------------ interface
@@ -485,6 +487,13 @@ class TRAModel(TorchModel):
             enc = RNNEncoder(p["backbone"], f, p["hidden_size"], p["num_layers"], p["dropout"])
         return TRANet(enc, p["num_states"], p["router_hidden"], p["precision"])
 
+    @property
+    def _tra(self) -> TRANet:
+        """The fitted network as a TRANet (its predictors, encoder and router)."""
+        if not isinstance(self.net, TRANet):
+            raise ConfigError(f"model {self.registered_name!r}: the network is not fitted")
+        return self.net
+
     def _delay(self, data: SampleSet) -> int:
         """Days between a sample and the newest loss its router may read: `history_delay`, or
         the set's label reach; ConfigError when the given delay would read unrealized labels."""
@@ -589,8 +598,10 @@ class TRAModel(TorchModel):
             for t, i in day_batches(
                 data, True, None, p["eval_days_per_batch"], label_col=p["label_col"]
             ):
-                pr = self.net.predictors(self.net.encode(self.inputs(data, (t, i))))
-                y = torch.from_numpy(np.ascontiguousarray(data.labels[t, i, p["label_col"]]))
+                pr = self._tra.predictors(self._tra.encode(self.inputs(data, (t, i))))
+                y = torch.from_numpy(
+                    np.ascontiguousarray(data.known_labels()[t, i, p["label_col"]])
+                )
                 L = (pr - y[:, None]).pow(2)
                 self.memory[t, i] = (L - L.min(dim=1, keepdim=True).values).numpy()
         self.day_memory = self._day_means(self.memory)
@@ -608,7 +619,7 @@ class TRAModel(TorchModel):
             else self.memory
         )
         preds, logits = self.net(self.inputs(data, batch), self._hist(router_mem, t, i))
-        y = torch.from_numpy(np.ascontiguousarray(data.labels[t, i, p["label_col"]]))
+        y = torch.from_numpy(np.ascontiguousarray(data.known_labels()[t, i, p["label_col"]]))
         prob = self._prob(logits, train=True)
         loss = losses.mse((preds * prob).sum(dim=1), y)
         L = (preds.detach() - y[:, None]).pow(2)
@@ -639,8 +650,8 @@ class TRAModel(TorchModel):
         self.net.eval()
         with torch.no_grad():
             for b in day_batches(ext, False, None, p["eval_days_per_batch"]):
-                h = self.net.encode(self.inputs(ext, b))
-                pr = self.net.predictors(h)
+                h = self._tra.encode(self.inputs(ext, b))
+                pr = self._tra.predictors(h)
                 if data.labels is not None:
                     y = torch.from_numpy(
                         np.ascontiguousarray(data.labels[b[0], b[1], p["label_col"]])
@@ -650,12 +661,13 @@ class TRAModel(TorchModel):
                 keep = b[0] >= t0
                 if keep.any():
                     k = torch.from_numpy(keep)
-                    hidden.append(h[k]), allp.append(pr[k])
+                    hidden.append(h[k])
+                    allp.append(pr[k])
                     index.append((b[0][keep], b[1][keep]))
             res = np.full((t1 - t0, len(data.instruments)), np.nan, dtype=np.float32)
             router_mem = self._memory_for_router(memory)
             for h, pr, (t, i) in zip(hidden, allp, index, strict=False):
-                prob = self._prob(self.net.route(h, self._hist(router_mem, t, i)))
+                prob = self._prob(self._tra.route(h, self._hist(router_mem, t, i)))
                 if p["inference"] == "argmax":
                     s = pr.gather(1, prob.argmax(dim=1, keepdim=True))[:, 0]
                 else:
