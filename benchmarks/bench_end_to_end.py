@@ -26,7 +26,17 @@ cell is not run again with the same --tag (resume after an interruption); take a
 Memory: a Qlib GRU run needs about 11 GB, a seqalpha Alpha360 run about 8 GB; cells run one
 at a time, each after `--min-free-gb` of memory is available.
 
-Measured 2026-12-03 (`--tag baseline --workflows lgbm`, one run per cell, the shared 2-core
+Measured 2026-12-03 19:19-19:27 UTC on a quiet machine (load 0.6-2.4), `--tag firstrun
+--workflows lgbm`, one run per cell (wall s / CPU s / peak RSS of the tree / peak PSS, GB):
+| lgbm | seqalpha | 40.0 | 57.6 | 2.58 | 2.58 | pyqlib/this: 3.18x wall, 3.07x CPU, 2.77x RSS |
+| lgbm | seqalpha-first (empty numba cache) | 123.3 | 120.5 | 2.66 | 2.58 | 1.03x, 1.47x, 2.69x |
+| lgbm | qlib | 127.4 | 177.2 | 7.16 (main 2.9) | 2.89 | 1.00x |
+pyqlib: handler 64.6 s, fit 44.7 s, backtest 12.4 s; seqalpha: inputs 12.8 s, walk-forward
+20.1 s, evaluation + backtest 0.1 s, report 0.3 s, MLflow tracking 2.7 s; the first run spends
+26 s more in inputs, 39 s more in the walk-forward (processors) and 8 s more in the backtest
+compiling kernels. Same IC on both seqalpha runs (0.0197); pyqlib 0.0198.
+
+Earlier the same day (`--tag baseline --workflows lgbm`, one run per cell, the shared 2-core
 machine under a load average of 5-11 from other jobs, so compare CPU seconds first):
 | workflow | side | wall s | CPU s | peak RSS GB (tree) | pyqlib/this: wall, CPU, RSS |
 | lgbm | seqalpha | 292.5 | 134.9 | 3.20 | 2.53x, 1.89x, 2.30x |

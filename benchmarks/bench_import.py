@@ -15,6 +15,9 @@ lazy: `import seqalpha.cli` 0.14 / 0.19 s, `seqalpha --help` 0.41 / 0.49 s (nois
 imports a heavy package), `import seqalpha.cli, seqalpha.pipeline, seqalpha.config` (what a run
 imports before reading data) 4.26 / 1.57 s: torch (~2 s and ~200 MB alone) is no longer imported
 by an lgbm run; lightgbm, mlflow (tracking) and plotly (report) are imported only when used.
+With --run at 4ac323a (load ~1): the whole lgbm run pays 4.3 s of imports (lightgbm 1.5 s with
+the sklearn it pulls in, mlflow 0.9 s; torch, ray and cvxpy not imported); `import seqalpha.cli`
+0.11 s, `seqalpha --help` 0.24 s.
 
 Usage: .venv/bin/python benchmarks/bench_import.py [--repeat 5] [--run] [--src DIR]
 """
