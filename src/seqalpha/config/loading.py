@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
@@ -87,7 +87,7 @@ class _BoundedComposer(yaml.SafeLoader):
         super().__init__(stream)
         self._source, self._aliases, self._depth = source, 0, 0
 
-    def compose_node(self, parent, index):  # type: ignore[override]
+    def compose_node(self, parent, index):
         if self.check_event(yaml.AliasEvent):
             self._aliases += 1
             if self._aliases > MAX_YAML_ALIASES:
@@ -167,7 +167,7 @@ def _unwrap(ann: Any) -> Any:
     return ann
 
 
-def _model_at(cls: type, loc: Sequence[Any]) -> type | None:
+def _model_at(cls: type, loc: Sequence[Any]) -> type[BaseModel] | None:
     cur: Any = cls
     for part in loc:
         if isinstance(part, int):
@@ -181,7 +181,7 @@ def _model_at(cls: type, loc: Sequence[Any]) -> type | None:
     return cur if isinstance(cur, type) and issubclass(cur, BaseModel) else None
 
 
-def _format_error(err: dict, root: type, prefix: str = "") -> str:
+def _format_error(err: Mapping[str, Any], root: type, prefix: str = "") -> str:
     loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
     # pydantic adds union member names (e.g. 'str', 'list[str]') to the loc; drop them
     loc = [p for p in loc if not (isinstance(p, str) and ("[" in p or p in ("str", "int")))]

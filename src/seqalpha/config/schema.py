@@ -193,10 +193,10 @@ class Section(BaseModel):
 class SyntheticSpec(Section):
     """A synthetic market to generate into `data.dir` when it is absent (deterministic)."""
 
-    n_stocks: int = Field(300, ge=10, le=20000)
-    n_days: int = Field(750, ge=60, le=20000)
-    bar_minutes: int = Field(30, gt=0, le=240)
-    seed: int = Field(0, ge=0, le=MAX_SEED)
+    n_stocks: int = Field(default=300, ge=10, le=20000)
+    n_days: int = Field(default=750, ge=60, le=20000)
+    bar_minutes: int = Field(default=30, gt=0, le=240)
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
 
 
 def _no_nul(value: str | None) -> str | None:
@@ -218,7 +218,7 @@ class DataConfig(Section):
     end: Date | None = None
     benchmark: str = "SH000300"
     minute_dir: PathText | None = None
-    bar_minutes: int = Field(30, gt=0, le=240)
+    bar_minutes: int = Field(default=30, gt=0, le=240)
 
     @model_validator(mode="after")
     def _ordered(self) -> DataConfig:
@@ -232,9 +232,9 @@ class FeaturesConfig(Section):
 
     library: RegisteredName = "alpha158"  # a registered library, or "none"
     extra: dict[str, str] = Field(default_factory=dict)
-    lookback: int = Field(1, ge=1, le=1000)
+    lookback: int = Field(default=1, ge=1, le=1000)
     bars: bool = False
-    intraday_window: int = Field(20, ge=1, le=1000)
+    intraday_window: int = Field(default=20, ge=1, le=1000)
     replace: bool = False  # an `extra` name may redefine a library feature (in its place)
 
 
@@ -243,7 +243,7 @@ class LabelsConfig(Section):
 
     horizons: list[int] = Field(default_factory=lambda: [1], min_length=1)
     kind: RegisteredName = "raw"
-    offset: int = Field(1, ge=0, le=1000)
+    offset: int = Field(default=1, ge=0, le=1000)
     benchmark: str | None = None
     price_field: str = "close"
 
@@ -332,13 +332,13 @@ class WalkForwardConfig(Section):
     train: DateRange | None = None
     valid: DateRange | None = None
     test: DateRange | None = None
-    step: int = Field(10, ge=1, le=100_000)
-    train_days: int = Field(120, ge=2, le=100_000)
-    valid_days: int = Field(5, ge=0, le=100_000)
+    step: int = Field(default=10, ge=1, le=100_000)
+    train_days: int = Field(default=120, ge=2, le=100_000)
+    valid_days: int = Field(default=5, ge=0, le=100_000)
     train_start: Date | None = None
     test_start: Date | None = None
     test_end: Date | None = None
-    embargo: int | None = Field(None, ge=0, le=10_000)
+    embargo: int | None = Field(default=None, ge=0, le=10_000)
     purge: bool = True
 
     @model_validator(mode="after")
@@ -371,7 +371,7 @@ class ExecutorConfig(Section):
 
     kind: RegisteredName = "local"  # a registered executor (local, process, ray)
     address: str | None = None
-    workers: int = Field(2, ge=1, le=256)
+    workers: int = Field(default=2, ge=1, le=256)
 
     @model_validator(mode="after")
     def _local_workers(self) -> ExecutorConfig:
@@ -387,8 +387,8 @@ class PortfolioConfig(Section):
     """Signal -> target weights (consumed by the portfolio stage)."""
 
     strategy: RegisteredName = "topk_dropout"
-    topk: int = Field(50, ge=1, le=MAX_COUNT)
-    n_drop: int = Field(5, ge=0, le=MAX_COUNT)
+    topk: int = Field(default=50, ge=1, le=MAX_COUNT)
+    n_drop: int = Field(default=5, ge=0, le=MAX_COUNT)
     params: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("params")
@@ -411,14 +411,14 @@ class TradingRulesConfig(Section):
     BENCHMARKS.md); `seqalpha.backtest.BacktestConfig` is the engine's own account settings."""
 
     limit_threshold: float | None = Field(
-        0.095, gt=0, lt=1, description="fraction: 0.095 = 9.5% daily price limit"
+        default=0.095, gt=0, lt=1, description="fraction: 0.095 = 9.5% daily price limit"
     )
-    buy_cost: float = Field(0.0005, ge=0, lt=1)
-    sell_cost: float = Field(0.0015, ge=0, lt=1)
-    min_cost: float = Field(5.0, ge=0, le=1e12)
-    account: float = Field(1e8, gt=0, le=1e15)
+    buy_cost: float = Field(default=0.0005, ge=0, lt=1)
+    sell_cost: float = Field(default=0.0015, ge=0, lt=1)
+    min_cost: float = Field(default=5.0, ge=0, le=1e12)
+    account: float = Field(default=1e8, gt=0, le=1e15)
     deal_price: Literal["close", "open", "vwap"] = "close"
-    lot_size: int = Field(100, ge=1, le=MAX_COUNT)
+    lot_size: int = Field(default=100, ge=1, le=MAX_COUNT)
 
 
 class TrackingConfig(Section):

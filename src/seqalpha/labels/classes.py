@@ -18,7 +18,7 @@ def class_edges(name_or_edges: str | Sequence[float]) -> np.ndarray:
     """Edges of a preset (`class3`, `class5`) or given edges, checked strictly increasing."""
     if isinstance(name_or_edges, str):
         try:
-            edges = CLASS_PRESETS[name_or_edges]
+            edges: Sequence[float] = CLASS_PRESETS[name_or_edges]
         except KeyError:
             raise ConfigError(
                 f"unknown class preset {name_or_edges!r}; known: {sorted(CLASS_PRESETS)}"

@@ -130,6 +130,8 @@ def make_labels(
         elif spec.kind == "rank":
             lab = xs.rank_centred(ret, uni)
         elif spec.kind == "risk_adjusted":
+            if sumsq is None:
+                raise ConfigError("LabelSpec.kind 'risk_adjusted' needs intraday bars (bars=...)")
             lab = risk_adjusted(ret, forward_bar_volatility(sumsq, h, spec.offset))
         else:
             b = None if bench_close is None else forward_return(bench_close, h, spec.offset)

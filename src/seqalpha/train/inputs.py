@@ -10,11 +10,12 @@ import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from seqalpha.config import DataConfig, FeaturesConfig, LabelsConfig
-from seqalpha.errors import DataError
+from seqalpha.errors import ConfigError, DataError
 
 _ARRAYS = ("dates", "instruments", "features", "bars", "labels", "mask")
 
@@ -70,7 +71,7 @@ class Inputs:
         """Inputs saved by `to_dir`; large arrays memory-mapped read-only when `mmap`."""
         path = Path(path)
         meta = json.loads((path / "meta.json").read_text())
-        arrays = {}
+        arrays: dict[str, Any] = {}
         for name in _ARRAYS:
             f = path / f"{name}.npy"
             arrays[name] = np.load(f, mmap_mode="r" if mmap else None) if f.exists() else None
@@ -188,13 +189,13 @@ def build_inputs(data: DataConfig, features: FeaturesConfig, labels: LabelsConfi
     minute = None
     if f.library == "intraday" or f.bars:
         minute = _load_bars(d.minute_dir, d.bar_minutes, panel)
-    if f.library == "intraday":
+    if minute is not None and f.library == "intraday":
         from seqalpha.features.intraday import intraday_daily_features
 
         n, x = intraday_daily_features(minute, window=f.intraday_window)
         names += list(n)
         blocks.append(align_to(x, minute.dates, minute.instruments, panel.dates, panel.instruments))
-    if f.bars:
+    if minute is not None and f.bars:
         from seqalpha.features.intraday import intraday_sequences
 
         _, xb = intraday_sequences(minute)
@@ -272,10 +273,12 @@ def _finite_columns(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return found
 
 
-def _load_bars(minute_dir: str, bar_minutes: int, panel):
+def _load_bars(minute_dir: str | None, bar_minutes: int, panel):
     """Minute bars of the panel's dates and instruments at `bar_minutes` (MinuteBars [D, B, N])."""
     from seqalpha.data.minute import load_minute
 
+    if minute_dir is None:
+        raise ConfigError("data.minute_dir: not set; intraday features and bars need minute bars")
     if not Path(minute_dir).is_dir():
         raise DataError(f"data.minute_dir: {minute_dir} is not a directory")
     return load_minute(

@@ -179,7 +179,7 @@ def check_resumable(run_dir: Path, windows: list[dict], done: set[int]) -> None:
             )
 
 
-def window_path(run_dir: Path, k: int) -> Path:
+def window_path(run_dir: str | Path, k: int) -> Path:
     """RUN_DIR/windows/<k>.parquet."""
     return Path(run_dir) / "windows" / f"{k}.parquet"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -42,7 +42,7 @@ class Window:
         }
 
 
-def _pos(calendar: np.ndarray, date, side: str = "left") -> int:
+def _pos(calendar: np.ndarray, date, side: Literal["left", "right"] = "left") -> int:
     return int(np.searchsorted(calendar, np.datetime64(date, "D"), side=side))
 
 

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -74,7 +75,7 @@ def walk_forward(
     """
     by_index = {w.index: w for w in windows}
     done = set() if run_dir is None else {k for k in by_index if window_path(run_dir, k).exists()}
-    parts = {k: read_window(run_dir, k) for k in sorted(done)}
+    parts = {k: read_window(run_dir, k) for k in sorted(done)} if run_dir is not None else {}
     jobs = [
         Job(w, s, model_seed(s, w.index), spec)
         for w in windows
@@ -133,7 +134,7 @@ def run_walkforward(
         inputs = build_inputs(cfg.data, cfg.features, cfg.labels)
     spec = train_spec(cfg)
     windows = make_windows(inputs.dates, cfg.walkforward, cfg.embargo, spec.lookback)
-    meta = {
+    meta: dict[str, Any] = {
         "config_hash": h,
         "embargo": cfg.embargo,
         "seeds": list(cfg.seeds),
@@ -144,7 +145,7 @@ def run_walkforward(
     check_resumable(run_dir, meta["windows"], set(done))
     write_text_atomic(run_dir / "run.json", json.dumps(meta, indent=1, default=str))
     own = executor is None
-    ex = make_executor(cfg.executor) if own else executor
+    ex = make_executor(cfg.executor) if executor is None else executor
     try:
         preds = walk_forward(inputs, windows, spec, ex, cfg.seeds, run_dir, on_window)
     finally:
