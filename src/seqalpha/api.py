@@ -23,7 +23,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import polars as pl
@@ -66,6 +66,8 @@ def _load_one(
     raw, path, name = _raw(source)
     if path is not None:
         return load_checked_config(path, sets, data_dir)
+    if raw is None:
+        raise ConfigError(f"{name}: neither a config file nor a config mapping")
     cfg = config_from_dict(apply_overrides(raw, sets), source=name, data_dir=data_dir)
     try:
         check_data_names(cfg)
@@ -226,17 +228,18 @@ def run(
 
     if stop_after not in STAGES:
         raise ConfigError(f"stop_after: {stop_after!r} is not one of {STAGES}")
+    stage: Literal["train", "report"] = "train" if stop_after == "train" else "report"
     out = Path(out).resolve()
     cfg = load_config(config, sets, data_dir)
     name = _raw(config)[2]
     with _logging(verbose, log_file) as say:
-        run_config(cfg, out, stop_after, fresh, say, {"config": name, "sets": list(sets)})
-        if stop_after == "report":
+        run_config(cfg, out, stage, fresh, say, {"config": name, "sets": list(sets)})
+        if stage == "report":
             for base in cfg.baselines:
                 extra = _baseline_sets(sets, base)
                 bcfg = _load_one(config, extra, data_dir)
                 prov = {"config": name, "sets": extra}
-                run_config(bcfg, out / "baselines" / base.name, stop_after, fresh, say, prov)
+                run_config(bcfg, out / "baselines" / base.name, stage, fresh, say, prov)
     return load_run(out)
 
 

@@ -89,7 +89,13 @@ def data_ingest_daily(
     from seqalpha.data.ingest import ingest_daily
 
     try:
-        report = ingest_daily(src, out, on_bad=on_bad, overwrite=overwrite, date_format=date_format)
+        report = ingest_daily(
+            src,
+            out,
+            on_bad=on_bad,  # type: ignore[arg-type]  # typer gives str; ingest_daily checks it
+            overwrite=overwrite,
+            date_format=date_format,
+        )
     except SeqAlphaError as exc:
         _fail(exc)
     typer.echo(report.summary())

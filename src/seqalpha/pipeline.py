@@ -159,6 +159,8 @@ def run_backtest(cfg: PipelineConfig, preds: Predictions) -> BacktestResult:
     grid = preds.on_grid(market.dates, market.instruments)
     if strategy.engine == "topk":
         return backtest_topk(grid, market, TopkDropout(topk=pf.topk, n_drop=pf.n_drop), costs)
+    if strategy.weights is None:
+        raise ConfigError(f"portfolio.strategy: {pf.strategy!r} has no weights function")
     weights = strategy.weights(grid, market, dict(pf.params), cfg.data.dir)
     return backtest_weights(weights, market, costs)
 

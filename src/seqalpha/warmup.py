@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -124,7 +125,14 @@ def warm_xsection() -> None:
     x64[0, 0, 0] = np.nan
     mask = rng.random((20, 12)) < 0.9
     x32 = x64.astype(np.float32)
-    fns = (xs.rank_avg, xs.rank_pct, xs.rank_mid, xs.rank_centred, xs.rank_norm, xs.rank_gauss)
+    fns: tuple[Callable[..., np.ndarray], ...] = (
+        xs.rank_avg,
+        xs.rank_pct,
+        xs.rank_mid,
+        xs.rank_centred,
+        xs.rank_norm,
+        xs.rank_gauss,
+    )
     fns += (xs.zscore, xs.demean, xs.robust_zscore, xs.winsorize_mad, xs.fill_median)
     for x in (x32, x32[:, :, 1:], x64, x64[:, :, 0]):
         for fn in fns:
@@ -144,7 +152,14 @@ def warm_memory_orders() -> None:
     from seqalpha import xsection as xs
 
     rng = np.random.default_rng(3)
-    fns = (xs.rank_avg, xs.rank_pct, xs.rank_mid, xs.rank_centred, xs.rank_norm, xs.rank_gauss)
+    fns: tuple[Callable[..., np.ndarray], ...] = (
+        xs.rank_avg,
+        xs.rank_pct,
+        xs.rank_mid,
+        xs.rank_centred,
+        xs.rank_norm,
+        xs.rank_gauss,
+    )
     fns += (xs.zscore, xs.demean, xs.robust_zscore, xs.winsorize_mad, xs.fill_median)
     for order in ("C", "F"):
         mask = np.asarray(rng.random((20, 12)) < 0.9, order=order)

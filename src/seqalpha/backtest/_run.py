@@ -6,6 +6,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import polars as pl
@@ -90,7 +91,7 @@ def load_market(
     benchmark: str | None = "SH000300",
     deal_price: str = "close",
     limit_threshold: float | None = 0.095,
-    change_unit: str = "auto",
+    change_unit: Literal["percent", "fraction", "auto"] = "auto",
     suspend_zero_volume: bool = True,
     instruments: Sequence[str] | None = None,
 ) -> Market:

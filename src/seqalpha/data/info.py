@@ -269,7 +269,7 @@ def print_store_info(data_dir: str | Path) -> dict[str, Any]:
         syn = Table(title="synthetic store parameters (meta.json)")
         syn.add_column("parameter")
         syn.add_column("value")
-        rows = []
+        rows: list[tuple[str, Any]] = []
         for k, v in info["synthetic"].items():
             if isinstance(v, dict):  # one level of nesting (e.g. the generator config) flattened
                 rows.extend((f"{k}.{k2}", v2) for k2, v2 in v.items())

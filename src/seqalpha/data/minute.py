@@ -77,7 +77,7 @@ class Session:
         """`'09:30-11:30,13:00-15:00'` -> Session."""
         parts = [p.strip() for p in text.split(",") if p.strip()]
         try:
-            return cls(tuple(tuple(p.split("-")) for p in parts))  # type: ignore[arg-type]
+            return cls(tuple(tuple(p.split("-")) for p in parts))  # type: ignore[misc]  # arity checked by Session
         except (TypeError, ValueError):
             raise ConfigError(
                 f"session {text!r}: expected 'HH:MM-HH:MM[,HH:MM-HH:MM...]'"
@@ -94,7 +94,7 @@ class Session:
         """End minute-of-day of each bar of length `bar_minutes` [B]; bars never span a break."""
         if bar_minutes < 1:
             raise ConfigError(f"bar_minutes={bar_minutes}: must be >= 1")
-        ends = []
+        ends: list[int] = []
         for a, b in self.bounds():
             if (b - a) % bar_minutes:
                 raise ConfigError(
@@ -209,7 +209,7 @@ def _last_valid(x: np.ndarray, axis: int) -> np.ndarray:
 
 def _nansum_keep(x: np.ndarray, axis: int) -> np.ndarray:
     """Sum over non-NaN values in float64 (NaN when all are NaN), as float32."""
-    s = np.nansum(x, axis=axis, dtype=np.float64)
+    s = np.asarray(np.nansum(x, axis=axis, dtype=np.float64))
     s[np.isnan(x).all(axis=axis)] = np.nan
     return s.astype(np.float32)
 
@@ -335,7 +335,7 @@ def _empty_frame_schema() -> dict:
 def write_minute_day(out_dir: PathLike, day: np.datetime64, frame: pl.DataFrame) -> Path:
     """Write one date partition atomically (temp folder, then rename over any previous one)."""
     out_dir = Path(out_dir)
-    target = _partition_dir(out_dir, np.datetime64(day, "D"))
+    target = _partition_dir(out_dir, np.datetime64(day, "D"))  # type: ignore[call-overload]  # stub lacks datetime64(datetime64, unit)
     tmp = out_dir / f".tmp-{target.name}-{uuid.uuid4().hex}"
     tmp.mkdir(parents=True)
     frame.write_parquet(
@@ -360,7 +360,7 @@ def bars_frame(
 ) -> pl.DataFrame:
     """Long frame of one day's bars from arrays [B, N] (rows where `keep` [B, N] is True)."""
     B, N = len(bar_end_minutes), len(instruments)
-    base = np.datetime64(day, "D").astype("datetime64[us]")
+    base = np.datetime64(day, "D").astype("datetime64[us]")  # type: ignore[call-overload]  # as above
     stamps = base + (np.asarray(bar_end_minutes) * 60_000_000).astype("timedelta64[us]")
     keep_flat = np.ones(B * N, dtype=bool) if keep is None else np.asarray(keep).reshape(-1)
     codes = pl.Series("instrument", np.asarray(instruments, dtype=str).tolist(), dtype=pl.Utf8)
@@ -645,7 +645,7 @@ def _write_partitions(
         part = part.drop("__date")
         old_files = sorted(_partition_dir(out, day).glob("*.parquet"))
         if old_files:  # upsert: keep stored bars of other (datetime, instrument) keys
-            old = pl.read_parquet(old_files).select(part.columns).cast(part.schema)  # type: ignore[arg-type]
+            old = pl.read_parquet(old_files).select(part.columns).cast(part.schema)
             kept = old.join(
                 part.select("datetime", "instrument"), on=["datetime", "instrument"], how="anti"
             )
@@ -699,11 +699,7 @@ def load_minute(
     root = Path(data_dir)
     meta = read_minute_meta(root)
     if session is None:
-        session = (
-            Session(tuple(tuple(iv) for iv in meta["session"]))  # type: ignore[arg-type]
-            if meta
-            else A_SHARE
-        )
+        session = Session(tuple(tuple(iv) for iv in meta["session"])) if meta else A_SHARE
     days = minute_dates(root)
     if start is not None:
         days = days[days >= np.datetime64(start, "D")]

@@ -244,7 +244,7 @@ class _Market:
         trade = alive & ~susp
 
         # returns: market (GARCH) + industries + styles + concepts + planted alpha + idio (GARCH, t)
-        z_m = _student_t(rng, None)
+        z_m = float(_student_t(rng, None))  # one draw
         f_m = math.sqrt(self.h_mkt) * z_m
         self.h_mkt = cfg.market_vol**2 * 0.05 + 0.10 * f_m**2 + 0.85 * self.h_mkt
         stress = math.sqrt(self.h_mkt) / cfg.market_vol
@@ -340,7 +340,7 @@ class _Market:
         for k in SIGNALS:
             s = cfg.strengths[k]
             parts[k] = s * self.sig_ref * _zscore(raw[k], alive) if s > 0 else np.zeros(N)
-        total = sum(parts.values())
+        total = np.asarray(sum(parts.values()))
         self.pending.append(total)
 
         # benchmark: cap-weighted over stocks alive yesterday and today

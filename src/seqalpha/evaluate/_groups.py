@@ -108,7 +108,12 @@ def ic_decay(
     hs = np.array(list(horizons), dtype=int)
     ic, ric = np.full(len(hs), np.nan), np.full(len(hs), np.nan)
     for i, h in enumerate(hs):
-        fwd = forward_return(close, int(h), lag) if close is not None else forward_fn(int(h))
+        if close is not None:
+            fwd = forward_return(close, int(h), lag)
+        elif forward_fn is not None:
+            fwd = forward_fn(int(h))
+        else:  # excluded above; keeps `fwd` bound for the checker
+            raise ConfigError("ic_decay: give exactly one of close and forward_fn")
         ic[i] = summarize_ic(daily_ic(score, fwd, mask))["mean"]
         ric[i] = summarize_ic(daily_ic(score, fwd, mask, "spearman"))["mean"]
     return {"horizon": hs, "ic": ic, "rank_ic": ric}

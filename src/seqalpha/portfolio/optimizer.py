@@ -303,7 +303,7 @@ def optimize_weights(
         n = len(act)
         if n == 0:
             raise InfeasibleError(f"optimize_weights({_label(dates, t)}): no investable name")
-        if J:
+        if J and ind is not None:  # J > 0 only with industry codes
             pos = np.minimum(np.searchsorted(codes, ind[t, act]), J - 1)
             gi = np.where(codes[pos] == ind[t, act], pos, -1)
             slot, grow = _slots(
@@ -319,6 +319,8 @@ def optimize_weights(
             slot = np.arange(n)
             if prob is None or prob.G.shape[1] != K or prob.G.shape[0] < n:
                 prob = _Problem(min(N, n + n // 8 + 8), K, p)
+        if prob is None:  # _slots sizes the first problem (grow) on the first day
+            raise InfeasibleError(f"optimize_weights({_label(dates, t)}): no problem was built")
         M = prob.G.shape[0]
 
         def pad(v: np.ndarray, slot=slot, M=M) -> np.ndarray:
@@ -335,7 +337,7 @@ def optimize_weights(
         prob.prev.value = pad(prev[act])
         prob.lb.value = pad(lo[act])
         prob.ub.value = pad(hi[act])
-        if J:
+        if J and ind is not None and prob.target is not None:  # target exists with industries
             H = (ind[t][None, :] == codes[:, None]).astype(np.float64)
             prob.target.value = H @ b if bench is not None else np.zeros(J)
         try:

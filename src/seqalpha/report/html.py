@@ -23,6 +23,7 @@ from plotly.offline import get_plotlyjs
 
 import seqalpha
 from seqalpha import evaluate
+from seqalpha.errors import DataError
 from seqalpha.report import signal as sig
 from seqalpha.report.rundir import RunFiles, date_array, load_run, quantile_columns
 
@@ -89,6 +90,8 @@ def _layout(fig: go.Figure, title: str, ytitle: str, pct: bool = True) -> go.Fig
 
 
 def _col(run: RunFiles, name: str) -> np.ndarray:
+    if run.returns is None:
+        raise DataError(f"{run.run_dir}: returns.parquet is missing")
     return run.returns[name].to_numpy().astype(np.float64)
 
 
@@ -161,6 +164,8 @@ def _signal_ic(run: RunFiles, ctx: dict[str, Any]) -> tuple[np.ndarray, np.ndarr
 
 def _grid(run: RunFiles, ctx: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if "grid" not in ctx:
+        if run.predictions is None:
+            raise DataError(f"{run.run_dir}: predictions.parquet is missing")
         ctx["grid"] = sig.predictions_to_grid(run.predictions, run.run_dir / "predictions.parquet")
     return ctx["grid"]
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -365,7 +366,7 @@ def fit_factor_model(
     panel,
     meta_dir: str | Path | None = None,
     params: FactorModelParams | None = None,
-    taxonomy: str = "sw2021",
+    taxonomy: Literal["asis", "sw2021"] = "sw2021",
 ) -> FactorRiskModel:
     """Fit a `FactorRiskModel` on a daily panel with `close` (adjusted): returns from close,
     industry and market cap from `seqalpha.data.reference.industry_and_size`, value from `bp`."""
