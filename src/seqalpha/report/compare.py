@@ -27,6 +27,7 @@ from seqalpha.data.panel import Panel
 from seqalpha.errors import ConfigError, DataError
 from seqalpha.evaluate import summarize_ic
 from seqalpha.jsonio import write_text_atomic
+from seqalpha.report.figures import style_figure
 from seqalpha.report.html import format_metric
 from seqalpha.report.rundir import RunFiles, date_array, load_run
 
@@ -280,19 +281,7 @@ def _iso(dates: np.ndarray) -> list[str]:
 
 
 def _figure(title: str, ytitle: str, pct: bool) -> go.Figure:
-    fig = go.Figure()
-    fig.update_layout(
-        title=title,
-        template="plotly_white",
-        height=400,
-        margin={"l": 60, "r": 20, "t": 50, "b": 40},
-        legend={"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right", "yanchor": "bottom"},
-        yaxis_title=ytitle,
-        hovermode="x unified",
-    )
-    if pct:
-        fig.update_yaxes(tickformat=".1%")
-    return fig
+    return style_figure(go.Figure(), title, ytitle, pct, height=400)
 
 
 def cum_excess_figure(runs: Sequence[RunSeries]) -> go.Figure | str:

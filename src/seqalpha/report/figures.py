@@ -27,19 +27,26 @@ def _check(dates: np.ndarray, **series: np.ndarray) -> None:
             raise DataError(f"{name}: {len(arr)} values for {len(dates)} dates")
 
 
-def _figure(title: str, ytitle: str, pct: bool) -> go.Figure:
-    fig = go.Figure()
+def style_figure(
+    fig: go.Figure, title: str, ytitle: str, pct: bool = True, height: int = 380
+) -> go.Figure:
+    """The house style of every seqalpha chart (report, compare page, API): title, axis, legend."""
     fig.update_layout(
         title=title,
         template="plotly_white",
-        height=380,
+        height=height,
+        margin={"l": 60, "r": 20, "t": 50, "b": 40},
+        legend={"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right", "yanchor": "bottom"},
         yaxis_title=ytitle,
         hovermode="x unified",
-        legend={"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right", "yanchor": "bottom"},
     )
     if pct:
         fig.update_yaxes(tickformat=".1%")
     return fig
+
+
+def _figure(title: str, ytitle: str, pct: bool) -> go.Figure:
+    return style_figure(go.Figure(), title, ytitle, pct)
 
 
 def cumulative_ic_figure(

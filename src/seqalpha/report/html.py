@@ -25,6 +25,7 @@ import seqalpha
 from seqalpha import evaluate
 from seqalpha.errors import DataError
 from seqalpha.report import signal as sig
+from seqalpha.report.figures import style_figure
 from seqalpha.report.rundir import RunFiles, date_array, load_run, quantile_columns
 
 CHARTS = ("cum_excess", "cum_return", "drawdown", "ic", "ic_monthly", "quantiles", "turnover")
@@ -75,18 +76,7 @@ def _iso(dates: np.ndarray) -> list[str]:
 
 
 def _layout(fig: go.Figure, title: str, ytitle: str, pct: bool = True) -> go.Figure:
-    fig.update_layout(
-        title=title,
-        template="plotly_white",
-        height=380,
-        margin={"l": 60, "r": 20, "t": 50, "b": 40},
-        legend={"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right", "yanchor": "bottom"},
-        yaxis_title=ytitle,
-        hovermode="x unified",
-    )
-    if pct:
-        fig.update_yaxes(tickformat=".1%")
-    return fig
+    return style_figure(fig, title, ytitle, pct)
 
 
 def _col(run: RunFiles, name: str) -> np.ndarray:
