@@ -26,11 +26,11 @@ def test_warmup_compiles_every_cached_kernel(warmed):
     assert set(warmed) == {"features", "backtest", "cross-section"}
     kernels = warmup.cached_kernels()
     assert "seqalpha.features.ops.roll_sum" in kernels
-    assert "seqalpha.backtest._engine.run_topk" in kernels
+    assert "seqalpha.backtest.engine.run_topk" in kernels
     assert len(kernels) >= 20  # the feature kernels alone are 16
     # private helpers called only from other kernels are compiled into their callers
     entry = {n: d for n, d in kernels.items() if not n.rsplit(".", 1)[1].startswith("_")}
-    entry["_tradable_path"] = kernels["seqalpha.portfolio._weights._tradable_path"]
+    entry["_tradable_path"] = kernels["seqalpha.portfolio.weights._tradable_path"]
     not_compiled = [name for name, d in entry.items() if not d.signatures]
     assert not_compiled == []
 

@@ -175,12 +175,12 @@ def warm_memory_orders() -> None:
 def cached_kernels() -> dict[str, Any]:
     """Every `@njit(cache=True)` dispatcher of the package's kernel modules, by qualified name."""
     from seqalpha import xsection
-    from seqalpha.backtest import _engine
+    from seqalpha.backtest import engine as backtest_engine
     from seqalpha.features import ops, processors
-    from seqalpha.portfolio import _topk, _weights
+    from seqalpha.portfolio import topk, weights
 
     out = {}
-    for mod in (ops, _engine, _topk, _weights, xsection, processors):
+    for mod in (ops, backtest_engine, topk, weights, xsection, processors):
         for name, obj in vars(mod).items():
             stats = getattr(obj, "stats", None)
             if getattr(stats, "cache_path", None) is not None:

@@ -1,9 +1,9 @@
 """Daily backtest with A-share rules (price limits, suspensions, 100-share lots, T+1, costs)
 and Qlib-style performance metrics."""
 
-from seqalpha.backtest._market import Market
-from seqalpha.backtest._metrics import performance_table, risk_analysis
-from seqalpha.backtest._run import (
+from seqalpha.backtest.market import Market
+from seqalpha.backtest.metrics import performance_table, risk_analysis
+from seqalpha.backtest.run import (
     BacktestConfig,
     BacktestResult,
     backtest_topk,

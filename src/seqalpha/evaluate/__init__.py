@@ -5,7 +5,7 @@ valid names (mask True, score and label finite) or a constant score/label gives 
 left out of every mean.
 """
 
-from seqalpha.evaluate._groups import (
+from seqalpha.evaluate.groups import (
     cumulative_returns,
     feature_neutral_corr,
     forward_return,
@@ -18,7 +18,7 @@ from seqalpha.evaluate._groups import (
     random_signal_test,
     top_group_turnover,
 )
-from seqalpha.evaluate._signal import (
+from seqalpha.evaluate.signal import (
     daily_ic,
     daily_rank_ic,
     signal_metrics,

@@ -2,9 +2,9 @@
 long-short, score-weighted long-only, the optimizer, tradability filtering, and the registry
 of strategies a config chooses by name (`STRATEGIES`)."""
 
-from seqalpha.portfolio._topk import TopkDropout, topk_dropout_step
-from seqalpha.portfolio._weights import apply_tradability, quantile_long_short, score_weighted
 from seqalpha.portfolio.registry import STRATEGIES, Strategy, get_strategy, register_strategy
+from seqalpha.portfolio.topk import TopkDropout, topk_dropout_step
+from seqalpha.portfolio.weights import apply_tradability, quantile_long_short, score_weighted
 
 __all__ = [
     "STRATEGIES",

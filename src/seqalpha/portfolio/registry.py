@@ -14,7 +14,7 @@ from typing import Any, Literal
 import numpy as np
 
 from seqalpha.errors import ConfigError
-from seqalpha.portfolio._weights import score_weighted
+from seqalpha.portfolio.weights import score_weighted
 
 # weights(scores [T, N], market, params, data_dir) -> target weights [T, N]; `market` is the
 # backtest's grid (dates, instruments, can_buy, can_sell)

@@ -1,6 +1,6 @@
 """Quantile-group returns, top-group turnover, IC decay, Numerai-style scores, random-signal test.
 
-All inputs are `[T, N]` arrays (date x instrument) as in `_signal`; NaN or masked-out names are
+All inputs are `[T, N]` arrays (date x instrument) as in `signal`; NaN or masked-out names are
 ignored day by day, and a day with fewer than 2 valid names gives NaN.
 """
 
@@ -12,7 +12,7 @@ import numpy as np
 
 from seqalpha import xsection as xs
 from seqalpha.errors import ConfigError, DataError
-from seqalpha.evaluate._signal import MIN_NAMES, _check, daily_ic, summarize_ic
+from seqalpha.evaluate.signal import MIN_NAMES, _check, daily_ic, summarize_ic
 
 
 def quantile_groups(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from seqalpha.portfolio._topk import topk_dropout_step
+from seqalpha.portfolio.topk import topk_dropout_step
 
 
 @nb.njit(cache=True)

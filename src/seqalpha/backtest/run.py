@@ -11,12 +11,12 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
-from seqalpha.backtest._engine import run_topk, run_weights
-from seqalpha.backtest._market import Market
-from seqalpha.backtest._metrics import performance_table
+from seqalpha.backtest.engine import run_topk, run_weights
+from seqalpha.backtest.market import Market
+from seqalpha.backtest.metrics import performance_table
 from seqalpha.data.qlib_bin import QlibStore
 from seqalpha.errors import ConfigError, DataError
-from seqalpha.portfolio._topk import TopkDropout
+from seqalpha.portfolio.topk import TopkDropout
 
 
 @dataclass(frozen=True)
