@@ -26,6 +26,18 @@ cell is not run again with the same --tag (resume after an interruption); take a
 Memory: a Qlib GRU run needs about 11 GB, a seqalpha Alpha360 run about 8 GB; cells run one
 at a time, each after `--min-free-gb` of memory is available.
 
+Final, 2026-12-03 19:52-20:13 UTC, quiet machine (load 0.7-2.1), commit e5869f3,
+`--tag final --workflows lgbm --repeat 3` then `--tag final --workflows gru --repeat 1`
+(wall s median (runs) / CPU s / peak PSS of the tree GB; ratio pyqlib/this for wall, CPU, PSS):
+| lgbm | seqalpha | 43.8 (42.0, 43.8, 51.1) | 62.5 | 2.57 | 2.13x, 2.43x, 1.13x |
+| lgbm | qlib | 93.2 (80.9, 93.2, 106.3) | 152.2 | 2.91 | 1.00x |
+| gru (1 epoch) | seqalpha | 228.0 | 233.1 | 6.40 | 1.58x, 2.69x, 1.48x |
+| gru (1 epoch) | qlib | 359.1 | 626.6 | 9.45 | 1.00x |
+seqalpha lgbm stages: inputs 11.6 s, walk-forward 23.7 s, evaluation+backtest+report 1.3 s,
+MLflow 3.6 s, exit 2.2 s (pyqlib: handler 63.1 s, fit 17.1 s, backtest 8.4 s). GRU: seqalpha's
+example trains on 1 thread (walk-forward 190 s wall / 196 s CPU); pyqlib's fit 235 s / 446 s.
+Test IC: lgbm 0.0197 vs 0.0198; gru after one epoch 0.0162 vs 0.0169.
+
 Measured 2026-12-03 19:19-19:27 UTC on a quiet machine (load 0.6-2.4), `--tag firstrun
 --workflows lgbm`, one run per cell (wall s / CPU s / peak RSS of the tree / peak PSS, GB):
 | lgbm | seqalpha | 40.0 | 57.6 | 2.58 | 2.58 | pyqlib/this: 3.18x wall, 3.07x CPU, 2.77x RSS |
