@@ -318,9 +318,11 @@ def config_from_dict(
         cfg.data.dir = resolve_path(cfg.data.dir, bases)
     if cfg.data.minute_dir:
         # a relative minute_dir is looked up inside data.dir first (e.g. `minute` of a
-        # synthetic market), then like data.dir
+        # synthetic market, which is inside data.dir even before the run generates it), then
+        # like data.dir
         md = Path(cfg.data.minute_dir)
-        if not md.is_absolute() and (Path(cfg.data.dir) / md).exists():
+        inside = (Path(cfg.data.dir) / md).exists() or cfg.data.synthetic is not None
+        if not md.is_absolute() and inside:
             cfg.data.minute_dir = str((Path(cfg.data.dir) / md).resolve())
         else:
             cfg.data.minute_dir = resolve_path(cfg.data.minute_dir, bases)
