@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import polars as pl
+
+if TYPE_CHECKING:  # polars is only needed by callers that pass a frame
+    import polars as pl
 
 
 def to_jsonable(x: Any) -> Any:
@@ -31,13 +34,22 @@ def _tmp(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.tmp")
 
 
-def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write text to `path` so that readers see the old file or the whole new one."""
+def write_atomic(path: str | Path, write: Callable[[Path], object]) -> Path:
+    """`write(tmp)` into a temp sibling, then rename it onto `path`: readers see the old file
+    or the whole new one; a failed write leaves no temp file behind."""
     path = Path(path)
     tmp = _tmp(path)
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Write UTF-8 text to `path` atomically."""
+    return write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def write_json_atomic(path: str | Path, obj: Any) -> Path:
@@ -47,8 +59,4 @@ def write_json_atomic(path: str | Path, obj: Any) -> Path:
 
 def write_parquet_atomic(df: pl.DataFrame, path: str | Path) -> Path:
     """A polars frame as zstd Parquet, atomically."""
-    path = Path(path)
-    tmp = _tmp(path)
-    df.write_parquet(tmp, compression="zstd")
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, lambda tmp: df.write_parquet(tmp, compression="zstd"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from seqalpha.backtest.market import Market
 from seqalpha.backtest.metrics import performance_table
 from seqalpha.data.qlib_bin import QlibStore
 from seqalpha.errors import ConfigError, DataError
+from seqalpha.jsonio import write_parquet_atomic
 from seqalpha.portfolio.topk import TopkDropout
 
 
@@ -79,9 +79,7 @@ class BacktestResult:
             ("positions", self.positions),
             ("trades", self.trades),
         ):
-            tmp = d / f".{name}.parquet.tmp"
-            df.write_parquet(tmp, compression="zstd")
-            os.replace(tmp, d / f"{name}.parquet")
+            write_parquet_atomic(df, d / f"{name}.parquet")
 
 
 def load_market(

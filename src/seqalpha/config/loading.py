@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 
 from seqalpha.config.schema import PREDICTION_SECTIONS, PipelineConfig, check_date
 from seqalpha.errors import ConfigError
+from seqalpha.jsonio import write_text_atomic
 
 # ---------------------------------------------------------------------------- YAML and errors
 
@@ -391,9 +392,7 @@ def dump_config(cfg: PipelineConfig, path: str | Path) -> None:
     """Write the resolved config as YAML atomically (`config_yaml`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(config_yaml(cfg))
-    os.replace(tmp, path)
+    write_text_atomic(path, config_yaml(cfg))
 
 
 def config_hash(cfg: PipelineConfig, sections: Sequence[str] = PREDICTION_SECTIONS) -> str:

@@ -28,6 +28,7 @@ from seqalpha.data.safety import (
     staged_parts,
 )
 from seqalpha.errors import DataError
+from seqalpha.jsonio import write_atomic, write_text_atomic
 
 Universe = str | Sequence[str]
 STORE_PARTS = ("calendars", "instruments", "features")
@@ -225,9 +226,7 @@ def write_bin(path: str | Path, start: int, values: np.ndarray) -> None:
     buf = np.empty(len(values) + 1, dtype="<f4")
     buf[0] = start
     buf[1:] = values
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    buf.tofile(tmp)
-    os.replace(tmp, path)
+    write_atomic(path, buf.tofile)
 
 
 class QlibStore:
@@ -409,7 +408,7 @@ def write_store_into(
         raise DataError("write_store: the panel's dates are not a contiguous run of the calendar")
     (root / "calendars").mkdir(parents=True, exist_ok=True)
     (root / "features").mkdir(exist_ok=True)  # present even when no instrument has a value
-    _atomic_text(root / "calendars" / "day.txt", "".join(f"{d}\n" for d in cal))
+    write_text_atomic(root / "calendars" / "day.txt", "".join(f"{d}\n" for d in cal))
     any_val = np.zeros(panel.shape, dtype=bool)
     for arr in panel.fields.values():
         any_val |= ~np.isnan(arr)
@@ -462,12 +461,6 @@ def write_market(
             lines.append(f"{code}\t{dates[a]}\t{dates[b - 1]}\n")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_text(path, "".join(lines))
+        write_text_atomic(path, "".join(lines))
     except OSError as exc:
         raise DataError(f"{path}: cannot write the market file ({exc.strerror})") from None
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)

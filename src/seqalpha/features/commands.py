@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import polars as pl
 from seqalpha.config.loading import parse_cli_date
 from seqalpha.errors import ConfigError, DataError
 from seqalpha.features.specs import FEATURE_NAME, check_feature_specs
+from seqalpha.jsonio import write_parquet_atomic
 
 __all__ = ["features_command", "parse_expr_options"]
 
@@ -48,9 +48,7 @@ def _read_instruments(path: Path) -> list[str]:
 
 def _write_parquet(df: pl.DataFrame, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    df.write_parquet(tmp, compression="zstd")
-    os.replace(tmp, out)
+    write_parquet_atomic(df, out)
 
 
 def features_command(

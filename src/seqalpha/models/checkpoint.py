@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from seqalpha.errors import DataError
-from seqalpha.jsonio import to_jsonable
+from seqalpha.jsonio import to_jsonable, write_atomic, write_text_atomic
 
 if TYPE_CHECKING:
     import torch
@@ -42,12 +42,9 @@ def save_checkpoint(
 
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
-    tmp = d / (WEIGHTS_FILE + ".tmp")
-    torch.save({k: v.detach().cpu() for k, v in state_dict.items()}, tmp)
-    os.replace(tmp, d / WEIGHTS_FILE)
-    tmpc = d / (CONFIG_FILE + ".tmp")
-    tmpc.write_text(json.dumps(to_jsonable(config), indent=1, sort_keys=True))
-    os.replace(tmpc, d / CONFIG_FILE)
+    tensors = {k: v.detach().cpu() for k, v in state_dict.items()}
+    write_atomic(d / WEIGHTS_FILE, lambda tmp: torch.save(tensors, tmp))
+    write_text_atomic(d / CONFIG_FILE, json.dumps(to_jsonable(config), indent=1, sort_keys=True))
     return d
 
 

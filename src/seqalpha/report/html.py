@@ -10,8 +10,6 @@ import datetime as _dt
 import html
 import json
 import math
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from plotly.offline import get_plotlyjs
 import seqalpha
 from seqalpha import evaluate
 from seqalpha.errors import DataError
+from seqalpha.jsonio import write_text_atomic
 from seqalpha.report import signal as sig
 from seqalpha.report.figures import style_figure
 from seqalpha.report.rundir import RunFiles, date_array, load_run, quantile_columns
@@ -469,12 +468,4 @@ def write_report(
     run = load_run(run_dir) if run is None else run
     out = Path(output) if output is not None else run.run_dir / "report.html"
     doc = render_report(run)
-    fd, tmp = tempfile.mkstemp(prefix=".report-", suffix=".html", dir=out.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(doc)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return out
+    return write_text_atomic(out, doc)

@@ -8,7 +8,6 @@ a pickle is read only when explicitly allowed, because unpickling can execute ar
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +20,7 @@ import polars as pl
 from seqalpha.data.panel import Panel
 from seqalpha.errors import ConfigError, DataError
 from seqalpha.evaluate import signal_metrics
-from seqalpha.jsonio import write_json_atomic, write_parquet_atomic
+from seqalpha.jsonio import write_atomic, write_json_atomic, write_parquet_atomic
 from seqalpha.report.rundir import read_frame
 
 PICKLE_SUFFIXES = (".pkl", ".pickle")
@@ -317,16 +316,9 @@ def _write_pandas(frame: pd.DataFrame, out: Path) -> Path:
         raise ConfigError(f"--out {out}: use a .pkl (Qlib's pred.pkl) or .parquet file name")
     if not out.parent.is_dir():
         raise ConfigError(f"--out {out}: directory {out.parent} does not exist")
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
-        if suffix in PICKLE_SUFFIXES:
-            frame.to_pickle(tmp)
-        else:
-            frame.to_parquet(tmp)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return out
+    if suffix in PICKLE_SUFFIXES:
+        return write_atomic(out, frame.to_pickle)
+    return write_atomic(out, frame.to_parquet)
 
 
 def export_qlib_pred(
