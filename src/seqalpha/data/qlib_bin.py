@@ -412,19 +412,18 @@ def write_store_into(
     any_val = np.zeros(panel.shape, dtype=bool)
     for arr in panel.fields.values():
         any_val |= ~np.isnan(arr)
-    spans = {}
-    for j, code in enumerate(panel.instruments.tolist()):
-        rows = np.nonzero(any_val[:, j])[0]
-        if not len(rows):
-            continue
-        a, b = int(rows[0]), int(rows[-1]) + 1
-        spans[code] = (a, b)
+    # each instrument's span: first to last day with a value (an instrument without any: none)
+    T = panel.shape[0]
+    has = any_val.any(axis=0)
+    first = any_val.argmax(axis=0)
+    stop = T - any_val[::-1].argmax(axis=0)
+    for j in np.nonzero(has)[0]:
+        a, b = int(first[j]), int(stop[j])
+        folder = root / "features" / str(panel.instruments[j]).lower()
         for name, arr in panel.fields.items():
-            write_bin(root / "features" / code.lower() / f"{name}.day.bin", offset + a, arr[a:b, j])
-    all_mask = np.zeros(panel.shape, dtype=bool)
-    for j, code in enumerate(panel.instruments.tolist()):
-        if code in spans:
-            all_mask[spans[code][0] : spans[code][1], j] = True
+            write_bin(folder / f"{name}.day.bin", offset + a, arr[a:b, j])
+    t = np.arange(T)[:, None]
+    all_mask = has & (t >= first) & (t < stop)
     write_market(root, "all", all_mask, panel.dates, panel.instruments)
     for name, mask in (markets or {}).items():
         write_market(root, name, mask, panel.dates, panel.instruments, overwrite=name == "all")
