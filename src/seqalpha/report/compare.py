@@ -19,17 +19,16 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 import polars as pl
-from plotly.offline import get_plotlyjs
 
 from seqalpha import xsection
 from seqalpha.backtest import performance_table
-from seqalpha.data.panel import Panel
 from seqalpha.errors import ConfigError, DataError
 from seqalpha.evaluate import summarize_ic
 from seqalpha.jsonio import write_text_atomic
 from seqalpha.report.figures import style_figure
-from seqalpha.report.html import format_metric
+from seqalpha.report.html import chart_html, format_metric, html_page, iso_dates
 from seqalpha.report.rundir import RunFiles, date_array, load_run
+from seqalpha.report.signal import predictions_to_grid
 
 SIGNAL_COLUMNS = ("IC", "RankIC", "ICIR", "RankICIR", "IC_days")
 PORTFOLIO_COLUMNS = ("AlphaRtn", "AlphaRtnNC", "AlphaSharpe", "AlphaDrawdown", "TOV")
@@ -72,21 +71,10 @@ class RunSeries:
 def daily_ic_from_predictions(
     preds: pl.DataFrame, source: Path | str = "predictions.parquet"
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Long predictions -> (dates datetime64[D] [T], IC [T], Rank IC [T]) over the rows present."""
-    try:
-        grid = Panel.from_long(
-            preds.select("datetime", "instrument", "score", "label"),
-            ["score", "label"],
-            dtype=np.float64,
-        )
-    except DataError as exc:
-        raise DataError(f"{source}: {exc}") from None
-    score, label, mask = grid["score"], grid["label"], grid.universe
-    return (
-        grid.dates,
-        xsection.daily_ic(score, label, mask),
-        xsection.daily_rank_ic(score, label, mask),
-    )
+    """Long predictions -> (dates datetime64[D] [T], IC [T], Rank IC [T]) over the rows present
+    (absent cells of the grid are NaN, so they drop out of the ICs)."""
+    dates, score, label = predictions_to_grid(preds, source)
+    return dates, xsection.daily_ic(score, label), xsection.daily_rank_ic(score, label)
 
 
 def run_series(run: RunFiles, name: str) -> RunSeries:
@@ -253,31 +241,11 @@ def paired_ic_table(runs: Sequence[RunSeries]) -> pl.DataFrame:
 
 # ------------------------------------------------------------------------------- HTML page
 
-_CSS = """
-body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:0;color:#1f2933;
-background:#f5f7fa}
-header{background:#243b53;color:#fff;padding:18px 32px}
-header h1{margin:0 0 4px 0;font-size:22px} header p{margin:0;font-size:13px;opacity:.85}
-main{padding:8px 32px 40px 32px;max-width:1400px}
-section{background:#fff;border-radius:6px;padding:12px 18px;margin:16px 0;
-box-shadow:0 1px 2px rgba(0,0,0,.08)}
-h2{font-size:17px;margin:6px 0 10px 0}
-.seqalpha-chart{min-height:360px}
-.seqalpha-missing{padding:14px;background:#fffbea;border:1px solid #f0b429;border-radius:4px;
-color:#8d2b0b;font-size:14px;margin:8px 0}
-table.metrics{border-collapse:collapse;font-size:13px;margin:6px 0}
-table.metrics th,table.metrics td{border-bottom:1px solid #d9e2ec;padding:4px 10px;
-text-align:right}
-table.metrics th:nth-child(-n+2),table.metrics td:nth-child(-n+2){text-align:left}
-table.metrics thead th{background:#f0f4f8} table.metrics tr.overall td{font-weight:600}
-td.neg{color:#c81e1e}
-.note{font-size:12px;color:#52606d}
-.table-wrap{overflow-x:auto}
-"""
-
-
-def _iso(dates: np.ndarray) -> list[str]:
-    return list(np.datetime_as_string(dates.astype("datetime64[D]"), unit="D"))
+# the report's page style, with the run and period columns left-aligned and a wider page
+_EXTRA_CSS = (
+    "main{max-width:1400px}"
+    "table.metrics th:nth-child(-n+2),table.metrics td:nth-child(-n+2){text-align:left}"
+)
 
 
 def _figure(title: str, ytitle: str, pct: bool) -> go.Figure:
@@ -293,7 +261,9 @@ def cum_excess_figure(runs: Sequence[RunSeries]) -> go.Figure | str:
     for name, returns in with_returns:
         excess = np.nan_to_num(returns["excess"].to_numpy().astype(np.float64))
         fig.add_trace(
-            go.Scatter(x=_iso(date_array(returns)), y=np.cumsum(excess), name=name, mode="lines")
+            go.Scatter(
+                x=iso_dates(date_array(returns)), y=np.cumsum(excess), name=name, mode="lines"
+            )
         )
     return fig
 
@@ -306,20 +276,8 @@ def cum_ic_figure(runs: Sequence[RunSeries]) -> go.Figure | str:
     fig = _figure("Cumulative daily IC (sum)", "cumulative IC", False)
     for name, daily in with_ic:
         cum = np.cumsum(np.nan_to_num(daily.ic))
-        fig.add_trace(go.Scatter(x=_iso(daily.dates), y=cum, name=name, mode="lines"))
+        fig.add_trace(go.Scatter(x=iso_dates(daily.dates), y=cum, name=name, mode="lines"))
     return fig
-
-
-def _chart_html(name: str, built: go.Figure | str) -> str:
-    if isinstance(built, str):
-        return f'<div class="seqalpha-missing" data-chart="{name}">{html.escape(built)}</div>'
-    inner = built.to_html(
-        full_html=False,
-        include_plotlyjs=False,
-        div_id=f"plot-{name}",
-        config={"displaylogo": False, "responsive": True},
-    )
-    return f'<div class="seqalpha-chart" id="chart-{name}" data-chart="{name}">{inner}</div>'
 
 
 def _cell(column: str, value: Any) -> str:
@@ -369,22 +327,13 @@ def render_compare(runs: Sequence[RunSeries]) -> str:
         ("runs", "Runs", f"<ul>{sources}</ul>"),
         ("table", "Metrics by year and overall", table_html(table, "table-compare")),
         ("pairs", "Paired daily IC differences", pair_note + pair_body),
-        ("curves", "Cumulative excess", _chart_html("cum_excess", cum_excess_figure(runs))),
-        ("ic", "Cumulative IC", _chart_html("cum_ic", cum_ic_figure(runs))),
+        ("curves", "Cumulative excess", chart_html("cum_excess", cum_excess_figure(runs))),
+        ("ic", "Cumulative IC", chart_html("cum_ic", cum_ic_figure(runs))),
     ]
-    body = "".join(
-        f'<section id="sec-{sid}"><h2>{html.escape(t)}</h2>{content}</section>'
-        for sid, t, content in sections
-    )
     names = html.escape(" vs ".join(r.name for r in runs))
     generated = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>seqalpha compare · {names}</title><style>{_CSS}</style>"
-        f'<script type="text/javascript">{get_plotlyjs()}</script></head><body>'
-        f"<header><h1>seqalpha compare · {names}</h1><p>generated {generated}</p></header>"
-        f"<main>{body}</main></body></html>\n"
-    )
+    header = f"<p>generated {generated}</p>"
+    return html_page(f"seqalpha compare · {names}", header, sections, nav=False, css=_EXTRA_CSS)
 
 
 def write_compare(run_dirs: Sequence[Path | str], out: Path | str) -> tuple[Path, list[RunSeries]]:

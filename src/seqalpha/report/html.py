@@ -43,7 +43,7 @@ SIGNAL_METRICS = ("ic", "rank_ic", "icir", "rank_icir", "ic_t", "rank_ic_t")
 _PCT_HINTS = ("rtn", "return", "drawdown", "maxdd", "tov", "turnover", "cost")
 _PLOT_CONFIG = {"displaylogo": False, "responsive": True}
 
-_CSS = """
+PAGE_CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:0;color:#1f2933;
 background:#f5f7fa}
 header{background:#243b53;color:#fff;padding:18px 32px}
@@ -69,7 +69,7 @@ pre.config{background:#f0f4f8;padding:12px;font-size:12px;overflow:auto;max-heig
 """
 
 
-def _iso(dates: np.ndarray) -> list[str]:
+def iso_dates(dates: np.ndarray) -> list[str]:
     """datetime64[D] [T] -> ISO strings for plotly axes."""
     return list(np.datetime_as_string(dates.astype("datetime64[D]"), unit="D"))
 
@@ -87,7 +87,7 @@ def _col(run: RunFiles, name: str) -> np.ndarray:
 def _chart_cum_excess(run: RunFiles, ctx: dict[str, Any]) -> go.Figure | str:
     if run.returns is None:
         return "No returns.parquet in this run (signal-only run): no backtest performance."
-    x = _iso(date_array(run.returns))
+    x = iso_dates(date_array(run.returns))
     fig = go.Figure()
     for name, label in (("excess", "excess (with cost)"), ("excess_nc", "excess (no cost)")):
         fig.add_trace(
@@ -110,7 +110,7 @@ def _chart_cum_excess(run: RunFiles, ctx: dict[str, Any]) -> go.Figure | str:
 def _chart_cum_return(run: RunFiles, ctx: dict[str, Any]) -> go.Figure | str:
     if run.returns is None:
         return "No returns.parquet in this run: no portfolio returns."
-    x = _iso(date_array(run.returns))
+    x = iso_dates(date_array(run.returns))
     fig = go.Figure()
     for name, label, style in (
         ("return", "portfolio (with cost)", {}),
@@ -127,7 +127,7 @@ def _chart_cum_return(run: RunFiles, ctx: dict[str, Any]) -> go.Figure | str:
 def _chart_drawdown(run: RunFiles, ctx: dict[str, Any]) -> go.Figure | str:
     if run.returns is None:
         return "No returns.parquet in this run: no drawdown."
-    x = _iso(date_array(run.returns))
+    x = iso_dates(date_array(run.returns))
     fig = go.Figure()
     for name, label in (("excess", "with cost"), ("excess_nc", "no cost")):
         dd = sig.drawdown(np.cumsum(np.nan_to_num(_col(run, name))))
@@ -164,7 +164,7 @@ def _chart_ic(run: RunFiles, ctx: dict[str, Any]) -> go.Figure | str:
     if data is None:
         return "No ic.parquet and no predictions.parquet: no IC series."
     dates, ic, ric = data
-    x = _iso(dates)
+    x = iso_dates(dates)
     fig = go.Figure()
     fig.add_trace(go.Bar(x=x, y=ic, name="IC (daily)", marker_color="rgba(31,119,180,0.35)"))
     fig.add_trace(
@@ -229,7 +229,7 @@ def _chart_quantiles(run: RunFiles, ctx: dict[str, Any]) -> go.Figure | str:
         source = "computed from predictions.parquet"
     else:
         return "No quantiles.parquet and no predictions.parquet: no quantile returns."
-    x = _iso(dates)
+    x = iso_dates(dates)
     k = q.shape[1]
     fig = go.Figure()
     colors = ["#d73027", "#fc8d59", "#91bfdb", "#4575b4", "#313695"]
@@ -262,7 +262,7 @@ def _chart_quantiles(run: RunFiles, ctx: dict[str, Any]) -> go.Figure | str:
 def _chart_turnover(run: RunFiles, ctx: dict[str, Any]) -> go.Figure | str:
     if run.returns is None:
         return "No returns.parquet in this run: no turnover."
-    x = _iso(date_array(run.returns))
+    x = iso_dates(date_array(run.returns))
     tov = _col(run, "turnover")
     fig = go.Figure()
     fig.add_trace(go.Bar(x=x, y=tov, name="daily turnover", marker_color="rgba(44,160,44,0.4)"))
@@ -289,7 +289,8 @@ _BUILDERS: dict[str, Callable[[RunFiles, dict[str, Any]], go.Figure | str]] = {
 }
 
 
-def _chart_html(name: str, built: go.Figure | str) -> str:
+def chart_html(name: str, built: go.Figure | str) -> str:
+    """One chart as a div (plotly.js not included), or the reason it is missing."""
     if isinstance(built, str):
         return (
             f'<div class="seqalpha-missing" data-chart="{name}" id="missing-{name}">'
@@ -420,7 +421,7 @@ def _provenance_line(run_dir: Path) -> str:
 def render_report(run: RunFiles) -> str:
     """The full HTML document of a loaded run (one inlined plotly.js, one div per chart)."""
     ctx: dict[str, Any] = {}
-    charts = {name: _chart_html(name, _BUILDERS[name](run, ctx)) for name in CHARTS}
+    charts = {name: chart_html(name, _BUILDERS[name](run, ctx)) for name in CHARTS}
     metrics = run.metrics
     if metrics is None:
         signal_tbl = year_tbl = (
@@ -443,19 +444,31 @@ def render_report(run: RunFiles) -> str:
         ("trading", "Trading", charts["turnover"]),
         ("config", "Configuration", _config_html(run)),
     ]
-    nav = "".join(f'<a href="#sec-{sid}">{html.escape(t)}</a>' for sid, t, _ in sections)
+    header = (
+        f"<p>generated {generated} · seqalpha "
+        f"{html.escape(seqalpha.__version__)}{_provenance_line(run.run_dir)}</p>"
+        f'<p class="files">files: {html.escape(present)}</p>'
+    )
+    return html_page(f"seqalpha report · {title}", header, sections, nav=True)
+
+
+def html_page(
+    title: str, header: str, sections: list[tuple[str, str, str]], nav: bool, css: str = ""
+) -> str:
+    """A self-contained page: `title` (escaped by the caller), header lines, and one
+    `<section id="sec-ID">` per (id, heading, html) with an optional link bar; plotly.js once."""
+    links = "".join(f'<a href="#sec-{sid}">{html.escape(t)}</a>' for sid, t, _ in sections)
     body = "".join(
         f'<section id="sec-{sid}"><h2>{html.escape(t)}</h2>{content}</section>'
         for sid, t, content in sections
     )
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>seqalpha report · {title}</title><style>{_CSS}</style>"
+        f"<title>{title}</title><style>{PAGE_CSS}{css}</style>"
         f'<script type="text/javascript">{get_plotlyjs()}</script></head><body>'
-        f"<header><h1>seqalpha report · {title}</h1><p>generated {generated} · seqalpha "
-        f"{html.escape(seqalpha.__version__)}{_provenance_line(run.run_dir)}</p>"
-        f'<p class="files">files: {html.escape(present)}</p></header>'
-        f"<nav>{nav}</nav><main>{body}</main></body></html>\n"
+        f"<header><h1>{title}</h1>{header}</header>"
+        + (f"<nav>{links}</nav>" if nav else "")
+        + f"<main>{body}</main></body></html>\n"
     )
 
 
