@@ -44,11 +44,12 @@ def daily_ic(
 ) -> np.ndarray:
     """Daily IC `[T]`: correlation across names of score and label each day (pearson or spearman,
     `xsection.daily_ic` / `xsection.daily_rank_ic`)."""
-    score, label, valid = _check(score, label, mask)
+    # xsection validates the shapes and builds the valid set itself (once)
+    m = None if mask is None else np.asarray(mask, dtype=bool)
     if method == "pearson":
-        return xs.daily_ic(score, label, valid)
+        return xs.daily_ic(score, label, m)
     if method == "spearman":
-        return xs.daily_rank_ic(score, label, valid)
+        return xs.daily_rank_ic(score, label, m)
     raise DataError(f"daily_ic: unknown method {method!r}; use 'pearson' or 'spearman'")
 
 
