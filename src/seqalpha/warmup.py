@@ -114,6 +114,25 @@ def warm_backtest(panel) -> None:
     TopkDropout(topk=4, n_drop=1).step(scores[0], np.zeros(market.shape[1], dtype=bool))
 
 
+def _xsection_transforms() -> tuple[Callable[..., np.ndarray], ...]:
+    """Every cross-sectional transform of `seqalpha.xsection` (x, mask) -> array."""
+    from seqalpha import xsection as xs
+
+    return (
+        xs.rank_avg,
+        xs.rank_pct,
+        xs.rank_mid,
+        xs.rank_centred,
+        xs.rank_norm,
+        xs.rank_gauss,
+        xs.zscore,
+        xs.demean,
+        xs.robust_zscore,
+        xs.winsorize_mad,
+        xs.fill_median,
+    )
+
+
 def warm_xsection() -> None:
     """The cross-sectional kernels (`seqalpha.xsection`) and the processors' kernels, on float32
     and float64 panels, whole or as column blocks (the layouts processors and metrics pass)."""
@@ -125,15 +144,7 @@ def warm_xsection() -> None:
     x64[0, 0, 0] = np.nan
     mask = rng.random((20, 12)) < 0.9
     x32 = x64.astype(np.float32)
-    fns: tuple[Callable[..., np.ndarray], ...] = (
-        xs.rank_avg,
-        xs.rank_pct,
-        xs.rank_mid,
-        xs.rank_centred,
-        xs.rank_norm,
-        xs.rank_gauss,
-    )
-    fns += (xs.zscore, xs.demean, xs.robust_zscore, xs.winsorize_mad, xs.fill_median)
+    fns = _xsection_transforms()
     for x in (x32, x32[:, :, 1:], x64, x64[:, :, 0]):
         for fn in fns:
             fn(x, mask)
@@ -152,15 +163,7 @@ def warm_memory_orders() -> None:
     from seqalpha import xsection as xs
 
     rng = np.random.default_rng(3)
-    fns: tuple[Callable[..., np.ndarray], ...] = (
-        xs.rank_avg,
-        xs.rank_pct,
-        xs.rank_mid,
-        xs.rank_centred,
-        xs.rank_norm,
-        xs.rank_gauss,
-    )
-    fns += (xs.zscore, xs.demean, xs.robust_zscore, xs.winsorize_mad, xs.fill_median)
+    fns = _xsection_transforms()
     for order in ("C", "F"):
         mask = np.asarray(rng.random((20, 12)) < 0.9, order=order)
         for dtype in (np.float32, np.float64):
