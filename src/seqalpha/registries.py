@@ -86,7 +86,7 @@ def _check_features(cfg: PipelineConfig, input_kind: str) -> None:
             f"(input_kind intraday_seq); set features.bars: true"
         )
     # extra names, syntax and no look-ahead: the same check build_inputs makes, done here too
-    check_feature_specs(f.library, dict(f.extra), replace=bool(getattr(f, "replace", False)))
+    check_feature_specs(f.library, dict(f.extra), replace=f.replace)
     if input_kind in ("tabular", "daily_seq") and f.library == "none" and not f.extra:
         raise ConfigError(
             f"features.library: model {name!r} reads daily features "

@@ -190,6 +190,7 @@ def test_unknown_library_is_a_config_error() -> None:
 
 def test_build_inputs_refuses_a_forward_extra_before_reading_data(monkeypatch) -> None:
     import seqalpha.data
+    from seqalpha.config import FeaturesConfig
     from seqalpha.train.inputs import build_inputs
 
     def no_data(*args, **kwargs):
@@ -197,7 +198,7 @@ def test_build_inputs_refuses_a_forward_extra_before_reading_data(monkeypatch) -
 
     monkeypatch.setattr(seqalpha.data, "load_panel", no_data)
     data = SimpleNamespace(dir="/nonexistent", universe="csi300", start=None, end=None)
-    features = SimpleNamespace(library="alpha158", extra={"FUT": "Ref($close,-2)/$close"})
+    features = FeaturesConfig(library="alpha158", extra={"FUT": "Ref($close,-2)/$close"})
     labels = SimpleNamespace(horizons=[1], kind="return", offset=1)
     with pytest.raises(LeakageError, match="'FUT'"):
         build_inputs(data, features, labels)

@@ -166,7 +166,7 @@ def build_inputs(data: DataConfig, features: FeaturesConfig, labels: LabelsConfi
 
     d, f = data, features
     # extra names, syntax and no look-ahead in any feature: checked before any data is read
-    replace = bool(getattr(f, "replace", False))  # features.replace: extra redefines library names
+    replace = f.replace  # an extra expression may redefine a library feature of the same name
     check_feature_specs(f.library, dict(f.extra), replace=replace)
     panel = load_panel(
         d.dir, None, d.universe if isinstance(d.universe, str) else list(d.universe), d.start, d.end

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from seqalpha.config import PipelineConfig
 from seqalpha.errors import ConfigError, DataError
 from seqalpha.jsonio import write_json_atomic
 
@@ -36,13 +37,13 @@ def _data_tree(root: Path, exclude: Path | None) -> Iterable[Path]:
         yield p
 
 
-def input_files(cfg: Any, exclude: str | Path | None = None) -> list[Path]:
+def input_files(cfg: PipelineConfig, exclude: str | Path | None = None) -> list[Path]:
     """The data files a run of `cfg` reads: the data directory's (and minute directory's, when
     it is elsewhere) `.bin .txt .parquet .json .csv` files; `exclude` (the run directory, when
     it sits inside the data directory) is left out."""
     skip = Path(exclude).resolve() if exclude is not None else None
     roots = [Path(cfg.data.dir)]
-    minute = getattr(cfg.data, "minute_dir", None)
+    minute = cfg.data.minute_dir
     if minute and not Path(minute).resolve().is_relative_to(Path(cfg.data.dir).resolve()):
         roots.append(Path(minute))
     files: set[Path] = set()
