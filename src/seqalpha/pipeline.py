@@ -46,7 +46,7 @@ from seqalpha.registries import load_checked_config
 from seqalpha.report.html import write_report
 from seqalpha.report.provenance import write_provenance
 from seqalpha.report.rundir import run_in_memory
-from seqalpha.report.tracking import log_run
+from seqalpha.report.tracking import default_artifacts, log_run
 from seqalpha.train.inputs import build_inputs
 from seqalpha.train.predictions import Predictions
 from seqalpha.train.rundir import prepare_run_dir
@@ -300,23 +300,12 @@ def run_config(
     with stage("report"):
         report = write_report(out, run=run)
     if cfg.tracking.enabled:
-        artifacts = [
-            out / n
-            for n in (
-                "report.html",
-                "metrics.json",
-                "config.yaml",
-                "predictions.parquet",
-                "returns.parquet",
-                "provenance.json",
-            )
-        ]
         with stage("tracking"):
             run_id = log_run(
                 out,
                 cfg.model_dump(mode="json"),
                 to_jsonable(metrics),
-                [a for a in artifacts if a.exists()],
+                default_artifacts(out),
                 cfg.tracking.tracking_uri,
                 cfg.tracking.experiment,
                 log=say,
