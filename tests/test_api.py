@@ -186,3 +186,12 @@ def test_import_seqalpha_is_cheap_and_the_api_is_lazy():
     assert seqalpha.load_features is api.features
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         seqalpha.nope  # noqa: B018
+
+
+def test_package_root_re_exports_every_api_name():
+    # the root lists the API's names by hand to stay lazy: keep the two lists in step
+    import seqalpha
+    import seqalpha.api as api
+
+    assert set(seqalpha._API) == set(api.__all__) - {"features"}
+    assert seqalpha.load_features is api.features
