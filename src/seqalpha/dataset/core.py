@@ -27,6 +27,8 @@ class SampleSet:
     label_reach: the label at date t is realized at the close of t + label_reach (offset +
         horizon); 0 when unknown. A test set may carry labels, and a model that reads them
         (TRA's loss memory) may only use the label of t - label_reach or earlier at date t.
+    weights: float32 [T, N] training weight of each sample (>= 0), or None (all 1); set by
+        training-sample selection (`train.selection`), read by models that accept weights.
     """
 
     dates: np.ndarray
@@ -40,6 +42,7 @@ class SampleSet:
     label_names: list[str] = field(default_factory=list)
     lookback: int = 1
     label_reach: int = 0
+    weights: np.ndarray | None = None
 
     def known_features(self) -> np.ndarray:
         """`features` [T, N, F]; a one-line DataError when the set has none."""
@@ -98,6 +101,8 @@ class SampleSet:
         if int(self.label_reach) < 0:
             raise DataError(f"SampleSet.label_reach: {self.label_reach} < 0")
         self.label_reach = int(self.label_reach)
+        if self.weights is not None and np.shape(self.weights) != (T, N):
+            raise DataError(f"SampleSet.weights: shape {np.shape(self.weights)} != {(T, N)}")
 
     @property
     def n_days(self) -> int:

@@ -47,6 +47,14 @@ def tabular(
     return X, y, (t, i)
 
 
+def row_weights(data: SampleSet, index: tuple[np.ndarray, np.ndarray]) -> np.ndarray | None:
+    """Training weights float64 [n] of the rows `index` (None when the set has no weights)."""
+    if data.weights is None:
+        return None
+    t, i = index
+    return np.asarray(data.weights[t, i], dtype=np.float64)
+
+
 def scatter_scores(
     data: SampleSet, index: tuple[np.ndarray, np.ndarray], scores: np.ndarray
 ) -> np.ndarray:

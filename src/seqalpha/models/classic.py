@@ -14,7 +14,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from seqalpha.dataset.core import SampleSet
-from seqalpha.dataset.tabular import scatter_scores, tabular
+from seqalpha.dataset.tabular import row_weights, scatter_scores, tabular
 from seqalpha.errors import ConfigError, DataError
 from seqalpha.models.base import Model
 from seqalpha.models.registry import register_model
@@ -42,14 +42,24 @@ def _f64(v: float) -> torch.Tensor:
     return torch.tensor([v], dtype=torch.float64)
 
 
-def ridge_fit(X: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, float]:
-    """Ridge (alpha > 0) or OLS (alpha = 0, lstsq), unpenalised intercept; X [n, F], y [n]."""
+def ridge_fit(
+    X: np.ndarray, y: np.ndarray, alpha: float, w: np.ndarray | None = None
+) -> tuple[np.ndarray, float]:
+    """Ridge (alpha > 0) or OLS (alpha = 0, lstsq), unpenalised intercept; X [n, F], y [n];
+    optional row weights w [n] (weighted least squares; alpha * sum(w) penalty)."""
     X = X.astype(np.float64)
     y = y.astype(np.float64)
-    mx, my = X.mean(axis=0), y.mean()
-    Xc, yc = X - mx, y - my
+    if w is None:
+        mx, my = X.mean(axis=0), y.mean()
+        Xc, yc = X - mx, y - my
+        n = float(len(y))
+    else:
+        mx, my = (w @ X) / w.sum(), float(w @ y) / w.sum()
+        sw = np.sqrt(w)
+        Xc, yc = (X - mx) * sw[:, None], (y - my) * sw
+        n = float(w.sum())
     if alpha > 0:
-        A = Xc.T @ Xc + alpha * len(y) * np.eye(X.shape[1])
+        A = Xc.T @ Xc + alpha * n * np.eye(X.shape[1])
         coef = np.linalg.solve(A, Xc.T @ yc)
     else:
         coef = np.linalg.lstsq(Xc, yc, rcond=None)[0]
@@ -61,6 +71,7 @@ class LinearModel(Model):
     """OLS (alpha=0) or ridge regression (alpha * n penalty) on daily features [F]."""
 
     input_kind = "tabular"
+    accepts_weights = True  # SampleSet.weights (training-sample selection)
     PARAMS: ClassVar[dict[str, Any]] = {"alpha": 0.0, "label_col": 0}
 
     def validate_params(self) -> None:
@@ -68,10 +79,10 @@ class LinearModel(Model):
             raise ConfigError(f"model 'linear': param 'alpha' = {self.params['alpha']} < 0")
 
     def fit(self, train: SampleSet, valid: SampleSet | None = None) -> None:
-        X, y, _ = _xy(train, self.params["label_col"], True, True)
+        X, y, idx = _xy(train, self.params["label_col"], True, True)
         if len(y) == 0:
             raise DataError(f"linear: no training rows with labels in rows {train.rows}")
-        self.coef, self.intercept = ridge_fit(X, y, self.params["alpha"])
+        self.coef, self.intercept = ridge_fit(X, y, self.params["alpha"], row_weights(train, idx))
         self.fitted = True
 
     def predict(self, data: SampleSet) -> np.ndarray:
@@ -101,6 +112,7 @@ class LGBMModel(Model):
     """
 
     input_kind = "tabular"
+    accepts_weights = True  # SampleSet.weights (training-sample selection)
     PARAMS: ClassVar[dict[str, Any]] = {
         "label_col": 0,
         "num_leaves": 64,
@@ -153,10 +165,11 @@ class LGBMModel(Model):
         Built from the float32 rows directly; they are released once LightGBM has binned them."""
         import lightgbm as lgb
 
-        X, y, _ = _xy(data, self.params["label_col"], True, False)
+        X, y, idx = _xy(data, self.params["label_col"], True, False)
         if len(y) == 0:
             return None
-        ds = lgb.Dataset(X, y, reference=reference, params=params, free_raw_data=True)
+        w = row_weights(data, idx)
+        ds = lgb.Dataset(X, y, weight=w, reference=reference, params=params, free_raw_data=True)
         return ds.construct()
 
     def fit(self, train: SampleSet, valid: SampleSet | None = None) -> None:
