@@ -136,6 +136,9 @@ def data_synth(
     ),
     start: str = typer.Option("2020-01-02", "--start", help="First trading date."),
     chunk_days: int = typer.Option(50, "--chunk-days"),
+    minute_days: int | None = typer.Option(
+        None, "--minute-days", help="Write minute bars of the last k days only (default: all)."
+    ),
     strength: list[str] = typer.Option(
         [], "--strength", help="Signal strength name=value (0 = off)."
     ),
@@ -161,6 +164,7 @@ def data_synth(
             seed=seed,
             bar_minutes=bar_minutes,
             chunk_days=chunk_days,
+            minute_days=minute_days,
             strengths=strengths,
         )
         _synthesize(out, cfg, overwrite)

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pyarrow.parquet as pq
 
 from seqalpha.data.minute import A_SHARE, bars_frame, write_minute_day, write_minute_meta
 from seqalpha.data.panel import Panel
@@ -50,6 +52,7 @@ DAILY_FIELDS = (
 )
 STYLE_VOLS = np.array([0.004, 0.003, 0.004, 0.003])  # size, value, momentum, volatility
 T_DOF = 4.0
+ORACLE_GROUP_DAYS = 250  # days per row group of oracle.parquet
 
 
 @dataclass
@@ -68,6 +71,7 @@ class SynthConfig:
     n_industries: int = 10
     strengths: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_STRENGTHS))
     chunk_days: int = 50
+    minute_days: int | None = None  # minute bars of the last k days only (None: every day)
     limit: float = 0.10
     idio_vol: float = 0.02
     market_vol: float = 0.012
@@ -94,6 +98,12 @@ class SynthConfig:
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or value < 1:
                 raise ConfigError(f"SynthConfig.{name}={value!r}: must be a positive integer")
+        if self.minute_days is not None and (
+            not isinstance(self.minute_days, (int, np.integer)) or self.minute_days < 0
+        ):
+            raise ConfigError(
+                f"SynthConfig.minute_days={self.minute_days!r}: must be None or an integer >= 0"
+            )
         if self.n_stocks < 10:
             raise ConfigError(f"SynthConfig.n_stocks={self.n_stocks}: need at least 10 stocks")
         if self.n_days < 10:
@@ -462,7 +472,12 @@ def generate_market(
 def _generate_into(
     out: Path, cfg: SynthConfig, progress: Callable[[int, int], None] | None
 ) -> None:
-    """The body of `generate_market`, into the empty directory `out`."""
+    """The body of `generate_market`, into the empty directory `out`.
+
+    Streams by chunks of `chunk_days` days: each chunk's daily fields are appended to
+    time-major scratch files (float32 [T, N+1] per field) and its oracle rows to the parquet
+    file; the Qlib store is written from the memory-mapped scratch files at the end. Peak
+    memory is one chunk plus the daily store's size (not O(T x N) per simulation variable)."""
     minute_dir = out / "minute"
     minute_dir.mkdir(parents=True, exist_ok=True)
     write_minute_meta(minute_dir, cfg.bar_minutes, A_SHARE)
@@ -470,96 +485,90 @@ def _generate_into(
     N, T = cfg.n_stocks, cfg.n_days
     dates = np.busday_offset(np.datetime64(cfg.start, "D"), np.arange(T), roll="forward")
     codes = np.array([f"SYN{i:05d}" for i in range(N)] + [INDEX_CODE])
+    first_minute_day = 0 if cfg.minute_days is None else max(0, T - cfg.minute_days)
     market = _Market(cfg)
-    raw = {
-        k: np.full((T, N + 1), np.nan) for k in ("open", "high", "low", "close", "volume", "amount")
-    }
-    factor = np.full((T, N + 1), np.nan)
-    mktcap = np.full((T, N + 1), np.nan)
-    bp = np.full((T, N + 1), np.nan)
-    tradable = np.zeros((T, N + 1), dtype=bool)
-    alive_all = np.zeros((T, N + 1), dtype=bool)
-    oracle_frames = []
+    scratch = out / "_daily_scratch"
+    scratch.mkdir()
+    sinks = {k: open(scratch / f"{k}.f32", "wb") for k in (*DAILY_FIELDS, "tradable")}
+    oracle_writer: pq.ParquetWriter | None = None
+    oracle_frames: list[pl.DataFrame] = []
     expected_ic = np.full(T, np.nan)
-    totals: list[np.ndarray] = []
-    for c0 in range(0, T, cfg.chunk_days):
-        for t in range(c0, min(T, c0 + cfg.chunk_days)):
-            day = market.step(t)
-            alive, bars = day["alive"], day["bars"]
-            full = {
-                k: np.concatenate([bars[k], day["index_bars"][k][:, None]], axis=1)
-                for k in ("open", "high", "low", "close", "volume", "amount")
-            }
-            keep = np.concatenate([alive, [True]])
-            write_minute_day(
-                minute_dir,
-                dates[t],
-                bars_frame(
-                    dates[t],
-                    market.bar_end_minutes,
-                    codes,
-                    full,
-                    np.broadcast_to(keep, full["open"].shape),
-                ),
-            )
-            raw["open"][t] = full["open"][0]
-            raw["high"][t] = full["high"].max(axis=0)
-            raw["low"][t] = full["low"].min(axis=0)
-            raw["close"][t] = full["close"][-1]
-            raw["volume"][t] = full["volume"].sum(axis=0)
-            raw["amount"][t] = full["amount"].sum(axis=0)
-            for k in raw:
-                raw[k][t, :N][~alive] = np.nan
-            factor[t, :N] = np.where(alive, day["factor"], np.nan)
-            factor[t, N] = 1.0
-            mktcap[t, :N] = np.where(alive, day["mktcap"], np.nan)
-            bp[t, :N] = np.where(alive, day["bp"], np.nan)
-            tradable[t, :N] = day["trade"]
-            alive_all[t, :N] = alive
-            alive_all[t, N] = True
-            # expected oracle IC for the label ending today: sd(oracle) / sd(oracle + noise) without
-            # the chance covariance between oracle and noise (exact in expectation, low variance)
-            a = day["alpha_today"][day["trade"]]
-            if a.size > 2 and a.std() > 0:
-                expected_ic[t] = a.std() / math.sqrt(a.var() + day["noise_var"])
-            totals.append(day["total"])
-            live = np.nonzero(alive)[0]
-            oracle_frames.append(
-                pl.DataFrame(
-                    {
-                        "datetime": np.full(len(live), dates[t]),
-                        "instrument": codes[live],
-                        "total": day["total"][live].astype(np.float32),
-                        **{k: day["parts"][k][live].astype(np.float32) for k in SIGNALS},
-                    }
+    prev_close = np.full(N + 1, np.nan)  # adjusted close of the previous day (for `change`)
+    ind_row = np.append(market.industry.astype(float), np.nan)
+    try:
+        for c0 in range(0, T, cfg.chunk_days):
+            c1 = min(T, c0 + cfg.chunk_days)
+            rows = {k: np.full((c1 - c0, N + 1), np.nan, np.float32) for k in DAILY_FIELDS}
+            tradable = np.zeros((c1 - c0, N + 1), dtype=bool)
+            for t in range(c0, c1):
+                day = market.step(t)
+                alive, bars = day["alive"], day["bars"]
+                full = {
+                    k: np.concatenate([bars[k], day["index_bars"][k][:, None]], axis=1)
+                    for k in ("open", "high", "low", "close", "volume", "amount")
+                }
+                keep = np.concatenate([alive, [True]])
+                if t >= first_minute_day:
+                    write_minute_day(
+                        minute_dir,
+                        dates[t],
+                        bars_frame(
+                            dates[t],
+                            market.bar_end_minutes,
+                            codes,
+                            full,
+                            np.broadcast_to(keep, full["open"].shape),
+                        ),
+                    )
+                prev_close = _daily_row(rows, t - c0, full, day, keep, ind_row, prev_close)
+                tradable[t - c0, :N] = day["trade"]
+                # expected oracle IC for the label ending today: sd(oracle) / sd(oracle + noise)
+                # without the chance covariance between oracle and noise (exact in expectation)
+                a = day["alpha_today"][day["trade"]]
+                if a.size > 2 and a.std() > 0:
+                    expected_ic[t] = a.std() / math.sqrt(a.var() + day["noise_var"])
+                live = np.nonzero(alive)[0]
+                oracle_frames.append(
+                    pl.DataFrame(
+                        {
+                            "datetime": np.full(len(live), dates[t]),
+                            "instrument": codes[live],
+                            "total": day["total"][live].astype(np.float32),
+                            **{k: day["parts"][k][live].astype(np.float32) for k in SIGNALS},
+                        }
+                    ).with_columns(pl.col("datetime").cast(pl.Date))
                 )
-            )
-        if progress is not None:
-            progress(min(T, c0 + cfg.chunk_days), T)
+                if (t + 1) % ORACLE_GROUP_DAYS == 0 or t == T - 1:
+                    # row groups of fixed days: the file does not depend on chunk_days
+                    table = pl.concat(oracle_frames).to_arrow()
+                    if oracle_writer is None:
+                        oracle_writer = pq.ParquetWriter(
+                            out / "oracle.parquet",
+                            table.schema,
+                            compression="zstd",
+                            write_statistics=False,
+                        )
+                    oracle_writer.write_table(table)
+                    oracle_frames = []
+            for k in DAILY_FIELDS:
+                sinks[k].write(rows[k].tobytes())
+            sinks["tradable"].write(tradable.astype(np.float32).tobytes())
+            del rows
+            if progress is not None:
+                progress(c1, T)
+    finally:
+        for f in sinks.values():
+            f.close()
+        if oracle_writer is not None:
+            oracle_writer.close()
 
-    inst_factor = np.where(alive_all, factor, np.nan)
-    fields = {
-        "open": raw["open"] * inst_factor,
-        "high": raw["high"] * inst_factor,
-        "low": raw["low"] * inst_factor,
-        "close": raw["close"] * inst_factor,
-        "volume": raw["volume"] / inst_factor,
-        "amount": raw["amount"],
-    }
-    with np.errstate(invalid="ignore", divide="ignore"):
-        fields["vwap"] = np.where(fields["volume"] > 0, fields["amount"] / fields["volume"], np.nan)
-        prev = np.vstack([np.full((1, N + 1), np.nan), fields["close"][:-1]])
-        fields["change"] = (fields["close"] / prev - 1.0) * 100.0
-    fields["factor"] = inst_factor
-    fields["industry"] = np.where(alive_all[:, :N], market.industry[None, :].astype(float), np.nan)
-    fields["industry"] = np.hstack([fields["industry"], np.full((T, 1), np.nan)])
-    fields["mktcap"] = mktcap
-    fields["bp"] = bp
-    panel = Panel(dates, codes, {k: fields[k].astype(np.float32) for k in DAILY_FIELDS})
-    write_store_into(out, panel, markets={"market": tradable})
+    def scratch_field(k: str) -> np.ndarray:
+        return np.memmap(scratch / f"{k}.f32", dtype=np.float32, mode="r", shape=(T, N + 1))
 
-    oracle = pl.concat(oracle_frames).with_columns(pl.col("datetime").cast(pl.Date))
-    oracle.write_parquet(out / "oracle.parquet", compression="zstd", statistics=False)
+    panel = Panel(dates, codes, {k: scratch_field(k) for k in DAILY_FIELDS})
+    write_store_into(out, panel, markets={"market": scratch_field("tradable") > 0})
+    del panel
+    shutil.rmtree(scratch)
 
     n_test = max(1, round(T * cfg.test_fraction))
     n_valid = max(1, round(T * cfg.valid_fraction))
@@ -578,6 +587,9 @@ def _generate_into(
         "bar_minutes": cfg.bar_minutes,
         "session": A_SHARE.to_json(),
         "minute_dir": "minute",
+        "minute_dates": [str(dates[first_minute_day]), str(dates[-1])]
+        if first_minute_day < T
+        else None,
         "minute_prices": "raw (unadjusted); "
         "daily open/high/low/close = raw * factor, volume = raw / factor, amount in currency",
         "signals": list(SIGNALS),
@@ -587,3 +599,50 @@ def _generate_into(
         "split": split,
     }
     (out / "meta.json").write_text(json.dumps(meta, indent=2))
+
+
+def _daily_row(
+    rows: dict[str, np.ndarray],
+    i: int,
+    full: dict[str, np.ndarray],
+    day: dict,
+    keep: np.ndarray,
+    ind_row: np.ndarray,
+    prev_close: np.ndarray,
+) -> np.ndarray:
+    """Fill row i of the chunk's daily fields [c, N+1] from one day's bars [B, N+1] (stocks,
+    then the index; NaN where not listed); returns the day's adjusted close (float64 [N+1])."""
+    raw = {
+        "open": full["open"][0],
+        "high": full["high"].max(axis=0),
+        "low": full["low"].min(axis=0),
+        "close": full["close"][-1],
+        "volume": full["volume"].sum(axis=0),
+        "amount": full["amount"].sum(axis=0),
+    }
+    stock = keep[:-1]
+    for v in raw.values():
+        v[:-1][~stock] = np.nan
+    factor = np.append(np.where(stock, day["factor"], np.nan), 1.0)
+    close = raw["close"] * factor
+    volume = raw["volume"] / factor
+    with np.errstate(invalid="ignore", divide="ignore"):
+        vwap = np.where(volume > 0, raw["amount"] / volume, np.nan)
+        change = (close / prev_close - 1.0) * 100.0
+    values = {
+        "open": raw["open"] * factor,
+        "high": raw["high"] * factor,
+        "low": raw["low"] * factor,
+        "close": close,
+        "volume": volume,
+        "amount": raw["amount"],
+        "vwap": vwap,
+        "factor": factor,
+        "change": change,
+        "industry": np.where(keep, ind_row, np.nan),
+        "mktcap": np.append(np.where(stock, day["mktcap"], np.nan), np.nan),
+        "bp": np.append(np.where(stock, day["bp"], np.nan), np.nan),
+    }
+    for k in DAILY_FIELDS:
+        rows[k][i] = values[k]
+    return close
