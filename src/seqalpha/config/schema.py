@@ -12,7 +12,7 @@ import importlib.util
 import math
 import os
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -28,7 +28,16 @@ _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
 _DOTTED_RE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$")
 
 # Sections whose values change the predictions of a run (hashed for resume checks).
-PREDICTION_SECTIONS = ("data", "features", "labels", "processors", "model", "walkforward", "seeds")
+PREDICTION_SECTIONS = (
+    "data",
+    "features",
+    "labels",
+    "processors",
+    "model",
+    "walkforward",
+    "seeds",
+    "selection",
+)
 
 
 def _check_name(value: str) -> str:
@@ -366,6 +375,52 @@ class WalkForwardConfig(Section):
         return self
 
 
+class TraitSpec(Section):
+    """Keep training rows whose cross-sectional quantile of feature column `feature` (raw, on
+    the row's date) is in [low, high]; rows outside weigh `outside_weight` (0 = dropped)."""
+
+    feature: str
+    low: float = Field(default=0.0, ge=0, le=1)
+    high: float = Field(default=1.0, ge=0, le=1)
+    outside_weight: float = Field(default=0.0, ge=0, le=1000)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TraitSpec:
+        if self.high <= self.low:
+            raise ValueError(f"high {self.high} must exceed low {self.low}")
+        return self
+
+
+class DDGDAConfig(Section):
+    """The learned period re-weighting of `selection.method: ddgda` (`train.reweight`)."""
+
+    alpha: float = Field(default=1.0, gt=0, le=1e6)  # ridge penalty of the proxy
+    steps: int = Field(default=150, ge=1, le=100_000)
+    lr: float = Field(default=0.05, gt=0, le=10)
+    tasks: int = Field(default=12, ge=1, le=10_000)  # latest periods used as meta targets
+    min_history: int = Field(default=3, ge=1, le=10_000)
+
+
+StateName = Literal["ret", "vol", "dispersion", "breadth", "turnover"]
+
+
+class SelectionConfig(Section):
+    """Training-sample selection of each walk-forward window (`train.selection`).
+
+    method: none | similar (the `k` periods of `period` days most like the days before the test
+    range, plus the `recent` latest) | ddgda (learned per-period weights). `state`: the
+    market-state descriptors periods are compared on. `traits`: row filters by feature quantile.
+    """
+
+    method: Literal["none", "similar", "ddgda"] = "none"
+    period: int = Field(default=20, ge=2, le=10_000)
+    k: int = Field(default=6, ge=1, le=100_000)
+    recent: int = Field(default=0, ge=0, le=100_000)
+    state: list[StateName] = Field(default_factory=lambda: list(get_args(StateName)), min_length=1)
+    traits: list[TraitSpec] = Field(default_factory=list)
+    ddgda: DDGDAConfig = Field(default_factory=DDGDAConfig)
+
+
 class ExecutorConfig(Section):
     """Where windows run: serially, in worker processes, or as Ray tasks."""
 
@@ -454,6 +509,7 @@ class PipelineConfig(Section):
     processors: ProcessorsConfig = Field(default_factory=ProcessorsConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     walkforward: WalkForwardConfig
+    selection: SelectionConfig = Field(default_factory=SelectionConfig)
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
     seeds: list[Annotated[int, Field(ge=0, le=MAX_SEED)]] = Field(
         default_factory=lambda: [0], min_length=1, max_length=1000
