@@ -13,6 +13,7 @@ LAZY_MODELS: dict[str, str] = dict.fromkeys(
     ("mlp", "gru", "lstm", "alstm", "gru_self_attention", "transformer", "tcn", "tra"),
     "seqalpha.models.torch_models",
 )
+LAZY_MODELS["double_ensemble"] = "seqalpha.models.double_ensemble"
 
 
 class _Registry(MutableMapping):

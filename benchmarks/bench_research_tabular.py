@@ -1,0 +1,294 @@
+"""DoubleEnsemble on Alpha158, CSI300 DEV split: seqalpha's `double_ensemble` vs pyqlib 0.9.7's
+`DEnsembleModel`, same data, same split, same benchmark run. Prints test IC / Rank IC (with
+standard errors and the paired daily IC difference) and training time.
+
+Sides (each cell is a fresh process; heavy: run the script under `flock /tmp/seqalpha-heavy.lock`):
+- `qlib`: a driver (DRIVER below, run by the pyqlib venv's python) with Qlib's published
+  DoubleEnsemble/Alpha158 benchmark yaml (Alpha158's default processors: none on features,
+  DropnaLabel + CSZScoreNorm on the label; num_models 6, epochs 28, decay 0.5, sub_weights
+  [1, 0.2 x 5], the tuned LightGBM params) with num_threads 2 and np.random seeded (pyqlib's
+  feature selection draws from the global numpy generator). It saves test scores and the raw
+  label (LABEL0) and times `model.fit` and each of its steps.
+- `seqalpha`: `seqalpha train examples/csi300_double_ensemble_alpha158.yaml` (the same
+  settings) with `seeds: [s]`; the fit time is the walk-forward stage (one window: label
+  processors, fit, test predictions), read from metrics.json.
+
+Both sides' IC families are computed here by one function from the saved (datetime, instrument,
+score, label) rows: daily Pearson and Spearman correlations over the test days.
+
+Results (JSON per cell, with its log) go to benchmarks/out/research_tabular/<tag>__<side>__s<seed>
+(git-ignored); a finished cell is not rerun with the same tag.
+
+Usage:
+  flock /tmp/seqalpha-heavy.lock .venv/bin/python benchmarks/bench_research_tabular.py \
+      --tag dev [--sides qlib seqalpha] [--seeds 0 1 2]
+  .venv/bin/python benchmarks/bench_research_tabular.py --tag dev --table-only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+OUT = HERE / "out" / "research_tabular"
+QLIB_PY = HERE / ".qlib-venv" / "bin" / "python"
+CONFIG = REPO / "examples" / "csi300_double_ensemble_alpha158.yaml"
+DATA = Path(os.environ.get("SEQALPHA_CSI300", REPO.parent / "shared" / "data" / "cn_csi300"))
+
+DRIVER = r'''"""pyqlib 0.9.7 DoubleEnsemble / Alpha158, DEV split (bench_research_tabular.py).
+
+python driver.py DATA_DIR OUT_DIR SEED
+"""
+
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+import numpy as np
+import pandas as pd
+
+TRAIN = ("2010-01-01", "2018-12-31")
+VALID = ("2019-01-01", "2020-12-31")
+TEST = ("2021-01-01", "2022-12-30")
+# Qlib's examples/benchmarks/DoubleEnsemble/workflow_config_doubleensemble_Alpha158.yaml,
+# num_threads 20 -> 2 (this machine class)
+DE_KWARGS = {
+    "base_model": "gbm",
+    "loss": "mse",
+    "num_models": 6,
+    "enable_sr": True,
+    "enable_fs": True,
+    "alpha1": 1,
+    "alpha2": 1,
+    "bins_sr": 10,
+    "bins_fs": 5,
+    "decay": 0.5,
+    "sample_ratios": [0.8, 0.7, 0.6, 0.5, 0.4],
+    "sub_weights": [1, 0.2, 0.2, 0.2, 0.2, 0.2],
+    "epochs": 28,
+    "colsample_bytree": 0.8879,
+    "learning_rate": 0.2,
+    "subsample": 0.8789,
+    "lambda_l1": 205.6999,
+    "lambda_l2": 580.9768,
+    "max_depth": 8,
+    "num_leaves": 210,
+    "num_threads": 2,
+    "verbosity": -1,
+}
+
+
+def main():
+    data, out, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    import qlib
+    from qlib.constant import REG_CN
+    from qlib.contrib.data.handler import Alpha158
+    from qlib.contrib.model.double_ensemble import DEnsembleModel
+    from qlib.data.dataset import DatasetH
+
+    qlib.init(provider_uri=data, region=REG_CN, kernels=2)
+    times = {}
+    t0 = time.perf_counter()
+    handler = Alpha158(
+        instruments="csi300",
+        start_time=TRAIN[0],
+        end_time=TEST[1],
+        fit_start_time=TRAIN[0],
+        fit_end_time=TRAIN[1],
+    )
+    dataset = DatasetH(handler, segments={"train": TRAIN, "valid": VALID, "test": TEST})
+    times["handler"] = time.perf_counter() - t0
+
+    steps = {}
+
+    def timed(name, fn):
+        def wrapper(*a, **k):
+            t = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                steps[name] = steps.get(name, 0.0) + time.perf_counter() - t
+                print(f"STEP {name} {time.perf_counter() - t:.1f}s", flush=True)
+
+        return wrapper
+
+    np.random.seed(seed)
+    model = DEnsembleModel(**DE_KWARGS, seed=seed)
+    for name in ("train_submodel", "retrieve_loss_curve", "sample_reweight", "feature_selection"):
+        setattr(model, name, timed(name, getattr(model, name)))
+    t0 = time.perf_counter()
+    model.fit(dataset)
+    times["fit"] = time.perf_counter() - t0
+    times["fit_steps"] = steps
+    t0 = time.perf_counter()
+    pred = model.predict(dataset, segment="test")
+    times["predict"] = time.perf_counter() - t0
+    label = dataset.prepare("test", col_set="label", data_key="raw").iloc[:, 0]
+    df = pd.DataFrame({"score": pred, "label": label.reindex(pred.index)}).reset_index()
+    df["instrument"] = df["instrument"].astype(str)
+    df.to_parquet(os.path.join(out, "predictions.parquet"), index=False)
+    feats = [len(f) for f in model.sub_features]
+    print("QLIB_RESULT " + json.dumps({"times": times, "sub_features": feats}), flush=True)
+
+
+main()
+'''
+
+
+def daily_ic(df: pl.DataFrame) -> pl.DataFrame:
+    """Per test day: Pearson IC and Spearman Rank IC of score vs label over finite rows."""
+    df = df.filter(pl.col("score").is_finite() & pl.col("label").is_finite())
+    return (
+        df.group_by("datetime")
+        .agg(
+            pl.corr("score", "label").alias("ic"),
+            pl.corr("score", "label", method="spearman").alias("rank_ic"),
+            pl.len().alias("n"),
+        )
+        .filter(pl.col("n") >= 2)
+        .sort("datetime")
+    )
+
+
+def read_predictions(path: Path) -> pl.DataFrame:
+    """(datetime: Date, instrument: upper-case str, score, label) rows of a side's predictions."""
+    df = pl.read_parquet(path).select("datetime", "instrument", "score", "label")
+    return df.with_columns(
+        pl.col("datetime").cast(pl.Date),
+        pl.col("instrument").cast(pl.Utf8).str.to_uppercase(),
+        pl.col("score").cast(pl.Float64),
+        pl.col("label").cast(pl.Float64),
+    )
+
+
+def summary(ic: pl.DataFrame) -> dict[str, float]:
+    """Mean, SE and IR of the daily IC and Rank IC."""
+    out: dict[str, float] = {"days": float(len(ic))}
+    for col in ("ic", "rank_ic"):
+        x = ic[col].drop_nulls().drop_nans().to_numpy()
+        out[col] = float(x.mean())
+        out[col + "_se"] = float(x.std(ddof=1) / np.sqrt(len(x)))
+        out[col + "_ir"] = float(x.mean() / x.std(ddof=1))
+    return out
+
+
+def run_logged(cmd: list[str], log: Path, env: dict | None = None) -> tuple[int, float, list[str]]:
+    """Run `cmd`, its stdout+stderr into `log`; (return code, wall seconds, lines)."""
+    t0 = time.perf_counter()
+    with log.open("w") as fh:
+        proc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+    wall = time.perf_counter() - t0
+    return proc.returncode, wall, log.read_text().splitlines()
+
+
+def run_qlib(cell: Path, seed: int) -> dict:
+    driver = OUT / "qlib_de_driver.py"
+    driver.write_text(DRIVER)
+    cell.mkdir(parents=True, exist_ok=True)
+    code, wall, lines = run_logged(
+        [str(QLIB_PY), str(driver), str(DATA), str(cell), str(seed)], cell / "log.txt"
+    )
+    if code != 0:
+        raise SystemExit(f"qlib cell failed (exit {code}); see {cell / 'log.txt'}")
+    res = next(json.loads(x[len("QLIB_RESULT ") :]) for x in lines if x.startswith("QLIB_RESULT"))
+    return {
+        "wall": wall,
+        "fit_seconds": res["times"]["fit"],
+        "times": res["times"],
+        "sub_features": res["sub_features"],
+    }
+
+
+def run_seqalpha(cell: Path, seed: int) -> dict:
+    cell.mkdir(parents=True, exist_ok=True)
+    exe = REPO / ".venv" / "bin" / "seqalpha"
+    cmd = [str(exe), "train", str(CONFIG), "--out", str(cell), "--fresh"]
+    cmd += ["--data-dir", str(DATA), "--set", f"seeds=[{seed}]"]
+    code, wall, _ = run_logged(cmd, cell / "log.txt")
+    if code != 0:
+        raise SystemExit(f"seqalpha cell failed (exit {code}); see {cell / 'log.txt'}")
+    m = json.loads((cell / "metrics.json").read_text())
+    return {"wall": wall, "fit_seconds": m["seconds_walkforward"], "inputs": m["seconds_inputs"]}
+
+
+def cell_dir(tag: str, side: str, seed: int) -> Path:
+    return OUT / f"{tag}__{side}__s{seed}"
+
+
+def table(tag: str, sides: list[str], seeds: list[int]) -> None:
+    rows, daily = [], {}
+    for side in sides:
+        for seed in seeds:
+            cell = cell_dir(tag, side, seed)
+            if not (cell / "result.json").exists():
+                continue
+            res = json.loads((cell / "result.json").read_text())
+            ic = daily_ic(read_predictions(cell / "predictions.parquet"))
+            daily[(side, seed)] = ic
+            rows.append((side, seed, summary(ic), res))
+    print(f"DoubleEnsemble / Alpha158, CSI300 DEV test 2021-2022 (tag {tag})")
+    print(
+        "| side | seed | IC (SE) | ICIR | Rank IC (SE) | Rank ICIR | days | fit s | wall s |\n"
+        "|---|---|---|---|---|---|---|---|---|"
+    )
+    for side, seed, s, res in rows:
+        print(
+            f"| {side} | {seed} | {s['ic']:.4f} ({s['ic_se']:.4f}) | {s['ic_ir']:.3f} | "
+            f"{s['rank_ic']:.4f} ({s['rank_ic_se']:.4f}) | {s['rank_ic_ir']:.3f} | "
+            f"{int(s['days'])} | {res['fit_seconds']:.1f} | {res['wall']:.1f} |"
+        )
+    for seed in seeds:
+        a, b = daily.get(("seqalpha", seed)), daily.get(("qlib", seed))
+        if a is None or b is None:
+            continue
+        j = a.join(b, on="datetime", suffix="_q")
+        for col in ("ic", "rank_ic"):
+            d = (j[col] - j[col + "_q"]).drop_nulls().drop_nans().to_numpy()
+            print(
+                f"seed {seed}: paired daily {col} seqalpha - qlib = {d.mean():+.4f} "
+                f"(SE {d.std(ddof=1) / np.sqrt(len(d)):.4f}, {len(d)} days)"
+            )
+        fa = json.loads((cell_dir(tag, "seqalpha", seed) / "result.json").read_text())
+        fb = json.loads((cell_dir(tag, "qlib", seed) / "result.json").read_text())
+        print(
+            f"seed {seed}: fit time qlib / seqalpha = {fb['fit_seconds'] / fa['fit_seconds']:.2f}x"
+        )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--tag", default="dev")
+    ap.add_argument("--sides", nargs="+", default=["qlib", "seqalpha"])
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0])
+    ap.add_argument("--table-only", action="store_true")
+    ap.add_argument("--redo", action="store_true", help="rerun finished cells")
+    args = ap.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    if not args.table_only:
+        for seed in args.seeds:
+            for side in args.sides:  # interleaved: each seed runs both sides back to back
+                cell = cell_dir(args.tag, side, seed)
+                if (cell / "result.json").exists() and not args.redo:
+                    continue
+                print(f"running {side} seed {seed} -> {cell}", file=sys.stderr, flush=True)
+                res = run_qlib(cell, seed) if side == "qlib" else run_seqalpha(cell, seed)
+                res["finished"] = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+                (cell / "result.json").write_text(json.dumps(res, indent=2))
+    table(args.tag, args.sides, args.seeds)
+
+
+if __name__ == "__main__":
+    main()
