@@ -10,6 +10,27 @@ import polars as pl
 import pytest
 import yaml
 
+from seqalpha.data.panel import Panel
+from seqalpha.data.qlib_bin import write_store
+
+
+def write_industry_store(
+    out: Path, dates: np.ndarray, insts: np.ndarray, rng: np.random.Generator
+) -> Path:
+    """A tiny Qlib store: close, daily `industry` code (4 industries, one name switching
+    halfway) and `mktcap`; market `csi300` = every name every day."""
+    T, N = len(dates), len(insts)
+    industry = np.tile(np.arange(N) % 4, (T, 1)).astype(np.float32)
+    industry[T // 2 :, 0] = 3
+    fields = {
+        "close": np.full((T, N), 10.0, dtype=np.float32),
+        "industry": industry,
+        "mktcap": np.tile(rng.uniform(1e9, 1e10, N), (T, 1)).astype(np.float32),
+    }
+    panel = Panel(dates, insts, fields)
+    write_store(out, panel, markets={"csi300": np.ones((T, N), dtype=bool)})
+    return out
+
 
 def write_run_dir(
     run_dir: Path,
@@ -44,6 +65,9 @@ def write_run_dir(
         "walk_forward": {"train_days": 120, "step": 10},
         "seed": [1, 2],
     }
+    if with_returns:  # a store with point-in-time industries and caps for the exposure charts
+        store = write_industry_store(run_dir.parent / f"{run_dir.name}-data", dates, insts, rng)
+        config["data"].update({"dir": str(store), "universe": "csi300"})
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     metrics = {"ic": 0.051, "rank_ic": 0.048, "icir": 0.42, "rank_icir": 0.40, "ic_t": 7.3}
     if with_returns:

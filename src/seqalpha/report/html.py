@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
+import polars as pl
 import yaml
 from plotly.offline import get_plotlyjs
 
@@ -23,11 +24,22 @@ import seqalpha
 from seqalpha import evaluate
 from seqalpha.errors import DataError
 from seqalpha.jsonio import write_text_atomic
+from seqalpha.report import members as member_runs
+from seqalpha.report import sections as extra
 from seqalpha.report import signal as sig
 from seqalpha.report.figures import style_figure
 from seqalpha.report.rundir import RunFiles, date_array, load_run, quantile_columns
 
-CHARTS = ("cum_excess", "cum_return", "drawdown", "ic", "ic_monthly", "quantiles", "turnover")
+CHARTS = (
+    "cum_excess",
+    "cum_return",
+    "drawdown",
+    "ic",
+    "ic_monthly",
+    "quantiles",
+    "turnover",
+    *extra.BUILDERS,
+)
 PREFERRED_YEAR_METRICS = (
     "AlphaRtn",
     "AlphaRtnNC",
@@ -286,6 +298,7 @@ _BUILDERS: dict[str, Callable[[RunFiles, dict[str, Any]], go.Figure | str]] = {
     "ic_monthly": _chart_ic_monthly,
     "quantiles": _chart_quantiles,
     "turnover": _chart_turnover,
+    **extra.BUILDERS,
 }
 
 
@@ -400,6 +413,38 @@ def _config_html(run: RunFiles) -> str:
     return f'{note}<pre class="config" id="config-yaml">{html.escape(text)}</pre>'
 
 
+def _members_table(frame: pl.DataFrame) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in frame.columns)
+    rows = []
+    for r in frame.with_columns(pl.col("days").cast(pl.Int64)).iter_rows(named=True):
+        cls = ' class="overall"' if r["name"] == member_runs.COMBINATION else ""
+        cells = "".join(_cell(c, r[c]) for c in frame.columns[1:])
+        rows.append(f"<tr{cls}><td>{html.escape(r['name'])}</td>{cells}</tr>")
+    return (
+        f'<div class="table-wrap"><table class="metrics" id="table-members"><thead><tr>{head}'
+        f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
+    )
+
+
+def _members_section(run: RunFiles, ctx: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """The members-vs-combination section, when the run directory holds member predictions."""
+    if not member_runs.member_paths(run.run_dir):
+        return []
+    note = (
+        '<p class="note">Every row on the combination\'s test days; turnover = mean daily share '
+        "of the top score quintile not in the previous day's top quintile.</p>"
+    )
+    if run.predictions is None:
+        table = '<div class="seqalpha-missing">No predictions.parquet (the combination).</div>'
+    else:
+        try:
+            table = _members_table(member_runs.member_table(run.run_dir, run.predictions))
+        except DataError as exc:
+            table = f'<div class="seqalpha-missing">{html.escape(str(exc))}</div>'
+    weights = chart_html("member_weights", extra.chart_member_weights(run, ctx))
+    return [("members", "Members vs combination", note + table + weights)]
+
+
 def _provenance_line(run_dir: Path) -> str:
     path = run_dir / "provenance.json"
     if not path.is_file():
@@ -442,6 +487,10 @@ def render_report(run: RunFiles) -> str:
         ("years", "Metrics by year", year_tbl),
         ("signal", "Signal quality", charts["ic"] + charts["ic_monthly"] + charts["quantiles"]),
         ("trading", "Trading", charts["turnover"]),
+        ("holdings", "Holdings and concentration", charts["holdings"] + charts["concentration"]),
+        ("exposure", "Industry exposure", charts["industry_mean"] + charts["industry_active"]),
+        ("rolling", "Rolling risk of excess return", charts["rolling_ir"] + charts["rolling_vol"]),
+        *_members_section(run, ctx),
         ("config", "Configuration", _config_html(run)),
     ]
     header = (

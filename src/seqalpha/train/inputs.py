@@ -26,13 +26,14 @@ class Inputs:
     for worker processes). A window job fits processors on its train rows and hands the model
     a `dataset.SampleSet`: processed arrays of that window with train/valid/test `rows`.
 
-    dates datetime64[D] [T]; instruments str [N]; features float32 [T, N, F] or None;
+    dates datetime64[D] [T]; instruments str [N]; features float32 [T, N, F], a
+    `features.store.FeatureStore` of that shape (out-of-core), or None;
     bars float32 [T, N, B, Fb] or None; labels float32 [T, N, H] (raw); mask bool [T, N].
     """
 
     dates: np.ndarray
     instruments: np.ndarray
-    features: np.ndarray | None
+    features: Any  # np.ndarray | FeatureStore | None
     bars: np.ndarray | None
     labels: np.ndarray
     mask: np.ndarray
@@ -55,14 +56,16 @@ class Inputs:
         """Save as .npy files + meta.json (read back memory-mapped by `from_dir`)."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
+        store = None if isinstance(self.features, np.ndarray) else self.features
         for name in _ARRAYS:
             arr = getattr(self, name)
-            if arr is not None:
+            if arr is not None and not (name == "features" and store is not None):
                 np.save(path / f"{name}.npy", arr if name != "instruments" else arr.astype("U"))
         meta = {
             "feature_names": list(self.feature_names),
             "label_names": list(self.label_names),
             "lookback": int(self.lookback),
+            "features_store": None if store is None else str(store.path),
         }
         (path / "meta.json").write_text(json.dumps(meta))
 
@@ -71,10 +74,15 @@ class Inputs:
         """Inputs saved by `to_dir`; large arrays memory-mapped read-only when `mmap`."""
         path = Path(path)
         meta = json.loads((path / "meta.json").read_text())
+        store = meta.pop("features_store", None)
         arrays: dict[str, Any] = {}
         for name in _ARRAYS:
             f = path / f"{name}.npy"
             arrays[name] = np.load(f, mmap_mode="r" if mmap else None) if f.exists() else None
+        if store is not None:
+            from seqalpha.features.store import FeatureStore
+
+            arrays["features"] = FeatureStore(store)
         return cls(**arrays, **meta)
 
 
@@ -171,6 +179,8 @@ def build_inputs(data: DataConfig, features: FeaturesConfig, labels: LabelsConfi
     panel = load_panel(
         d.dir, None, d.universe if isinstance(d.universe, str) else list(d.universe), d.start, d.end
     )
+    if use_store(f, panel.shape):
+        return _build_store_inputs(d, f, labels, panel)
     names: list[str] = []
     blocks: list[np.ndarray] = []
     if f.library in LIBRARIES:  # the daily expression libraries (features.engine)
@@ -223,6 +233,108 @@ def build_inputs(data: DataConfig, features: FeaturesConfig, labels: LabelsConfi
         panel.universe.copy(),
         names,
         list(label_names),
+        f.lookback,
+    )
+
+
+def _labels(lab: LabelsConfig, panel, minute) -> tuple[list[str], np.ndarray]:
+    """The config's labels on the panel: names and float32 [T, N, H]."""
+    from seqalpha.labels import LabelSpec, make_labels
+
+    spec = LabelSpec(
+        horizons=tuple(lab.horizons),
+        kind=lab.kind,
+        offset=lab.offset,
+        benchmark=lab.benchmark,
+        price_field=lab.price_field,
+    )
+    label_names, y = make_labels(panel, spec, bars=minute)
+    return list(label_names), y.astype(np.float32)
+
+
+def feature_count(f: FeaturesConfig) -> int:
+    """Daily features the config computes (library + extra; intraday counted as 0)."""
+    from seqalpha.features import LIBRARIES, library_expressions
+
+    n = 0
+    if f.library in LIBRARIES:
+        lib = library_expressions(f.library)
+        n += len(lib) - (len(set(f.extra) & set(lib)) if f.replace else 0)
+    return n + len(f.extra)
+
+
+def use_store(f: FeaturesConfig, shape: tuple[int, int]) -> bool:
+    """Whether the features go to an on-disk FeatureStore: `features.store` disk, or auto and
+    T x N x F float32 above `features.store_threshold_gb`."""
+    if f.store == "disk":
+        return True
+    if f.store == "memory":
+        return False
+    return shape[0] * shape[1] * max(1, feature_count(f)) * 4 > f.store_threshold_gb * 1e9
+
+
+def _build_store_inputs(d: DataConfig, f: FeaturesConfig, labels: LabelsConfig, panel) -> Inputs:
+    """`build_inputs` with the features written to a FeatureStore (block by block; memory does
+    not grow with the number of features): same names, order and values as in memory."""
+    from seqalpha.features import LIBRARIES, library_expressions
+    from seqalpha.features.store import FeatureStore, write_expressions
+
+    parts: list[tuple[dict[str, str], str]] = []
+    if f.library in LIBRARIES:
+        skip = set(f.extra) if f.replace else set()
+        lib = {k: v for k, v in library_expressions(f.library).items() if k not in skip}
+        parts.append((lib, "nan"))
+    if f.extra:
+        parts.append((dict(f.extra), "error"))
+    minute = None
+    if f.library == "intraday" or f.bars:
+        minute = _load_bars(d.minute_dir, d.bar_minutes, panel)
+    intraday_names: list[str] = []
+    intraday = None
+    if minute is not None and f.library == "intraday":
+        from seqalpha.features.intraday import intraday_daily_features
+
+        n, x = intraday_daily_features(minute, window=f.intraday_window)
+        intraday_names = list(n)
+        intraday = align_to(x, minute.dates, minute.instruments, panel.dates, panel.instruments)
+    bars_arr = None
+    if minute is not None and f.bars:
+        from seqalpha.features.intraday import intraday_sequences
+
+        _, xb = intraday_sequences(minute)
+        bars_arr = align_to(xb, minute.dates, minute.instruments, panel.dates, panel.instruments)
+    names = [k for exprs, _ in parts for k in exprs] + intraday_names
+    if f.store_dir is None:
+        store = FeatureStore.scratch(panel.dates, panel.instruments, names)
+    else:
+        store = FeatureStore.create(f.store_dir, panel.dates, panel.instruments, names)
+    finite = [write_expressions(store, panel, exprs, missing=m) for exprs, m in parts]
+    if intraday is not None:
+        ok = []
+        for j, name in enumerate(intraday_names):
+            store.write(names.index(name), intraday[:, :, j])
+            ok.append(bool(np.isfinite(intraday[:, :, j][panel.universe]).any()))
+        finite.append(np.array(ok, dtype=bool))
+        del intraday
+    found = np.concatenate(finite) if finite else np.zeros(0, dtype=bool)
+    empty = [n for n, ok in zip(names, found, strict=True) if not ok]
+    if empty and len(empty) == len(names):
+        raise DataError(f"features: every feature is empty (no finite value), e.g. {empty[:5]}")
+    if empty:
+        warnings.warn(
+            f"features {empty} have no finite value in the universe and are dropped", stacklevel=2
+        )
+        store.drop(empty)
+    label_names, y = _labels(labels, panel, minute)
+    return Inputs(
+        panel.dates,
+        panel.instruments,
+        store,
+        bars_arr,
+        y,
+        panel.universe.copy(),
+        list(store.names),
+        label_names,
         f.lookback,
     )
 
