@@ -120,7 +120,11 @@ class SampleSet:
         t0, t1 = self.rows
         ok = self.mask[t0:t1].copy()
         if self.features is not None:
-            ok &= np.isfinite(self.features[t0:t1]).any(axis=2)
+            finite_any = getattr(self.features, "finite_any", None)  # an on-disk FeatureStore
+            if finite_any is not None:
+                ok &= finite_any(t0, t1)
+            else:
+                ok &= np.isfinite(self.features[t0:t1]).any(axis=2)
         elif self.bars is not None:
             ok &= np.isfinite(self.bars[t0:t1]).any(axis=(2, 3))
         return ok

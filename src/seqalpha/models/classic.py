@@ -14,8 +14,9 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from seqalpha.dataset.core import SampleSet
-from seqalpha.dataset.tabular import row_weights, scatter_scores, tabular
+from seqalpha.dataset.tabular import row_weights, sample_index, scatter_scores, tabular
 from seqalpha.errors import ConfigError, DataError
+from seqalpha.features.store import FeatureStore
 from seqalpha.models.base import Model
 from seqalpha.models.registry import register_model
 
@@ -64,6 +65,45 @@ def ridge_fit(
     else:
         coef = np.linalg.lstsq(Xc, yc, rcond=None)[0]
     return coef, float(my - mx @ coef)
+
+
+def _lgb_sequence_base() -> Any:
+    import lightgbm as lgb
+
+    return lgb.Sequence
+
+
+class StoreRows:
+    """Rows (t[k], i[k]) of a FeatureStore as LightGBM's `Sequence` (`lgb.Dataset` samples
+    single rows for its bins, then reads batches): days are read whole and the last one kept,
+    so that sampled rows (sorted) read each day once."""
+
+    batch_size = 65536
+
+    def __init__(self, store: FeatureStore, t: np.ndarray, i: np.ndarray):
+        self.store, self.t, self.i = store, np.asarray(t), np.asarray(i)
+        self._day = -1
+        self._rows = np.zeros((0, store.shape[2]), dtype=np.float32)
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+    def __getitem__(self, idx):
+        if isinstance(idx, slice):
+            return self.store.gather(self.t[idx], self.i[idx])
+        if isinstance(idx, list):
+            return self.store.gather(self.t[idx], self.i[idx])
+        t = int(self.t[idx])
+        if t != self._day:
+            self._day, self._rows = t, self.store[t]  # [N, F]
+        return self._rows[self.i[idx]]
+
+
+def _register_sequence() -> None:
+    """Make StoreRows a virtual subclass of lightgbm.Sequence (lightgbm is imported lazily)."""
+    base = _lgb_sequence_base()
+    if not issubclass(StoreRows, base):
+        base.register(StoreRows)
 
 
 @register_model("linear")
@@ -165,6 +205,18 @@ class LGBMModel(Model):
         Built from the float32 rows directly; they are released once LightGBM has binned them."""
         import lightgbm as lgb
 
+        if isinstance(data.features, FeatureStore):  # out of core: rows streamed from disk
+            _register_sequence()
+            t, i = sample_index(data, require_label=True, label_col=self.params["label_col"])
+            if len(t) == 0:
+                return None
+            y = np.ascontiguousarray(data.known_labels()[t, i, self.params["label_col"]])
+            rows = StoreRows(data.features, t, i)
+            w = row_weights(data, (t, i))
+            ds = lgb.Dataset(
+                rows, y, weight=w, reference=reference, params=params, free_raw_data=True
+            )
+            return ds.construct()
         X, y, idx = _xy(data, self.params["label_col"], True, False)
         if len(y) == 0:
             return None
@@ -195,13 +247,20 @@ class LGBMModel(Model):
     def predict(self, data: SampleSet) -> np.ndarray:
         """Scores float32 [t1 - t0, N]; NaN outside the mask."""
         self._require_fitted("predict")
-        X, _, idx = _xy(data, self.params["label_col"], False, False)
         best = self.booster.best_iteration or None
-        s = (
-            self.booster.predict(X, num_iteration=best, num_threads=self.params["num_threads"])
-            if len(X)
-            else np.zeros(0)
-        )
+        threads = self.params["num_threads"]
+        if isinstance(data.features, FeatureStore):  # out of core: rows read block by block
+            idx = sample_index(data, require_label=False)
+            rows = StoreRows(data.features, *idx)
+            parts = [
+                self.booster.predict(
+                    rows[a : a + rows.batch_size], num_iteration=best, num_threads=threads
+                )
+                for a in range(0, len(rows), rows.batch_size)
+            ]
+            return scatter_scores(data, idx, np.concatenate([np.zeros(0), *parts]))
+        X, _, idx = _xy(data, self.params["label_col"], False, False)
+        s = self.booster.predict(X, num_iteration=best, num_threads=threads) if len(X) else []
         return scatter_scores(data, idx, np.asarray(s))
 
     def state_tensors(self) -> dict[str, torch.Tensor]:

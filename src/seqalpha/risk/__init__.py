@@ -1,5 +1,7 @@
-"""Risk models: a point-in-time Barra-style factor model and a Ledoit-Wolf sample covariance,
-both served in factor form (exposures [N, K], factor_cov [K, K], specific_var [N])."""
+"""Risk models: a point-in-time Barra-style factor model, a Ledoit-Wolf sample covariance and
+the Deep Risk Model (`seqalpha.risk.drm`, torch, imported on demand), all served in factor form
+(exposures [N, K], factor_cov [K, K], specific_var [N]); `seqalpha.risk.evaluation` scores their
+forecasts out of sample."""
 
 from seqalpha.risk.base import RiskModel, RiskView, factor_form_to_full
 from seqalpha.risk.covariance import (
@@ -14,13 +16,16 @@ from seqalpha.risk.model import (
     fit_factor_model,
     style_exposures,
 )
+from seqalpha.risk.registry import RISK_MODELS, create_risk_model
 
 __all__ = [
+    "RISK_MODELS",
     "FactorModelParams",
     "FactorRiskModel",
     "RiskModel",
     "RiskView",
     "SampleCovarianceModel",
+    "create_risk_model",
     "ewma_weights",
     "factor_form_to_full",
     "fit_factor_model",

@@ -11,6 +11,7 @@ import numpy as np
 from seqalpha.dataset.core import SampleSet
 from seqalpha.errors import DataError
 from seqalpha.features.processors import ProcessorChain
+from seqalpha.features.store import FeatureStore
 from seqalpha.models.registry import create_model
 from seqalpha.train.splits import Window
 
@@ -29,6 +30,7 @@ COLUMNWISE_PROCESSORS = frozenset(
     }
 )
 FEATURE_CHUNK = 32
+STORE_CHUNK = 8  # feature columns per block when the window's features come from a FeatureStore
 
 
 @dataclass(frozen=True)
@@ -95,11 +97,16 @@ def window_arrays(inputs, job: Job) -> dict[str, Any]:
             chain.fit_transform(x[:, :, cols], fit_cells, mask, out=out[:, :, cols])
         return out, chain
 
-    feats, fchain = run_chain(
-        spec.feature_processors,
-        None if inputs.features is None else inputs.features[lo:hi],
-        {"label": labels},
-    )
+    if isinstance(inputs.features, FeatureStore):
+        feats, fchain = store_chain(
+            inputs.features, lo, hi, spec.feature_processors, fit_cells, mask, {"label": labels}
+        )
+    else:
+        feats, fchain = run_chain(
+            spec.feature_processors,
+            None if inputs.features is None else inputs.features[lo:hi],
+            {"label": labels},
+        )
     bars = None
     if inputs.bars is not None:
         b = np.asarray(inputs.bars[lo:hi])
@@ -114,13 +121,46 @@ def window_arrays(inputs, job: Job) -> dict[str, Any]:
     return {
         "lo": lo,
         "hi": hi,
-        "features": None if feats is None else np.asarray(feats, dtype=np.float32),
+        "features": feats
+        if not isinstance(feats, np.ndarray)
+        else feats.astype(np.float32, copy=False),
         "bars": bars,
         "labels": np.asarray(labels_p, dtype=np.float32),
         "mask": mask,
         "train_mask": train_mask,
         "known_labels": np.asarray(known, dtype=np.float32),
     }
+
+
+def store_chain(
+    store: FeatureStore,
+    lo: int,
+    hi: int,
+    items: list,
+    fit_cells: np.ndarray,
+    mask: np.ndarray,
+    extra: dict,
+) -> tuple[FeatureStore, ProcessorChain]:
+    """Rows lo..hi of an on-disk feature store through the processors, into a temporary store
+    of the window (removed with it): blocks of `STORE_CHUNK` columns when every processor is
+    column-wise (the same statistics as in memory), else all columns at once."""
+    out = FeatureStore.scratch(store.dates[lo:hi], store.instruments, store.names)
+    F = store.shape[2]
+    columnwise = {it["name"] for it in items} <= COLUMNWISE_PROCESSORS
+    step = STORE_CHUNK if columnwise else F
+    chain = ProcessorChain([])
+    for f0 in range(0, F, step):
+        cols = list(range(f0, min(F, f0 + step)))
+        x = store.read(lo, hi, cols)
+        if items:
+            chain = ProcessorChain.from_config(items, **extra)
+            y = np.empty(x.shape, dtype=np.float32)
+            chain.fit_transform(x, fit_cells, mask, out=y)
+            x = y
+        for j, k in enumerate(cols):
+            out.write(k, x[:, :, j])
+        del x
+    return out, chain
 
 
 def fit_window(inputs, job: Job):
