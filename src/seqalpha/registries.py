@@ -20,6 +20,7 @@ from seqalpha.labels import LABEL_KINDS
 from seqalpha.models import MODELS
 from seqalpha.portfolio import get_strategy
 from seqalpha.train.executors import EXECUTORS
+from seqalpha.train.selection import check_selection, selection_spec
 
 # Feature libraries by name -> whether they are computed from minute bars (`data.minute_dir`).
 FEATURE_LIBRARIES: dict[str, bool] = {**dict.fromkeys(LIBRARIES, False), "intraday": True}
@@ -61,6 +62,7 @@ def check_components(cfg: PipelineConfig) -> None:
             f"model.params: {cfg.model.name!r} rejects {sorted(cfg.model.params)} ({exc})"
         ) from None
     _check_features(cfg, getattr(model, "input_kind", "tabular"))
+    check_selection(selection_spec(cfg.selection), type(model))
     for group in ("features", "labels"):
         for i, spec in enumerate(getattr(cfg.processors, group)):
             if spec.name not in PROCESSORS:

@@ -17,7 +17,7 @@ import numpy as np
 from seqalpha.config import DataConfig, FeaturesConfig, LabelsConfig
 from seqalpha.errors import ConfigError, DataError
 
-_ARRAYS = ("dates", "instruments", "features", "bars", "labels", "mask")
+_ARRAYS = ("dates", "instruments", "features", "bars", "labels", "mask", "market")
 
 
 @dataclass
@@ -29,6 +29,7 @@ class Inputs:
     dates datetime64[D] [T]; instruments str [N]; features float32 [T, N, F], a
     `features.store.FeatureStore` of that shape (out-of-core), or None;
     bars float32 [T, N, B, Fb] or None; labels float32 [T, N, H] (raw); mask bool [T, N].
+    market: float32 [T, 4] daily market state (`train.selection.daily_market_state`) or None.
     """
 
     dates: np.ndarray
@@ -40,6 +41,7 @@ class Inputs:
     feature_names: list[str] = field(default_factory=list)
     label_names: list[str] = field(default_factory=list)
     lookback: int = 1
+    market: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.dates = np.asarray(self.dates, dtype="datetime64[D]")
@@ -51,6 +53,8 @@ class Inputs:
                 raise DataError(f"Inputs.{name}: shape {arr.shape} does not start with {(T, N)}")
         if self.features is None and self.bars is None:
             raise DataError("Inputs: neither daily features nor intraday bars were built")
+        if self.market is not None and len(self.market) != T:
+            raise DataError(f"Inputs.market: {len(self.market)} rows for {T} dates")
 
     def to_dir(self, path: str | Path) -> None:
         """Save as .npy files + meta.json (read back memory-mapped by `from_dir`)."""
@@ -224,6 +228,8 @@ def build_inputs(data: DataConfig, features: FeaturesConfig, labels: LabelsConfi
         price_field=lab.price_field,
     )
     label_names, y = make_labels(panel, spec, bars=minute)
+    from seqalpha.train.selection import market_state
+
     return Inputs(
         panel.dates,
         panel.instruments,
@@ -234,6 +240,7 @@ def build_inputs(data: DataConfig, features: FeaturesConfig, labels: LabelsConfi
         names,
         list(label_names),
         f.lookback,
+        market=market_state(panel),
     )
 
 
@@ -326,6 +333,8 @@ def _build_store_inputs(d: DataConfig, f: FeaturesConfig, labels: LabelsConfig, 
         )
         store.drop(empty)
     label_names, y = _labels(labels, panel, minute)
+    from seqalpha.train.selection import market_state
+
     return Inputs(
         panel.dates,
         panel.instruments,
@@ -336,6 +345,7 @@ def _build_store_inputs(d: DataConfig, f: FeaturesConfig, labels: LabelsConfig, 
         list(store.names),
         label_names,
         f.lookback,
+        market=market_state(panel),
     )
 
 

@@ -13,6 +13,7 @@ from seqalpha.errors import DataError
 from seqalpha.features.processors import ProcessorChain
 from seqalpha.features.store import FeatureStore
 from seqalpha.models.registry import create_model
+from seqalpha.train.selection import selection_spec
 from seqalpha.train.splits import Window
 
 # Processors whose statistics and outputs are per feature column (safe to run on column blocks).
@@ -43,6 +44,7 @@ class TrainSpec:
     label_processors: list = field(default_factory=list)
     lookback: int = 1
     label_reach: int = 0  # the label at t is realized at the close of t + label_reach
+    selection: dict = field(default_factory=dict)  # train.selection.selection_spec ({}: none)
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,14 @@ def window_arrays(inputs, job: Job) -> dict[str, Any]:
     known = np.array(inputs.labels[lo:hi], dtype=np.float32, copy=True)
     known = lchain.transform(known, mask, out=known)
     train_mask = lchain.keep_mask(fchain.keep_mask(mask.copy()))
+    weights = None
+    if spec.selection:  # training-sample selection: rows dropped from train_mask, or weighted
+        from seqalpha.train.selection import select_rows
+
+        label_col = int(spec.params.get("label_col", 0))
+        train_mask, weights = select_rows(
+            inputs, w, spec.selection, lo, train_mask, feats, labels_p, label_col
+        )
     return {
         "lo": lo,
         "hi": hi,
@@ -129,6 +139,7 @@ def window_arrays(inputs, job: Job) -> dict[str, Any]:
         "mask": mask,
         "train_mask": train_mask,
         "known_labels": np.asarray(known, dtype=np.float32),
+        "weights": weights,
     }
 
 
@@ -179,7 +190,11 @@ def fit_window(inputs, job: Job):
         "label_reach": job.spec.label_reach,
     }
     train = SampleSet(
-        labels=a["labels"], mask=a["train_mask"], rows=(w.train[0] - lo, w.train[1] - lo), **common
+        labels=a["labels"],
+        mask=a["train_mask"],
+        rows=(w.train[0] - lo, w.train[1] - lo),
+        weights=a.get("weights"),
+        **common,
     )
     valid = None if w.valid is None else train.with_rows(w.valid[0] - lo, w.valid[1] - lo)
     # realized labels ride along for models with a label memory (TRA), which read the label
@@ -242,4 +257,5 @@ def train_spec(cfg, lookback: int | None = None) -> TrainSpec:
         items(cfg.processors.labels),
         effective_lookback(cfg) if lookback is None else lookback,
         label_reach=int(cfg.labels.reach),
+        selection=selection_spec(cfg.selection),
     )
