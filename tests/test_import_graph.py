@@ -20,6 +20,7 @@ ORDER: list[set[str]] = [
     {"dataset", "risk"},
     {"models"},
     {"train"},
+    {"combine"},  # members' predictions -> one (after the walk-forward, before evaluation)
     {"evaluate", "portfolio", "backtest"},
     {"report", "warmup"},
     {"registries"},  # checks every registered name of a config: reads the stages' registries
