@@ -14,15 +14,18 @@ learned map is then applied with the state of the days before the test range.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 
 def period_moments(
-    features: np.ndarray, labels: np.ndarray, mask: np.ndarray, periods: list[tuple[int, int]]
+    features: Any, labels: np.ndarray, mask: np.ndarray, periods: list[tuple[int, int]]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-period moments of the rows with a finite label: G [P, F+1, F+1], c [P, F+1], yy [P]
-    over features [T, N, F] (NaN as 0, plus a constant column), labels [T, N], mask [T, N];
-    periods are [lo, hi) rows of those arrays. A period without rows has zero moments."""
+    over features [T, N, F] (an array or a FeatureStore; NaN as 0, plus a constant column),
+    labels [T, N], mask [T, N]; periods are [lo, hi) rows of those arrays; a period
+    without rows has zero moments."""
     F = features.shape[2]
     P = len(periods)
     G = np.zeros((P, F + 1, F + 1))

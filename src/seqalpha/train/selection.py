@@ -199,7 +199,7 @@ def select_rows(
     spec: dict[str, Any],
     lo: int,
     train_mask: np.ndarray,
-    features: np.ndarray | None,
+    features: Any,
     labels: np.ndarray,
     label_col: int = 0,
 ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -209,7 +209,8 @@ def select_rows(
 
     Reads `inputs.market` (daily state) up to the day before the test range, the raw feature
     columns of traits on the training rows, and (ddgda) the processed `features` and `labels`
-    of the training rows."""
+    of the training rows. `features`: the window's processed features [T_w, N, F] (an array or
+    an out-of-core `FeatureStore`), or None."""
     w = np.ones(train_mask.shape, dtype=np.float32)
     tr0, tr1 = window.train
     if spec["method"] != "none":
