@@ -500,6 +500,60 @@ class BaselineSpec(Section):
         return v
 
 
+class EnsembleMember(Section):
+    """One member of `ensemble`: a finished run directory (`run`), or the run's own config with
+    any of `model`, `features`, `labels`, `processors`, `seeds` replaced (trained in the run)."""
+
+    name: RegisteredName
+    run: PathText | None = None
+    model: ModelConfig | None = None
+    features: FeaturesConfig | None = None
+    labels: LabelsConfig | None = None
+    processors: ProcessorsConfig | None = None
+    seeds: list[Annotated[int, Field(ge=0, le=MAX_SEED)]] | None = Field(
+        default=None, min_length=1, max_length=1000
+    )
+
+    @model_validator(mode="after")
+    def _run_or_spec(self) -> EnsembleMember:
+        given = [k for k in ENSEMBLE_OVERRIDES if getattr(self, k) is not None]
+        if self.run is not None and given:
+            raise ValueError(
+                f"member {self.name!r}: `run` reads a finished run directory; it takes no {given}"
+            )
+        return self
+
+
+ENSEMBLE_OVERRIDES = ("model", "features", "labels", "processors", "seeds")
+
+
+class EnsembleConfig(Section):
+    """Model combination (`seqalpha.combine`): the members' test predictions, normalised per
+    day and weighted by a registered `method`, become the run's predictions."""
+
+    method: RegisteredName = "equal"
+    params: dict[str, Any] = Field(default_factory=dict)
+    normalize: Literal["zscore", "rank_gauss"] = "zscore"
+    members: list[EnsembleMember] = Field(min_length=1, max_length=100)
+
+    @field_validator("params")
+    @classmethod
+    def _params(cls, v: dict[str, Any]) -> dict[str, Any]:
+        for k, val in v.items():
+            _reject_class_paths(val, str(k))
+        check_param_ranges(v)
+        return v
+
+    @field_validator("members")
+    @classmethod
+    def _unique_names(cls, v: list[EnsembleMember]) -> list[EnsembleMember]:
+        names = [m.name for m in v]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"member names must be distinct, {dup[0]!r} is repeated")
+        return v
+
+
 class PipelineConfig(Section):
     """The whole pipeline; each field is one section."""
 
@@ -518,6 +572,7 @@ class PipelineConfig(Section):
     backtest: TradingRulesConfig = Field(default_factory=TradingRulesConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     baselines: list[BaselineSpec] = Field(default_factory=list)
+    ensemble: EnsembleConfig | None = None  # model combination (seqalpha.combine)
 
     @field_validator("seeds")
     @classmethod
