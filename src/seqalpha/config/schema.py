@@ -245,6 +245,11 @@ class FeaturesConfig(Section):
     bars: bool = False
     intraday_window: int = Field(default=20, ge=1, le=1000)
     replace: bool = False  # an `extra` name may redefine a library feature (in its place)
+    # out-of-core feature store (features/store.py): "auto" uses it when the features would
+    # take more than store_threshold_gb in memory; store_dir None = a temporary directory
+    store: Literal["auto", "memory", "disk"] = "auto"
+    store_threshold_gb: float = Field(default=4.0, gt=0)
+    store_dir: str | None = None
 
 
 class LabelsConfig(Section):

@@ -698,6 +698,30 @@ def evaluate(
     return Panel(panel.dates, panel.instruments, out, panel.universe.copy())
 
 
+def evaluate_into(
+    panel: Panel,
+    exprs: dict[str, str],
+    sink: Callable[[str, np.ndarray], None],
+    missing: str = "error",
+    progress: Callable[[int, int], None] | None = None,
+) -> None:
+    """Evaluate `name -> expression` and hand each [T, N] result (float32 or float64, read-only)
+    to `sink(name, arr)` as soon as it is computed (out-of-core writers: nothing is kept)."""
+    _run(panel, _prepare(panel, exprs, missing, False), missing, sink, progress)
+
+
+def uses_cross_section(expr: str | Node) -> bool:
+    """Whether an expression has a cross-sectional operator (CSRank...): it reads other
+    instruments, so it cannot be computed on a block of instruments."""
+
+    def walk(n: Node) -> bool:
+        if isinstance(n, Call):
+            return OPERATORS[n.op].kind == "cs" or any(walk(c) for c in _children(n))
+        return False
+
+    return walk(_as_node(expr))
+
+
 def evaluate_long(
     panel: Panel,
     exprs: dict[str, str],

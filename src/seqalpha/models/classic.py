@@ -96,7 +96,7 @@ class StoreRows:
         t = int(self.t[idx])
         if t != self._day:
             self._day, self._rows = t, self.store[t]  # [N, F]
-        return self._rows[self.i[idx]]
+        return self._rows[self.i[idx]].astype(np.float64)  # LightGBM samples in float64
 
 
 def _register_sequence() -> None:

@@ -1,0 +1,158 @@
+"""The on-disk feature store: its format and block I/O, features written into it by the engine,
+and a walk-forward from the store giving the same predictions as in memory."""
+
+from __future__ import annotations
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+
+from seqalpha.config import config_from_dict
+from seqalpha.errors import DataError
+from seqalpha.features.store import FeatureStore
+from seqalpha.train.executors import LocalExecutor, ProcessExecutor
+from seqalpha.train.inputs import Inputs, build_inputs, use_store
+from seqalpha.train.splits import make_windows
+from seqalpha.train.walkforward import walk_forward
+from seqalpha.train.window import train_spec
+
+
+def small_store(tmp_path, T=9, N=7, F=3):
+    dates = np.arange("2024-01-01", T, dtype="datetime64[D]")
+    inst = np.array([f"S{i}" for i in range(N)])
+    x = np.random.default_rng(0).normal(size=(T, N, F)).astype(np.float32)
+    x[2, 3, 1] = np.nan
+    store = FeatureStore.create(tmp_path / "s", dates, inst, ["a", "b", "c"])
+    return store, x
+
+
+def test_blocks_written_by_time_and_by_instrument_read_back_as_an_array(tmp_path):
+    store, x = small_store(tmp_path)
+    store.write(0, x[:, :, 0])  # whole plane
+    store.write(1, x[:4, :, 1], t0=0)  # time blocks
+    store.write(1, x[4:, :, 1], t0=4)
+    store.write(2, x[:, :3, 2], n0=0)  # instrument blocks
+    store.write(2, x[:, 3:, 2], n0=3)
+    assert store.shape == x.shape and store.ndim == 3
+    np.testing.assert_array_equal(store.to_array(), x)
+    np.testing.assert_array_equal(store[2:5], x[2:5])
+    np.testing.assert_array_equal(store[3], x[3])
+    np.testing.assert_array_equal(store[3, 2], x[3, 2])
+    t, i = np.array([8, 0, 3, 3]), np.array([1, 6, 0, 2])
+    np.testing.assert_array_equal(store[t, i], x[t, i])
+    np.testing.assert_array_equal(store.gather(t, i, block_days=2), x[t, i])
+    np.testing.assert_array_equal(store.finite_any(1, 6), np.isfinite(x[1:6]).any(axis=2))
+    # each feature is a plain .npy [T, N] that numpy memory-maps
+    plane = np.load(store.path / store.files[1], mmap_mode="r")
+    np.testing.assert_array_equal(plane, x[:, :, 1])
+
+
+def test_reopen_pickle_drop_and_errors(tmp_path):
+    store, x = small_store(tmp_path)
+    for k in range(3):
+        store.write(k, x[:, :, k])
+    again = pickle.loads(pickle.dumps(store))  # workers re-open the same files
+    np.testing.assert_array_equal(again.to_array(), x)
+    store.drop(["b"])
+    reopened = FeatureStore(store.path)
+    assert reopened.names == ["a", "c"]
+    np.testing.assert_array_equal(reopened.to_array(), x[:, :, [0, 2]])
+    with pytest.raises(DataError, match="block"):
+        store.write(0, np.zeros((3, 3)), t0=8)
+    with pytest.raises(DataError, match="not an empty directory"):
+        FeatureStore.create(store.path, store.dates, store.instruments, ["z"])
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "manifest.json").write_text('{"format": "other"}')
+    with pytest.raises(DataError, match=r"manifest\.json: format 'other'"):
+        FeatureStore(tmp_path / "bad")
+
+
+def test_scratch_store_is_removed_with_the_object(tmp_path):
+    store = FeatureStore.scratch(np.arange("2024-01-01", 3, dtype="datetime64[D]"), ["A"], ["f"])
+    path = store.path
+    assert path.is_dir()
+    del store
+    assert not path.exists()
+
+
+def config(market, store: str, **features):
+    return config_from_dict(
+        {
+            "data": {"dir": str(market), "universe": "market", "benchmark": "SYN_INDEX"},
+            "features": {
+                "library": "alpha158",
+                "extra": {"cs": "CSRank($close/Ref($close,5))"},
+                "store": store,
+                **features,
+            },
+            "labels": {"horizons": [1], "offset": 1},
+            "processors": {
+                "features": [{"name": "robust_zscore"}, {"name": "fillna"}],
+                "labels": [{"name": "drop_missing_label"}, {"name": "cs_zscore"}],
+            },
+            "model": {
+                "name": "lgbm",
+                "params": {"num_threads": 1, "n_estimators": 15, "num_leaves": 8},
+            },
+            "walkforward": {
+                "schedule": "expanding",
+                "train_days": 100,
+                "valid_days": 10,
+                "step": 20,
+            },
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def both_inputs(synth_market):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # VWAP0 et al. dropped in both paths
+        mem = build_inputs(*_sections(config(synth_market, "memory")))
+        disk = build_inputs(*_sections(config(synth_market, "disk")))
+    return mem, disk
+
+
+def _sections(cfg):
+    return cfg.data, cfg.features, cfg.labels
+
+
+def test_features_in_the_store_equal_the_in_memory_features(both_inputs):
+    mem, disk = both_inputs
+    assert isinstance(disk.features, FeatureStore) and isinstance(mem.features, np.ndarray)
+    assert disk.feature_names == mem.feature_names and "cs" in disk.feature_names
+    np.testing.assert_array_equal(disk.features.to_array(), mem.features)
+    np.testing.assert_array_equal(disk.labels, mem.labels)
+
+
+def test_auto_switches_on_the_size_threshold(synth_market):
+    cfg = config(synth_market, "auto", store_threshold_gb=0.001)
+    assert use_store(cfg.features, (160, 61))
+    cfg = config(synth_market, "auto")
+    assert not use_store(cfg.features, (160, 61))
+
+
+@pytest.mark.parametrize("executor", ["local", "process"])
+def test_walk_forward_from_the_store_predicts_as_in_memory(synth_market, both_inputs, executor):
+    mem, disk = both_inputs
+    cfg = config(synth_market, "disk")
+    spec = train_spec(cfg)
+    windows = make_windows(mem.dates, cfg.walkforward, cfg.embargo, spec.lookback)
+    assert len(windows) >= 2
+    ref = walk_forward(mem, windows, spec, LocalExecutor())
+    ex = LocalExecutor() if executor == "local" else ProcessExecutor(workers=1)
+    with ex:
+        got = walk_forward(disk, windows, spec, ex)
+    np.testing.assert_array_equal(got.mask, ref.mask)
+    np.testing.assert_allclose(got.score, ref.score, rtol=0, atol=1e-7)
+    assert np.isfinite(got.score[got.mask]).all()
+
+
+def test_inputs_to_dir_keeps_the_store_by_reference(both_inputs, tmp_path):
+    _, disk = both_inputs
+    disk.to_dir(tmp_path / "inp")
+    assert not (tmp_path / "inp" / "features.npy").exists()
+    back = Inputs.from_dir(tmp_path / "inp")
+    assert isinstance(back.features, FeatureStore) and back.features.path == disk.features.path
