@@ -80,6 +80,9 @@ class SynthConfig:
     frac_delisting: float = 0.05
     p_corporate_action: float = 1 / 250
     regime_duration: float = 60.0
+    # idiosyncratic-return scale in regime +1 relative to -1: a footprint of the hidden regime
+    # in cross-sectional dispersion (1.0: none; the regime is then invisible in market state)
+    regime_dispersion: float = 1.0
     concept_size: int = 15
     p_flow_event: float = 0.2
     p_decoy: float = 0.8
@@ -139,6 +142,10 @@ class SynthConfig:
         ):
             if not 0 <= getattr(self, name) < 1:
                 raise ConfigError(f"SynthConfig.{name}={getattr(self, name)}: must be in [0, 1)")
+        if not (math.isfinite(self.regime_dispersion) and self.regime_dispersion > 0):
+            raise ConfigError(
+                f"SynthConfig.regime_dispersion={self.regime_dispersion}: must be finite and > 0"
+            )
         if self.regime_duration <= 1:
             raise ConfigError(
                 f"SynthConfig.regime_duration={self.regime_duration}: must exceed 1 day"
@@ -278,7 +285,8 @@ class _Market:
         systematic = systematic + np.where(
             self.concept >= 0, f_con[np.maximum(self.concept, 0)], 0.0
         )
-        R = np.clip(systematic + alpha + idio, -cfg.limit, cfg.limit)
+        disp = cfg.regime_dispersion if self.regime > 0 else 1.0  # not fed back into GARCH
+        R = np.clip(systematic + alpha + disp * idio, -cfg.limit, cfg.limit)
         R = np.where(trade, R, 0.0)
         noise = (R - alpha)[trade]
         noise_var = float(noise.var()) if noise.size > 1 else 0.0
