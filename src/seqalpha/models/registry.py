@@ -13,7 +13,9 @@ LAZY_MODELS: dict[str, str] = dict.fromkeys(
     ("mlp", "gru", "lstm", "alstm", "gru_self_attention", "transformer", "tcn", "tra"),
     "seqalpha.models.torch_models",
 )
+LAZY_MODELS["hist"] = "seqalpha.models.hist"
 LAZY_MODELS["double_ensemble"] = "seqalpha.models.double_ensemble"
+LAZY_MODELS["deep_factor"] = "seqalpha.models.deep_factor"
 
 
 class _Registry(MutableMapping):
