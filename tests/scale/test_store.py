@@ -134,20 +134,33 @@ def test_auto_switches_on_the_size_threshold(synth_market):
     assert not use_store(cfg.features, (160, 61))
 
 
-@pytest.mark.parametrize("executor", ["local", "process"])
-def test_walk_forward_from_the_store_predicts_as_in_memory(synth_market, both_inputs, executor):
-    mem, disk = both_inputs
+@pytest.fixture(scope="module")
+def plan(synth_market, both_inputs):
+    """The walk-forward of the disk config and its in-memory predictions (the reference)."""
+    mem, _ = both_inputs
     cfg = config(synth_market, "disk")
     spec = train_spec(cfg)
     windows = make_windows(mem.dates, cfg.walkforward, cfg.embargo, spec.lookback)
     assert len(windows) >= 2
-    ref = walk_forward(mem, windows, spec, LocalExecutor())
-    ex = LocalExecutor() if executor == "local" else ProcessExecutor(workers=1)
-    with ex:
-        got = walk_forward(disk, windows, spec, ex)
+    return spec, windows, walk_forward(mem, windows, spec, LocalExecutor())
+
+
+def check_same(got, ref):
     np.testing.assert_array_equal(got.mask, ref.mask)
-    np.testing.assert_allclose(got.score, ref.score, rtol=0, atol=1e-7)
+    np.testing.assert_array_equal(got.score, ref.score)
     assert np.isfinite(got.score[got.mask]).all()
+
+
+def test_walk_forward_from_the_store_predicts_as_in_memory(both_inputs, plan):
+    spec, windows, ref = plan
+    check_same(walk_forward(both_inputs[1], windows, spec, LocalExecutor()), ref)
+
+
+@pytest.mark.slow
+def test_worker_processes_read_the_store_and_predict_the_same(both_inputs, plan):
+    spec, windows, ref = plan
+    with ProcessExecutor(workers=1) as ex:
+        check_same(walk_forward(both_inputs[1], windows, spec, ex), ref)
 
 
 def test_inputs_to_dir_keeps_the_store_by_reference(both_inputs, tmp_path):
