@@ -1,0 +1,186 @@
+"""Quality bar of training-sample selection on a synthetic market with hidden flipping regimes.
+
+The synthetic market plants a momentum signal whose sign flips with a hidden regime
+(`SynthConfig` strength `regime`, mean duration `regime_duration` days) and a reversal signal
+that does not flip; in regime +1 idiosyncratic returns are `regime_dispersion` times wider, the
+only footprint of the regime in market state. The same ridge model is walked forward on the
+same test days with:
+
+- rolling: the last `train_days` days (the baseline: plain rolling retraining);
+- expanding: every day since the start;
+- similar: the `k` periods of `period` days (k x period = train_days) most like the period
+  before the test block, chosen from the expanding range (`selection.method: similar`);
+- ddgda: learned per-period weights over the expanding range (`selection.method: ddgda`).
+
+For each market seed it prints the mean daily IC of each variant and, against rolling, the
+paired daily IC difference with its standard error (std / sqrt(days)) and t = mean / se;
+then the same pooled over seeds. Markets are generated under benchmarks/out/selection/.
+
+    flock /tmp/seqalpha-heavy.lock .venv/bin/python benchmarks/quality_selection.py --seeds 0 1 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "benchmarks" / "out" / "selection"
+
+FEATURES = {
+    "MOM15": "Ref($close,5)/Ref($close,20)-1",  # the regime signal's window (t-19 .. t-5)
+    "MOM20": "$close/Ref($close,20)-1",
+    "REV5": "$close/Ref($close,5)-1",
+    "REV1": "$close/Ref($close,1)-1",
+    "VOL20": "Std($close/Ref($close,1)-1,20)",
+}
+VARIANTS: dict[str, dict[str, Any]] = {
+    "rolling": {},
+    "expanding": {},
+    "similar": {"method": "similar", "k": 6, "period": 20},
+    "ddgda": {"method": "ddgda", "period": 20, "ddgda": {"steps": 100, "tasks": 12}},
+}
+
+
+def market(seed: int, args) -> Path:
+    """The synthetic market of `seed` (generated once; daily bars only)."""
+    from seqalpha.data.synthetic import SynthConfig, generate_market
+
+    path = OUT / f"market_{seed}_{args.n_days}x{args.n_stocks}_d{args.dispersion}"
+    if not (path / "meta.json").exists():
+        cfg = SynthConfig(
+            n_stocks=args.n_stocks,
+            n_days=args.n_days,
+            seed=seed,
+            bar_minutes=120,
+            minute_days=0,
+            strengths={"regime": args.strength, "reversal": 0.03},
+            regime_duration=args.duration,
+            regime_dispersion=args.dispersion,
+        )
+        generate_market(path, cfg)
+    return path
+
+
+def config(path: Path, variant: str, args) -> dict[str, Any]:
+    """The PipelineConfig (plain data) of one variant on one market; test_start set later."""
+    sel = VARIANTS[variant]
+    wf: dict[str, Any] = {
+        "schedule": "rolling" if variant == "rolling" else "expanding",
+        "train_days": args.train_days,
+        "valid_days": 0,
+        "step": args.step,
+        "test_start": None,
+    }
+    raw = {
+        "data": {"dir": str(path), "universe": "market", "benchmark": "SYN_INDEX"},
+        "features": {"library": "none", "extra": FEATURES},
+        "labels": {"horizons": [1], "offset": 1, "kind": "raw"},
+        "processors": {
+            "features": [{"name": "cs_zscore"}, {"name": "fillna"}],
+            "labels": [{"name": "drop_missing_label"}, {"name": "cs_zscore"}],
+        },
+        "model": {"name": "linear", "params": {"alpha": 0.01}},
+        "walkforward": wf,
+        "selection": sel,
+        "seeds": [0],
+        "tracking": {"enabled": False},
+    }
+    return raw
+
+
+def run_market(seed: int, args) -> dict[str, np.ndarray]:
+    """Daily test IC [D] of each variant on the market of `seed` (same test days)."""
+    from seqalpha.config import config_from_dict
+    from seqalpha.evaluate import daily_ic
+    from seqalpha.train.executors import LocalExecutor
+    from seqalpha.train.inputs import build_inputs
+    from seqalpha.train.splits import make_windows
+    from seqalpha.train.walkforward import train_spec, walk_forward
+
+    path = market(seed, args)
+    inputs = None
+    out: dict[str, np.ndarray] = {}
+    for variant in VARIANTS:
+        raw = config(path, variant, args)
+        if inputs is None:
+            probe = config_from_dict({**raw, "walkforward": {"schedule": "rolling"}})
+            inputs = build_inputs(probe.data, probe.features, probe.labels)
+        raw["walkforward"]["test_start"] = str(inputs.dates[args.test_start])
+        cfg = config_from_dict(raw, source=f"{variant} seed {seed}")
+        spec = train_spec(cfg)
+        windows = make_windows(inputs.dates, cfg.walkforward, cfg.labels.reach, spec.lookback)
+        t0 = time.perf_counter()
+        preds = walk_forward(inputs, windows, spec, LocalExecutor(), cfg.seeds)
+        ic = daily_ic(preds.score, preds.label, preds.mask & np.isfinite(preds.label))
+        out[variant] = ic
+        print(
+            f"  seed {seed} {variant:<10} {len(windows)} windows  mean IC {np.nanmean(ic):+.4f}"
+            f"  ({time.perf_counter() - t0:.0f} s)",
+            flush=True,
+        )
+    return out
+
+
+def paired(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float, int]:
+    """Mean, standard error and t of the paired daily difference a - b (days where both exist)."""
+    ok = np.isfinite(a) & np.isfinite(b)
+    d = a[ok] - b[ok]
+    se = d.std(ddof=1) / math.sqrt(len(d))
+    return float(d.mean()), float(se), float(d.mean() / se), len(d)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--n-stocks", type=int, default=300)
+    p.add_argument("--n-days", type=int, default=1000)
+    p.add_argument("--strength", type=float, default=0.08, help="regime signal strength")
+    p.add_argument("--duration", type=float, default=80.0, help="mean regime length (days)")
+    p.add_argument("--dispersion", type=float, default=1.5, help="regime_dispersion")
+    p.add_argument("--train-days", type=int, default=120)
+    p.add_argument("--step", type=int, default=20)
+    p.add_argument("--test-start", type=int, default=400, help="first test day (position)")
+    args = p.parse_args(argv)
+    os.environ.setdefault("OMP_NUM_THREADS", "2")
+    OUT.mkdir(parents=True, exist_ok=True)
+    print(
+        f"synthetic: {args.n_stocks} stocks x {args.n_days} days, regime strength "
+        f"{args.strength}, duration {args.duration}, dispersion x{args.dispersion}; ridge "
+        f"(alpha 0.01), train {args.train_days} days, step {args.step}, test from day "
+        f"{args.test_start}",
+        flush=True,
+    )
+    results = {s: run_market(s, args) for s in args.seeds}
+    names = [v for v in VARIANTS if v != "rolling"]
+    head = (
+        f"{'seed':>6} {'variant':<10} {'IC':>8} {'rolling':>8} {'diff':>8} {'se':>7} "
+        f"{'t':>6} {'days':>5}"
+    )
+    print("\n" + head)
+    print("-" * len(head))
+    for s, res in results.items():
+        for v in names:
+            m, se, t, n = paired(res[v], res["rolling"])
+            print(
+                f"{s:>6} {v:<10} {np.nanmean(res[v]):>8.4f} {np.nanmean(res['rolling']):>8.4f} "
+                f"{m:>+8.4f} {se:>7.4f} {t:>6.2f} {n:>5}"
+            )
+    for v in names:
+        a = np.concatenate([results[s][v] for s in results])
+        b = np.concatenate([results[s]["rolling"] for s in results])
+        m, se, t, n = paired(a, b)
+        print(
+            f"{'pooled':>6} {v:<10} {np.nanmean(a):>8.4f} {np.nanmean(b):>8.4f} "
+            f"{m:>+8.4f} {se:>7.4f} {t:>6.2f} {n:>5}"
+        )
+
+
+if __name__ == "__main__":
+    main()
