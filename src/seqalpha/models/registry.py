@@ -14,6 +14,7 @@ LAZY_MODELS: dict[str, str] = dict.fromkeys(
     "seqalpha.models.torch_models",
 )
 LAZY_MODELS["hist"] = "seqalpha.models.hist"
+LAZY_MODELS["igmtf"] = "seqalpha.models.igmtf"
 LAZY_MODELS["double_ensemble"] = "seqalpha.models.double_ensemble"
 LAZY_MODELS["deep_factor"] = "seqalpha.models.deep_factor"
 
