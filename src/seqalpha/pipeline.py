@@ -36,23 +36,24 @@ from seqalpha.backtest import (
     backtest_weights,
     load_market,
 )
-from seqalpha.config import PipelineConfig, config_hash, config_yaml, dump_config
+from seqalpha.combine import combine, read_member_run, write_combination
+from seqalpha.config import PipelineConfig, config_hash, config_yaml, dump_config, resolve_path
 from seqalpha.errors import ConfigError, DataError
 from seqalpha.evaluate import daily_ic, daily_rank_ic, quantile_returns, signal_metrics
 from seqalpha.jsonio import to_jsonable, write_json_atomic, write_parquet_atomic
 from seqalpha.logs import fmt_seconds, get_logger
 from seqalpha.portfolio import TopkDropout, get_strategy
-from seqalpha.registries import load_checked_config
+from seqalpha.registries import load_checked_config, member_config
 from seqalpha.report.html import write_report
 from seqalpha.report.provenance import write_provenance
 from seqalpha.report.rundir import run_in_memory
 from seqalpha.report.tracking import default_artifacts, log_run
-from seqalpha.train.inputs import build_inputs
+from seqalpha.train.inputs import Inputs, build_inputs
 from seqalpha.train.predictions import Predictions
 from seqalpha.train.rundir import prepare_run_dir
 from seqalpha.train.runkey import input_files
 from seqalpha.train.runlock import holds_run_dir
-from seqalpha.train.walkforward import run_walkforward
+from seqalpha.train.walkforward import RunState, run_walkforward
 
 Log = Callable[[str], None]
 logger = get_logger("pipeline")
@@ -196,6 +197,67 @@ def merge_metrics(signal: dict, perf: dict) -> dict:
     return out
 
 
+def run_ensemble(
+    cfg: PipelineConfig, out: Path, inputs: Inputs, fresh: bool, say: Log
+) -> tuple[RunState, dict]:
+    """The `ensemble` stage: train each spec member (walk-forward into `members/<name>/`,
+    resumable; inputs shared by members with the run's features and labels), read each run
+    member, and combine them (`seqalpha.combine`) into the run's predictions, scored against
+    the run's own label. Writes members/<name>/predictions.parquet and combine_weights.parquet.
+
+    Returns the RunState of the combination and {"method", "params", "members": metrics}."""
+    ens = cfg.ensemble
+    if ens is None:
+        raise ConfigError("ensemble: the config has no ensemble section")
+    t0 = time.perf_counter()
+    members: dict[str, Predictions] = {}
+    windows, trained, skipped = [], [], []
+    for m in ens.members:
+        if m.run is not None:
+            members[m.name] = read_member_run(resolve_path(m.run))
+            say(f"member {m.name}: read {m.run}")
+            continue
+        mcfg = member_config(cfg, m)
+        own = mcfg.features == cfg.features and mcfg.labels == cfg.labels
+        minputs = inputs if own else build_inputs(mcfg.data, mcfg.features, mcfg.labels)
+        with stage(f"member {m.name}"):
+            st = run_walkforward(mcfg, out / "members" / m.name, inputs=minputs, fresh=fresh)
+        del minputs
+        members[m.name] = st.predictions
+        windows += st.windows
+        trained += st.trained
+        skipped += st.skipped
+    lab = inputs.labels[:, :, 0]
+    ref = Predictions(inputs.dates, inputs.instruments, lab, lab, np.isfinite(lab))
+    comb = combine(members, ens.method, ens.params, cfg.labels.reach, ens.normalize, ref)
+    write_combination(out, comb, members)
+    info: dict = {"method": ens.method, "params": comb.params, "members": {}}
+    for name, preds in members.items():
+        on_label = Predictions(
+            comb.predictions.dates,
+            comb.predictions.instruments,
+            preds.on_grid(comb.predictions.dates, comb.predictions.instruments).astype(np.float32),
+            comb.predictions.label,
+            comb.predictions.mask,
+        )
+        sig = signal_summary(on_label)
+        info["members"][name] = {k: sig.get(k) for k in ("ic", "rank_ic", "icir", "rank_icir")}
+        say(
+            f"member {name}: test IC {sig['ic']:.4f}  Rank IC {sig['rank_ic']:.4f}  ICIR "
+            f"{sig['icir']:.3f}"
+        )
+    state = RunState(
+        out,
+        windows,
+        trained,
+        skipped,
+        time.perf_counter() - t0,
+        config_hash(cfg),
+        comb.predictions,
+    )
+    return state, info
+
+
 def data_files(cfg, exclude: str | Path | None = None) -> list[Path]:
     """The data files a run reads (for the provenance hash; the resume key hashes the same)."""
     return input_files(cfg, exclude)
@@ -236,8 +298,13 @@ def run_config(
         f"inputs: {len(inputs.dates)} days x {len(inputs.instruments)} instruments, "
         f"features {feats}, {inputs_s:.1f}s"
     )
-    with stage("walk-forward"):
-        state = run_walkforward(cfg, out, inputs=inputs, fresh=fresh)
+    ensemble: dict | None = None
+    if cfg.ensemble is not None:
+        with stage("ensemble"):
+            state, ensemble = run_ensemble(cfg, out, inputs, fresh, say)
+    else:
+        with stage("walk-forward"):
+            state = run_walkforward(cfg, out, inputs=inputs, fresh=fresh)
     del inputs
     say(
         f"{len(state.windows)} windows: {len(state.trained)} trained, "
@@ -265,6 +332,8 @@ def run_config(
             "seconds_total": round(time.perf_counter() - t0, 3),
         }
     )
+    if ensemble is not None:
+        signal["ensemble"] = ensemble
     say(
         f"test IC {signal['ic']:.4f}  Rank IC {signal['rank_ic']:.4f}  "
         f"ICIR {signal['icir']:.3f}  Rank ICIR {signal['rank_icir']:.3f}"

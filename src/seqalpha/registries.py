@@ -12,7 +12,17 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from seqalpha.config import PipelineConfig, load_config
+from pydantic import ValidationError
+
+from seqalpha.combine import check_method
+from seqalpha.config import (
+    PipelineConfig,
+    config_to_dict,
+    load_config,
+    resolve_path,
+    validation_message,
+)
+from seqalpha.config.schema import ENSEMBLE_OVERRIDES, EnsembleMember
 from seqalpha.errors import ConfigError
 from seqalpha.features import LIBRARIES, check_feature_specs
 from seqalpha.features.processors import PROCESSORS
@@ -72,6 +82,46 @@ def check_components(cfg: PipelineConfig) -> None:
     get_strategy(cfg.portfolio.strategy, cfg.portfolio.params)
     if cfg.executor.kind not in EXECUTORS:
         raise _unknown("executor.kind", "executor", cfg.executor.kind, EXECUTORS)
+    if cfg.ensemble is not None:
+        check_ensemble(cfg)
+
+
+def member_config(cfg: PipelineConfig, member: EnsembleMember) -> PipelineConfig:
+    """The config that trains ensemble member `member`: `cfg` with the member's overrides
+    (model, features, labels, processors, seeds), without ensemble or baselines."""
+    raw = config_to_dict(cfg)
+    for key in ENSEMBLE_OVERRIDES:
+        value = getattr(member, key)
+        if value is not None:
+            raw[key] = value if key == "seeds" else value.model_dump(mode="json")
+    raw["ensemble"], raw["baselines"] = None, []
+    try:
+        return PipelineConfig.model_validate(raw)
+    except ValidationError as exc:
+        msg = validation_message(exc)
+        raise ConfigError(f"ensemble.members.{member.name}: {msg}") from None
+
+
+def check_ensemble(cfg: PipelineConfig) -> None:
+    """The combine method and its params, each trained member's config and registered names,
+    and each run member's predictions.parquet."""
+    ens = cfg.ensemble
+    if ens is None:
+        return
+    check_method(ens.method, ens.params)
+    for m in ens.members:
+        if m.run is not None:
+            run = Path(resolve_path(m.run))
+            if not (run / "predictions.parquet").is_file():
+                raise ConfigError(
+                    f"ensemble.members.{m.name}.run: {run} has no predictions.parquet"
+                )
+            continue
+        try:
+            check_components(member_config(cfg, m))
+        except ConfigError as exc:
+            msg = str(exc).removeprefix(f"ensemble.members.{m.name}: ")
+            raise ConfigError(f"ensemble.members.{m.name}: {msg}") from None
 
 
 def _check_features(cfg: PipelineConfig, input_kind: str) -> None:
