@@ -39,3 +39,9 @@ check: lint typecheck
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
+
+# The documentation site (mkdocs.yml, docs/) into site/; --strict: any warning (a broken link,
+# a broken cross-reference) fails the build. Config and model reference pages are generated.
+.PHONY: docs
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict

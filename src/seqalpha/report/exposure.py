@@ -219,4 +219,5 @@ def active_exposure_figure(
     )
     fig.update_layout(height=max(320, 80 + 22 * len(names)), hovermode="closest")
     fig.update_yaxes(type="category", autorange="reversed")
+    fig.update_xaxes(type="category")
     return fig

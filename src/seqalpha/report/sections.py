@@ -45,6 +45,11 @@ def _rolling(run: RunFiles, ctx: dict[str, Any]) -> tuple[go.Figure, go.Figure] 
         return "No returns.parquet in this run: no rolling risk of excess returns."
     if "rolling" not in ctx:
         r = run.returns
+        if r.height < rolling.WINDOW:
+            return (
+                f"The backtest has {r.height} days, fewer than the {rolling.WINDOW}-day window "
+                "of the rolling IR and volatility."
+            )
         ctx["rolling"] = rolling.rolling_figures(
             date_array(r), r["excess"].to_numpy(), r["excess_nc"].to_numpy()
         )
