@@ -363,6 +363,30 @@ def report(
         _fail(exc)
 
 
+@app.command("explain")
+def explain(
+    run_dir: Path = typer.Argument(..., help="A run directory of an LRP-explainable model."),
+    seed: list[int] = typer.Option([], "--seed", help="Explain only this seed (repeatable)."),
+    data_dir: Path | None = _DATA_DIR_OPT,
+    log_file: Path | None = _LOG_FILE_OPT,
+) -> None:
+    """LRP relevance of every feature for every test prediction (deep_factor):
+    RUN_DIR/attributions.parquet; an existing report.html is rewritten with its charts."""
+    from seqalpha.registries import load_checked_config
+    from seqalpha.report.explain import explain_run
+    from seqalpha.report.html import write_report
+
+    try:
+        with _logging(log_file):
+            cfg = load_checked_config(run_dir / "config.yaml", data_dir=data_dir)
+            path = explain_run(cfg, run_dir, seeds=seed or None, log=_say)
+            if (run_dir / "report.html").is_file():
+                write_report(run_dir)
+    except SeqAlphaError as exc:
+        _fail(exc)
+    typer.echo(str(path))
+
+
 @app.command("compare")
 def compare(
     run_dirs: list[Path] = typer.Argument(..., help="Two or more run directories."),

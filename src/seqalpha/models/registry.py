@@ -17,6 +17,7 @@ LAZY_MODELS["hist"] = "seqalpha.models.hist"
 LAZY_MODELS["igmtf"] = "seqalpha.models.igmtf"
 LAZY_MODELS["double_ensemble"] = "seqalpha.models.double_ensemble"
 LAZY_MODELS["deep_factor"] = "seqalpha.models.deep_factor"
+LAZY_MODELS["deep_factor"] = "seqalpha.models.deep_factor"
 
 
 class _Registry(MutableMapping):

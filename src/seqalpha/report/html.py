@@ -24,6 +24,7 @@ import seqalpha
 from seqalpha import evaluate
 from seqalpha.errors import DataError
 from seqalpha.jsonio import write_text_atomic
+from seqalpha.report import explain as attributions
 from seqalpha.report import members as member_runs
 from seqalpha.report import sections as extra
 from seqalpha.report import signal as sig
@@ -445,6 +446,15 @@ def _members_section(run: RunFiles, ctx: dict[str, Any]) -> list[tuple[str, str,
     return [("members", "Members vs combination", note + table + weights)]
 
 
+def _attribution_section(run: RunFiles) -> list[tuple[str, str, str]]:
+    """LRP feature relevance charts, when the run directory holds attributions.parquet."""
+    charts = attributions.attribution_charts(run.run_dir)
+    if not charts:
+        return []
+    body = "".join(chart_html(name, built) for name, built in charts)
+    return [("attributions", "Feature relevance (LRP)", body)]
+
+
 def _provenance_line(run_dir: Path) -> str:
     path = run_dir / "provenance.json"
     if not path.is_file():
@@ -491,6 +501,7 @@ def render_report(run: RunFiles) -> str:
         ("exposure", "Industry exposure", charts["industry_mean"] + charts["industry_active"]),
         ("rolling", "Rolling risk of excess return", charts["rolling_ir"] + charts["rolling_vol"]),
         *_members_section(run, ctx),
+        *_attribution_section(run),
         ("config", "Configuration", _config_html(run)),
     ]
     header = (
