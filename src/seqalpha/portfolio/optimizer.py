@@ -6,7 +6,10 @@ Per rebalance day t (cvxpy, one parametrized QP compiled once and re-solved):
               - turnover_cost * ||w - w_prev||_1
     s.t.      sum(w) = budget (long-only) or 0 with sum|w| <= gross (dollar-neutral),
               per-name bounds, optional industry exposure limits against the benchmark b,
-              names outside the universe at 0, untradable names held at their previous weight.
+              names outside the universe at 0, untradable names held at their previous weight;
+              benchmark-relative options: |w_i - b_i| <= max_active_weight, forecast
+              tracking error sqrt(252 (w - b)' V (w - b)) <= max_tracking_error, and active
+              style exposures |S' (w - b)| <= max_style_active (styles [T, N, S]).
 
 (X, F = L L', d) come from a risk model's `covariance(t)`, so the problem keeps N + K
 variables and never an N x N matrix. Row t of the output follows the convention of
@@ -29,6 +32,8 @@ import scipy.sparse as sp
 from seqalpha.errors import ConfigError, DataError
 from seqalpha.risk.model import FactorModelParams
 
+TE_DAYS = 252  # trading days a year: annualizes the tracking-error bound
+
 
 class InfeasibleError(ConfigError):
     """The constraints of a rebalance day admit no portfolio (the message names the date)."""
@@ -44,6 +49,8 @@ class OptimizerParams:
     industry_neutral / max_industry_active: net industry weight of w - benchmark equal to 0 /
     within +-max_industry_active (needs industry codes; long-only needs benchmark weights).
     risk_on_active: risk of w - benchmark (True) or of w (False), when a benchmark is given.
+    max_active_weight / max_tracking_error (annualized, 252 days) / max_style_active: bounds of
+    the benchmark-relative mode (need benchmark weights; the style bound needs styles).
     """
 
     risk_aversion: float = 1.0
@@ -59,6 +66,9 @@ class OptimizerParams:
     risk_on_active: bool = True
     rebalance_every: int = 1
     solver: Literal["CLARABEL", "OSQP"] = "CLARABEL"
+    max_active_weight: float | None = None
+    max_tracking_error: float | None = None
+    max_style_active: float | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in ("long_only", "dollar_neutral"):
@@ -85,10 +95,24 @@ class OptimizerParams:
             raise ConfigError(
                 f"OptimizerParams.rebalance_every must be >= 1, got {self.rebalance_every}"
             )
+        for k in ("max_active_weight", "max_tracking_error", "max_style_active"):
+            v = getattr(self, k)
+            if v is not None and not v > 0:
+                raise ConfigError(f"OptimizerParams.{k} must be > 0, got {v}")
+        if self.max_tracking_error is not None and not self.risk_on_active:
+            raise ConfigError("OptimizerParams.max_tracking_error needs risk_on_active: true")
 
     @property
     def industry_constrained(self) -> bool:
         return self.industry_neutral or self.max_industry_active is not None
+
+    @property
+    def benchmark_relative(self) -> bool:
+        """True when a bound of the benchmark-relative mode is set."""
+        return any(
+            v is not None
+            for v in (self.max_active_weight, self.max_tracking_error, self.max_style_active)
+        )
 
 
 class _Problem:
@@ -99,7 +123,14 @@ class _Problem:
     a dense J x M parameter makes the solver's KKT factorization several times slower.
     """
 
-    def __init__(self, M: int, K: int, p: OptimizerParams, groups: np.ndarray | None = None):
+    def __init__(
+        self,
+        M: int,
+        K: int,
+        p: OptimizerParams,
+        groups: np.ndarray | None = None,
+        n_styles: int = 0,
+    ):
         self.w = w = cp.Variable(M)
         self.alpha = cp.Parameter(M)
         self.G = cp.Parameter((M, K))  # X @ chol(F)
@@ -117,6 +148,27 @@ class _Problem:
         if p.turnover_cost > 0:
             obj = obj - p.turnover_cost * cp.norm1(w - self.prev)
         cons = [w >= self.lb, w <= self.ub]
+        self.var_const: cp.Parameter | None = None
+        if p.max_tracking_error is not None:
+            # sqrt(252 * active variance) <= TE as a second-order cone, scaled to O(1) for the
+            # solver; var_const: risk (std) of benchmark names without a slot (fixed)
+            self.var_const = cp.Parameter(nonneg=True)
+            k = np.sqrt(TE_DAYS) / p.max_tracking_error
+            active = cp.hstack(
+                [
+                    k * (self.G.T @ w - self.Gb),
+                    k * (cp.multiply(self.sd, w) - self.sdb),
+                    cp.reshape(k * self.var_const, (1,), order="C"),
+                ]
+            )
+            cons.append(cp.norm(active, 2) <= 1)
+        self.S = self.Sb = None
+        if p.max_style_active is not None and n_styles:
+            self.S, self.Sb = cp.Parameter((M, n_styles)), cp.Parameter(n_styles)
+            cons += [
+                self.S.T @ w - self.Sb <= p.max_style_active,
+                self.S.T @ w - self.Sb >= -p.max_style_active,
+            ]
         if p.mode == "long_only":
             cons.append(cp.sum(w) == p.budget)
         else:
@@ -196,14 +248,16 @@ def optimize_weights(
     can_sell: np.ndarray | None = None,
     initial: np.ndarray | None = None,
     dates: np.ndarray | None = None,
+    styles: np.ndarray | None = None,
 ) -> np.ndarray:
     """Target weights float64 [T, N] from scores [T, N] and a risk model on the same grid.
 
     mask bool [T, N]: investable universe (outside: weight 0 unless untradable). tradable bool
     [T, N]: False holds the previous weight. can_buy / can_sell bool [T, N] (optional): a rise /
     a fall needs them. industry int [T, N] (default: the risk model's codes), benchmark [T, N]
-    weights, initial [N] weights before row 0. NaN rows: no decision that day (risk model not
-    ready or no valid score). Raises InfeasibleError naming the date when a day has no solution.
+    weights, initial [N] weights before row 0, styles [T, N, S] exposures for
+    max_style_active. NaN rows: no decision that day (risk model not ready or no valid score).
+    Raises InfeasibleError naming the date when a day has no solution.
     """
     p = params if params is not None else OptimizerParams()
     s = np.asarray(scores, dtype=np.float64)
@@ -220,6 +274,17 @@ def optimize_weights(
     can_buy = _check("can_buy", can_buy, (T, N), bool)
     can_sell = _check("can_sell", can_sell, (T, N), bool)
     bench = _check("benchmark", benchmark, (T, N), np.float64)
+    if p.benchmark_relative and bench is None:
+        raise ConfigError(
+            "optimize_weights: max_active_weight / max_tracking_error / max_style_active "
+            "need benchmark weights (benchmark=[T, N])"
+        )
+    sty = None if styles is None else np.asarray(styles, dtype=np.float64)
+    if sty is not None and (sty.ndim != 3 or sty.shape[:2] != (T, N)):
+        raise DataError(f"optimize_weights: styles shape {sty.shape} is not [{T}, {N}, S]")
+    if p.max_style_active is not None and sty is None:
+        raise ConfigError("optimize_weights: max_style_active needs styles=[T, N, S]")
+    n_sty = 0 if (sty is None or p.max_style_active is None) else sty.shape[2]
     if dates is None:
         dates = getattr(risk_model, "dates", None)
     if industry is None and p.industry_constrained:
@@ -284,6 +349,9 @@ def optimize_weights(
         # bounds
         lo = np.zeros(N) if p.mode == "long_only" else np.full(N, -p.max_weight)
         hi = np.full(N, p.max_weight)
+        if p.max_active_weight is not None:
+            lo = np.maximum(lo, b - p.max_active_weight)
+            hi = np.minimum(hi, b + p.max_active_weight)
         if can_buy is not None:
             hi = np.where(can_buy[t], hi, np.minimum(hi, prev))
         if can_sell is not None:
@@ -312,13 +380,17 @@ def optimize_weights(
             if grow is not None:
                 capacity = grow
                 prob = _Problem(
-                    int(capacity.sum()), K, p, np.repeat(np.r_[np.arange(J), -1], capacity)
+                    int(capacity.sum()),
+                    K,
+                    p,
+                    np.repeat(np.r_[np.arange(J), -1], capacity),
+                    n_sty,
                 )
                 slot, _ = _slots(gi, J, capacity)
         else:
             slot = np.arange(n)
             if prob is None or prob.G.shape[1] != K or prob.G.shape[0] < n:
-                prob = _Problem(min(N, n + n // 8 + 8), K, p)
+                prob = _Problem(min(N, n + n // 8 + 8), K, p, n_styles=n_sty)
         if prob is None:  # _slots sizes the first problem (grow) on the first day
             raise InfeasibleError(f"optimize_weights({_label(dates, t)}): no problem was built")
         M = prob.G.shape[0]
@@ -337,6 +409,14 @@ def optimize_weights(
         prob.prev.value = pad(prev[act])
         prob.lb.value = pad(lo[act])
         prob.ub.value = pad(hi[act])
+        if prob.var_const is not None:
+            out_b = np.ones(N, bool)
+            out_b[act] = False
+            prob.var_const.value = float(np.sqrt(np.sum(dc[out_b] * b_risk[out_b] ** 2)))
+        if prob.S is not None and prob.Sb is not None and sty is not None:
+            st = np.nan_to_num(sty[t])
+            prob.S.value = pad(st[act])
+            prob.Sb.value = st.T @ b
         if J and ind is not None and prob.target is not None:  # target exists with industries
             H = (ind[t][None, :] == codes[:, None]).astype(np.float64)
             prob.target.value = H @ b if bench is not None else np.zeros(J)

@@ -104,6 +104,25 @@ def _optimizer(scores: np.ndarray, market: Any, params: dict[str, Any], data_dir
     )
 
 
+def _index_enhance_params(params: dict[str, Any]) -> None:
+    from seqalpha.portfolio.index_enhance import check_params
+
+    check_params(params)
+
+
+def _index_enhance(scores: np.ndarray, market: Any, params: dict[str, Any], data_dir: str):
+    from seqalpha.portfolio.index_enhance import (
+        benchmark_setup,
+        check_params,
+        index_enhance_weights,
+    )
+
+    p = check_params(params)
+    setup = benchmark_setup(data_dir, market.dates, market.instruments, p)
+    return index_enhance_weights(scores, setup, p, market.can_buy, market.can_sell)
+
+
 register_strategy(Strategy("topk_dropout", "topk"))
 register_strategy(Strategy("score_weighted", "weights", _score_weighted, _score_weighted_params))
 register_strategy(Strategy("optimizer", "weights", _optimizer, _optimizer_params))
+register_strategy(Strategy("index_enhance", "weights", _index_enhance, _index_enhance_params))

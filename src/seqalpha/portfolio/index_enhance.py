@@ -1,0 +1,245 @@
+"""Index enhancement: beat a benchmark index within a tracking-error budget.
+
+The optimizer's benchmark-relative mode maximizes alpha' w - risk_aversion * active variance -
+turnover cost, long only and fully invested, with the forecast tracking error
+sqrt(252 (w - b)' V (w - b)) <= `tracking_error`, |w_i - b_i| <= `max_active_weight`, industry
+weights within +-`max_industry_active` of the benchmark's, active style exposures (size,
+momentum, volatility, z-scores) within +-`max_style_active`, and only index members held.
+
+Benchmark weights b: the index's constituent weights are not in the data, so they are
+approximated point in time by market-cap weights over the day's listed members (total market
+cap from cn_meta; the real CSI300 uses free-float cap with category caps, so b is an
+approximation). Tradability: names that cannot be bought (limit up, suspended) cannot rise, names
+that cannot be sold cannot fall; lots of 100 shares are applied by the backtest
+(`trade_unit`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from seqalpha.errors import ConfigError, DataError
+from seqalpha.portfolio.optimizer import TE_DAYS, OptimizerParams, optimize_weights
+
+
+@dataclass(frozen=True)
+class IndexEnhanceParams:
+    """Settings of the `index_enhance` strategy (weights are fractions of the portfolio;
+    tracking_error is annualized; style bounds in cross-sectional z-score units)."""
+
+    tracking_error: float = 0.05
+    max_active_weight: float = 0.02
+    max_industry_active: float | None = 0.03
+    max_style_active: float | None = 0.3
+    risk_aversion: float = 1.0
+    turnover_cost: float = 0.001
+    alpha_scale: float = 0.01
+    rebalance_every: int = 5
+    universe: str = "csi300"
+    history_days: int = 300
+
+    def __post_init__(self) -> None:
+        for k in ("tracking_error", "max_active_weight", "alpha_scale"):
+            if not getattr(self, k) > 0:
+                raise ConfigError(f"portfolio.params.{k} must be > 0, got {getattr(self, k)}")
+        for k in ("max_industry_active", "max_style_active"):
+            v = getattr(self, k)
+            if v is not None and not v > 0:
+                raise ConfigError(f"portfolio.params.{k} must be > 0 or null, got {v}")
+        if self.risk_aversion < 0 or self.turnover_cost < 0:
+            raise ConfigError("portfolio.params: risk_aversion and turnover_cost must be >= 0")
+        if self.rebalance_every < 1 or self.history_days < 60:
+            raise ConfigError(
+                "portfolio.params: rebalance_every >= 1 and history_days >= 60 required"
+            )
+
+    def optimizer_params(self) -> OptimizerParams:
+        """The optimizer settings of the benchmark-relative mode."""
+        return OptimizerParams(
+            risk_aversion=self.risk_aversion,
+            turnover_cost=self.turnover_cost,
+            mode="long_only",
+            max_weight=1.0,
+            alpha_scale=self.alpha_scale,
+            max_industry_active=self.max_industry_active,
+            max_active_weight=self.max_active_weight,
+            max_tracking_error=self.tracking_error,
+            max_style_active=self.max_style_active,
+            rebalance_every=self.rebalance_every,
+        )
+
+
+@dataclass
+class BenchmarkSetup:
+    """Everything benchmark-relative on one [T, N] grid: a risk model (RiskModel interface),
+    benchmark weights b [T, N] (rows sum to 1 or 0), index membership bool [T, N], style
+    exposures [T, N, S] with their names, industry codes int [T, N] (-1 unknown)."""
+
+    risk: Any
+    benchmark: np.ndarray
+    members: np.ndarray
+    styles: np.ndarray
+    style_names: list[str]
+    industry: np.ndarray
+
+
+def cap_weights(market_cap: np.ndarray, members: np.ndarray) -> np.ndarray:
+    """Market-cap weights [T, N] over each day's members with a positive cap (0 elsewhere)."""
+    cap = np.asarray(market_cap, dtype=np.float64)
+    w = np.where(members & np.isfinite(cap) & (cap > 0), cap, 0.0)
+    tot = w.sum(axis=1, keepdims=True)
+    return np.divide(w, tot, out=np.zeros_like(w), where=tot > 0)
+
+
+def _to_grid(a: np.ndarray, src_dates, src_inst, dates, inst, fill) -> np.ndarray:
+    """a [T0, N0, ...] re-indexed onto (dates [T], inst [N]); unknown instruments get `fill`."""
+    sd = np.asarray(src_dates).astype("datetime64[D]")
+    d = np.asarray(dates).astype("datetime64[D]")
+    rows = np.searchsorted(sd, d)
+    if np.any(rows >= len(sd)) or np.any(sd[np.minimum(rows, len(sd) - 1)] != d):
+        raise DataError("index_enhance: backtest dates missing from the loaded history")
+    si = np.asarray(src_inst).astype(str)
+    order = np.argsort(si)
+    pos = np.minimum(np.searchsorted(si[order], np.asarray(inst).astype(str)), len(si) - 1)
+    hit = si[order][pos] == np.asarray(inst).astype(str)
+    out = a[rows][:, order[pos]]
+    out[:, ~hit] = fill
+    return out
+
+
+def benchmark_setup(
+    data_dir: str, dates: np.ndarray, instruments: np.ndarray, p: IndexEnhanceParams
+) -> BenchmarkSetup:
+    """Fit the Barra-style model on the index members' history (`history_days` before dates[0]
+    through dates[-1]) and serve it, cap weights, styles and industries on (dates, instruments)."""
+    from seqalpha.data.qlib_bin import QlibStore
+    from seqalpha.data.reference import industry_and_size
+    from seqalpha.risk import fit_factor_model
+
+    store = QlibStore(data_dir)
+    d = np.asarray(dates).astype("datetime64[D]")
+    if len(d) == 0:
+        raise DataError("index_enhance: empty dates")
+    i0 = int(np.searchsorted(store.calendar, d[0]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # listed codes without data files
+        panel = store.load(
+            ["close", "factor"], p.universe, store.calendar[max(0, i0 - p.history_days)], d[-1]
+        )
+    model = fit_factor_model(data_dir, panel)
+    _, cap = industry_and_size(data_dir, panel)
+    members = panel.universe & np.isfinite(panel["close"])
+    args = (panel.dates, panel.instruments, d, instruments)
+    return BenchmarkSetup(
+        risk=model.view(d, instruments),
+        benchmark=_to_grid(cap_weights(cap, members), *args, 0.0),
+        members=_to_grid(members, *args, False),
+        styles=_to_grid(model.styles, *args, np.nan),
+        style_names=list(model.style_names),
+        industry=_to_grid(model.industry_codes, *args, -1),
+    )
+
+
+def index_enhance_weights(
+    scores: np.ndarray,
+    setup: BenchmarkSetup,
+    p: IndexEnhanceParams | None = None,
+    can_buy: np.ndarray | None = None,
+    can_sell: np.ndarray | None = None,
+) -> np.ndarray:
+    """Target weights [T, N] (NaN rows: no decision) for scores [T, N] on the setup's grid."""
+    p = p if p is not None else IndexEnhanceParams()
+    s = np.asarray(scores, dtype=np.float64)
+    if s.shape != setup.benchmark.shape:
+        raise DataError(f"index_enhance: scores {s.shape} differ from {setup.benchmark.shape}")
+    return optimize_weights(
+        s,
+        setup.risk,
+        p.optimizer_params(),
+        mask=setup.members & np.isfinite(s),
+        industry=setup.industry,
+        benchmark=setup.benchmark,
+        styles=setup.styles,
+        can_buy=can_buy,
+        can_sell=can_sell,
+    )
+
+
+def forecast_tracking_error(risk, t: int, weights: np.ndarray, benchmark: np.ndarray) -> float:
+    """Annualized forecast TE sqrt(252 a' V a) of a = weights - benchmark ([N]) from the risk
+    model's day t (names without a risk forecast: no factor risk, the median specific risk)."""
+    X, F, d = risk.covariance(t)
+    ok = np.isfinite(d) & np.isfinite(X).all(axis=1)
+    a = np.nan_to_num(weights) - np.nan_to_num(benchmark)
+    xa = np.where(ok[:, None], X, 0.0).T @ a
+    dc = np.where(ok, d, np.median(d[ok]) if ok.any() else 0.0)
+    return float(np.sqrt(TE_DAYS * (xa @ F @ xa + np.sum(dc * a**2))))
+
+
+def active_report(
+    weights: np.ndarray,
+    returns: np.ndarray,
+    setup: BenchmarkSetup,
+    dates: np.ndarray,
+    lag: int = 1,
+) -> dict[str, dict[str, float]]:
+    """Per year and overall (frictionless, target weights of day t held from day t + lag + 1):
+    forecast TE (mean over decision days), realized TE and active return (annualized, vs the
+    setup's benchmark), IR, the mean active exposure of each style and the mean one-sided
+    industry active weight."""
+    w = np.asarray(weights, dtype=np.float64)
+    T, N = w.shape
+    r = np.nan_to_num(np.asarray(returns, dtype=np.float64))
+    decided = np.asarray(np.isfinite(w).all(axis=1))
+    # carry the latest decision forward (NaN rows keep holdings)
+    src = np.maximum.accumulate(np.where(decided, np.arange(T), -1))
+    held = np.where((src >= 0)[:, None], w[np.maximum(src, 0)], np.nan)
+    pos = np.full((T, N), np.nan)
+    pos[lag + 1 :] = held[: T - lag - 1]
+    bpos = np.full((T, N), np.nan)
+    bpos[1:] = setup.benchmark[:-1]  # the benchmark rebalances daily at the close
+    active = np.nansum(pos * r, axis=1) - np.nansum(bpos * r, axis=1)
+    live = np.isfinite(pos).all(axis=1)
+    fc = np.full(T, np.nan)
+    sty = np.full((T, setup.styles.shape[2]), np.nan)
+    ind = np.full(T, np.nan)
+    for t in np.flatnonzero(decided).tolist():
+        if not setup.risk.ready(t):
+            continue
+        fc[t] = forecast_tracking_error(setup.risk, t, w[t], setup.benchmark[t])
+        a = w[t] - setup.benchmark[t]
+        sty[t] = np.nan_to_num(setup.styles[t]).T @ a
+        codes = setup.industry[t]
+        sums = np.bincount(codes + 1, weights=a)[1:]  # code -1 (unknown) left out
+        ind[t] = 0.5 * np.abs(sums).sum()
+    years = np.asarray(dates).astype("datetime64[Y]").astype(int) + 1970
+    out: dict[str, dict[str, float]] = {}
+    for label, sel in [*((str(y), years == y) for y in np.unique(years)), ("overall", years > 0)]:
+        x = active[sel & live]
+        if len(x) < 2:
+            continue
+        te = float(x.std(ddof=1) * np.sqrt(TE_DAYS))
+        row = {
+            "te_forecast": float(np.nanmean(fc[sel])),
+            "te_realized": te,
+            "active_return": float(x.mean() * TE_DAYS),
+            "ir": float(x.mean() * TE_DAYS / te) if te > 0 else np.nan,
+            "industry_active": float(np.nanmean(ind[sel])),
+        }
+        for k, name in enumerate(setup.style_names):
+            row[f"style_{name}"] = float(np.nanmean(sty[sel, k]))
+        out[label] = row
+    return out
+
+
+def check_params(params: dict[str, Any]) -> IndexEnhanceParams:
+    """`IndexEnhanceParams(**params)` with an unknown key as a one-line ConfigError."""
+    try:
+        return IndexEnhanceParams(**params)
+    except TypeError as exc:
+        allowed = ", ".join(IndexEnhanceParams.__dataclass_fields__)
+        raise ConfigError(f"portfolio.params: {exc}; allowed: {allowed}") from None
