@@ -15,8 +15,8 @@ LAZY_MODELS: dict[str, str] = dict.fromkeys(
 )
 LAZY_MODELS["hist"] = "seqalpha.models.hist"
 LAZY_MODELS["igmtf"] = "seqalpha.models.igmtf"
+LAZY_MODELS["add"] = "seqalpha.models.add"
 LAZY_MODELS["double_ensemble"] = "seqalpha.models.double_ensemble"
-LAZY_MODELS["deep_factor"] = "seqalpha.models.deep_factor"
 LAZY_MODELS["deep_factor"] = "seqalpha.models.deep_factor"
 
 
