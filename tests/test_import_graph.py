@@ -21,7 +21,7 @@ ORDER: list[set[str]] = [
     {"models"},
     {"train"},
     {"combine"},  # members' predictions -> one (after the walk-forward, before evaluation)
-    {"evaluate", "portfolio", "backtest"},
+    {"evaluate", "portfolio", "backtest", "execution"},
     {"report", "warmup"},
     {"registries"},  # checks every registered name of a config: reads the stages' registries
     {"pipeline"},
