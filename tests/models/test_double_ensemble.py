@@ -14,7 +14,9 @@ from seqalpha.models.double_ensemble import (
     equal_width_bins,
     fs_select,
     loss_curve_ends,
+    shuffle_delta,
     sr_weights,
+    tree_arrays,
 )
 from seqalpha.models.losses import daily_ic
 
@@ -117,6 +119,27 @@ def test_loss_curve_from_leaves_matches_tree_by_tree_predictions(fitted, data):
     np.testing.assert_allclose(fast[-1], booster.predict(Xk), rtol=1e-9, atol=1e-9)
     for a, b in zip(loss_curve_ends(booster, Xk, y, T), curve_ends(explicit), strict=True):
         np.testing.assert_allclose(a, b, atol=1e-12)
+
+
+def test_shuffled_predictions_walk_the_trees_as_lightgbm_does(fitted, data):
+    # the FS kernel's change of a sub-model's prediction when a column is permuted equals
+    # LightGBM's own predictions on a permuted copy (NaN inputs included: toy features have 1%)
+    from seqalpha.dataset.tabular import tabular
+
+    X, _, _ = tabular(data.with_rows(*TRAIN), train=True, label_col=0)
+    X[::7, 1] = 0.0  # zeros and NaN both present
+    assert np.isnan(X).any()
+    for s in (0, 2):
+        booster, cols = fitted.boosters[s], fitted.features[s]
+        arrs = tree_arrays(booster, cols)
+        arrs["feature_map"] = np.asarray(cols)
+        base = booster.predict(X[:, cols])
+        for f in (0, 1, 5):
+            perm = np.random.default_rng(f).permutation(len(X))
+            Xp = X.copy()
+            Xp[:, f] = X[perm, f]
+            want = booster.predict(Xp[:, cols]) - base
+            np.testing.assert_allclose(shuffle_delta(arrs, X, f, perm), want, atol=1e-9)
 
 
 def test_fs_drops_the_bins_of_pure_noise_features(data):

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import numba as nb
 import numpy as np
 from scipy.stats import rankdata
 
@@ -134,6 +135,122 @@ def loss_curve_ends(
             if t >= n_iter - part:
                 end += r
     return start / part, end / part
+
+
+_MISSING = {"None": 0, "Zero": 1, "NaN": 2}
+
+
+def tree_arrays(booster: lgb.Booster, features: np.ndarray) -> dict[str, np.ndarray]:
+    """The booster's trees (its best iteration, as `model_to_string` saves) as flat node arrays,
+    split features mapped through `features` (sub-model column -> column of the full X):
+    root [T], feature/threshold/default_left/missing/left/right [nodes] (a child < 0 is leaf
+    -child - 1), leaf_value [leaves], and uses [T, F_sub] (tree t splits on column j)."""
+    dump = booster.dump_model()
+    feat: list[int] = []
+    miss: list[int] = []
+    left: list[int] = []
+    right: list[int] = []
+    roots: list[int] = []
+    thr: list[float] = []
+    leaves: list[float] = []
+    dleft: list[bool] = []
+    uses = np.zeros((len(dump["tree_info"]), len(features)), dtype=bool)
+
+    def add(node: dict, t: int) -> int:
+        if "leaf_value" in node:
+            leaves.append(float(node["leaf_value"]))
+            return -len(leaves)
+        if node.get("decision_type", "<=") != "<=":
+            raise DataError("double_ensemble: categorical splits are not supported")
+        k = len(feat)
+        j = int(node["split_feature"])
+        uses[t, j] = True
+        feat.append(int(features[j]))
+        thr.append(float(node["threshold"]))
+        dleft.append(bool(node["default_left"]))
+        miss.append(_MISSING[node["missing_type"]])
+        left.append(0)
+        right.append(0)
+        left[k] = add(node["left_child"], t)
+        right[k] = add(node["right_child"], t)
+        return k
+
+    for t, info in enumerate(dump["tree_info"]):
+        roots.append(add(info["tree_structure"], t))
+    return {
+        "root": np.asarray(roots, dtype=np.int64),
+        "feature": np.asarray(feat, dtype=np.int64),
+        "threshold": np.asarray(thr, dtype=np.float64),
+        "default_left": np.asarray(dleft, dtype=np.bool_),
+        "missing": np.asarray(miss, dtype=np.int8),
+        "left": np.asarray(left, dtype=np.int64),
+        "right": np.asarray(right, dtype=np.int64),
+        "leaf_value": np.asarray(leaves, dtype=np.float64),
+        "uses": uses,
+    }
+
+
+@nb.njit(cache=True, inline="always")
+def _leaf(tr_root, feat, thr, dleft, miss, left, right, X, r, f, pr):  # pragma: no cover
+    """Leaf index reached by row r (column f read from row pr), LightGBM's numerical rule."""
+    node = tr_root
+    while node >= 0:
+        j = feat[node]
+        v = np.float64(X[pr, j] if j == f else X[r, j])
+        m = miss[node]
+        if np.isnan(v) and m != 2:
+            v = 0.0
+        if (m == 1 and abs(v) <= 1e-35) or (m == 2 and np.isnan(v)):
+            node = left[node] if dleft[node] else right[node]
+        elif v <= thr[node]:
+            node = left[node]
+        else:
+            node = right[node]
+    return -node - 1
+
+
+@nb.njit(cache=True, parallel=True)
+def _shuffle_delta(
+    X, perm, f, trees, root, feat, thr, dleft, miss, left, right, leaf_value
+):  # pragma: no cover
+    """Per row: the change of the summed outputs of `trees` when column f of X is read from
+    row perm[r] instead of r (float64 [n])."""
+    n = X.shape[0]
+    out = np.zeros(n)
+    for r in nb.prange(n):
+        acc = 0.0
+        for k in range(len(trees)):
+            tr = root[trees[k]]
+            a = _leaf(tr, feat, thr, dleft, miss, left, right, X, r, f, perm[r])
+            b = _leaf(tr, feat, thr, dleft, miss, left, right, X, r, -1, r)
+            acc += leaf_value[a] - leaf_value[b]
+        out[r] = acc
+    return out
+
+
+def shuffle_delta(
+    arrs: dict[str, np.ndarray], X: np.ndarray, f: int, perm: np.ndarray
+) -> np.ndarray:
+    """Change [n] of a booster's raw prediction on X [n, F] (all features, float32) when column
+    f is permuted by `perm`; only the trees that split on f are walked (exact, no copy of X)."""
+    local = np.flatnonzero(arrs["feature_map"] == f)
+    trees = np.flatnonzero(arrs["uses"][:, local].any(axis=1)) if len(local) else local
+    if len(trees) == 0:
+        return np.zeros(len(X))
+    return _shuffle_delta(
+        X,
+        perm,
+        int(f),
+        trees.astype(np.int64),
+        arrs["root"],
+        arrs["feature"],
+        arrs["threshold"],
+        arrs["default_left"],
+        arrs["missing"],
+        arrs["left"],
+        arrs["right"],
+        arrs["leaf_value"],
+    )
 
 
 @register_model("double_ensemble")
@@ -347,19 +464,21 @@ class DoubleEnsembleModel(Model):
         base = pred_sub @ sw
         loss = (y - base) ** 2
         delta = np.zeros((F, n), dtype=np.float32)  # shuffled - unshuffled ensemble
-        for s in range(k + 1):
-            booster = self.boosters[s]
-            Xs = np.ascontiguousarray(X[:, self.features[s]])
-            for j, f in enumerate(self.features[s]):
-                perm = np.random.default_rng([p["seed"], k, 3, int(f)]).permutation(n)
-                keep = Xs[:, j].copy()
-                Xs[:, j] = keep[perm]
-                shuffled = booster.predict(
-                    Xs, num_iteration=booster.best_iteration or None, num_threads=p["num_threads"]
-                )
-                Xs[:, j] = keep
-                delta[f] += (sw[s] * (np.asarray(shuffled) - pred_sub[:, s])).astype(np.float32)
-            del Xs
+        X = np.ascontiguousarray(X, dtype=np.float32)
+        prev = nb.get_num_threads()
+        cap = int(getattr(nb.config, "NUMBA_NUM_THREADS", 1))
+        nb.set_num_threads(max(1, min(p["num_threads"], cap)))
+        try:
+            for s in range(k + 1):
+                arrs = tree_arrays(self.boosters[s], self.features[s])
+                arrs["feature_map"] = np.asarray(self.features[s])
+                for f in self.features[s]:
+                    # one permutation per feature, the same for every sub-model
+                    perm = np.random.default_rng([p["seed"], k, 3, int(f)]).permutation(n)
+                    change = shuffle_delta(arrs, X, int(f), perm)
+                    delta[f] += (sw[s] * change).astype(np.float32)
+        finally:
+            nb.set_num_threads(prev)
         g = np.zeros(F)
         for f in range(F):
             d = (y - base - delta[f]) ** 2 - loss
