@@ -25,6 +25,7 @@ from seqalpha.config import (
 from seqalpha.config.schema import ENSEMBLE_OVERRIDES, EnsembleMember
 from seqalpha.errors import ConfigError
 from seqalpha.features import LIBRARIES, check_feature_specs
+from seqalpha.features.beta_quantile import check_extra_libraries
 from seqalpha.features.processors import PROCESSORS
 from seqalpha.labels import LABEL_KINDS
 from seqalpha.models import MODELS
@@ -139,7 +140,9 @@ def _check_features(cfg: PipelineConfig, input_kind: str) -> None:
         )
     # extra names, syntax and no look-ahead: the same check build_inputs makes, done here too
     check_feature_specs(f.library, dict(f.extra), replace=f.replace)
-    if input_kind in ("tabular", "daily_seq") and f.library == "none" and not f.extra:
+    check_extra_libraries(f.library, f.extra_libraries, list(f.extra), f.beta.windows)
+    no_libraries = f.library == "none" and not f.extra_libraries
+    if input_kind in ("tabular", "daily_seq") and no_libraries and not f.extra:
         raise ConfigError(
             f"features.library: model {name!r} reads daily features "
             f"(input_kind {input_kind}); choose a library or extra expressions"

@@ -236,6 +236,16 @@ class DataConfig(Section):
         return self
 
 
+class BetaQuantileConfig(Section):
+    """Settings of the `beta_quantile` feature library (`features/beta_quantile.py`)."""
+
+    weighting: Literal["equal", "cap"] = "equal"  # of the market and industry index returns
+    windows: list[Annotated[int, Field(ge=5, le=1000)]] = Field(
+        default_factory=lambda: [20, 60], min_length=1, max_length=10
+    )
+    buckets: int = Field(default=5, ge=2, le=100)
+
+
 class FeaturesConfig(Section):
     """Daily feature library, extra expressions, and sequence look-back (days)."""
 
@@ -250,6 +260,9 @@ class FeaturesConfig(Section):
     store: Literal["auto", "memory", "disk"] = "auto"
     store_threshold_gb: float = Field(default=4.0, gt=0)
     store_dir: str | None = None
+    # daily libraries computed beside `library`: alpha158, alpha360, beta_quantile
+    extra_libraries: list[RegisteredName] = Field(default_factory=list, max_length=10)
+    beta: BetaQuantileConfig = Field(default_factory=BetaQuantileConfig)
 
 
 class LabelsConfig(Section):
@@ -596,7 +609,8 @@ class PipelineConfig(Section):
             )
         if self.features.bars and not self.data.minute_dir:
             raise ValueError("features.bars: intraday sequences need data.minute_dir")
-        if self.features.library == "none" and not self.features.extra and not self.features.bars:
+        f = self.features
+        if f.library == "none" and not f.extra and not f.bars and not f.extra_libraries:
             raise ValueError(
                 "features: library 'none' without extra expressions or bars leaves no inputs"
             )

@@ -152,3 +152,46 @@ def compute_beta_quantile(
     )
     names = beta_quantile_names(windows)
     return names, np.stack([feats[n] for n in names], axis=-1)
+
+
+# Daily libraries a config may list in `features.extra_libraries` (computed beside `library`).
+EXTRA_LIBRARIES = ("alpha158", "alpha360", LIBRARY)
+
+
+def library_block(
+    panel, name: str, data_dir: str | Path, beta=None
+) -> tuple[list[str], np.ndarray]:
+    """(names, float32 [T, N, F]) of one library of `features.extra_libraries` on a Panel;
+    `beta`: the `features.beta` settings (BetaQuantileConfig) of `beta_quantile`."""
+    if name == LIBRARY:
+        if beta is None:
+            return compute_beta_quantile(panel, data_dir)
+        return compute_beta_quantile(panel, data_dir, beta.weighting, beta.windows, beta.buckets)
+    if name not in EXTRA_LIBRARIES:
+        raise ConfigError(
+            f"features.extra_libraries: unknown library {name!r}; allowed: {list(EXTRA_LIBRARIES)}"
+        )
+    from seqalpha.features.engine import compute_library
+
+    p = compute_library(panel, name)
+    names = p.field_names
+    return names, np.stack([p.fields.pop(n) for n in names], axis=-1).astype(np.float32)
+
+
+def check_extra_libraries(library: str, extra_libraries, extra_names=(), windows=WINDOWS) -> None:
+    """ConfigError for an unknown or repeated library in `features.extra_libraries`, or one
+    whose feature names clash with `library` or the extra expressions."""
+    seen = {library}
+    for i, name in enumerate(extra_libraries):
+        if name not in EXTRA_LIBRARIES:
+            raise ConfigError(
+                f"features.extra_libraries.{i}: unknown library {name!r}; "
+                f"allowed: {', '.join(EXTRA_LIBRARIES)}"
+            )
+        if name in seen:
+            raise ConfigError(f"features.extra_libraries.{i}: {name!r} is already computed")
+        seen.add(name)
+    if LIBRARY in extra_libraries:
+        clash = sorted(set(extra_names) & set(beta_quantile_names(windows)))
+        if clash:
+            raise ConfigError(f"features.extra: {clash} are names of the {LIBRARY} library")

@@ -199,6 +199,12 @@ def build_inputs(data: DataConfig, features: FeaturesConfig, labels: LabelsConfi
         n, x = _stack_panel(evaluate(panel, dict(f.extra)))
         names += n
         blocks.append(x)
+    for lib in f.extra_libraries:  # daily libraries beside `library` (e.g. beta_quantile)
+        from seqalpha.features.beta_quantile import library_block
+
+        n, x = library_block(panel, lib, d.dir, f.beta)
+        names += n
+        blocks.append(x)
     bars_arr = None
     minute = None
     if f.library == "intraday" or f.bars:
@@ -311,6 +317,10 @@ def _build_store_inputs(d: DataConfig, f: FeaturesConfig, labels: LabelsConfig, 
         _, xb = intraday_sequences(minute)
         bars_arr = align_to(xb, minute.dates, minute.instruments, panel.dates, panel.instruments)
     names = [k for exprs, _ in parts for k in exprs] + intraday_names
+    from seqalpha.features.beta_quantile import library_block
+
+    extra_blocks = [library_block(panel, lib, d.dir, f.beta) for lib in f.extra_libraries]
+    names += [n for ns, _ in extra_blocks for n in ns]
     if f.store_dir is None:
         store = FeatureStore.scratch(panel.dates, panel.instruments, names)
     else:
@@ -323,6 +333,11 @@ def _build_store_inputs(d: DataConfig, f: FeaturesConfig, labels: LabelsConfig, 
             ok.append(bool(np.isfinite(intraday[:, :, j][panel.universe]).any()))
         finite.append(np.array(ok, dtype=bool))
         del intraday
+    for ns, x in extra_blocks:  # extra libraries, in `names` order after the intraday ones
+        for j, name in enumerate(ns):
+            store.write(names.index(name), x[:, :, j])
+        finite.append(np.isfinite(x[panel.universe]).any(axis=0))
+    del extra_blocks
     found = np.concatenate(finite) if finite else np.zeros(0, dtype=bool)
     empty = [n for n, ok in zip(names, found, strict=True) if not ok]
     if empty and len(empty) == len(names):
