@@ -47,7 +47,7 @@ DATA = Path(os.environ.get("SEQALPHA_CSI300", REPO.parent / "shared" / "data" / 
 
 DRIVER = r'''"""pyqlib 0.9.7 DoubleEnsemble / Alpha158, DEV split (bench_research_tabular.py).
 
-python driver.py DATA_DIR OUT_DIR SEED
+python driver.py DATA_DIR OUT_DIR SEED NUM_MODELS
 """
 
 import json
@@ -92,7 +92,9 @@ DE_KWARGS = {
 
 
 def main():
-    data, out, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    data, out, seed, num_models = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    DE_KWARGS["num_models"] = num_models
+    DE_KWARGS["sub_weights"] = DE_KWARGS["sub_weights"][:num_models]
     import qlib
     from qlib.constant import REG_CN
     from qlib.contrib.data.handler import Alpha158
@@ -194,12 +196,13 @@ def run_logged(cmd: list[str], log: Path, env: dict | None = None) -> tuple[int,
     return proc.returncode, wall, log.read_text().splitlines()
 
 
-def run_qlib(cell: Path, seed: int) -> dict:
+def run_qlib(cell: Path, seed: int, num_models: int) -> dict:
     driver = OUT / "qlib_de_driver.py"
     driver.write_text(DRIVER)
     cell.mkdir(parents=True, exist_ok=True)
     code, wall, lines = run_logged(
-        [str(QLIB_PY), str(driver), str(DATA), str(cell), str(seed)], cell / "log.txt"
+        [str(QLIB_PY), str(driver), str(DATA), str(cell), str(seed), str(num_models)],
+        cell / "log.txt",
     )
     if code != 0:
         raise SystemExit(f"qlib cell failed (exit {code}); see {cell / 'log.txt'}")
@@ -212,11 +215,15 @@ def run_qlib(cell: Path, seed: int) -> dict:
     }
 
 
-def run_seqalpha(cell: Path, seed: int) -> dict:
+def run_seqalpha(cell: Path, seed: int, num_models: int) -> dict:
     cell.mkdir(parents=True, exist_ok=True)
     exe = REPO / ".venv" / "bin" / "seqalpha"
     cmd = [str(exe), "train", str(CONFIG), "--out", str(cell), "--fresh"]
     cmd += ["--data-dir", str(DATA), "--set", f"seeds=[{seed}]"]
+    weights = [1.0] + [0.2] * (num_models - 1)  # the benchmark yaml's, cut to num_models
+    cmd += ["--set", f"model.params.num_models={num_models}"]
+    cmd += ["--set", f"model.params.sub_weights={weights}"]
+    cmd += ["--set", "tracking.enabled=false"]
     code, wall, _ = run_logged(cmd, cell / "log.txt")
     if code != 0:
         raise SystemExit(f"seqalpha cell failed (exit {code}); see {cell / 'log.txt'}")
@@ -274,6 +281,12 @@ def main() -> None:
     ap.add_argument("--sides", nargs="+", default=["qlib", "seqalpha"])
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
     ap.add_argument("--table-only", action="store_true")
+    ap.add_argument(
+        "--num-models",
+        type=int,
+        default=6,
+        help="sub-models on both sides (the benchmark yaml: 6; sub_weights cut to this)",
+    )
     ap.add_argument("--redo", action="store_true", help="rerun finished cells")
     args = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
@@ -284,7 +297,9 @@ def main() -> None:
                 if (cell / "result.json").exists() and not args.redo:
                     continue
                 print(f"running {side} seed {seed} -> {cell}", file=sys.stderr, flush=True)
-                res = run_qlib(cell, seed) if side == "qlib" else run_seqalpha(cell, seed)
+                run = run_qlib if side == "qlib" else run_seqalpha
+                res = run(cell, seed, args.num_models)
+                res["num_models"] = args.num_models
                 res["finished"] = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
                 (cell / "result.json").write_text(json.dumps(res, indent=2))
     table(args.tag, args.sides, args.seeds)
