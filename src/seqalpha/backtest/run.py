@@ -57,7 +57,8 @@ class BacktestConfig:
 
 @dataclass
 class BacktestResult:
-    """Daily returns, holdings and trades as polars frames.
+    """Daily returns, holdings and trades as polars frames (and, with `deal_price: execution`,
+    the executed parent orders: `backtest.executed`).
 
     `write(run_dir)` stores them as Parquet.
     """
@@ -65,6 +66,7 @@ class BacktestResult:
     returns: pl.DataFrame
     positions: pl.DataFrame
     trades: pl.DataFrame
+    execution: pl.DataFrame | None = None  # per parent order, when trades went through bars
 
     def metrics(self) -> dict:
         """`performance_table` of the daily returns (by year and overall)."""
@@ -80,6 +82,8 @@ class BacktestResult:
             ("trades", self.trades),
         ):
             write_parquet_atomic(df, d / f"{name}.parquet")
+        if self.execution is not None and self.execution.height:
+            write_parquet_atomic(self.execution, d / "execution.parquet")
 
 
 def load_market(

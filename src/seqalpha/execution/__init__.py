@@ -12,7 +12,15 @@ from seqalpha.execution.metrics import (
 )
 from seqalpha.execution.oracle import Oracle, oracle_schedule
 from seqalpha.execution.policy import LearnedPolicy, student_features
-from seqalpha.execution.simulator import Fills, Orders, Past, Session, SimParams, simulate
+from seqalpha.execution.simulator import (
+    Fills,
+    Orders,
+    Past,
+    Session,
+    SimParams,
+    Strategy,
+    simulate,
+)
 from seqalpha.execution.strategies import POV, STRATEGIES, TWAP, VWAP, make_strategy
 
 __all__ = [
@@ -28,6 +36,7 @@ __all__ = [
     "Past",
     "Session",
     "SimParams",
+    "Strategy",
     "cost_by_year",
     "gain_loss_ratio",
     "load_bars_parquet",
