@@ -14,14 +14,18 @@ same test days with:
 
 For each market seed it prints the mean daily IC of each variant and, against rolling, the
 paired daily IC difference with its standard error (std / sqrt(days)) and t = mean / se;
-then the same pooled over seeds. Markets are generated under benchmarks/out/selection/.
+then the same pooled over seeds. Markets and each seed's daily ICs are kept under
+benchmarks/out/selection/ (a seed already measured is read back unless --fresh), so seeds
+can run one per process (each under 3 CPU-minutes) and the table be printed over all:
 
-    flock /tmp/seqalpha-heavy.lock .venv/bin/python benchmarks/quality_selection.py --seeds 0 1 2
+    for s in 0 1 2; do .venv/bin/python benchmarks/quality_selection.py --seeds $s; done
+    .venv/bin/python benchmarks/quality_selection.py --seeds 0 1 2
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import time
@@ -128,6 +132,26 @@ def run_market(seed: int, args) -> dict[str, np.ndarray]:
     return out
 
 
+def result_path(seed: int, args) -> Path:
+    """Where the daily ICs of one seed under these settings are kept (JSON)."""
+    key = (
+        f"{args.n_days}x{args.n_stocks}_s{args.strength}_d{args.duration}_x{args.dispersion}"
+        f"_tr{args.train_days}_st{args.step}_ts{args.test_start}"
+    )
+    return OUT / f"ic_{key}_seed{seed}.json"
+
+
+def seed_results(seed: int, args) -> dict[str, np.ndarray]:
+    """Daily ICs of a seed: read back when saved (unless --fresh), else run and saved."""
+    path = result_path(seed, args)
+    if path.exists() and not args.fresh:
+        raw = json.loads(path.read_text())
+        return {k: np.array(v, dtype=np.float64) for k, v in raw.items()}
+    res = run_market(seed, args)
+    path.write_text(json.dumps({k: [float(x) for x in v] for k, v in res.items()}))
+    return res
+
+
 def paired(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float, int]:
     """Mean, standard error and t of the paired daily difference a - b (days where both exist)."""
     ok = np.isfinite(a) & np.isfinite(b)
@@ -147,6 +171,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--train-days", type=int, default=120)
     p.add_argument("--step", type=int, default=20)
     p.add_argument("--test-start", type=int, default=400, help="first test day (position)")
+    p.add_argument("--fresh", action="store_true", help="re-run seeds whose ICs are saved")
     args = p.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "2")
     OUT.mkdir(parents=True, exist_ok=True)
@@ -157,7 +182,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{args.test_start}",
         flush=True,
     )
-    results = {s: run_market(s, args) for s in args.seeds}
+    results = {s: seed_results(s, args) for s in args.seeds}
     names = [v for v in VARIANTS if v != "rolling"]
     head = (
         f"{'seed':>6} {'variant':<10} {'IC':>8} {'rolling':>8} {'diff':>8} {'se':>7} "

@@ -60,12 +60,22 @@ def ddgda_period_weights(
     Too few periods to learn from (fewer than `min_history` + 1) gives equal weights."""
     import torch
 
-    P, S = z.shape
+    P = len(z)
     G, c, yy = moments
     has = yy > 0
     targets = [j for j in range(max(min_history, P - tasks), P) if has[j] and has[:j].any()]
     if not targets:
         return np.ones(P)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # 6-parameter problem on F x F matrices: threads only add overhead
+    try:
+        return _fit_weights(torch, z, zc, G, c, yy, has, targets, alpha, steps, lr, seed)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _fit_weights(torch, z, zc, G, c, yy, has, targets, alpha, steps, lr, seed) -> np.ndarray:
+    P, S = z.shape
     torch.manual_seed(seed)
     dt = torch.float64
     Zt = torch.as_tensor(z, dtype=dt)
