@@ -479,6 +479,28 @@ class PortfolioConfig(Section):
         return self
 
 
+class ExecutionConfig(Section):
+    """`backtest.execution`: how `deal_price: execution` executes each day's trades over that
+    day's intraday bars (`seqalpha.execution`; bars `start_bar..end_bar-1`, null = the close)."""
+
+    strategy: RegisteredName = "twap"  # twap, vwap, pov, learned
+    params: dict[str, Any] = Field(default_factory=dict)  # e.g. pov: {rate: 0.1}
+    participation: float = Field(default=0.2, gt=0, le=1)
+    impact: float = Field(default=0.01, ge=0, le=1)
+    price: Literal["vwap", "close"] = "vwap"
+    limit: float | None = Field(default=0.10, gt=0, lt=1)
+    start_bar: int = Field(default=0, ge=0, le=10000)
+    end_bar: int | None = Field(default=None, ge=1, le=10000)
+    lookback: int = Field(default=20, ge=1, le=1000)
+
+    @field_validator("params")
+    @classmethod
+    def _no_paths(cls, v: dict[str, Any]) -> dict[str, Any]:
+        for k, val in v.items():
+            _reject_class_paths(val, str(k))
+        return v
+
+
 class TradingRulesConfig(Section):
     """The `backtest` section: exchange rules and costs (defaults: the benchmark protocol of
     BENCHMARKS.md); `seqalpha.backtest.BacktestConfig` is the engine's own account settings."""
@@ -490,8 +512,9 @@ class TradingRulesConfig(Section):
     sell_cost: float = Field(default=0.0015, ge=0, lt=1)
     min_cost: float = Field(default=5.0, ge=0, le=1e12)
     account: float = Field(default=1e8, gt=0, le=1e15)
-    deal_price: Literal["close", "open", "vwap"] = "close"
+    deal_price: Literal["close", "open", "vwap", "execution"] = "close"
     lot_size: int = Field(default=100, ge=1, le=MAX_COUNT)
+    execution: ExecutionConfig = Field(default_factory=lambda: ExecutionConfig())
 
 
 class TrackingConfig(Section):
@@ -609,6 +632,8 @@ class PipelineConfig(Section):
             )
         if self.features.bars and not self.data.minute_dir:
             raise ValueError("features.bars: intraday sequences need data.minute_dir")
+        if self.backtest.deal_price == "execution" and not self.data.minute_dir:
+            raise ValueError("backtest.deal_price: 'execution' needs data.minute_dir (bars)")
         f = self.features
         if f.library == "none" and not f.extra and not f.bars and not f.extra_libraries:
             raise ValueError(
