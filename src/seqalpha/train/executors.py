@@ -128,15 +128,43 @@ def _ray_call(fn: Fn, shared: Any, job: Any) -> Any:
 
 class RayExecutor(Executor):
     """Ray tasks (`num_cpus` each). `address=None` starts a local Ray with `local_cpus` CPUs;
-    otherwise connects to that cluster (e.g. `127.0.0.1:6379`)."""
+    otherwise connects to that cluster (e.g. `127.0.0.1:6379`).
+
+    A task lost with its worker or node is retried up to `max_retries` times on the nodes that
+    remain (a job is deterministic, so a retried window predicts the same); an exception raised
+    by the job itself is not retried. The shared inputs are put once in the object store of the
+    driver's node (an out-of-core FeatureStore travels as its path)."""
 
     kind = "ray"
 
-    def __init__(self, address: str | None = None, local_cpus: int = 2, num_cpus: float = 1.0):
+    def __init__(
+        self,
+        address: str | None = None,
+        local_cpus: int = 2,
+        num_cpus: float = 1.0,
+        max_retries: int = 3,
+    ):
         self.address = address
         self.local_cpus = int(local_cpus)
         self.num_cpus = float(num_cpus)
+        self.max_retries = int(max_retries)
         self._started = False
+
+    def wait_for_nodes(self, n: int, timeout: float = 60.0) -> int:
+        """Connect, then wait until the cluster has at least `n` alive nodes; returns the count."""
+        import time
+
+        import ray
+
+        self._init()
+        deadline = time.monotonic() + timeout
+        while True:
+            alive = sum(1 for node in ray.nodes() if node["Alive"])
+            if alive >= n:
+                return alive
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"ray cluster {self.address}: {alive} of {n} nodes alive")
+            time.sleep(0.2)
 
     def _init(self) -> None:
         import ray
@@ -164,7 +192,9 @@ class RayExecutor(Executor):
         if not jobs:
             return
         self._init()
-        remote = ray.remote(num_cpus=self.num_cpus, max_retries=0)(_ray_call)
+        remote = ray.remote(
+            num_cpus=self.num_cpus, max_retries=self.max_retries, retry_exceptions=False
+        )(_ray_call)
         ref = ray.put(shared)
         futures = {remote.remote(fn, ref, job): job for job in jobs}
         remaining = list(futures)

@@ -1,0 +1,144 @@
+"""A multi-node Ray cluster on this machine for tests and benchmarks: a head and worker nodes
+started as separate `ray start --block` processes, each in its own process group with its own
+CPU count and ports, so that one node can be killed (and the cluster stopped) without touching
+any other Ray process of the machine (`ray stop` would stop them all)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Self
+
+from seqalpha.errors import ConfigError
+
+_PORT_OPTIONS = (
+    "--node-manager-port",
+    "--object-manager-port",
+    "--metrics-export-port",
+    "--dashboard-agent-listen-port",
+    "--dashboard-agent-grpc-port",
+    "--runtime-env-agent-port",
+)
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 free right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def ray_env() -> dict[str, str]:
+    """Environment of the nodes and the driver: no usage stats, no token auth on loopback."""
+    return dict(os.environ, RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="disabled")
+
+
+class LocalRayCluster:
+    """`nodes` Ray nodes on 127.0.0.1 (node 0 the head), `cpus` CPUs each; `address` for
+    `RayExecutor(address=...)`. Use as a context manager; `kill_node(k)` kills worker node k
+    (SIGKILL to its process group) as a machine failure would."""
+
+    def __init__(self, nodes: int = 3, cpus: int = 1, log_dir: str | Path | None = None):
+        if nodes < 1 or cpus < 1:
+            raise ConfigError(f"LocalRayCluster: nodes={nodes}, cpus={cpus}: both must be >= 1")
+        self.n_nodes, self.cpus = int(nodes), int(cpus)
+        self.log_dir = Path(log_dir or tempfile.mkdtemp(prefix="seqalpha-ray-"))
+        self.port = free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self.procs: list[subprocess.Popen] = []
+        self.ray = str(Path(sys.executable).parent / "ray")
+
+    def _start(self, k: int) -> subprocess.Popen:
+        cmd = [self.ray, "start", "--num-cpus", str(self.cpus), "--node-ip-address", "127.0.0.1"]
+        if k == 0:
+            cmd += ["--head", "--port", str(self.port), "--include-dashboard", "false"]
+            cmd += ["--ray-client-server-port", str(free_port()), "--disable-usage-stats"]
+        else:
+            cmd += ["--address", self.address]
+        for opt in _PORT_OPTIONS:
+            cmd += [opt, str(free_port())]
+        cmd += ["--include-log-monitor", "false"]  # the driver does not read worker logs
+        base = free_port()
+        cmd += ["--min-worker-port", str(base), "--max-worker-port", str(base + 40), "--block"]
+        with open(self.log_dir / f"node{k}.log", "w") as log:
+            return subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, env=ray_env(), start_new_session=True
+            )
+
+    def start(self, timeout: float = 60.0) -> Self:
+        """Start the head, wait until it listens, then start the workers."""
+        self.procs.append(self._start(0))
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.procs[0].poll() is not None:
+                raise RuntimeError(f"ray head exited; see {self.log_dir / 'node0.log'}")
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"ray head did not listen on {self.address} in {timeout}s")
+            time.sleep(0.2)
+        self._wait_started(0, deadline)
+        for k in range(1, self.n_nodes):  # one at a time: concurrent starts time out on 2 cores
+            self.procs.append(self._start(k))
+            try:
+                self._wait_started(k, time.monotonic() + timeout)
+            except RuntimeError:  # a start that timed out under load: once more
+                _killpg(self.procs[k], signal.SIGKILL)
+                self.procs[k].wait(timeout=10)
+                self.procs[k] = self._start(k)
+                self._wait_started(k, time.monotonic() + timeout)
+        return self
+
+    def _wait_started(self, k: int, deadline: float) -> None:
+        """Wait until node k's `ray start` reports the node up (RuntimeError if it exits)."""
+        log = self.log_dir / f"node{k}.log"
+        while True:
+            if log.exists() and "Ray runtime started" in log.read_text(errors="replace"):
+                return
+            if self.procs[k].poll() is not None:
+                raise RuntimeError(f"ray node {k} exited during startup; see {log}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"ray node {k} did not start in time; see {log}")
+            time.sleep(0.2)
+
+    def kill_node(self, k: int) -> None:
+        """Kill worker node k and everything it started (its process group), at once."""
+        if not 1 <= k < len(self.procs):
+            raise ConfigError(f"kill_node({k}): worker nodes are 1..{len(self.procs) - 1}")
+        _killpg(self.procs[k], signal.SIGKILL)
+
+    def close(self) -> None:
+        """Stop every node started here (SIGTERM, then SIGKILL to each node's group)."""
+        for p in reversed(self.procs):
+            _killpg(p, signal.SIGTERM)
+        for p in reversed(self.procs):
+            try:
+                p.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                pass
+            _killpg(p, signal.SIGKILL)  # stragglers of this group only (raylet, workers)
+            p.wait(timeout=10)
+        self.procs = []
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _killpg(proc: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+__all__ = ["LocalRayCluster", "free_port", "ray_env"]
