@@ -16,6 +16,12 @@ Sides (each cell is a fresh process; heavy: run the script under `flock /tmp/seq
 Both sides' IC families are computed here by one function from the saved (datetime, instrument,
 score, label) rows: daily Pearson and Spearman correlations over the test days.
 
+`--synthetic`: the oracle market of benchmarks/quality_synthetic.py with only the 5-day reversal
+planted (300 stocks x 750 days, strength 0.06, market seed 0; its 13 daily-return features and
+processors): test IC / oracle IC of linear, lgbm (quality_synthetic's settings), double_ensemble
+and deep_factor, one row per model seed (`--seeds`), scored by quality_synthetic's
+`score_against_oracle` (paired daily IC vs the oracle: no model may exceed it beyond 2 SE).
+
 Results (JSON per cell, with its log) go to benchmarks/out/research_tabular/<tag>__<side>__s<seed>
 (git-ignored); a finished cell is not rerun with the same tag.
 
@@ -275,6 +281,100 @@ def table(tag: str, sides: list[str], seeds: list[int]) -> None:
         )
 
 
+# --------------------------------------------------------------------------- synthetic oracle
+SYNTH_OUT = OUT / "synthetic"
+SYNTH_SIZE = (300, 750)  # stocks, days (quality_synthetic's default market)
+SYNTH_MODELS = {
+    "linear": {"alpha": 0.0},
+    "lgbm": "quality_synthetic.LGBM",
+    "double_ensemble": {
+        "num_models": 6,
+        "sub_weights": [1.0, 0.2, 0.2, 0.2, 0.2, 0.2],
+        "epochs": 100,
+        "num_leaves": 31,
+        "learning_rate": 0.05,
+        "min_child_samples": 200,
+        "subsample": 0.8,
+        "colsample_bytree": 0.8,
+        "lambda_l2": 10.0,
+        "num_threads": 2,
+    },
+    "deep_factor": {
+        "hidden_sizes": [32, 16],
+        "epochs": 20,
+        "patience": 4,
+        "lr": 1e-3,
+        "batch_size": 1024,
+        "threads": 2,
+        "progress": False,
+    },
+}
+
+
+def run_synthetic(seeds: list[int]) -> None:
+    """IC / oracle IC on the reversal market, per model and model seed (a JSON per cell)."""
+    from argparse import Namespace
+
+    sys.path.insert(0, str(HERE))
+    import quality_synthetic as qs
+
+    from seqalpha.config import config_from_dict
+    from seqalpha.train.inputs import build_inputs
+    from seqalpha.train.walkforward import collect_predictions, run_walkforward
+
+    out = SYNTH_OUT
+    n_stocks, n_days = SYNTH_SIZE
+    args = Namespace(out=str(out), n_stocks=n_stocks, n_days=n_days, seed=0, strength=0.06)
+    inputs = None
+    for name, params in SYNTH_MODELS.items():
+        params = dict(qs.LGBM) if params == "quality_synthetic.LGBM" else params
+        cell = qs.Cell("reversal", name, "daily_returns", dict(params), name)
+        market = qs.ensure_market(cell, args)
+        oracle = pl.read_parquet(market / "oracle.parquet")
+        for seed in seeds if name in ("double_ensemble", "deep_factor") else seeds[:1]:
+            path = out / f"reversal__{name}__s{seed}.json"
+            if path.exists():
+                continue
+            raw = qs.pipeline_dict(cell, market)
+            raw["seeds"] = [seed]
+            cfg = config_from_dict(raw, source=f"synthetic {name}")
+            if inputs is None:
+                inputs = build_inputs(cfg.data, cfg.features, cfg.labels)
+            t0 = time.perf_counter()
+            state = run_walkforward(
+                cfg, out / "runs" / f"{name}_s{seed}", inputs=inputs, fresh=True
+            )
+            res = qs.score_against_oracle(
+                collect_predictions(state.run_dir, state.windows), oracle, "reversal"
+            )
+            res = {k: v for k, v in res.items() if not isinstance(v, list)}
+            res.update({"model": name, "seed": seed, "seconds": time.perf_counter() - t0})
+            path.write_text(json.dumps(res, indent=1))
+            print(f"{name} seed {seed}: IC {res['ic']:.4f} ratio {res['ratio']:.3f}", flush=True)
+
+
+def synthetic_table() -> None:
+    rows = [json.loads(p.read_text()) for p in sorted(SYNTH_OUT.glob("reversal__*.json"))]
+    n_stocks, n_days = SYNTH_SIZE
+    print(f"Reversal market ({n_stocks} x {n_days}, strength 0.06): test IC / oracle IC")
+    print(
+        "| model | seeds | IC (mean, spread) | oracle IC | IC / oracle | leak check |\n"
+        "|---|---|---|---|---|---|"
+    )
+    for name in SYNTH_MODELS:
+        rs = [r for r in rows if r["model"] == name]
+        if not rs:
+            continue
+        ic = np.array([r["ic"] for r in rs])
+        ratio = np.array([r["ratio"] for r in rs])
+        spread = f", sd {ic.std(ddof=1):.4f}" if len(rs) > 1 else f", SE {rs[0]['ic_se']:.4f}"
+        print(
+            f"| {name} | {[r['seed'] for r in rs]} | {ic.mean():.4f}{spread} | "
+            f"{rs[0]['oracle_ic']:.4f} | {ratio.mean():.3f} (min {ratio.min():.3f}, max "
+            f"{ratio.max():.3f}) | {'ok' if all(r['leak_ok'] for r in rs) else 'EXCEEDS'} |"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tag", default="dev")
@@ -288,8 +388,14 @@ def main() -> None:
         help="sub-models on both sides (the benchmark yaml: 6; sub_weights cut to this)",
     )
     ap.add_argument("--redo", action="store_true", help="rerun finished cells")
+    ap.add_argument("--synthetic", action="store_true", help="the oracle reversal market instead")
     args = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
+    if args.synthetic:
+        if not args.table_only:
+            run_synthetic(args.seeds)
+        synthetic_table()
+        return
     if not args.table_only:
         for seed in args.seeds:
             for side in args.sides:  # interleaved: each seed runs both sides back to back
