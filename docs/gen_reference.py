@@ -263,6 +263,43 @@ PAGES = {CONFIG_PAGE: config_reference_md, MODELS_PAGE: models_md}
 
 # ---------------------------------------------------------------------------- the mkdocs hook
 
+MORE = "More topics"
+
+
+def _nav_pages(nav: Any) -> set[str]:
+    """Every page path named in a mkdocs nav (nested lists and one-key mappings)."""
+    if isinstance(nav, str):
+        return {nav}
+    if isinstance(nav, dict):
+        return set().union(*(_nav_pages(v) for v in nav.values()))
+    if isinstance(nav, list):
+        return set().union(*(_nav_pages(v) for v in nav))
+    return set()
+
+
+def _title(path: Path) -> str:
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("# "):
+            return line[2:].strip()
+    return path.stem.replace("-", " ").replace("_", " ").capitalize()
+
+
+def unlisted_pages(docs_dir: Path, nav: list[Any]) -> list[tuple[str, str]]:
+    """(title, path) of the Markdown pages under docs_dir that the nav does not name (pages
+    other areas add, e.g. `docs/<area>.md`), sorted by path."""
+    listed = _nav_pages(nav) | set(PAGES)
+    found = sorted(p.relative_to(docs_dir).as_posix() for p in docs_dir.rglob("*.md"))
+    return [(_title(docs_dir / p), p) for p in found if p not in listed]
+
+
+def on_config(config: Any) -> Any:
+    """mkdocs hook: pages missing from the nav go under "More topics" (a strict build would
+    otherwise fail on a page added without a nav entry)."""
+    extra = unlisted_pages(Path(config["docs_dir"]), config["nav"] or [])
+    if extra and config["nav"] is not None:
+        config["nav"].append({MORE: [{title: path} for title, path in extra]})
+    return config
+
 
 def on_files(files: Any, config: Any) -> Any:
     """mkdocs hook: add the generated pages to the build (in memory)."""

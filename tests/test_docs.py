@@ -126,3 +126,20 @@ def test_a_broken_link_fails_the_build(tmp_path: Path) -> None:
     done = mkdocs("build", "--strict", cwd=tmp_path)
     assert done.returncode != 0
     assert "missing.md" in done.stderr
+
+
+def test_pages_missing_from_the_nav_are_listed_under_more_topics(tmp_path: Path) -> None:
+    (tmp_path / "reference").mkdir()
+    (tmp_path / "index.md").write_text("# Home\n")
+    (tmp_path / "risk.md").write_text("Intro\n\n# Risk models\n")
+    (tmp_path / "reference" / "extra_notes.md").write_text("no heading\n")
+    nav = [{"Home": "index.md"}, {"Reference": [{"Config": gen.CONFIG_PAGE}]}]
+    assert gen.unlisted_pages(tmp_path, nav) == [
+        ("Extra notes", "reference/extra_notes.md"),
+        ("Risk models", "risk.md"),
+    ]
+    config = {"docs_dir": str(tmp_path), "nav": nav}
+    gen.on_config(config)
+    assert config["nav"][-1] == {
+        gen.MORE: [{"Extra notes": "reference/extra_notes.md"}, {"Risk models": "risk.md"}]
+    }

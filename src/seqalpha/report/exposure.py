@@ -12,6 +12,7 @@ each day), so industry shares of portfolio and benchmark both sum to 1 and activ
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,7 +137,8 @@ def load_industry_data(
         source = "the store's daily 'industry' field"
     note = (
         f"Industries: {source}, point in time. Benchmark weights approximated by the market cap "
-        f"of the '{universe}' members on each day (not the index's published weights)."
+        f"of the '{universe}' members on each day (total, not free-float, cap: not the index's "
+        "published weights; names with large non-float holdings, e.g. banks, weigh more)."
     )
     return IndustryData(dates, inst, ind, names, cap_weights(cap, members), note)
 
@@ -172,17 +174,21 @@ def mean_exposure_figure(
     )
     style_figure(fig, "Mean industry weight: portfolio vs benchmark", "share of book", True)
     fig.update_layout(barmode="group", hovermode="closest")
+    lines = textwrap.wrap(note, 150)
     fig.add_annotation(
-        text=note,
+        text="<br>".join(lines),
         xref="paper",
         yref="paper",
         x=0,
-        y=-0.28,
+        y=0,
+        yshift=-60,
+        yanchor="top",
+        xanchor="left",
         showarrow=False,
         font={"size": 10},
         align="left",
     )
-    fig.update_layout(margin={"b": 110})
+    fig.update_layout(margin={"b": 80 + 14 * len(lines)}, height=380 + 14 * len(lines))
     return fig
 
 
