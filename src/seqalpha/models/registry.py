@@ -18,6 +18,7 @@ LAZY_MODELS["igmtf"] = "seqalpha.models.igmtf"
 LAZY_MODELS["add"] = "seqalpha.models.add"
 LAZY_MODELS["double_ensemble"] = "seqalpha.models.double_ensemble"
 LAZY_MODELS["deep_factor"] = "seqalpha.models.deep_factor"
+LAZY_MODELS["second_order"] = "seqalpha.models.second_order"
 
 
 class _Registry(MutableMapping):
