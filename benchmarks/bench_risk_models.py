@@ -58,12 +58,13 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--horizon", type=int, default=5)
     ap.add_argument("--n-factors", type=int, default=16)
-    ap.add_argument("--epochs", type=int, default=8)
-    ap.add_argument("--train-days", type=int, default=500)
+    ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--seq-len", type=int, default=10)
+    ap.add_argument("--train-days", type=int, default=300)
     ap.add_argument("--refit", type=int, default=250)
     ap.add_argument("--penalty", type=float, default=0.01)
     ap.add_argument("--use-industry", action="store_true")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--skip", nargs="*", default=[], help="model names to leave out")
     args = ap.parse_args()
 
@@ -107,6 +108,7 @@ def main() -> None:
         for seed in args.seeds:
             dp = DRMParams(
                 n_factors=args.n_factors,
+                seq_len=args.seq_len,
                 horizon=args.horizon,
                 epochs=args.epochs,
                 train_days=args.train_days,

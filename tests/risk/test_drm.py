@@ -147,3 +147,15 @@ def test_industry_dummies_join_the_exposures(market):
     X, F, _ = m.covariance(210)
     assert X.shape[1] == 1 + 3 + p.n_factors and F.shape == (8, 8)
     np.testing.assert_array_equal(X[:, 1:4].argmax(axis=1), ind[210])
+
+
+def test_the_optimizer_takes_its_covariance_like_the_barra_ones(fitted, market):
+    from seqalpha.portfolio.optimizer import OptimizerParams, optimize_weights
+
+    r, _, _ = market
+    scores = np.random.default_rng(2).standard_normal(r.shape)
+    scores[:170] = np.nan  # rows before the first fit: no decision
+    w = optimize_weights(scores, fitted, OptimizerParams(max_weight=0.1, risk_aversion=10))
+    assert np.isnan(w[:170]).all()
+    np.testing.assert_allclose(w[170:].sum(axis=1), 1.0, atol=1e-6)
+    assert fitted.portfolio_variance(200, w[200]) > 0
