@@ -137,14 +137,17 @@ def long_frame(
     n, F = relevance.shape
     if len(features) != F:
         raise DataError(f"explain: {len(features)} feature names for {F} relevance columns")
+    names, inv = np.unique(np.asarray(instruments).astype(str), return_inverse=True)
+    feature = pl.Series("feature", list(features)).cast(pl.Enum(list(features)))
     return pl.DataFrame(
         {
             "date": np.repeat(np.asarray(dates, dtype="datetime64[D]"), F),
-            "instrument": np.repeat(np.asarray(instruments).astype(str), F),
-            "feature": np.tile(np.asarray(features, dtype=str), n),
+            # codes gathered from the small name lists: no [n * F] array of strings in numpy
+            "instrument": pl.Series(names).gather(np.repeat(inv.astype(np.uint32), F)),
+            "feature": feature.gather(np.tile(np.arange(F, dtype=np.uint32), n)),
             "relevance": relevance.astype(np.float32).reshape(-1),
         }
-    ).with_columns(pl.col("date").cast(pl.Date), pl.col("feature").cast(pl.Categorical))
+    ).with_columns(pl.col("date").cast(pl.Date))
 
 
 def read_attributions(path: str | Path) -> pl.LazyFrame:
