@@ -23,6 +23,7 @@ import json
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
@@ -36,6 +37,7 @@ from seqalpha.backtest import (
     backtest_weights,
     load_market,
 )
+from seqalpha.backtest.executed import executed_from_config
 from seqalpha.combine import combine, read_member_run, write_combination
 from seqalpha.config import PipelineConfig, config_hash, config_yaml, dump_config, resolve_path
 from seqalpha.errors import ConfigError, DataError
@@ -147,7 +149,7 @@ def run_backtest(cfg: PipelineConfig, preds: Predictions) -> BacktestResult:
         start=preds.dates.min(),
         end=preds.dates.max(),
         benchmark=cfg.data.benchmark,
-        deal_price=bt.deal_price,
+        deal_price="close" if bt.deal_price == "execution" else bt.deal_price,
         limit_threshold=bt.limit_threshold,
     )
     costs = BacktestConfig(
@@ -159,11 +161,16 @@ def run_backtest(cfg: PipelineConfig, preds: Predictions) -> BacktestResult:
     )
     grid = preds.on_grid(market.dates, market.instruments)
     if strategy.engine == "topk":
-        return backtest_topk(grid, market, TopkDropout(topk=pf.topk, n_drop=pf.n_drop), costs)
-    if strategy.weights is None:
+        topk = TopkDropout(topk=pf.topk, n_drop=pf.n_drop)
+        run = partial(backtest_topk, grid, strategy=topk, config=costs)
+    elif strategy.weights is None:
         raise ConfigError(f"portfolio.strategy: {pf.strategy!r} has no weights function")
-    weights = strategy.weights(grid, market, dict(pf.params), cfg.data.dir)
-    return backtest_weights(weights, market, costs)
+    else:
+        weights = strategy.weights(grid, market, dict(pf.params), cfg.data.dir)
+        run = partial(backtest_weights, weights, config=costs)
+    if bt.deal_price == "execution":  # each day's trades through that day's intraday bars
+        return executed_from_config(run, market, str(cfg.data.minute_dir), bt.execution)
+    return run(market)
 
 
 def merge_metrics(signal: dict, perf: dict) -> dict:

@@ -24,6 +24,7 @@ from seqalpha.config import (
 )
 from seqalpha.config.schema import ENSEMBLE_OVERRIDES, EnsembleMember
 from seqalpha.errors import ConfigError
+from seqalpha.execution import make_strategy
 from seqalpha.features import LIBRARIES, check_feature_specs
 from seqalpha.features.beta_quantile import check_extra_libraries
 from seqalpha.features.processors import PROCESSORS
@@ -83,6 +84,12 @@ def check_components(cfg: PipelineConfig) -> None:
     get_strategy(cfg.portfolio.strategy, cfg.portfolio.params)
     if cfg.executor.kind not in EXECUTORS:
         raise _unknown("executor.kind", "executor", cfg.executor.kind, EXECUTORS)
+    if cfg.backtest.deal_price == "execution":  # the strategy and its params, before any data
+        ex = cfg.backtest.execution
+        try:
+            make_strategy(ex.strategy, **ex.params)
+        except ConfigError as exc:
+            raise ConfigError(f"backtest.{exc}") from None
     if cfg.ensemble is not None:
         check_ensemble(cfg)
 

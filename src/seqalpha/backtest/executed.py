@@ -13,15 +13,17 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import polars as pl
 
 from seqalpha.backtest.market import Market
 from seqalpha.backtest.run import BacktestResult
-from seqalpha.data.minute import MinuteBars
+from seqalpha.config.schema import ExecutionConfig
+from seqalpha.data.minute import MinuteBars, load_minute
 from seqalpha.errors import DataError
-from seqalpha.execution import OrderBars, Orders, SimParams, Strategy, simulate
+from seqalpha.execution import OrderBars, Orders, SimParams, Strategy, make_strategy, simulate
 from seqalpha.execution.bars import previous_close
 
 
@@ -150,3 +152,24 @@ def _table(trades: pl.DataFrame, done: dict, dates: np.ndarray, col: dict) -> pl
             stacklevel=2,
         )
     return pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame()
+
+
+def executed_from_config(
+    run: Callable[[Market], BacktestResult],
+    market: Market,
+    minute_dir: str | Path,
+    spec: ExecutionConfig,
+) -> BacktestResult:
+    """`backtest_executed` as the `backtest.execution` section sets it: bars read from
+    `minute_dir` (the backtest's days plus `lookback` earlier ones for the volume curve)."""
+    pad = np.timedelta64(int(spec.lookback * 1.6) + 7, "D")
+    bars = load_minute(
+        minute_dir,
+        start=market.dates[0].astype("datetime64[D]") - pad,
+        end=market.dates[-1].astype("datetime64[D]"),
+        instruments=list(market.instruments),
+    )
+    params = SimParams(spec.participation, spec.impact, spec.price, spec.limit)
+    strategy = make_strategy(spec.strategy, **spec.params)
+    window = (spec.start_bar, spec.end_bar)
+    return backtest_executed(run, market, bars, strategy, params, window, spec.lookback)

@@ -24,6 +24,7 @@ import seqalpha
 from seqalpha import evaluate
 from seqalpha.errors import DataError
 from seqalpha.jsonio import write_text_atomic
+from seqalpha.report import execution as executed
 from seqalpha.report import explain as attributions
 from seqalpha.report import members as member_runs
 from seqalpha.report import sections as extra
@@ -455,6 +456,15 @@ def _attribution_section(run: RunFiles) -> list[tuple[str, str, str]]:
     return [("attributions", "Feature relevance (LRP)", body)]
 
 
+def _execution_section(run: RunFiles) -> list[tuple[str, str, str]]:
+    """Execution cost per year, when the backtest executed its trades over intraday bars."""
+    table = executed.execution_table(run.run_dir)
+    if table is None:
+        return []
+    chart = chart_html("execution_cost", executed.execution_cost_figure(table))
+    return [("execution", "Execution cost", executed.execution_cost_html(table) + chart)]
+
+
 def _provenance_line(run_dir: Path) -> str:
     path = run_dir / "provenance.json"
     if not path.is_file():
@@ -497,6 +507,7 @@ def render_report(run: RunFiles) -> str:
         ("years", "Metrics by year", year_tbl),
         ("signal", "Signal quality", charts["ic"] + charts["ic_monthly"] + charts["quantiles"]),
         ("trading", "Trading", charts["turnover"]),
+        *_execution_section(run),
         ("holdings", "Holdings and concentration", charts["holdings"] + charts["concentration"]),
         ("exposure", "Industry exposure", charts["industry_mean"] + charts["industry_active"]),
         ("rolling", "Rolling risk of excess return", charts["rolling_ir"] + charts["rolling_vol"]),
