@@ -143,3 +143,9 @@ def test_pages_missing_from_the_nav_are_listed_under_more_topics(tmp_path: Path)
     assert config["nav"][-1] == {
         gen.MORE: [{"Extra notes": "reference/extra_notes.md"}, {"Risk models": "risk.md"}]
     }
+
+
+def test_make_docs_builds_strictly() -> None:
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    target = makefile.split("\ndocs:", 1)[1].split("\n\n", 1)[0]
+    assert "mkdocs build --strict" in target
