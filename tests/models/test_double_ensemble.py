@@ -2,6 +2,8 @@
 hand-made loss curve, the fast loss curve against LightGBM's tree-by-tree predictions, and FS
 dropping the bins of pure-noise features."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -158,6 +160,30 @@ def test_fs_drops_the_bins_of_pure_noise_features(data):
     g = np.array([5.0, 3.0, 0.02, -0.01, 0.0, 0.01])
     kept = fs_select(g, 3, [1.0, 1.0, 0.0], np.random.default_rng(0))
     np.testing.assert_array_equal(kept, [0, 1])
+
+
+def test_sample_weights_of_the_set_scale_every_sub_models_weights(data):
+    # half of the training days get pure-noise labels and weight 0: the weighted fit ignores them
+    noisy = toy_sample_set(T=70, N=40, F=8, signal="linear", seed=11)
+    bad = np.zeros(70, dtype=bool)
+    bad[0:44:2] = True
+    noisy.labels[bad] = np.random.default_rng(0).standard_normal(noisy.labels[bad].shape)
+    weights = np.where(bad[:, None], 0.0, 1.0).astype(np.float32) * np.ones((1, 40), np.float32)
+    params = {**SMALL, "num_models": 2}
+    plain = create_model("double_ensemble", **params, seed=1)
+    plain.fit(noisy.with_rows(*TRAIN))
+    weighted = create_model("double_ensemble", **params, seed=1)
+    weighted.fit(replace(noisy, weights=weights).with_rows(*TRAIN))
+    from seqalpha.dataset.tabular import sample_index
+
+    t, i = sample_index(noisy.with_rows(*TRAIN), require_label=True, label_col=0)
+    np.testing.assert_array_equal(weighted.sample_weights[0], weights[t, i])
+    assert (weighted.sample_weights[1][weighted.sample_weights[0] == 0] == 0).all()
+    test = data.with_rows(*TEST)
+    y = np.where(test.mask[TEST[0] : TEST[1]], test.labels[TEST[0] : TEST[1], :, 0], np.nan)
+    ic_w = np.nanmean(daily_ic(weighted.predict(test), y))
+    ic_p = np.nanmean(daily_ic(plain.predict(test), y))
+    assert ic_w > ic_p
 
 
 def test_params_are_checked_with_one_line_errors():

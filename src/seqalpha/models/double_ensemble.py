@@ -24,7 +24,7 @@ import numpy as np
 from scipy.stats import rankdata
 
 from seqalpha.dataset.core import SampleSet
-from seqalpha.dataset.tabular import scatter_scores, tabular
+from seqalpha.dataset.tabular import row_weights, scatter_scores, tabular
 from seqalpha.errors import ConfigError, DataError
 from seqalpha.logs import get_logger
 from seqalpha.models.base import Model
@@ -258,6 +258,7 @@ class DoubleEnsembleModel(Model):
     """DoubleEnsemble of LightGBM sub-models (sample re-weighting + feature selection)."""
 
     input_kind = "tabular"
+    accepts_weights = True  # SampleSet.weights (training-sample selection) scale SR's weights
     PARAMS: ClassVar[dict[str, Any]] = {
         "label_col": 0,
         "num_models": 6,
@@ -399,7 +400,7 @@ class DoubleEnsembleModel(Model):
     def fit(self, train: SampleSet, valid: SampleSet | None = None) -> None:
         """Train `num_models` sub-models in sequence; SR and FS between consecutive ones."""
         p = self.params
-        X, y, _ = self._rows(train, True)
+        X, y, idx = self._rows(train, True)
         if len(y) == 0:
             raise DataError(f"double_ensemble: no training rows with labels in rows {train.rows}")
         vset = None
@@ -410,7 +411,8 @@ class DoubleEnsembleModel(Model):
         self.n_features = F
         self.feature_names = list(train.feature_names)
         sw = self.weights()
-        w = np.ones(n)
+        prior = row_weights(train, idx)  # None: every sample weighs 1
+        w = np.ones(n) if prior is None else prior
         feats = np.arange(F)
         self.boosters: list[lgb.Booster] = []
         self.features: list[np.ndarray] = []
@@ -438,6 +440,8 @@ class DoubleEnsembleModel(Model):
                 w = sr_weights(
                     l_start, l_end, loss, k + 1, p["alpha1"], p["alpha2"], p["bins_sr"], p["decay"]
                 )
+                if prior is not None:
+                    w = w * prior
             del Xk
             if p["enable_fs"]:
                 g = self.g_values(X, y, pred_sub[:, : k + 1], k)
