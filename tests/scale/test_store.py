@@ -169,3 +169,21 @@ def test_inputs_to_dir_keeps_the_store_by_reference(both_inputs, tmp_path):
     assert not (tmp_path / "inp" / "features.npy").exists()
     back = Inputs.from_dir(tmp_path / "inp")
     assert isinstance(back.features, FeatureStore) and back.features.path == disk.features.path
+
+
+def test_intraday_features_by_chunks_of_days_equal_the_in_memory_ones(tmp_path):
+    from seqalpha.data.minute import load_minute
+    from seqalpha.data.synthetic import SynthConfig, generate_market
+    from seqalpha.features.intraday import intraday_daily_features
+    from seqalpha.features.store import intraday_into_store
+
+    cfg = SynthConfig(n_stocks=20, n_days=30, bar_minutes=30, frac_late_listing=0.3, seed=2)
+    market = generate_market(tmp_path / "m", cfg)
+    bars = load_minute(market / "minute")
+    names, x = intraday_daily_features(bars, window=5)
+    store = intraday_into_store(market / "minute", tmp_path / "s", window=5, chunk_days=4)
+    assert store.names == names
+    order = np.argsort(bars.instruments)
+    np.testing.assert_array_equal(store.instruments, bars.instruments[order])
+    np.testing.assert_array_equal(store.to_array(), x[:, order])
+    assert np.isfinite(x).any()

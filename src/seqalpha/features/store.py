@@ -300,4 +300,74 @@ def write_expressions(
     return np.array([finite[name] for name in exprs], dtype=bool)
 
 
-__all__ = ["FORMAT", "VERSION", "FeatureStore", "write_expressions"]
+def intraday_into_store(
+    minute_dir: str | Path,
+    path: str | Path | None = None,
+    window: int = 20,
+    chunk_days: int = 10,
+    bar_minutes: int | None = None,
+    instruments: Sequence[str] | None = None,
+    min_periods: int | None = None,
+) -> FeatureStore:
+    """`intraday_daily_features` of every day of a minute-bar directory into a FeatureStore
+    (`path`, or a temporary one), reading `chunk_days` days of bars at a time: the same values
+    as in memory, with memory bounded by one chunk of bars plus daily arrays [D, N, F].
+
+    The trailing mean day amount at t reads only days <= t, so it is computed chunk by chunk on
+    the days read so far; the rolling statistics run on the daily aggregates at the end.
+    `instruments` default: every instrument of any partition."""
+    import polars as pl
+
+    from seqalpha.data.minute import load_minute, minute_dates
+    from seqalpha.features.intraday import (
+        DAILY_BASE,
+        _check_params,
+        _chunk,
+        _daily_block,
+        _day_amounts,
+        _trailing_mean,
+        rolling_mean_std_t,
+    )
+
+    _check_params(window, chunk_days)
+    root = Path(minute_dir)
+    days = minute_dates(root)
+    if len(days) == 0:
+        raise DataError(f"{root}: no minute-bar partitions")
+    if instruments is None:
+        codes = pl.scan_parquet(str(root / "date=*" / "*.parquet")).select("instrument").unique()
+        instruments = sorted(codes.collect()["instrument"].to_list())
+    inst = np.asarray(instruments).astype(str)
+    D, N, nb = len(days), len(inst), len(DAILY_BASE)
+    day_amt = np.full((D, N), np.nan)
+    base = np.empty((D, N, nb))
+    for c0 in range(0, D, chunk_days):
+        c1 = min(D, c0 + chunk_days)
+        bars = load_minute(
+            root, days[c0], days[c1 - 1], instruments=list(inst), bar_minutes=bar_minutes
+        )
+        if not np.array_equal(bars.dates, days[c0:c1]):
+            raise DataError(f"{root}: days {days[c0]}..{days[c1 - 1]} read back incompletely")
+        step = _chunk(chunk_days, bars.shape[1], N)
+        day_amt[c0:c1] = _day_amounts(bars, step)
+        mean_day = _trailing_mean(day_amt[:c1], window)[c0:c1]
+        for lo in range(0, c1 - c0, step):
+            sl = slice(lo, min(c1 - c0, lo + step))
+            base[c0 + sl.start : c0 + sl.stop] = _daily_block(bars, sl, mean_day)
+        del bars
+    names = list(DAILY_BASE)
+    for tag in (f"mean{window}", f"std{window}", f"t{window}"):
+        names += [f"{n}_{tag}" for n in DAILY_BASE]
+    if path is None:
+        store = FeatureStore.scratch(days, inst, names)
+    else:
+        store = FeatureStore.create(path, days, inst, names)
+    for j in range(nb):
+        store.write(j, base[:, :, j])
+    for g, stat in enumerate(rolling_mean_std_t(base, window, min_periods), start=1):
+        for j in range(nb):
+            store.write(g * nb + j, stat[:, :, j])
+    return store
+
+
+__all__ = ["FORMAT", "VERSION", "FeatureStore", "intraday_into_store", "write_expressions"]
