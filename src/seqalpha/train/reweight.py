@@ -86,25 +86,29 @@ def _fit_weights(torch, z, zc, G, c, yy, has, targets, alpha, steps, lr, seed) -
     slope = torch.zeros((), dtype=dt, requires_grad=True)
     opt = torch.optim.Adam([log_scale, slope], lr=lr)
 
-    def weights(j: int, current: torch.Tensor) -> torch.Tensor:
-        """Weights over periods 0..j-1 (mean 1 over those with rows)."""
-        d2 = ((Zt[:j] - current) ** 2 * torch.exp(log_scale)).sum(dim=1)
-        logit = -d2 + slope * age[:j]
-        logit = torch.where(torch.as_tensor(has[:j]), logit, torch.tensor(-1e9, dtype=dt))
-        return torch.softmax(logit, dim=0) * float(has[:j].sum())
+    def weights(current: torch.Tensor, avail: torch.Tensor) -> torch.Tensor:
+        """Weights [K, P] for K current states [K, S] over the periods `avail` [K, P] (mean 1
+        over those)."""
+        d2 = ((Zt[None] - current[:, None]) ** 2 * torch.exp(log_scale)).sum(dim=2)
+        logit = (-d2 + slope * age[None]).masked_fill(~avail, -1e9)
+        return torch.softmax(logit, dim=1) * avail.sum(dim=1, keepdim=True)
 
-    def task_loss(j: int) -> torch.Tensor:
-        w = weights(j, Zt[j - 1])
-        A = torch.einsum("p,pij->ij", w, Gt[:j]) / w.sum() + alpha * eye
-        b = torch.einsum("p,pi->i", w, ct[:j]) / w.sum()
-        beta = torch.linalg.solve(A, b)
-        mse = beta @ Gt[j] @ beta - 2 * beta @ ct[j] + yyt[j]
-        return mse / yyt[j]
-
+    # every task at once: target j is fitted on the periods before it, current state z_{j-1}
+    tj = torch.as_tensor(targets)
+    has_t = torch.as_tensor(has)
+    avail = (torch.arange(P)[None, :] < tj[:, None]) & has_t[None, :]  # [J, P]
+    G_j, c_j, yy_j = Gt[tj], ct[tj], yyt[tj]
     for _ in range(steps):
         opt.zero_grad()
-        loss = torch.stack([task_loss(j) for j in targets]).mean()
+        w = weights(Zt[tj - 1], avail)  # [J, P]
+        n = w.sum(dim=1)
+        A = torch.einsum("jp,pik->jik", w, Gt) / n[:, None, None] + alpha * eye
+        b = torch.einsum("jp,pi->ji", w, ct) / n[:, None]
+        beta = torch.linalg.solve(A, b)  # [J, F + 1]
+        mse = torch.einsum("ji,jik,jk->j", beta, G_j, beta) - 2 * (beta * c_j).sum(1) + yy_j
+        loss = (mse / yy_j).mean()
         loss.backward()
         opt.step()
     with torch.no_grad():
-        return weights(P, torch.as_tensor(zc, dtype=dt)).numpy().astype(np.float64)
+        w_now = weights(torch.as_tensor(zc, dtype=dt)[None], has_t[None])[0]
+        return w_now.numpy().astype(np.float64)
