@@ -3,6 +3,7 @@ and a walk-forward from the store giving the same predictions as in memory."""
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 import warnings
 
@@ -44,6 +45,14 @@ def test_blocks_written_by_time_and_by_instrument_read_back_as_an_array(tmp_path
     np.testing.assert_array_equal(store[t, i], x[t, i])
     np.testing.assert_array_equal(store.gather(t, i, block_days=2), x[t, i])
     np.testing.assert_array_equal(store.finite_any(1, 6), np.isfinite(x[1:6]).any(axis=2))
+    view = store.window(2, 7)  # rows 2..7, the same files
+    assert view.shape == (5, *x.shape[1:])
+    np.testing.assert_array_equal(view.to_array(), x[2:7])
+    np.testing.assert_array_equal(view[1:3], x[3:5])
+    np.testing.assert_array_equal(view.finite_any(0, 5), np.isfinite(x[2:7]).any(axis=2))
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(view)).to_array(), x[2:7])
+    with pytest.raises(DataError, match="read-only"):
+        view.write(0, x[:1, :, 0])
     # each feature is a plain .npy [T, N] that numpy memory-maps
     plane = np.load(store.path / store.files[1], mmap_mode="r")
     np.testing.assert_array_equal(plane, x[:, :, 1])
@@ -154,6 +163,14 @@ def check_same(got, ref):
 def test_walk_forward_from_the_store_predicts_as_in_memory(both_inputs, plan):
     spec, windows, ref = plan
     check_same(walk_forward(both_inputs[1], windows, spec, LocalExecutor()), ref)
+
+
+def test_without_feature_processors_windows_read_the_store_in_place(both_inputs, plan):
+    mem, disk = both_inputs
+    spec, windows, _ = plan
+    spec = dataclasses.replace(spec, feature_processors=[])
+    ref = walk_forward(mem, windows[:2], spec, LocalExecutor())
+    check_same(walk_forward(disk, windows[:2], spec, LocalExecutor()), ref)
 
 
 @pytest.mark.slow

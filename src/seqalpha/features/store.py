@@ -17,6 +17,7 @@ memory of a process is the blocks it holds, not the pages of the files it touche
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -44,6 +45,12 @@ def _npy_header(shape: tuple[int, ...]) -> bytes:
     header = {"descr": np.lib.format.dtype_to_descr(_DTYPE), "fortran_order": False, "shape": shape}
     np.lib.format.write_array_header_1_0(buf, header)
     return buf.getvalue()
+
+
+def _reopen(path: str, t0: int, t1: int) -> FeatureStore:
+    """A FeatureStore re-opened by another process (rows t0..t1 of its files)."""
+    store = FeatureStore(path)
+    return store if (t0, t1) == (0, len(store.dates)) else store.window(t0, t1)
 
 
 class FeatureStore:
@@ -75,6 +82,9 @@ class FeatureStore:
         if (len(self.dates), len(self.instruments)) != (T, N):
             raise DataError(f"{man_path}: shape {man['shape']} != dates x instruments")
         self._offset = len(_npy_header((T, N)))
+        self._t0 = 0  # first row of the files this object reads (a `window` view: lo)
+        self._base: FeatureStore | None = None  # the store a view reads (kept alive)
+        self._cache: dict[str, np.ndarray] = {}  # shared with views: the finite map
         self._temporary = _temporary
         if _temporary:  # a scratch store: its directory goes with the object
             weakref.finalize(self, shutil.rmtree, str(self.path), True)
@@ -134,9 +144,20 @@ class FeatureStore:
         path = tempfile.mkdtemp(prefix="seqalpha-store-", dir=root)
         return cls.create(path, dates, instruments, names, temporary=True)
 
-    def __reduce__(self) -> tuple[Callable[..., FeatureStore], tuple[str]]:
+    def window(self, lo: int, hi: int) -> FeatureStore:
+        """A read-only view of days lo..hi (no copy; the same files)."""
+        T = self.shape[0]
+        if not 0 <= lo <= hi <= T:
+            raise DataError(f"feature store {self.path}: window {(lo, hi)} outside [0, {T}]")
+        view = copy.copy(self)
+        view.dates = self.dates[lo:hi]
+        view._t0 = self._t0 + lo
+        view._base = self._base or self
+        return view
+
+    def __reduce__(self) -> tuple[Callable[..., FeatureStore], tuple]:
         # another process (a worker, a Ray node of this machine) re-opens the same files
-        return (FeatureStore, (str(self.path),))
+        return (_reopen, (str(self.path), self._t0, self._t0 + len(self.dates)))
 
     # ------------------------------------------------------------------ shape
     @property
@@ -157,6 +178,9 @@ class FeatureStore:
     # ------------------------------------------------------------------ writes
     def write(self, k: int, values: np.ndarray, t0: int = 0, n0: int = 0) -> None:
         """Write values [t, n] into plane k at rows t0.., columns n0.. (float32)."""
+        if self._base is not None:
+            raise DataError(f"feature store {self.path}: a window view is read-only")
+        self._cache.clear()
         T, N, _ = self.shape
         v = np.ascontiguousarray(values, dtype=_DTYPE)
         t, n = v.shape
@@ -177,6 +201,8 @@ class FeatureStore:
 
     def drop(self, names: Iterable[str]) -> None:
         """Remove features (their planes are deleted; the manifest is rewritten)."""
+        if self._base is not None:
+            raise DataError(f"feature store {self.path}: a window view is read-only")
         gone = set(names)
         keep = [k for k, n in enumerate(self.names) if n not in gone]
         for k, n in enumerate(self.names):
@@ -192,14 +218,22 @@ class FeatureStore:
     # ------------------------------------------------------------------ reads
     def read_plane(self, k: int, t0: int = 0, t1: int | None = None) -> np.ndarray:
         """Rows t0..t1 of feature k: float32 [t1 - t0, N] (a new array)."""
-        T, N, _ = self.shape
-        t1 = T if t1 is None else t1
-        out = np.empty((t1 - t0, N), dtype=_DTYPE)
+        t1 = self.shape[0] if t1 is None else t1
+        return self._read_rows(k, self._t0 + t0, self._t0 + t1)
+
+    def _read_rows(self, k: int, a: int, b: int) -> np.ndarray:
+        """Rows a..b of the file of feature k (absolute rows, whatever the view)."""
+        N = self.shape[1]
+        out = np.empty((b - a, N), dtype=_DTYPE)
+        buf = memoryview(out.reshape(-1).view(np.uint8))  # type: ignore[arg-type]
+        done = 0
         with open(self._file(k), "rb", buffering=0) as fh:
-            fh.seek(self._offset + t0 * N * 4)
-            got = fh.readinto(memoryview(out.reshape(-1).view(np.uint8)))  # type: ignore[arg-type]
-        if got != out.nbytes:
-            raise DataError(f"{self._file(k)}: truncated feature plane")
+            fh.seek(self._offset + a * N * 4)
+            while done < len(buf):  # a read may return less than asked (e.g. above 2 GB)
+                got = fh.readinto(buf[done:])
+                if not got:
+                    raise DataError(f"{self._file(k)}: truncated feature plane")
+                done += got
         return out
 
     def read(self, t0: int, t1: int, cols: Sequence[int] | None = None) -> np.ndarray:
@@ -251,13 +285,17 @@ class FeatureStore:
         return out
 
     def finite_any(self, t0: int, t1: int, block_days: int = 64) -> np.ndarray:
-        """bool [t1 - t0, N]: some feature is finite at (t, n)."""
-        ok = np.zeros((t1 - t0, self.shape[1]), dtype=bool)
-        for k in range(self.shape[2]):
-            for a in range(t0, t1, block_days):
-                b = min(t1, a + block_days)
-                ok[a - t0 : b - t0] |= np.isfinite(self.read_plane(k, a, b))
-        return ok
+        """bool [t1 - t0, N]: some feature is finite at (t, n). The map of the whole files is
+        computed once (one pass over every plane) and shared with window views."""
+        if "finite" not in self._cache:
+            T = int(self.manifest["shape"][0])  # rows of the files (a view reads a part)
+            ok = np.zeros((T, self.shape[1]), dtype=bool)
+            for k in range(self.shape[2]):
+                for a in range(0, T, block_days):
+                    b = min(T, a + block_days)
+                    ok[a:b] |= np.isfinite(self._read_rows(k, a, b))
+            self._cache["finite"] = ok
+        return self._cache["finite"][self._t0 + t0 : self._t0 + t1].copy()
 
     def to_array(self) -> np.ndarray:
         """The whole store in memory: float32 [T, N, F] (small stores and tests only)."""

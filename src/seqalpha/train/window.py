@@ -154,7 +154,10 @@ def store_chain(
 ) -> tuple[FeatureStore, ProcessorChain]:
     """Rows lo..hi of an on-disk feature store through the processors, into a temporary store
     of the window (removed with it): blocks of `STORE_CHUNK` columns when every processor is
-    column-wise (the same statistics as in memory), else all columns at once."""
+    column-wise (the same statistics as in memory), else all columns at once. Without
+    processors: a view of those rows (no copy)."""
+    if not items:  # nothing to fit or transform: the window reads the store's own files
+        return store.window(lo, hi), ProcessorChain([])
     out = FeatureStore.scratch(store.dates[lo:hi], store.instruments, store.names)
     F = store.shape[2]
     columnwise = {it["name"] for it in items} <= COLUMNWISE_PROCESSORS
