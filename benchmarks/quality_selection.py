@@ -10,7 +10,9 @@ same test days with:
 - expanding: every day since the start;
 - similar: the `k` periods of `period` days (k x period = train_days) most like the period
   before the test block, chosen from the expanding range (`selection.method: similar`);
-- ddgda: learned per-period weights over the expanding range (`selection.method: ddgda`).
+- ddgda: learned per-period weights over the expanding range (`selection.method: ddgda`);
+- second_order: not the same model (for information): ridge per 20-day span over the
+  expanding range + the LSTM/attention meta-model of their parameters (`second_order`).
 
 For each market seed it prints the mean daily IC of each variant and, against rolling, the
 paired daily IC difference with its standard error (std / sqrt(days)) and t = mean / se;
@@ -44,11 +46,22 @@ FEATURES = {
     "REV1": "$close/Ref($close,1)-1",
     "VOL20": "Std($close/Ref($close,1)-1,20)",
 }
-VARIANTS: dict[str, dict[str, Any]] = {
-    "rolling": {},
-    "expanding": {},
-    "similar": {"method": "similar", "k": 6, "period": 20},
-    "ddgda": {"method": "ddgda", "period": 20, "ddgda": {"steps": 100, "tasks": 12}},
+RIDGE = {"name": "linear", "params": {"alpha": 0.01}}
+# name -> (schedule, selection section, model section)
+VARIANTS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
+    "rolling": ("rolling", {}, RIDGE),
+    "expanding": ("expanding", {}, RIDGE),
+    "similar": ("expanding", {"method": "similar", "k": 6, "period": 20}, RIDGE),
+    "ddgda": (
+        "expanding",
+        {"method": "ddgda", "period": 20, "ddgda": {"steps": 100, "tasks": 12}},
+        RIDGE,
+    ),
+    "second_order": (
+        "expanding",
+        {},
+        {"name": "second_order", "params": {"span": 20, "history": 6, "alpha": 0.01}},
+    ),
 }
 
 
@@ -74,9 +87,9 @@ def market(seed: int, args) -> Path:
 
 def config(path: Path, variant: str, args) -> dict[str, Any]:
     """The PipelineConfig (plain data) of one variant on one market; test_start set later."""
-    sel = VARIANTS[variant]
+    schedule, sel, model = VARIANTS[variant]
     wf: dict[str, Any] = {
-        "schedule": "rolling" if variant == "rolling" else "expanding",
+        "schedule": schedule,
         "train_days": args.train_days,
         "valid_days": 0,
         "step": args.step,
@@ -90,7 +103,7 @@ def config(path: Path, variant: str, args) -> dict[str, Any]:
             "features": [{"name": "cs_zscore"}, {"name": "fillna"}],
             "labels": [{"name": "drop_missing_label"}, {"name": "cs_zscore"}],
         },
-        "model": {"name": "linear", "params": {"alpha": 0.01}},
+        "model": model,
         "walkforward": wf,
         "selection": sel,
         "seeds": [0],
@@ -99,7 +112,7 @@ def config(path: Path, variant: str, args) -> dict[str, Any]:
     return raw
 
 
-def run_market(seed: int, args) -> dict[str, np.ndarray]:
+def run_market(seed: int, args, variants=tuple(VARIANTS)) -> dict[str, np.ndarray]:
     """Daily test IC [D] of each variant on the market of `seed` (same test days)."""
     from seqalpha.config import config_from_dict
     from seqalpha.evaluate import daily_ic
@@ -111,7 +124,7 @@ def run_market(seed: int, args) -> dict[str, np.ndarray]:
     path = market(seed, args)
     inputs = None
     out: dict[str, np.ndarray] = {}
-    for variant in VARIANTS:
+    for variant in variants:
         raw = config(path, variant, args)
         if inputs is None:
             probe = config_from_dict({**raw, "walkforward": {"schedule": "rolling"}})
@@ -152,12 +165,22 @@ def seed_results(seed: int, args) -> dict[str, np.ndarray]:
     return res
 
 
-def paired(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float, int]:
-    """Mean, standard error and t of the paired daily difference a - b (days where both exist)."""
-    ok = np.isfinite(a) & np.isfinite(b)
-    d = a[ok] - b[ok]
+def paired(pairs: list[tuple[np.ndarray, np.ndarray]], block: int):
+    """Over (a, b) daily IC pairs (one per seed): mean of the paired daily difference a - b
+    (days where both exist), its standard error (std / sqrt(days)) and t, and the t of the
+    means of `block`-day blocks (one retraining step, within a seed: errors shared by a
+    window's days do not shrink the error)."""
+    diffs, blocks = [], []
+    for a, b in pairs:
+        ok = np.isfinite(a) & np.isfinite(b)
+        d = a[ok] - b[ok]
+        nb = len(d) // block
+        diffs.append(d)
+        blocks.append(d[: nb * block].reshape(nb, block).mean(axis=1))
+    d, bm = np.concatenate(diffs), np.concatenate(blocks)
     se = d.std(ddof=1) / math.sqrt(len(d))
-    return float(d.mean()), float(se), float(d.mean() / se), len(d)
+    t_block = bm.mean() / (bm.std(ddof=1) / math.sqrt(len(bm)))
+    return float(d.mean()), float(se), float(d.mean() / se), float(t_block), len(d)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -183,28 +206,36 @@ def main(argv: list[str] | None = None) -> None:
         flush=True,
     )
     results = {s: seed_results(s, args) for s in args.seeds}
+    missing = [(s, v) for s in results for v in VARIANTS if v not in results[s]]
+    for s, v in missing:  # a variant added after the seed was saved
+        results[s].update(run_market(s, args, [v]))
+    for s in {s for s, _ in missing}:
+        result_path(s, args).write_text(
+            json.dumps({k: [float(x) for x in v] for k, v in results[s].items()})
+        )
     names = [v for v in VARIANTS if v != "rolling"]
     head = (
-        f"{'seed':>6} {'variant':<10} {'IC':>8} {'rolling':>8} {'diff':>8} {'se':>7} "
-        f"{'t':>6} {'days':>5}"
+        f"{'seed':>6} {'variant':<13} {'IC':>8} {'rolling':>8} {'diff':>8} {'se':>7} "
+        f"{'t':>6} {'t_block':>7} {'days':>5}"
     )
     print("\n" + head)
     print("-" * len(head))
-    for s, res in results.items():
-        for v in names:
-            m, se, t, n = paired(res[v], res["rolling"])
-            print(
-                f"{s:>6} {v:<10} {np.nanmean(res[v]):>8.4f} {np.nanmean(res['rolling']):>8.4f} "
-                f"{m:>+8.4f} {se:>7.4f} {t:>6.2f} {n:>5}"
-            )
-    for v in names:
-        a = np.concatenate([results[s][v] for s in results])
-        b = np.concatenate([results[s]["rolling"] for s in results])
-        m, se, t, n = paired(a, b)
+
+    def row(seed: str, v: str, seeds: list[int]) -> None:
+        pairs = [(results[s][v], results[s]["rolling"]) for s in seeds]
+        m, se, t, tb, n = paired(pairs, args.step)
+        a = np.nanmean(np.concatenate([p[0] for p in pairs]))
+        b = np.nanmean(np.concatenate([p[1] for p in pairs]))
         print(
-            f"{'pooled':>6} {v:<10} {np.nanmean(a):>8.4f} {np.nanmean(b):>8.4f} "
-            f"{m:>+8.4f} {se:>7.4f} {t:>6.2f} {n:>5}"
+            f"{seed:>6} {v:<13} {a:>8.4f} {b:>8.4f} "
+            f"{m:>+8.4f} {se:>7.4f} {t:>6.2f} {tb:>7.2f} {n:>5}"
         )
+
+    for s in results:
+        for v in names:
+            row(str(s), v, [s])
+    for v in names:
+        row("pooled", v, list(results))
 
 
 if __name__ == "__main__":
