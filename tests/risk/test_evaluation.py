@@ -63,6 +63,7 @@ def test_the_true_model_is_calibrated(market):
     assert s["te_ratio"][0] == pytest.approx(1.0, abs=0.1)
     # cross-sectional R^2: (beta spread 1.6e-5 + styles 6e-5) / (that + specific 3.5e-4) ~ 0.18
     assert s["r2"][0] == pytest.approx(0.18, abs=4 * s["r2"][1] + 0.01)
+    assert s["r2"][0] - 3 / 80 < s["r2_adj"][0] < s["r2"][0]  # ~ K / N less
 
 
 def test_understated_risk_shows_in_the_bias(market):

@@ -8,6 +8,7 @@ is scored on the returns of the next `horizon` days t+1..t+H, which it has not s
   own minimum-variance portfolio (the optimized one); 1 is calibrated, > 1 under-forecast;
 - R-squared: cross-sectional OLS of each next-day return r_{t+h} [N] on the exposures X_t
   (plus an intercept), averaged over days (only for models with few factors, K < N / 3);
+  also adjusted for the number of factors (more factors raise the plain R^2 by ~K / N);
 - GMV: realized annualized volatility of the long-only minimum-variance portfolio built from
   the forecast (lower is better);
 - tracking error: forecast vs realized annualized TE of random active portfolios against the
@@ -66,6 +67,7 @@ class RiskEvaluation:
     z_factor: list[np.ndarray] = field(default_factory=list)  # [S] per rebalance
     z_gmv: list[float] = field(default_factory=list)
     r2: list[float] = field(default_factory=list)  # per next day
+    r2_adj: list[float] = field(default_factory=list)  # the same, adjusted for K
     gmv_daily: list[np.ndarray] = field(default_factory=list)  # [H] realized daily returns
     te_forecast: list[np.ndarray] = field(default_factory=list)  # [P] daily sigma
     te_realized: list[np.ndarray] = field(default_factory=list)  # [P] H-day active return
@@ -85,13 +87,14 @@ class RiskEvaluation:
         else:
             out["bias_factor"] = (np.nan, np.nan)
         out["bias_gmv"] = (float(np.nanstd(self.z_gmv)), se_bias)
-        r2 = np.array(self.r2)
-        r2 = r2[np.isfinite(r2)]
-        out["r2"] = (
-            (float(r2.mean()), float(r2.std(ddof=1) / np.sqrt(len(r2))))
-            if len(r2) > 1
-            else (np.nan, np.nan)
-        )
+        for key, vals in (("r2", self.r2), ("r2_adj", self.r2_adj)):
+            v = np.array(vals)
+            v = v[np.isfinite(v)]
+            out[key] = (
+                (float(v.mean()), float(v.std(ddof=1) / np.sqrt(len(v))))
+                if len(v) > 1
+                else (np.nan, np.nan)
+            )
         # per-period realized variance -> mean; SE of the vol by the delta method
         g = np.array([np.mean(x**2) for x in self.gmv_daily])
         vol = float(np.sqrt(ANNUAL_DAYS * g.mean()))
@@ -132,13 +135,18 @@ def _variance(X: np.ndarray, F: np.ndarray, d: np.ndarray, W: np.ndarray) -> np.
     return np.einsum("pk,kl,pl->p", xw, F, xw) + (W**2) @ d
 
 
-def cross_sectional_r2(y: np.ndarray, X: np.ndarray) -> float:
-    """Centered R-squared of the OLS of y [n] on [1, X] (X [n, K])."""
+def cross_sectional_r2(y: np.ndarray, X: np.ndarray, adjusted: bool = False) -> float:
+    """Centered R-squared of the OLS of y [n] on [1, X] (X [n, K]); `adjusted` corrects for
+    the number of regressors (rank of [1, X] - 1), which inflates the plain R^2 by ~K / n."""
     A = np.column_stack([np.ones(len(y)), X])
-    coef, *_ = np.linalg.lstsq(A, y, rcond=None)
+    coef, _, rank, _ = np.linalg.lstsq(A, y, rcond=None)
     res = y - A @ coef
     tss = np.sum((y - y.mean()) ** 2)
-    return float(1.0 - res @ res / tss) if tss > 0 else np.nan
+    if tss <= 0:
+        return np.nan
+    r2 = 1.0 - float(res @ res) / tss
+    n, k = len(y), int(rank) - 1
+    return 1.0 - (1.0 - r2) * (n - 1) / (n - k - 1) if adjusted else r2
 
 
 def _style_portfolios(styles: np.ndarray) -> np.ndarray:
@@ -226,14 +234,17 @@ def evaluate_risk_model(
         if Xs.shape[1] < n / 3:
             for h in range(H):
                 res.r2.append(cross_sectional_r2(fut[h], Xs))
+                res.r2_adj.append(cross_sectional_r2(fut[h], Xs, adjusted=True))
         else:
             res.r2.append(np.nan)
+            res.r2_adj.append(np.nan)
         res.rebalance_rows.append(t)
     return res
 
 
 METRICS = [
     ("r2", "R2 next day", "{:.4f}"),
+    ("r2_adj", "adj. R2", "{:.4f}"),
     ("bias_random", "bias random", "{:.3f}"),
     ("bias_factor", "bias factor-mim.", "{:.3f}"),
     ("bias_gmv", "bias GMV", "{:.3f}"),
