@@ -1,0 +1,261 @@
+"""Quality bars of the research models (hist, igmtf, add) on synthetic oracle markets.
+
+One market per planted signal (the others switched off), several market seeds. Each (signal,
+seed, model) cell runs the product's walk-forward runner on the market's fixed
+train/valid/test split and scores the test predictions against the realized label and the
+oracle (`benchmarks/quality_synthetic.py`'s scoring). Signals:
+
+- `leadlag`: followers of hidden concept groups earn their leaders' relative return of the day
+  before; hist's predefined concepts are the market's industries (not the hidden groups), so
+  only its hidden-concept module can find them. Bar: hist beats gru by >= 2 SE of the paired
+  daily IC difference on every seed's market and on the days pooled over seeds.
+- `interaction`: industry sign x value; the value field (`$bp`) is among the inputs.
+
+    flock /tmp/seqalpha-heavy.lock .venv/bin/python benchmarks/quality_research_models.py
+    .venv/bin/python benchmarks/quality_research_models.py --table-only
+
+Results: benchmarks/out/research_quality/<signal>_s<seed>__<model>.json (skipped when present
+unless --fresh); markets under benchmarks/out/research_quality/markets/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from quality_synthetic import (
+    _HISTORY,
+    CS_FILL,
+    LABEL_PROCS,
+    HistoryExecutor,
+    _atomic_json,
+    market_config,
+    score_against_oracle,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "benchmarks" / "out" / "research_quality"
+SIGNALS = ("leadlag", "interaction")
+FEATURES = {
+    "leadlag": {"RET": "$close/Ref($close,1)-1"},
+    "interaction": {"RET": "$close/Ref($close,1)-1", "BP": "$bp"},
+}
+BASE = {
+    "input_kind": "daily_seq",
+    "seq_len": 40,
+    "hidden_size": 32,
+    "num_layers": 1,
+    "epochs": 8,
+    "patience": 3,
+    "lr": 2e-3,
+    "threads": 2,
+    "progress": False,
+    "early_stop_metric": "ic",
+}
+MODELS: dict[str, dict[str, Any]] = {
+    "gru": {},
+    "hist": {"concepts": "industry"},  # concept_dir = the market (industry, mktcap fields)
+    "igmtf": {"k_day": 10, "n_neighbor": 10},
+    "add": {"days_per_batch": 4},
+}
+
+
+def ensure_market(signal: str, seed: int, args) -> Path:
+    """The cached market of (signal, seed), generated when absent."""
+    from seqalpha.data.synthetic import generate_market
+
+    cfg = market_config(signal, args.n_stocks, args.n_days, seed, args.strength)
+    path = Path(args.out) / "markets" / f"{signal}_s{seed}"
+    meta = path / "meta.json"
+    if meta.is_file() and json.loads(meta.read_text())["config"] == json.loads(
+        json.dumps(cfg.to_dict())
+    ):
+        return path
+    t0 = time.perf_counter()
+    generate_market(path, cfg, overwrite=path.exists())
+    print(f"[market] {signal} seed {seed}: {time.perf_counter() - t0:.0f}s", flush=True)
+    return path
+
+
+def pipeline_dict(signal: str, model: str, market: Path) -> dict:
+    split = json.loads((market / "meta.json").read_text())["split"]
+    params = {**BASE, **MODELS[model]}
+    if model == "hist":
+        params["concept_dir"] = str(market)
+    # ADD reads raw labels (its market label is the day mean); the others cs-z-scored ones
+    labels = [{"name": "drop_missing_label"}] if model == "add" else LABEL_PROCS
+    return {
+        "data": {"dir": str(market), "universe": "market", "benchmark": "SYN_INDEX"},
+        "features": {"library": "none", "extra": dict(FEATURES[signal])},
+        "labels": {"horizons": [1], "offset": 1, "kind": "raw"},
+        "processors": {"features": CS_FILL, "labels": labels},
+        "model": {"name": model, "params": params},
+        "walkforward": {
+            "schedule": "fixed",
+            "train": split["train"],
+            "valid": split["valid"],
+            "test": split["test"],
+        },
+        "executor": {"kind": "local"},
+        "seeds": [0],
+        "tracking": {"enabled": False},
+    }
+
+
+_INPUTS: dict[str, Any] = {}
+
+
+def run_cell(signal: str, seed: int, model: str, args) -> dict:
+    from seqalpha.config import config_from_dict
+    from seqalpha.train.inputs import build_inputs
+    from seqalpha.train.walkforward import collect_predictions, run_walkforward
+
+    market = ensure_market(signal, seed, args)
+    cfg = config_from_dict(pipeline_dict(signal, model, market), source=f"{signal}/{model}")
+    key = str(market)
+    if key not in _INPUTS:
+        _INPUTS.clear()
+        _INPUTS[key] = build_inputs(cfg.data, cfg.features, cfg.labels)
+    run_dir = Path(args.out) / "runs" / f"{signal}_s{seed}__{model}"
+    _HISTORY.clear()
+    t0 = time.perf_counter()
+    state = run_walkforward(
+        cfg, run_dir, inputs=_INPUTS[key], fresh=True, executor=HistoryExecutor()
+    )
+    preds = collect_predictions(run_dir, state.windows)
+    res = score_against_oracle(preds, pl.read_parquet(market / "oracle.parquet"), signal)
+    hist = next(iter(_HISTORY.values()), None)
+    epoch_s = [h["train_seconds"] for h in hist["history"]] if hist else []
+    res.update(
+        {
+            "signal": signal,
+            "seed": seed,
+            "model": model,
+            "params": cfg.model.params,
+            "best_epoch": hist["best_epoch"] if hist else None,
+            "epoch_seconds": epoch_s,
+            "seconds": round(time.perf_counter() - t0, 1),
+        }
+    )
+    return res
+
+
+def paired(a: dict, b: dict) -> tuple[float, float, int]:
+    """Mean, SE and count of the daily IC difference a - b on their common test days."""
+    da = dict(zip(a["dates"], a["daily_ic"], strict=True))
+    db = dict(zip(b["dates"], b["daily_ic"], strict=True))
+    d = np.array([da[k] - db[k] for k in sorted(set(da) & set(db))])
+    if len(d) < 2:
+        return float("nan"), float("nan"), len(d)
+    return float(d.mean()), float(d.std(ddof=1) / math.sqrt(len(d))), len(d)
+
+
+def print_tables(results: dict[str, dict], seeds: list[int]) -> None:
+    print(
+        f"\n{'signal':12s} {'model':6s} "
+        + " ".join(f"{'IC/oracle s' + str(s):>14s}" for s in seeds)
+        + f" {'mean IC':>8s} {'mean oracle':>11s} {'ratio':>6s} {'leak':>5s} {'s/epoch':>8s}"
+    )
+    for signal in SIGNALS:
+        for model in MODELS:
+            cells = [results.get(f"{signal}_s{s}__{model}") for s in seeds]
+            if not any(cells):
+                continue
+            ratios = [f"{c['ratio']:14.2f}" if c else f"{'-':>14s}" for c in cells]
+            got = [c for c in cells if c]
+            ic = np.mean([c["ic"] for c in got])
+            orc = np.mean([c["oracle_ic"] for c in got])
+            leak = "ok" if all(c["leak_ok"] for c in got) else "LEAK"
+            ep = np.median([s for c in got for s in c["epoch_seconds"]] or [np.nan])
+            print(
+                f"{signal:12s} {model:6s} "
+                + " ".join(ratios)
+                + f" {ic:8.4f} {orc:11.4f} {ic / orc:6.2f} {leak:>5s} {ep:8.1f}"
+            )
+    print("\npaired daily IC difference vs gru (mean, SE = std/sqrt(days)):")
+    for signal in SIGNALS:
+        for model in MODELS:
+            if model == "gru":
+                continue
+            diffs = []
+            for s in seeds:
+                a, b = results.get(f"{signal}_s{s}__{model}"), results.get(f"{signal}_s{s}__gru")
+                if a and b:
+                    m, se, n = paired(a, b)
+                    diffs.append((s, m, se, n, a, b))
+            if not diffs:
+                continue
+            per = "  ".join(f"s{s}: {m:+.4f} ({se:.4f})" for s, m, se, _, _, _ in diffs)
+            # pooled: all seeds' paired daily differences together
+            pooled = np.concatenate(
+                [
+                    np.array(
+                        [
+                            dict(zip(a["dates"], a["daily_ic"], strict=True))[k]
+                            - dict(zip(b["dates"], b["daily_ic"], strict=True))[k]
+                            for k in sorted(set(a["dates"]) & set(b["dates"]))
+                        ]
+                    )
+                    for _, _, _, _, a, b in diffs
+                ]
+            )
+            pm, pse = pooled.mean(), pooled.std(ddof=1) / math.sqrt(len(pooled))
+            verdict = "PASS" if pm > 2 * pse else "FAIL"
+            print(
+                f"  {signal:12s} {model:6s} {per}  pooled {pm:+.4f} ({pse:.4f}) "
+                f"t={pm / pse:5.2f} {verdict if model == 'hist' and signal == 'leadlag' else ''}"
+            )
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", default=str(OUT))
+    ap.add_argument("--n-stocks", type=int, default=300)
+    ap.add_argument("--n-days", type=int, default=750)
+    ap.add_argument("--strength", type=float, default=0.06)
+    ap.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
+    ap.add_argument("--signals", nargs="*", default=list(SIGNALS))
+    ap.add_argument("--models", nargs="*", default=list(MODELS))
+    ap.add_argument("--epochs", type=int, default=BASE["epochs"])
+    ap.add_argument("--seq-len", type=int, default=BASE["seq_len"])
+    ap.add_argument("--threads", type=int, default=BASE["threads"])
+    ap.add_argument("--fresh", action="store_true")
+    ap.add_argument("--table-only", action="store_true")
+    args = ap.parse_args(argv)
+    BASE.update(epochs=args.epochs, seq_len=args.seq_len, threads=args.threads)
+    results: dict[str, dict] = {}
+    for path in Path(args.out).glob("*__*.json"):
+        results[path.stem] = json.loads(path.read_text())
+    if not args.table_only:
+        for signal in args.signals:
+            for seed in args.seeds:
+                for model in args.models:
+                    key = f"{signal}_s{seed}__{model}"
+                    path = Path(args.out) / f"{key}.json"
+                    if path.exists() and not args.fresh:
+                        continue
+                    print(f"[cell] {key} ...", flush=True)
+                    res = run_cell(signal, seed, model, args)
+                    _atomic_json(res, path)
+                    results[key] = res
+                    print(
+                        f"[cell] {key}: IC {res['ic']:.4f} oracle {res['oracle_ic']:.4f} "
+                        f"ratio {res['ratio']:.2f} best epoch {res['best_epoch']} "
+                        f"({res['seconds']:.0f}s)",
+                        flush=True,
+                    )
+    print_tables(results, args.seeds)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
