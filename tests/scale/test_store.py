@@ -204,3 +204,28 @@ def test_intraday_features_by_chunks_of_days_equal_the_in_memory_ones(tmp_path):
     np.testing.assert_array_equal(store.instruments, bars.instruments[order])
     np.testing.assert_array_equal(store.to_array(), x[:, order])
     assert np.isfinite(x).any()
+
+
+def test_lgbm_from_the_store_samples_the_same_bin_rows_above_lightgbms_sample_count(tmp_path):
+    """More rows than LightGBM's bin_construct_sample_cnt (200,000): the bins come from a
+    sample of rows, which must be the same rows from the store as from an array."""
+    from seqalpha.dataset.core import SampleSet
+    from seqalpha.models.registry import create_model
+
+    T, N, F = 70, 3000, 3
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(T, N, F)).astype(np.float32)
+    x[rng.random(x.shape) < 0.05] = np.nan
+    y = (np.nan_to_num(x[:, :, :1]) * 0.2 + rng.normal(size=(T, N, 1))).astype(np.float32)
+    dates = np.arange("2021-01-01", T, dtype="datetime64[D]")
+    inst = np.array([f"S{i}" for i in range(N)])
+    store = FeatureStore.create(tmp_path / "s", dates, inst, ["a", "b", "c"])
+    for k in range(F):
+        store.write(k, x[:, :, k])
+    scores = []
+    for feats in (x, store):
+        data = SampleSet(dates, inst, feats, None, y, np.ones((T, N), bool), (0, T))
+        model = create_model("lgbm", n_estimators=5, num_leaves=15, num_threads=1, seed=3)
+        model.fit(data)
+        scores.append(model.predict(data.with_rows(60, 70)))
+    np.testing.assert_array_equal(scores[1], scores[0])

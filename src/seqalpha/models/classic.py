@@ -99,6 +99,22 @@ class StoreRows:
         return self._rows[self.i[idx]].astype(np.float64)  # LightGBM samples in float64
 
 
+def lgb_data_seed(seed: int) -> int:
+    """The `data_random_seed` LightGBM derives from `seed` (its Random(seed).NextShort(0, 32767),
+    config.cpp): the seed of the rows it samples to build the feature bins."""
+    x = (214013 * (int(seed) & 0xFFFFFFFF) + 2531011) & 0xFFFFFFFF
+    return ((x >> 16) & 0x7FFF) % 32767
+
+
+def sequence_params(params: dict[str, Any]) -> dict[str, Any]:
+    """Dataset params for a `Sequence`: LightGBM's Python side samples the bin rows itself with
+    the Dataset's own params, which drop `seed`; the derived `data_random_seed` makes it sample
+    the rows the C++ side samples from an array (the same bins, the same model)."""
+    if "seed" in params and "data_random_seed" not in params:
+        return {**params, "data_random_seed": lgb_data_seed(params["seed"])}
+    return params
+
+
 def _register_sequence() -> None:
     """Make StoreRows a virtual subclass of lightgbm.Sequence (lightgbm is imported lazily)."""
     base = _lgb_sequence_base()
@@ -213,9 +229,7 @@ class LGBMModel(Model):
             y = np.ascontiguousarray(data.known_labels()[t, i, self.params["label_col"]])
             rows = StoreRows(data.features, t, i)
             w = row_weights(data, (t, i))
-            ds = lgb.Dataset(
-                rows, y, weight=w, reference=reference, params=params, free_raw_data=True
-            )
+            ds = lgb.Dataset(rows, y, weight=w, reference=reference, params=sequence_params(params))
             return ds.construct()
         X, y, idx = _xy(data, self.params["label_col"], True, False)
         if len(y) == 0:
