@@ -1,0 +1,296 @@
+"""HIST, IGMTF and ADD on Alpha360, CSI300 DEV split: seqalpha's `hist`, `igmtf`, `add` vs
+pyqlib 0.9.7's own `HIST`, `IGMTF`, `ADD`, same data, same split, same benchmark run. Prints test
+IC / Rank IC (SE), the paired daily IC difference and the per-epoch training time ratio, per
+model seed; the mean and spread over seeds.
+
+Sides (each cell a fresh process; heavy: run the script under `flock /tmp/seqalpha-heavy.lock`):
+- `qlib`: DRIVER (run by the pyqlib venv's python) with the settings of Qlib's benchmark yamls
+  (Alpha360, RobustZScoreNorm + Fillna on features, DropnaLabel + CSRankNorm on the label; d_feat
+  6: this store has no $vwap, so the VWAP columns are all 0 after Fillna), `n_epochs` cut to
+  `--epochs` with `early_stop` = `--epochs` on both sides, no pretrained encoder (`model_path`
+  None on both sides: seqalpha has none), 2 threads. pyqlib's HIST needs `stock2concept` [stocks,
+  concepts] and `stock_index` {code: row}: built here from the same Shenwan files, a static
+  matrix (pyqlib's HIST has no time axis): the level-1 industry (SW2021 names) in force on the
+  last training day, each member's weight its market cap that day. pyqlib maps a stock missing
+  from `stock_index` to row 733 (hard-coded): that row is left empty. Per-epoch time = its
+  `train_epoch` (wrapped and timed).
+- `seqalpha`: the example configs `examples/csi300_{hist,igmtf,add}_alpha360.yaml` with the same
+  epoch count, run in-process through the walk-forward runner; per-epoch time = the loop's
+  `train_seconds`.
+
+Both sides' IC families come from one function over the saved (datetime, instrument, score,
+label) rows, label = the raw `Ref($close,-2)/Ref($close,-1)-1`.
+
+Results: benchmarks/out/research_models/<tag>__<model>__<side>__s<seed>/ (git-ignored).
+
+  flock /tmp/seqalpha-heavy.lock .venv/bin/python benchmarks/bench_research_models.py \
+      --models hist --seeds 0 1 2 --epochs 3
+  .venv/bin/python benchmarks/bench_research_models.py --table-only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+OUT = HERE / "out" / "research_models"
+QLIB_PY = HERE / ".qlib-venv" / "bin" / "python"
+DATA = Path(os.environ.get("SEQALPHA_CSI300", REPO.parent / "shared" / "data" / "cn_csi300"))
+META = DATA.parent / "cn_meta"
+TRAIN_END = "2018-12-31"
+MODELS = ("hist", "igmtf", "add")
+sys.path.insert(0, str(HERE))
+from bench_research_tabular import daily_ic, read_predictions, run_logged, summary  # noqa: E402
+
+DRIVER = r'''"""pyqlib 0.9.7 HIST / IGMTF / ADD on Alpha360, DEV split (bench_research_models.py).
+
+python driver.py MODEL DATA_DIR OUT_DIR SEED EPOCHS [STOCK2CONCEPT STOCK_INDEX]
+"""
+
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+import numpy as np
+import pandas as pd
+import torch
+
+TRAIN = ("2010-01-01", "2018-12-31")
+VALID = ("2019-01-01", "2020-12-31")
+TEST = ("2021-01-01", "2022-12-30")
+# examples/benchmarks/{HIST,IGMTF,ADD}/workflow_config_*_Alpha360.yaml of Qlib
+KWARGS = {
+    "hist": dict(d_feat=6, hidden_size=64, num_layers=2, dropout=0.0, lr=1e-4, metric="ic",
+                 loss="mse", base_model="LSTM", GPU=-1),
+    "igmtf": dict(d_feat=6, hidden_size=64, num_layers=2, dropout=0.0, lr=1e-4, metric="ic",
+                  loss="mse", base_model="GRU", GPU=-1),
+    "add": dict(d_feat=6, hidden_size=64, num_layers=2, dropout=0.1, dec_dropout=0.0, lr=1e-3,
+                metric="ic", batch_size=5000, base_model="GRU", gamma=0.1, gamma_clip=0.4,
+                optimizer="adam", mu=0.2, GPU=-1),
+}
+
+
+def main():
+    name, data, out, seed, epochs = sys.argv[1:6]
+    seed, epochs = int(seed), int(epochs)
+    torch.set_num_threads(2)
+    import qlib
+    from qlib.constant import REG_CN
+    from qlib.contrib.data.handler import Alpha360
+    from qlib.data.dataset import DatasetH
+
+    qlib.init(provider_uri=data, region=REG_CN, kernels=2)
+    times = {}
+    t0 = time.perf_counter()
+    proc = {"fields_group": "feature"}
+    handler = Alpha360(
+        instruments="csi300", start_time=TRAIN[0], end_time=TEST[1],
+        fit_start_time=TRAIN[0], fit_end_time=TRAIN[1],
+        infer_processors=[{"class": "RobustZScoreNorm", "kwargs": {**proc, "clip_outlier": True}},
+                          {"class": "Fillna", "kwargs": proc}],
+        learn_processors=[{"class": "DropnaLabel"},
+                          {"class": "CSRankNorm", "kwargs": {"fields_group": "label"}}],
+    )
+    dataset = DatasetH(handler, segments={"train": TRAIN, "valid": VALID, "test": TEST})
+    times["handler"] = time.perf_counter() - t0
+    kw = dict(KWARGS[name], n_epochs=epochs, early_stop=epochs, seed=seed)
+    if name == "hist":
+        from qlib.contrib.model.pytorch_hist import HIST as Model
+        kw.update(stock2concept=sys.argv[6], stock_index=sys.argv[7])
+    elif name == "igmtf":
+        from qlib.contrib.model.pytorch_igmtf import IGMTF as Model
+    else:
+        from qlib.contrib.model.pytorch_add import ADD as Model
+    np.random.seed(seed)
+    model = Model(**kw)
+    epoch_s = []
+    inner = model.train_epoch
+
+    def timed(*a, **k):
+        t = time.perf_counter()
+        try:
+            return inner(*a, **k)
+        finally:
+            epoch_s.append(time.perf_counter() - t)
+            print(f"EPOCH {len(epoch_s)} train {epoch_s[-1]:.1f}s", flush=True)
+
+    model.train_epoch = timed
+    t0 = time.perf_counter()
+    model.fit(dataset)
+    times["fit"] = time.perf_counter() - t0
+    times["epochs"] = epoch_s
+    pred = model.predict(dataset, segment="test")
+    label = dataset.prepare("test", col_set="label", data_key="raw").iloc[:, 0]
+    df = pd.DataFrame({"score": pred, "label": label.reindex(pred.index)}).reset_index()
+    df["instrument"] = df["instrument"].astype(str)
+    df.to_parquet(os.path.join(out, "predictions.parquet"), index=False)
+    print("QLIB_RESULT " + json.dumps({"times": times}), flush=True)
+
+
+main()
+'''
+
+UNKNOWN_ROW = 733  # pyqlib's HIST sends stocks missing from stock_index to this row
+
+
+def hist_concept_files(out: Path) -> tuple[Path, Path]:
+    """pyqlib's stock2concept.npy and stock_index.npy from the point-in-time Shenwan files, as of
+    the last training day (pyqlib's matrix is static): one-hot industry x market cap."""
+    from seqalpha.data.reference import load_industry, load_market_cap
+
+    codes = sorted(
+        line.split("\t")[0].upper()
+        for line in (DATA / "instruments" / "all.txt").read_text().splitlines()
+        if line.strip()
+    )
+    day = np.array([np.datetime64(TRAIN_END, "D")])
+    cal = np.array((DATA / "calendars" / "day.txt").read_text().split(), dtype="datetime64[D]")
+    day = cal[cal <= day[0]][-1:]  # the last trading day of the training range
+    ind, names = load_industry(META, day, np.array(codes), "l1", "sw2021")
+    cap = load_market_cap(META, DATA, dates=day, instruments=np.array(codes))
+    rows = [r for r in range(len(codes) + 1) if r != UNKNOWN_ROW][: len(codes)]
+    mat = np.zeros((max(rows) + 1, len(names)), dtype=np.float32)
+    for code_i, row in enumerate(rows):
+        k, c = ind[0, code_i], cap[0, code_i]
+        if k >= 0:
+            mat[row, k] = c / 1e10 if np.isfinite(c) and c > 0 else 1.0
+    out.mkdir(parents=True, exist_ok=True)
+    s2c, idx = out / "stock2concept.npy", out / "stock_index.npy"
+    np.save(s2c, mat)
+    np.save(idx, dict(zip(codes, rows, strict=True)), allow_pickle=True)
+    return s2c, idx
+
+
+def run_qlib(model: str, cell: Path, seed: int, epochs: int) -> dict:
+    driver = OUT / "qlib_research_driver.py"
+    driver.write_text(DRIVER)
+    cell.mkdir(parents=True, exist_ok=True)
+    cmd = [str(QLIB_PY), str(driver), model, str(DATA), str(cell), str(seed), str(epochs)]
+    if model == "hist":
+        cmd += [str(p) for p in hist_concept_files(OUT / "hist_concepts")]
+    code, wall, lines = run_logged(cmd, cell / "log.txt")
+    if code != 0:
+        raise SystemExit(f"qlib {model} failed (exit {code}); see {cell / 'log.txt'}")
+    res = next(json.loads(x[len("QLIB_RESULT ") :]) for x in lines if x.startswith("QLIB_RESULT"))
+    return {
+        "wall": wall,
+        "fit_seconds": res["times"]["fit"],
+        "epoch_seconds": res["times"]["epochs"],
+    }
+
+
+def run_seqalpha(model: str, cell: Path, seed: int, epochs: int) -> dict:
+    """The example config through the walk-forward runner, per-epoch train seconds kept."""
+    import quality_synthetic as qs
+
+    from seqalpha.registries import load_checked_config
+    from seqalpha.train.walkforward import collect_predictions, run_walkforward
+
+    config = REPO / "examples" / f"csi300_{model}_alpha360.yaml"
+    sets = [f"seeds=[{seed}]", f"model.params.epochs={epochs}", f"model.params.patience={epochs}"]
+    sets += ["tracking.enabled=false", "model.params.threads=2", "model.params.progress=false"]
+    if model == "hist":
+        sets.append(f"model.params.concept_dir={DATA}")
+    cfg = load_checked_config(config, sets, data_dir=DATA)
+    qs._HISTORY.clear()
+    t0 = time.perf_counter()
+    state = run_walkforward(cfg, cell / "run", fresh=True, executor=qs.HistoryExecutor())
+    wall = time.perf_counter() - t0
+    preds = collect_predictions(cell / "run", state.windows)
+    preds.write_parquet(cell / "predictions.parquet")
+    hist = next(iter(qs._HISTORY.values()))
+    return {
+        "wall": wall,
+        "fit_seconds": state.seconds,
+        "epoch_seconds": [h["train_seconds"] for h in hist["history"]],
+        "best_epoch": hist["best_epoch"],
+    }
+
+
+def cell_dir(tag: str, model: str, side: str, seed: int) -> Path:
+    return OUT / f"{tag}__{model}__{side}__s{seed}"
+
+
+def table(tag: str, models: list[str], seeds: list[int]) -> None:
+    print(f"Alpha360, CSI300 DEV test 2021-2022 (tag {tag}); epoch s = median train seconds")
+    print("| model | side | seed | IC (SE) | Rank IC (SE) | days | epoch s |")
+    print("|---|---|---|---|---|---|---|")
+    for model in models:
+        per: dict[str, list] = {"seqalpha": [], "qlib": []}
+        for seed in seeds:
+            ics = {}
+            for side in ("seqalpha", "qlib"):
+                cell = cell_dir(tag, model, side, seed)
+                if not (cell / "result.json").exists():
+                    continue
+                res = json.loads((cell / "result.json").read_text())
+                ic = daily_ic(read_predictions(cell / "predictions.parquet"))
+                s = summary(ic)
+                ics[side] = (ic, res)
+                ep = float(np.median(res["epoch_seconds"]))
+                per[side].append((s["ic"], s["rank_ic"], ep))
+                print(
+                    f"| {model} | {side} | {seed} | {s['ic']:.4f} ({s['ic_se']:.4f}) | "
+                    f"{s['rank_ic']:.4f} ({s['rank_ic_se']:.4f}) | {int(s['days'])} | {ep:.1f} |"
+                )
+            if len(ics) == 2:
+                j = ics["seqalpha"][0].join(ics["qlib"][0], on="datetime", suffix="_q")
+                d = (j["ic"] - j["ic_q"]).drop_nulls().drop_nans().to_numpy()
+                r = np.median(ics["qlib"][1]["epoch_seconds"]) / np.median(
+                    ics["seqalpha"][1]["epoch_seconds"]
+                )
+                print(
+                    f"  {model} seed {seed}: paired daily IC seqalpha - qlib {d.mean():+.4f} "
+                    f"(SE {d.std(ddof=1) / np.sqrt(len(d)):.4f}); epoch time qlib/seqalpha "
+                    f"{r:.2f}x"
+                )
+        for side, vals in per.items():
+            if len(vals) > 1:
+                a = np.array(vals)
+                print(
+                    f"  {model} {side} over {len(a)} seeds: IC {a[:, 0].mean():.4f} "
+                    f"(sd {a[:, 0].std(ddof=1):.4f}), Rank IC {a[:, 1].mean():.4f} "
+                    f"(sd {a[:, 1].std(ddof=1):.4f})"
+                )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--tag", default="dev")
+    ap.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    ap.add_argument("--sides", nargs="+", default=["seqalpha", "qlib"])
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--table-only", action="store_true")
+    ap.add_argument("--redo", action="store_true")
+    args = ap.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    if not args.table_only:
+        for model in args.models:
+            for seed in args.seeds:
+                for side in args.sides:  # interleaved: both sides of a seed back to back
+                    cell = cell_dir(args.tag, model, side, seed)
+                    if (cell / "result.json").exists() and not args.redo:
+                        continue
+                    print(f"running {model} {side} seed {seed}", file=sys.stderr, flush=True)
+                    cell.mkdir(parents=True, exist_ok=True)
+                    run = run_qlib if side == "qlib" else run_seqalpha
+                    res = run(model, cell, seed, args.epochs)
+                    res.update(epochs=args.epochs, finished=time.strftime("%Y-%m-%d %H:%M UTC"))
+                    (cell / "result.json").write_text(json.dumps(res, indent=2))
+    table(args.tag, args.models, args.seeds)
+
+
+if __name__ == "__main__":
+    main()
