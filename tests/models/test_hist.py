@@ -171,3 +171,25 @@ def test_without_concepts_the_hidden_module_still_trains(data):
     model = create_model("hist", **{**FAST, "epochs": 2}, concepts="none")
     model.fit(data, data.with_rows(*VALID))
     assert np.isfinite(model.predict(data.with_rows(*TEST))).all()
+
+
+def test_real_shenwan_industry_is_the_one_in_force_on_each_date(csi300_dir, meta_dir):
+    """SH600000 is 440101 until 2014-02-20, 480101 from 2014-02-21, 480301 from 2021-07-30."""
+    from seqalpha.data.reference import industry_names
+
+    dates = np.array(["2014-02-20", "2014-02-21", "2021-07-29", "2021-07-30"], "datetime64[D]")
+    inst = np.array(["SH600000", "SZ000001"])
+    data = SampleSet(
+        dates, inst, np.zeros((4, 2, 1), np.float32), None, None, np.ones((4, 2), bool), (0, 4)
+    )
+    model = create_model(
+        "hist",
+        concept_dir=str(csi300_dir),
+        meta_dir=str(meta_dir),
+        industry_level="l3",
+        taxonomy="asis",
+    )
+    code, w = model.concept_arrays(data)
+    names = industry_names(meta_dir, "l3", "asis")
+    assert [names[c] for c in code[:, 0]] == ["440101", "480101", "480101", "480301"]
+    assert np.isfinite(w).all() and (w > 0).all()
