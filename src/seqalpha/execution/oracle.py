@@ -60,10 +60,11 @@ def oracle_schedule(
     return q * scale[:, None]
 
 
-def oracle_from(sess: Session, see_prices: bool = True) -> np.ndarray:
+def oracle_from(sess: Session, see_prices: bool = True, impact_scale: float = 1.0) -> np.ndarray:
     """The oracle plan [M, B] for the session's remainder from its current bar on (0 before).
     `see_prices=False`: a teacher that sees the future volumes (and blocked bars) but prices every
-    future bar at the last known one; its plan is then VWAP on the realized volumes."""
+    future bar at the last known one; its plan is then VWAP on the realized volumes.
+    `impact_scale` > 1 plans as if impact were larger: a smoother, more imitable schedule."""
     o, (M, B), b = sess.orders, sess.bars.shape, sess.b
     bars = np.arange(b, B)
     allowed = (bars >= o.start[:, None]) & (bars < o.end[:, None]) & ~sess.blocked[:, b:]
@@ -77,7 +78,7 @@ def oracle_from(sess: Session, see_prices: bool = True) -> np.ndarray:
         allowed,
         o.side,
         sess.remaining,
-        sess.params.impact,
+        sess.params.impact * impact_scale,
         sess.params.participation,
     )
     return plan
@@ -100,10 +101,13 @@ class Oracle:
         return self.plan[:, past.b]
 
 
-def teacher_actions(sess: Session, step_bars: int, see_prices: bool = True) -> np.ndarray:
+def teacher_actions(
+    sess: Session, step_bars: int, see_prices: bool = True, impact_scale: float = 1.0
+) -> np.ndarray:
     """The oracle's next `step_bars` bars of child, as the nearest multiple of the TWAP pace [M]
     (`see_prices=False`: the teacher that sees future volumes only, see `oracle_from`)."""
-    plan = oracle_from(sess, see_prices)[:, sess.b : sess.b + step_bars].sum(axis=1) / step_bars
+    plan = oracle_from(sess, see_prices, impact_scale)[:, sess.b : sess.b + step_bars]
+    plan = plan.sum(axis=1) / step_bars
     left = np.maximum(sess.orders.end - sess.b, 1)
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = plan / (sess.remaining / left)
@@ -111,13 +115,18 @@ def teacher_actions(sess: Session, step_bars: int, see_prices: bool = True) -> n
 
 
 def run_teacher(
-    orders: Orders, bars: OrderBars, params: SimParams, step_bars: int, see_prices: bool = True
+    orders: Orders,
+    bars: OrderBars,
+    params: SimParams,
+    step_bars: int,
+    see_prices: bool = True,
+    impact_scale: float = 1.0,
 ) -> Fills:
     """The teacher on the student's action grid (it reads the future: an upper bound)."""
     sess = Session(orders, bars, params)
 
     def act(_: np.ndarray) -> np.ndarray:
-        return ACTIONS[teacher_actions(sess, step_bars, see_prices)]
+        return ACTIONS[teacher_actions(sess, step_bars, see_prices, impact_scale)]
 
     teacher = LearnedPolicy(act, step_bars)
     return run_session(sess, teacher)

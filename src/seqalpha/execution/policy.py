@@ -16,7 +16,7 @@ import numpy as np
 from seqalpha.execution.simulator import Past
 
 ACTIONS = np.array([0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0])
-N_FEATURES = 9
+N_FEATURES = 10
 
 
 def _log_ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -26,7 +26,11 @@ def _log_ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def student_features(past: Past, step_bars: int) -> np.ndarray:
     """Observation [M, N_FEATURES] before bar `past.b`, built from `past` only (bars before b,
-    the order and its fills, and previous days' curve/volume/volatility); clipped to [-5, 5]."""
+    the day's auction open, the order and its fills, previous days' curve/volume/volatility):
+    time and quantity left, lag behind TWAP, price moves in units of daily volatility signed by
+    the order's side (a buy and a sell mirror each other), volume
+    intensity, the curve's share of the next step, the participation needed, the overnight gap.
+    Clipped to [-5, 5]."""
     b, o, bars = past.b, past.orders, past.bars
     M, B = past.curve.shape
     Q = o.quantity
@@ -34,15 +38,16 @@ def student_features(past: Past, step_bars: int) -> np.ndarray:
     rows = np.arange(M)
     close = bars.close  # [M, b]
 
-    def close_at(j: np.ndarray) -> np.ndarray:  # close of bar j < b, prev_close for j < 0
+    def close_at(j: np.ndarray) -> np.ndarray:  # close of bar j < b; the day's open before
         if b == 0:
-            return past.prev_close.copy()
+            return past.day_open.copy()
         jj = np.clip(j, 0, b - 1)
-        return np.where(j >= 0, close[rows, jj], past.prev_close)
+        return np.where(j >= 0, close[rows, jj], past.day_open)
 
     last = close_at(np.full(M, b - 1))
     ref = close_at(o.start - 1)
     recent = close_at(np.full(M, b - 1 - step_bars))
+    side = o.side  # price moves are signed for the order: > 0 = the price moved against it
     sigma = np.where(np.isfinite(bars.sigma) & (bars.sigma > 0), bars.sigma, 0.02)
     vol = bars.volume
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -66,12 +71,13 @@ def student_features(past: Past, step_bars: int) -> np.ndarray:
             (b - o.start) / span,
             past.remaining / Q,
             past.remaining / Q - np.clip(o.end - b, 0, None) / span,
-            _log_ratio(last, ref) / sigma,
-            _log_ratio(last, recent) / sigma,
-            _log_ratio(last, vwap_today) / sigma,
+            side * _log_ratio(last, ref) / sigma,
+            side * _log_ratio(last, recent) / sigma,
+            side * _log_ratio(last, vwap_today) / sigma,
             log_intensity,
             curve_next / curve_left * steps_left - 1.0,
             log_need,
+            side * _log_ratio(past.day_open, past.prev_close) / sigma,  # the overnight gap
         ],
         axis=1,
     )

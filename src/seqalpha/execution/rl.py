@@ -58,9 +58,10 @@ class ExecutionEnv(gym.Env):
         penalty_bps: float = 50.0,
         seed: int = 0,
         see_prices: bool = True,
+        impact_scale: float = 1.0,
     ):
         self.orders, self.bars, self.params = orders, bars, params
-        self.see_prices = see_prices
+        self.see_prices, self.impact_scale = see_prices, impact_scale
         self.step_bars, self.penalty = int(step_bars), float(penalty_bps)
         self.ref = twap_prices(orders, bars, params)
         self.pool = np.flatnonzero(np.isfinite(self.ref))
@@ -72,7 +73,7 @@ class ExecutionEnv(gym.Env):
 
     def _obs(self) -> np.ndarray:
         obs = student_features(self.sess.past(), self.step_bars)[0]
-        teach = teacher_actions(self.sess, self.step_bars, self.see_prices)
+        teach = teacher_actions(self.sess, self.step_bars, self.see_prices, self.impact_scale)
         self.log.append((obs, int(teach[0])))
         return obs
 
@@ -165,6 +166,7 @@ def dagger_data(
     beta: float,
     seed: int,
     see_prices: bool = True,
+    impact_scale: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(student obs, teacher action) at every decision of a batch run where each decision follows
     the teacher with probability `beta`, else the student."""
@@ -174,7 +176,7 @@ def dagger_data(
     xs, ys = [], []
 
     def act(obs: np.ndarray) -> np.ndarray:
-        teach = teacher_actions(sess, step_bars, see_prices)
+        teach = teacher_actions(sess, step_bars, see_prices, impact_scale)
         o = sess.orders
         decide = (
             (sess.b >= o.start)
@@ -221,6 +223,7 @@ class DistillConfig:
     first trains the critic alone for `critic_warmup` steps (the BC actor is kept)."""
 
     teacher: str = "oracle"
+    teacher_impact: float = 1.0  # the teacher plans with impact x this (smoother when > 1)
     step_bars: int = 1
     dagger_rounds: int = 4
     bc_epochs: int = 5
@@ -264,7 +267,13 @@ def distill(
 
     def make(k: int) -> Callable[[], ExecutionEnv]:
         return lambda: ExecutionEnv(
-            orders, bars, params, cfg.step_bars, seed=cfg.seed * 100 + k, see_prices=see
+            orders,
+            bars,
+            params,
+            cfg.step_bars,
+            seed=cfg.seed * 100 + k,
+            see_prices=see,
+            impact_scale=cfg.teacher_impact,
         )
 
     venv = DummyVecEnv([make(k) for k in range(cfg.n_envs)])
@@ -275,7 +284,15 @@ def distill(
     for r in range(cfg.dagger_rounds):
         beta = 1.0 - r / max(cfg.dagger_rounds, 1)
         x, y = dagger_data(
-            model.policy, orders, bars, params, cfg.step_bars, beta, cfg.seed + r, see
+            model.policy,
+            orders,
+            bars,
+            params,
+            cfg.step_bars,
+            beta,
+            cfg.seed + r,
+            see,
+            cfg.teacher_impact,
         )
         xs.append(x)
         ys.append(y)
@@ -283,7 +300,17 @@ def distill(
             model.policy, np.concatenate(xs), np.concatenate(ys), cfg.bc_epochs, seed=cfg.seed + r
         )
     if cfg.ppo_steps > 0:
+        finetune(model, cfg)
+    return model, info
+
+
+def finetune(model: PPO, cfg: DistillConfig) -> PPO:
+    """PPO on the model's environments for `cfg.ppo_steps`, the critic alone first, with a
+    cross-entropy step toward the teacher's actions after each rollout."""
+    venv = model.get_env()
+    if venv is not None:
         venv.env_method("pop_log")
+    if cfg.ppo_steps > 0:
         actor = [
             *model.policy.mlp_extractor.policy_net.parameters(),
             *model.policy.action_net.parameters(),
@@ -298,13 +325,20 @@ def distill(
         if cfg.ppo_steps > warm:
             callback = _DistillCallback(cfg.ppo_bc_epochs)
             model.learn(cfg.ppo_steps - warm, callback=callback, reset_num_timesteps=False)
-    return model, info
+    return model
 
 
 def save_student(model: PPO | ActorCriticPolicy, path: str | Path) -> None:
     """The student's weights as tensors (loaded back with weights_only=True)."""
     policy = model.policy if isinstance(model, PPO) else model
     torch.save(policy.state_dict(), Path(path))
+
+
+def snapshot(policy: ActorCriticPolicy) -> ActorCriticPolicy:
+    """A frozen copy of a student network (its weights now)."""
+    copy = ActorCriticPolicy(OBS_SPACE, ACT_SPACE, lambda _: 0.0)
+    copy.load_state_dict({k: v.detach().clone() for k, v in policy.state_dict().items()})
+    return copy.eval()
 
 
 def load_student(path: str | Path) -> ActorCriticPolicy:

@@ -75,14 +75,16 @@ class Orders:
 
 @dataclass(frozen=True)
 class Past:
-    """What a strategy may see before trading bar `b`: the bars before b `[M, b]`, the order and
-    its fills so far, and the past-only volume curve forecast [M, B]."""
+    """What a strategy may see before trading bar `b`: the bars before b `[M, b]`, the day's
+    opening auction price (published before the continuous session), the order and its fills so
+    far, and the past-only volume curve forecast [M, B]."""
 
     b: int
     orders: Orders
     bars: OrderBars  # columns 0..b-1 only
     curve: np.ndarray
     prev_close: np.ndarray
+    day_open: np.ndarray  # [M] the open of bar 0
     filled: np.ndarray
     remaining: np.ndarray
     fill_value: np.ndarray  # sum of child * fill price so far [M]
@@ -178,6 +180,7 @@ class Session:
             self.bars.before(self.b),
             self.bars.curve,
             self.bars.prev_close,
+            self.bars.open[:, 0],
             self.filled.copy(),
             self.remaining,
             self.fill_value.copy(),
