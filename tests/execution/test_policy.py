@@ -178,3 +178,13 @@ def test_tiny_distillation_runs_and_the_student_round_trips(tmp_path):
     assert ((after >= ACTIONS.min()) & (after <= ACTIONS.max())).all()
     fills = simulate(orders, bars, LearnedPolicy(policy_act(model.policy), 2), params)
     assert fills.fill_rate.min() > 0
+    # the registered 'learned' strategy loads the saved student (tensors only)
+    from seqalpha.execution import make_strategy
+
+    again = simulate(
+        orders,
+        bars,
+        make_strategy("learned", policy=str(tmp_path / "student.pt"), step_bars=2),
+        params,
+    )
+    np.testing.assert_allclose(again.qty, fills.qty, rtol=1e-5)
