@@ -26,7 +26,7 @@ from seqalpha.config.schema import ENSEMBLE_OVERRIDES, EnsembleMember
 from seqalpha.errors import ConfigError
 from seqalpha.execution import make_strategy
 from seqalpha.features import LIBRARIES, check_feature_specs
-from seqalpha.features.beta_quantile import check_extra_libraries
+from seqalpha.features.beta_quantile import check_extra_libraries, run_feature_names
 from seqalpha.features.processors import PROCESSORS
 from seqalpha.labels import LABEL_KINDS
 from seqalpha.models import MODELS
@@ -74,7 +74,7 @@ def check_components(cfg: PipelineConfig) -> None:
             f"model.params: {cfg.model.name!r} rejects {sorted(cfg.model.params)} ({exc})"
         ) from None
     _check_features(cfg, getattr(model, "input_kind", "tabular"))
-    check_selection(selection_spec(cfg.selection), type(model))
+    check_selection(selection_spec(cfg.selection), type(model), run_feature_names(cfg.features))
     for group in ("features", "labels"):
         for i, spec in enumerate(getattr(cfg.processors, group)):
             if spec.name not in PROCESSORS:

@@ -147,3 +147,16 @@ def test_weights_need_a_model_that_takes_them():
         check_components(cfg)
     ok = cfg.model_copy(update={"selection": SelectionConfig(method="similar")})
     check_components(ok)  # dropping rows works with any model
+
+
+def test_a_trait_must_name_a_feature_of_the_run():
+    raw = {
+        "features": {"library": "alpha158"},
+        "model": {"name": "linear"},
+        "walkforward": {"schedule": "rolling"},
+        "selection": {"traits": [{"feature": "NOPE"}]},
+    }
+    with pytest.raises(ConfigError, match=r"selection\.traits\.0\.feature: 'NOPE'"):
+        check_components(config_from_dict(raw))
+    raw["selection"] = {"traits": [{"feature": "STD20", "high": 0.5}]}  # an Alpha158 feature
+    check_components(config_from_dict(raw))

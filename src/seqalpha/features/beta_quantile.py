@@ -178,6 +178,22 @@ def library_block(
     return names, np.stack([p.fields.pop(n) for n in names], axis=-1).astype(np.float32)
 
 
+def run_feature_names(f) -> set[str] | None:
+    """Names of the daily features a FeaturesConfig computes (library, extra expressions, extra
+    libraries), or None when they are only known from the data (the intraday library)."""
+    from seqalpha.features.specs import library_feature_names
+
+    if f.library == "intraday":
+        return None
+    names = set(library_feature_names(f.library)) | set(f.extra)
+    for lib in f.extra_libraries:
+        if lib == LIBRARY:
+            names |= set(beta_quantile_names(f.beta.windows))
+        elif lib in EXTRA_LIBRARIES:
+            names |= set(library_feature_names(lib))
+    return names
+
+
 def check_extra_libraries(library: str, extra_libraries, extra_names=(), windows=WINDOWS) -> None:
     """ConfigError for an unknown or repeated library in `features.extra_libraries`, or one
     whose feature names clash with `library` or the extra expressions."""
