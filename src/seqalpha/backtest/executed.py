@@ -84,7 +84,9 @@ def backtest_executed(
         tr = result.trades
         t = np.searchsorted(dates, tr["datetime"].cast(pl.Date).to_numpy().astype("datetime64[D]"))
         i = np.array([col[c] for c in tr["instrument"].to_list()], dtype=np.int64)
-        new = np.array([(a, b) not in done for a, b in zip(t, i, strict=True)], dtype=bool)
+        sides = tr["side"].to_list()
+        keys = zip(t.tolist(), i.tolist(), sides, strict=True)
+        new = np.array([k not in done for k in keys], dtype=bool)
         if not new.any():
             break
         sub = tr.filter(pl.Series(new))
@@ -101,7 +103,7 @@ def backtest_executed(
         can_buy[t[~ok & (side > 0)], i[~ok & (side > 0)]] = False
         can_sell[t[~ok & (side < 0)], i[~ok & (side < 0)]] = False
         for k in range(len(t)):
-            done[(int(t[k]), int(i[k]))] = {
+            done[(int(t[k]), int(i[k]), "buy" if side[k] > 0 else "sell")] = {
                 "quantity": orders.quantity[k],
                 "filled": fills.filled[k],
                 "avg_price": avg[k],
@@ -119,8 +121,9 @@ def _table(trades: pl.DataFrame, done: dict, dates: np.ndarray, col: dict) -> pl
     rows = []
     missing = 0
     t = np.searchsorted(dates, trades["datetime"].cast(pl.Date).to_numpy().astype("datetime64[D]"))
+    sides = trades["side"].to_list()
     for k, (inst, day) in enumerate(zip(trades["instrument"].to_list(), t, strict=True)):
-        rec = done.get((int(day), col[inst]))
+        rec = done.get((int(day), col[inst], sides[k]))
         if rec is None:
             missing += 1
             continue
