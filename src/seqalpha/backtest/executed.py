@@ -78,7 +78,7 @@ def backtest_executed(
     dates = market.dates.astype("datetime64[D]")
     price, can_buy, can_sell = market.price.copy(), market.can_buy.copy(), market.can_sell.copy()
     day_close = _day_close(bars)
-    done: dict[tuple[int, int], dict] = {}
+    done: dict[tuple[int, int, str], dict] = {}
     result = run(market)
     for _ in range(max_passes):
         tr = result.trades
