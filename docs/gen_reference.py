@@ -187,14 +187,46 @@ def config_reference_md() -> str:
 # -------------------------------------------------------------------------------- models page
 
 SHARED = ("Model", "TorchModel")
+README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-def _params_table(cls: type, names: list[str], owner: dict[str, str]) -> list[str]:
+def readme_param_notes(readme: Path = README) -> dict[str | None, dict[str, str]]:
+    """Parameter meanings from the README's "Model parameters" tables (one source of truth):
+    None -> the shared torch table, a model name -> the table under its `### name` heading."""
+    if not readme.is_file():
+        return {}
+    text = re.split(r"(?m)^## Model parameters", readme.read_text(encoding="utf-8"), maxsplit=1)
+    if len(text) < 2:
+        return {}
+    body = re.split(r"(?m)^## ", text[1], maxsplit=1)[0]
+    notes: dict[str | None, dict[str, str]] = {}
+    current: str | None = None
+    for line in body.splitlines():
+        if line.startswith("### "):
+            current = re.split(r"[\s`]+", line[4:].strip("` "))[0]
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if not line.startswith("|") or len(cells) < 3 or set(cells[0]) <= set("-: "):
+            continue
+        for name in re.findall(r"`(\w+)`", cells[0]):
+            notes.setdefault(current, {})[name] = cells[-1]
+    return notes
+
+
+def _params_table(
+    cls: type, names: list[str], owner: dict[str, str], notes: dict[str, str]
+) -> list[str]:
     defaults, choices = cls.param_defaults(), cls.param_choices()  # type: ignore[attr-defined]
-    rows = ["| param | default | allowed values | declared by |", "|---|---|---|---|"]
+    rows = [
+        "| param | default | allowed values | declared by | meaning (README) |",
+        "|---|---|---|---|---|",
+    ]
     for name in names:
         allowed = ", ".join(_value(c) for c in choices.get(name, ()))
-        rows.append(f"| `{name}` | {_value(defaults[name])} | {allowed} | `{owner[name]}` |")
+        rows.append(
+            f"| `{name}` | {_value(defaults[name])} | {allowed} | `{owner[name]}` "
+            f"| {notes.get(name, '')} |"
+        )
     return rows
 
 
@@ -212,6 +244,7 @@ def models_md() -> str:
     from seqalpha.models.registry import MODELS
 
     names = sorted(MODELS)
+    notes = readme_param_notes()
     out = [
         "# Model zoo",
         "",
@@ -243,7 +276,7 @@ def models_md() -> str:
             "Every torch model (`input` `daily_seq` or a torch `tabular` model such as `mlp`) "
             "trains in the one loop of `seqalpha.models.loop` and accepts these:",
             "",
-            *_params_table(torch_base, shared, _owners(torch_base)),
+            *_params_table(torch_base, shared, _owners(torch_base), notes.get(None, {})),
         ]
     for name in names:
         cls = MODELS[name]
@@ -254,7 +287,8 @@ def models_md() -> str:
         uses_torch = any(k.__name__ == "TorchModel" for k in cls.__mro__)
         if uses_torch:
             out += ["Also takes the [shared torch parameters](#torch-shared).", ""]
-        out += _params_table(cls, own, owner) if own else ["No parameters of its own."]
+        own_notes = notes.get(name, {})
+        out += _params_table(cls, own, owner, own_notes) if own else ["No parameters of its own."]
     return "\n".join(out) + "\n"
 
 

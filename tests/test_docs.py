@@ -149,3 +149,19 @@ def test_make_docs_builds_strictly() -> None:
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
     target = makefile.split("\ndocs:", 1)[1].split("\n\n", 1)[0]
     assert "mkdocs build --strict" in target
+
+
+def test_param_meanings_come_from_the_readme_tables(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        "## Model parameters\n\n| parameter | default | meaning |\n|---|---|---|\n"
+        "| `epochs`, `lr` | 20, 1e-3 | training length and step |\n\n"
+        "### double_ensemble\n\n| parameter | default | meaning |\n|---|---|---|\n"
+        "| `num_models` | 6 | sub-models |\n\n## Architecture\n\n| `x` | y | not a param |\n"
+    )
+    assert gen.readme_param_notes(readme) == {
+        None: {"epochs": "training length and step", "lr": "training length and step"},
+        "double_ensemble": {"num_models": "sub-models"},
+    }
+    page = gen.models_md()
+    assert "| `early_stop_metric` |" in page and "meaning (README)" in page
