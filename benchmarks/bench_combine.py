@@ -6,10 +6,11 @@ machine-wide heavy lock, one at a time):
 - lgbm: examples/csi300_lgbm_alpha158.yaml (pyqlib's tuned LightGBM; deterministic for 2 threads)
 - lgbm_rank: the same with CSRankNorm labels (the Linear/GRU benchmarks' label processor)
 - linear: examples/csi300_linear_alpha158.yaml (OLS, pyqlib's Linear benchmark setup)
+- linear_z: the same with CSZScoreNorm labels (bench_label_norm.py --models linear)
 - mlp_s<k>: the linear example's data with model mlp (256-128, 8 epochs, valid-ICIR stopping)
 - gru_s<k>: benchmarks/bench_label_norm.py's GRU/Alpha360 runs (cs_rank labels, 3 epochs)
-For each seed k the ensemble is {lgbm, lgbm_rank, linear, mlp_s<k>, gru_s<k>} (the torch
-members change with the seed, the others do not; gru_s<k> is left out when not run); the
+For each seed k the ensemble is {lgbm, lgbm_rank, linear, linear_z, mlp_s<k>, gru_s<k>} (the
+torch members change with the seed, the others do not; a torch member not run is left out); the
 table gives each member and each method as mean +- std over the seeds: IC, ICIR, Rank IC,
 Rank ICIR on the test days, and the top-k dropout backtest (50/5, the protocol's costs):
 excess return with cost, IR with cost, turnover.
@@ -40,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "out" / "combine"
 GRU_RUNS = ROOT / "benchmarks" / "out" / "label_norm"
 LOCK = "/tmp/seqalpha-heavy.lock"
+OPTIONAL = ("mlp", "gru")  # torch members: left out of a seed's ensemble when not (yet) run
 LGBM_RANK_SETS = [
     'processors.labels=[{"name": "drop_missing_label"}, {"name": "cs_rank"}]',
 ]
@@ -56,12 +58,14 @@ def member_dirs(seed: int) -> dict[str, Path]:
         "lgbm": OUT / "members" / "lgbm",
         "lgbm_rank": OUT / "members" / "lgbm_rank",
         "linear": OUT / "members" / "linear",
+        "linear_z": GRU_RUNS / "linear_cs_zscore_s0",
         "mlp": OUT / "members" / f"mlp_s{seed}",
         "gru": GRU_RUNS / f"cs_rank_s{seed}",
     }
-    if not (dirs["gru"] / "predictions.parquet").is_file():
-        print(f"seed {seed}: no GRU run {dirs['gru']} (bench_label_norm.py): left out", flush=True)
-        del dirs["gru"]
+    for name in OPTIONAL:
+        if not (dirs[name] / "predictions.parquet").is_file():
+            print(f"seed {seed}: no {name} run {dirs[name]}: left out", flush=True)
+            del dirs[name]
     return dirs
 
 
@@ -161,6 +165,7 @@ def evaluate(seeds: list[int]) -> str:
         if missing:
             print(f"seed {seed}: members {missing} not trained yet; ensemble skipped", flush=True)
             continue
+        print(f"seed {seed}: members {list(dirs)}", flush=True)
         members = {n: read_member_run(d) for n, d in dirs.items()}
         ref = members["lgbm"]
         per_seed = {}
