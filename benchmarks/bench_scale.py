@@ -242,6 +242,66 @@ def step_qlib(a) -> None:
     record({"step": f"pyqlib 0.9.7 alpha158+lgbm {n}x{t} (RLIMIT_AS {a.mem_gb} GB)", **row})
 
 
+def step_stages(a) -> None:
+    """CPU seconds per stock-day of each stage, in this process (CPU time: robust to a loaded
+    machine; LightGBM's threads included): features into the store, processors (robust z-score
+    + fillna, fitted on the first 60% of days, applied to all), the LightGBM walk-forward of the
+    config (Dataset from the store + boosting + prediction), the backtest."""
+    import warnings
+
+    from seqalpha.config import load_config
+    from seqalpha.pipeline import run_backtest
+    from seqalpha.train.executors import LocalExecutor
+    from seqalpha.train.inputs import build_inputs
+    from seqalpha.train.splits import make_windows
+    from seqalpha.train.walkforward import walk_forward
+    from seqalpha.train.window import store_chain, train_spec
+
+    cfg = load_config(
+        ROOT / "benchmarks/configs/scale_full_lgbm.yaml", sets=[f"data.dir={a.market}"]
+    )
+    n, t, _ = market_size(Path(a.market))
+    cpu: dict[str, float] = {}
+    c0 = time.process_time()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        inputs = build_inputs(cfg.data, cfg.features, cfg.labels)
+    cpu["features"] = time.process_time() - c0
+    T = len(inputs.dates)
+    fit = inputs.mask.copy()
+    fit[int(T * 0.6) :] = False
+    c0 = time.process_time()
+    items = [{"name": "robust_zscore"}, {"name": "fillna"}]
+    out, _ = store_chain(inputs.features, 0, T, items, fit, inputs.mask, {"label": inputs.labels})
+    cpu["processors"] = time.process_time() - c0
+    del out
+    spec = train_spec(cfg)
+    windows = make_windows(inputs.dates, cfg.walkforward, cfg.embargo, spec.lookback)
+    c0 = time.process_time()
+    preds = walk_forward(inputs, windows, spec, LocalExecutor())
+    cpu["walkforward"] = time.process_time() - c0
+    c0 = time.process_time()
+    run_backtest(cfg, preds)
+    cpu["backtest"] = time.process_time() - c0
+    sd = n * t
+    test_sd = int(preds.mask.sum())
+    record(
+        {
+            "step": f"stages (CPU) {n}x{t}, {len(windows)} windows",
+            **{f"cpu_{k}_s": round(v, 1) for k, v in cpu.items()},
+            "us_cpu_per_stock_day": {
+                "features": round(cpu["features"] / sd * 1e6, 2),
+                "processors": round(cpu["processors"] / sd * 1e6, 2),
+                "walkforward_per_test_stock_day": round(cpu["walkforward"] / test_sd * 1e6, 1),
+                "backtest_per_test_stock_day": round(cpu["backtest"] / test_sd * 1e6, 2),
+            },
+            "features": len(inputs.feature_names),
+            "stock_days": sd,
+            "test_stock_days": test_sd,
+        }
+    )
+
+
 def step_table(a) -> None:
     rows = (
         [json.loads(line) for line in open(OUT / "results.jsonl")]
@@ -295,6 +355,8 @@ def main() -> None:
     s = sub.add_parser("qlib")
     s.add_argument("--market", type=Path, required=True)
     s.add_argument("--mem-gb", type=float, default=8.0)
+    s = sub.add_parser("stages")
+    s.add_argument("--market", type=Path, required=True)
     sub.add_parser("table")
     a = p.parse_args()
     {
@@ -305,6 +367,7 @@ def main() -> None:
         "ray": step_ray,
         "_ray": _ray_child,
         "qlib": step_qlib,
+        "stages": step_stages,
         "table": step_table,
     }[a.step](a)
 
