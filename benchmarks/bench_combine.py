@@ -158,7 +158,7 @@ def evaluate(seeds: list[int]) -> str:
     score = Scorer()
     rows: dict[str, list[dict[str, float]]] = {}
     beats = []
-    weights: dict[str, list[np.ndarray]] = {}
+    weights: dict[tuple[str, tuple[str, ...]], list[np.ndarray]] = {}
     for seed in seeds:
         dirs = member_dirs(seed)
         missing = [n for n, d in dirs.items() if not (d / "predictions.parquet").is_file()]
@@ -185,8 +185,8 @@ def evaluate(seeds: list[int]) -> str:
             m = score(comb.predictions)
             m["seconds"] = time.perf_counter() - t0
             rows.setdefault(f"{method}", []).append(m)
-            names = comb.members
-            weights.setdefault(method, []).append(comb.weights.mean(axis=0))
+            key = (method, tuple(comb.members))
+            weights.setdefault(key, []).append(comb.weights.mean(axis=0))
             per_seed[method] = m
         best = max(per_seed[n]["ICIR"] for n in members)
         beats.append((seed, best, per_seed["rolling_ic"]["ICIR"], per_seed["lasso"]["ICIR"]))
@@ -205,11 +205,12 @@ def evaluate(seeds: list[int]) -> str:
     lines.append("|---|---|---|---|")
     for seed, best, ric, las in beats:
         lines.append(f"| {seed} | {best:.3f} | {ric:.3f} | {las:.3f} |")
-    if weights:
-        lines.append("")
-        lines.append("mean weight over the test days (" + ", ".join(names) + "):")
-        for method, ws in weights.items():
-            lines.append(f"  {method}: " + " ".join(f"{w:.2f}" for w in np.mean(ws, axis=0)))
+    lines.append("")
+    lines.append("mean weight over the test days (mean over the seeds with those members):")
+    for (method, names), ws in weights.items():
+        mean = np.mean(ws, axis=0)
+        pairs = zip(names, mean, strict=True)
+        lines.append(f"  {method}: " + ", ".join(f"{n} {w:.2f}" for n, w in pairs))
     return "\n".join(lines)
 
 
