@@ -95,3 +95,25 @@ def test_real_csi300_industries_come_from_cn_meta(csi300_dir: Path, meta_dir: Pa
     members = data.bench_weights > 0
     assert np.nansum(data.bench_weights, axis=1) == pytest.approx([1.0, 1.0])
     assert (data.codes[members] >= 0).all()  # every CSI300 member has an industry
+
+
+def test_report_of_a_run_without_holdings_says_so(tmp_path: Path) -> None:
+    from seqalpha.report.html import write_report
+
+    store = make_store(tmp_path / "store")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text(f"data:\n  dir: {store}\n  universe: top\n")
+    empty = pl.DataFrame(
+        {"datetime": [], "instrument": [], "shares": [], "weight": [], "price": []},
+        schema={
+            "datetime": pl.Date,
+            "instrument": pl.Utf8,
+            "shares": pl.Float64,
+            "weight": pl.Float64,
+            "price": pl.Float64,
+        },
+    )
+    empty.write_parquet(run / "positions.parquet")
+    text = write_report(run).read_text(encoding="utf-8")
+    assert text.count("No industry exposure: the portfolio holds nothing.") == 2

@@ -80,7 +80,10 @@ def _exposure(run: RunFiles, ctx: dict[str, Any]) -> tuple | str:
             try:
                 data = exposure.load_industry_data(run.config, dates, held)
                 port, bench, names = exposure.exposure_tables(run.positions, data)
-                ctx["exposure"] = (dates, port, bench, names, data.note)
+                if np.isnan(port).all():
+                    ctx["exposure"] = "No industry exposure: the portfolio holds nothing."
+                else:
+                    ctx["exposure"] = (dates, port, bench, names, data.note)
             except (SeqAlphaError, OSError) as exc:
                 ctx["exposure"] = f"No industry exposure: {exc}"
     return ctx["exposure"]
