@@ -229,3 +229,35 @@ def test_lgbm_from_the_store_samples_the_same_bin_rows_above_lightgbms_sample_co
         model.fit(data)
         scores.append(model.predict(data.with_rows(60, 70)))
     np.testing.assert_array_equal(scores[1], scores[0])
+
+
+@pytest.mark.parametrize(
+    "name, params",
+    [
+        ("mlp", {"hidden_sizes": [8]}),
+        ("gru", {"hidden_size": 8, "num_layers": 1, "seq_len": 5}),
+    ],
+)
+def test_torch_models_gather_their_batches_from_the_store(tmp_path, name, params):
+    """A tabular and a sequence (window layout) torch model: batches gathered from the store
+    give the same model and predictions as from the array."""
+    from seqalpha.dataset.core import SampleSet
+    from seqalpha.models.registry import create_model
+
+    T, N, F = 30, 20, 3
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(T, N, F)).astype(np.float32)
+    y = (x[:, :, :1] * 0.3 + rng.normal(size=(T, N, 1))).astype(np.float32)
+    dates = np.arange("2021-01-01", T, dtype="datetime64[D]")
+    inst = np.array([f"S{i}" for i in range(N)])
+    store = FeatureStore.create(tmp_path / "s", dates, inst, ["a", "b", "c"])
+    for k in range(F):
+        store.write(k, x[:, :, k])
+    scores = []
+    for feats in (x, store):
+        data = SampleSet(dates, inst, feats, None, y, np.ones((T, N), bool), (5, 22), lookback=5)
+        model = create_model(name, **params, epochs=2, threads=1, seed=0)
+        model.fit(data, data.with_rows(22, 25))
+        scores.append(model.predict(data.with_rows(25, 30)))
+    np.testing.assert_array_equal(scores[1], scores[0])
+    assert np.isfinite(scores[0]).all()

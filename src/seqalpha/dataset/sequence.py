@@ -88,6 +88,9 @@ class InputSpec:
 
 def _gather_windows(arr: np.ndarray, t: np.ndarray, i: np.ndarray, length: int) -> np.ndarray:
     """arr [T, N, ...] -> [n, L, ...] windows ending at (t, i); zeros before the first date."""
+    if not isinstance(arr, np.ndarray) and len(t):  # an on-disk FeatureStore: read the days
+        lo = max(0, int(t.min()) - length + 1)
+        return _gather_windows(arr[lo : int(t.max()) + 1], t - lo, i, length)
     start = t - length + 1
     full = start >= 0
     out = np.zeros((len(t), length, *arr.shape[2:]), dtype=np.float32)

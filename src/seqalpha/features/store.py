@@ -266,7 +266,13 @@ class FeatureStore:
         raise TypeError(f"FeatureStore: unsupported index {idx!r}")
 
     def gather(self, t: np.ndarray, i: np.ndarray, block_days: int = 32) -> np.ndarray:
-        """Rows (t[k], i[k]) of the features: float32 [len(t), F], read by blocks of days."""
+        """Rows (t[k], i[k]) of the features: float32 [*t.shape, F], read by blocks of days."""
+        shape = np.broadcast_shapes(np.shape(t), np.shape(i))
+        if len(shape) != 1:  # e.g. [n, L] windows: gather flat, then shape
+            flat = self.gather(
+                np.broadcast_to(t, shape).ravel(), np.broadcast_to(i, shape).ravel(), block_days
+            )
+            return flat.reshape(*shape, self.shape[2])
         t = np.asarray(t, dtype=np.int64)
         i = np.asarray(i, dtype=np.int64)
         out = np.empty((len(t), self.shape[2]), dtype=_DTYPE)
