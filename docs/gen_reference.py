@@ -292,7 +292,67 @@ def models_md() -> str:
     return "\n".join(out) + "\n"
 
 
-PAGES = {CONFIG_PAGE: config_reference_md, MODELS_PAGE: models_md}
+# ----------------------------------------------------------------------------------- cli page
+
+CLI_PAGE = "reference/cli.md"
+
+
+def _cli_commands(cmd: Any, path: list[str]) -> list[tuple[str, Any]]:
+    """(full command, click command) of every leaf command, in registration order."""
+    subs = getattr(cmd, "commands", None)
+    if subs is None:
+        return [(" ".join(path), cmd)]
+    found: list[tuple[str, Any]] = []
+    for name, sub in subs.items():
+        found += _cli_commands(sub, [*path, name])
+    return found
+
+
+def _cell(text: Any) -> str:
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def cli_md() -> str:
+    """The command reference: every `seqalpha` command with its arguments and options, generated
+    from the typer app (what `--help` prints)."""
+    import typer
+
+    from seqalpha.cli import app
+
+    out = [
+        "# Command reference",
+        "",
+        "Generated from the `seqalpha` command-line app when the site is built (the same text as "
+        "each command's `--help`). Errors are one line naming the file, field or config key, "
+        "with exit code 2.",
+    ]
+    for name, cmd in _cli_commands(typer.main.get_command(app), ["seqalpha"]):
+        if name == "seqalpha":
+            continue
+        anchor = "cli-" + name.removeprefix("seqalpha ").replace(" ", "-")
+        out += ["", f"## `{name}` {{#{anchor}}}", "", inspect.cleandoc(cmd.help or ""), ""]
+        rows = []
+        for p in cmd.params:
+            if p.name in ("help", "install_completion", "show_completion"):
+                continue
+            what = (
+                p.name.upper()
+                if p.param_type_name == "argument"
+                else ", ".join([*p.opts, *p.secondary_opts])
+            )
+            if p.required:
+                default = "**required**"
+            elif getattr(p, "is_flag", False) or p.default in (None, [], ()):
+                default = ""
+            else:
+                default = f"`{p.default}`"
+            repeat = " (repeatable)" if getattr(p, "multiple", False) else ""
+            rows.append(f"| `{what}` | {default} | {_cell(getattr(p, 'help', '') or '')}{repeat} |")
+        out += ["| argument / option | default | meaning |", "|---|---|---|", *rows] if rows else []
+    return "\n".join(out) + "\n"
+
+
+PAGES = {CONFIG_PAGE: config_reference_md, MODELS_PAGE: models_md, CLI_PAGE: cli_md}
 
 
 # ---------------------------------------------------------------------------- the mkdocs hook

@@ -165,3 +165,19 @@ def test_param_meanings_come_from_the_readme_tables(tmp_path: Path) -> None:
     }
     page = gen.models_md()
     assert "| `early_stop_metric` |" in page and "meaning (README)" in page
+
+
+def test_command_reference_lists_every_command_and_option() -> None:
+    import typer
+
+    from seqalpha.cli import app
+
+    page = gen.cli_md()
+    commands = gen._cli_commands(typer.main.get_command(app), ["seqalpha"])
+    assert len(commands) > 10
+    for name, cmd in commands:
+        section = page.split(f"## `{name}` ")[1].split("\n## ")[0]
+        for p in cmd.params:
+            if p.param_type_name == "option" and p.name != "help":
+                assert f"`{', '.join([*p.opts, *p.secondary_opts])}`" in section, (name, p.name)
+    assert "| `CONFIG` | **required** | A pipeline config YAML. |" in page
