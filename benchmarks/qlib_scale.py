@@ -11,9 +11,12 @@ final QLIB_RESULT json line (stage seconds), or dies where pyqlib fails.
 import argparse
 import itertools
 import json
+import os
+import tempfile
 import time
 from pathlib import Path
 
+os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
 T0 = time.perf_counter()
 MARKS: list[tuple[str, float]] = []
 
@@ -41,7 +44,13 @@ def main() -> None:
     from qlib.contrib.model.gbdt import LGBModel
     from qlib.data.dataset import DatasetH
 
-    qlib.init(provider_uri=str(a.market), region=REG_CN, kernels=2)
+    work = tempfile.mkdtemp(prefix="qlib-scale-")  # Qlib's recorder writes an MLflow file store
+    exp_manager = {
+        "class": "MLflowExpManager",
+        "module_path": "qlib.workflow.expm",
+        "kwargs": {"uri": "file:" + os.path.join(work, "mlruns"), "default_exp_name": "scale"},
+    }
+    qlib.init(provider_uri=str(a.market), region=REG_CN, kernels=2, exp_manager=exp_manager)
     stage("handler")
     handler = Alpha158(
         instruments="market",
