@@ -17,7 +17,7 @@ excess return with cost, IR with cost, turnover.
 Every method's weights at a date use only labels realized by that date (offset + horizon
 days), with equal weights until `min_periods` days are realized.
 
-    .venv/bin/python benchmarks/bench_combine.py [--seeds 0 1 2] [--train-only]
+    .venv/bin/python benchmarks/bench_combine.py [--seeds 0 1 2] [--train-only | --no-train]
 """
 
 from __future__ import annotations
@@ -218,8 +218,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--train-only", action="store_true")
+    ap.add_argument("--no-train", action="store_true", help="only the members already run")
     args = ap.parse_args(argv)
-    train_members(args.seeds)
+    if not args.no_train:
+        train_members(args.seeds)
     if args.train_only:
         return 0
     print(evaluate(args.seeds))
