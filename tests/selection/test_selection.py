@@ -37,6 +37,38 @@ def test_daily_market_state_by_hand():
     np.testing.assert_allclose(s[2, :3], [0.0, 0.0, 0.0], atol=1e-7)
 
 
+def _state_reference(close, volume, member):
+    """Per-day numpy reference of `daily_market_state` (obviously correct, slow)."""
+    T, N = close.shape
+    out = np.full((T, 4), np.nan)
+    for t in range(1, T):
+        r = close[t] / close[t - 1] - 1
+        r = r[member[t] & np.isfinite(r)]
+        if len(r) >= 2:
+            out[t, :3] = [r.mean(), r.std(), (r > 0).mean()]
+    for t in range(T):
+        turns = []
+        for i in range(N):
+            past = np.log(volume[max(0, t - 20) : t, i][volume[max(0, t - 20) : t, i] > 0])
+            if member[t, i] and volume[t, i] > 0 and len(past) >= 5:
+                turns.append(np.log(volume[t, i]) - past.mean())
+        if turns:
+            out[t, 3] = np.mean(turns)
+    return out
+
+
+@pytest.mark.parametrize("block", [1, 3, 256])
+def test_daily_market_state_equals_a_per_day_reference(block):
+    rng = np.random.default_rng(4)
+    close = 10 * np.exp(np.cumsum(0.02 * rng.standard_normal((40, 7)), axis=0))
+    close[rng.random(close.shape) < 0.05] = np.nan
+    volume = np.exp(rng.normal(8, 1, (40, 7)))
+    volume[rng.random(volume.shape) < 0.1] = 0.0
+    member = rng.random((40, 7)) < 0.8
+    got = daily_market_state(close, volume, member, block=block)
+    np.testing.assert_allclose(got, _state_reference(close, volume, member), rtol=2e-5, atol=1e-7)
+
+
 def test_periods_tile_the_training_range_backwards():
     assert train_periods((0, 50), 20) == [(0, 10), (10, 30), (30, 50)]
     assert train_periods((3, 50), 20) == [(3, 30), (30, 50)]  # 7 days < half: merged

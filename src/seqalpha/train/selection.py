@@ -29,39 +29,55 @@ TURNOVER_DAYS = 20  # volume is compared with its mean over the previous 20 days
 # ------------------------------------------------------------------------ daily market state
 
 
-def daily_market_state(close: np.ndarray, volume: np.ndarray, member: np.ndarray) -> np.ndarray:
+def daily_market_state(
+    close: np.ndarray, volume: np.ndarray, member: np.ndarray, block: int = 256
+) -> np.ndarray:
     """float32 [T, 4] per day from close, volume [T, N] and membership bool [T, N]:
     equal-weighted index return, cross-sectional dispersion (std) of returns, breadth (share of
     rising members) and turnover (mean log ratio of volume to its previous 20-day mean).
 
-    Row t uses prices and volumes up to the close of t only. NaN where no member traded."""
-    close = np.asarray(close, dtype=np.float64)
-    vol = np.asarray(volume, dtype=np.float64)
-    member = np.asarray(member, dtype=bool)
-    T = close.shape[0]
-    ret = np.full(close.shape, np.nan)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ret[1:] = close[1:] / close[:-1] - 1.0
-        ret[~member | ~np.isfinite(ret)] = np.nan
-        logv = np.where(vol > 0, np.log(np.where(vol > 0, vol, 1.0)), np.nan)
+    Row t uses prices and volumes up to the close of t only. NaN where fewer than two members
+    have a return. Computed by blocks of `block` instruments (per-day sums), so that memory
+    stays at a few [T, block] arrays whatever N."""
+    T, N = np.shape(close)
+    # per-day sums over members: count, sum r, sum r^2, rising, turnover count and sum
+    acc = np.zeros((T, 6))
+    t = np.arange(T)
+    lo = np.maximum(t - TURNOVER_DAYS, 0)
+    for j0 in range(0, N, block):
+        cols = slice(j0, j0 + block)
+        c = np.asarray(close[:, cols], dtype=np.float64)
+        v = np.asarray(volume[:, cols], dtype=np.float64)
+        m = np.asarray(member[:, cols], dtype=bool)
+        ret = np.full(c.shape, np.nan)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ret[1:] = c[1:] / c[:-1] - 1.0
+            logv = np.log(np.where(v > 0, v, np.nan))
+        ok_r = m & np.isfinite(ret)
+        r0 = np.where(ok_r, ret, 0.0)
         # mean of the previous TURNOVER_DAYS finite log volumes (t-20 .. t-1), via cumsums
-        ok = np.isfinite(logv)
-        c = np.vstack([np.zeros((1, close.shape[1])), np.cumsum(np.where(ok, logv, 0), 0)])
-        n = np.vstack([np.zeros((1, close.shape[1])), np.cumsum(ok, 0)])
-        t = np.arange(T)
-        lo = np.maximum(t - TURNOVER_DAYS, 0)
-        prev_n = n[t] - n[lo]
-        prev_mean = (c[t] - c[lo]) / prev_n
-        turn = np.where(member & ok & (prev_n >= 5), logv - prev_mean, np.nan)
+        ok_v = np.isfinite(logv)
+        cs = np.vstack([np.zeros((1, c.shape[1])), np.cumsum(np.where(ok_v, logv, 0.0), 0)])
+        cn = np.vstack([np.zeros((1, c.shape[1])), np.cumsum(ok_v, 0)])
+        prev_n = cn[t] - cn[lo]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            turn = logv - (cs[t] - cs[lo]) / prev_n
+        ok_t = m & ok_v & (prev_n >= 5)
+        acc[:, 0] += ok_r.sum(axis=1)
+        acc[:, 1] += r0.sum(axis=1)
+        acc[:, 2] += (r0 * r0).sum(axis=1)
+        acc[:, 3] += (ok_r & (ret > 0)).sum(axis=1)
+        acc[:, 4] += ok_t.sum(axis=1)
+        acc[:, 5] += np.where(ok_t, turn, 0.0).sum(axis=1)
     out = np.full((T, 4), np.nan, dtype=np.float32)
-    has = np.isfinite(ret).sum(axis=1)
-    rows = has >= 2
-    r = ret[rows]
-    out[rows, 0] = np.nanmean(r, axis=1)
-    out[rows, 1] = np.nanstd(r, axis=1)
-    out[rows, 2] = np.nansum(r > 0, axis=1) / has[rows]
-    tn = np.isfinite(turn).sum(axis=1) > 0
-    out[tn, 3] = np.nanmean(turn[tn], axis=1)
+    n = acc[:, 0]
+    rows = n >= 2
+    mean = acc[rows, 1] / n[rows]
+    out[rows, 0] = mean
+    out[rows, 1] = np.sqrt(np.maximum(acc[rows, 2] / n[rows] - mean * mean, 0.0))
+    out[rows, 2] = acc[rows, 3] / n[rows]
+    tn = acc[:, 4] > 0
+    out[tn, 3] = acc[tn, 5] / acc[tn, 4]
     return out
 
 
