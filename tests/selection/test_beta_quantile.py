@@ -74,7 +74,7 @@ def test_no_lookahead():
     t = 60
     moved = close.copy()
     moved[t + 1 :] *= np.random.default_rng(3).uniform(0.5, 1.5, moved[t + 1 :].shape)
-    other = beta_quantile_features(moved, member, industry, cap, "cap")
+    other = beta_quantile_features(moved, member, industry, moved * 1e6, "cap")
     for name in base:
         np.testing.assert_array_equal(base[name][: t + 1], other[name][: t + 1], err_msg=name)
         assert not np.allclose(base[name][t + 2 :], other[name][t + 2 :], equal_nan=True)

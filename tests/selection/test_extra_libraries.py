@@ -29,7 +29,7 @@ def test_beta_quantile_beside_alpha158(synth_market):
     check_components(cfg)
     inputs = build_inputs(cfg.data, cfg.features, cfg.labels)
     names = list(inputs.feature_names)
-    assert names[-8:] == beta_quantile_names() and "KMID" in names
+    assert names[-9:] == beta_quantile_names() and "KMID" in names
     q = inputs.features[:, :, names.index("BETA_IND60_Q")][inputs.mask]
     assert set(np.unique(q[np.isfinite(q)])) == {0.0, 1.0, 2.0, 3.0, 4.0}
     assert inputs.market is not None and inputs.market.shape == (len(inputs.dates), 4)

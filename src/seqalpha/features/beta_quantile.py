@@ -6,8 +6,9 @@ previous-close cap-weighted) mean over that day's universe members; the industry
 stock on day t is the same mean over the members of the industry it belongs to on day t
 (point-in-time classification). BETA_MKT<w> / BETA_IND<w> are the OLS slopes of the stock's
 return on those returns over days t-w+1..t (at least w/2 finite pairs); the _Q columns are
-their cross-sectional quantile bucket 0..buckets-1 among that day's members. Everything at t
-reads returns up to the close of t only.
+their cross-sectional quantile bucket 0..buckets-1 among that day's members; LOG_MKTCAP is the
+log of the point-in-time market cap (the size trait). Everything at t reads data up to the
+close of t only.
 """
 
 from __future__ import annotations
@@ -26,12 +27,12 @@ Weighting = Literal["equal", "cap"]
 
 
 def beta_quantile_names(windows=WINDOWS) -> list[str]:
-    """The feature names of the library, in order."""
+    """The feature names of the library, in order (betas, their buckets, then LOG_MKTCAP)."""
     out = []
     for w in windows:
         for what in ("MKT", "IND"):
             out += [f"BETA_{what}{w}", f"BETA_{what}{w}_Q"]
-    return out
+    return [*out, "LOG_MKTCAP"]
 
 
 def _returns(close: np.ndarray, member: np.ndarray) -> np.ndarray:
@@ -134,6 +135,10 @@ def beta_quantile_features(
             beta = rolling_beta(r, x, win)
             out[f"BETA_{what}{win}"] = beta.astype(np.float32)
             out[f"BETA_{what}{win}_Q"] = quantile_bucket(beta, member, buckets)
+    # the size trait (point-in-time cap; NaN without one), e.g. for `selection.traits`
+    with np.errstate(divide="ignore", invalid="ignore"):
+        size = np.log(np.asarray(cap, dtype=np.float64)) if cap is not None else np.nan
+    out["LOG_MKTCAP"] = np.broadcast_to(size, r.shape).astype(np.float32)
     return out
 
 
