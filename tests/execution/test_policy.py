@@ -47,13 +47,16 @@ def test_volume_curve_falls_back_to_the_market_then_flat():
     np.testing.assert_allclose(curve[1, :, 1], curve[1, :, 0])  # the market's past curve
 
 
-def test_previous_close_is_the_last_valid_bar_of_the_day_before():
-    close = np.array([[[10.0], [11.0]], [[12.0], [np.nan]], [[13.0], [14.0]]], dtype=np.float32)
+def test_previous_close_is_the_last_valid_bar_before_the_day():
+    close = np.array(
+        [[[10.0], [11.0]], [[12.0], [np.nan]], [[0.0], [np.nan]], [[13.0], [14.0]]],
+        dtype=np.float32,
+    )  # day 2 has no trade (a 0 price is no price): its successor keeps day 1's close
     from seqalpha.data.minute import MinuteBars
 
-    bars = MinuteBars(np.arange(3).astype("datetime64[D]"), np.array(["a", "b"]), np.array(["X"]))
+    bars = MinuteBars(np.arange(4).astype("datetime64[D]"), np.array(["a", "b"]), np.array(["X"]))
     bars.fields["close"] = close
-    np.testing.assert_allclose(previous_close(bars)[:, 0], [np.nan, 11.0, 12.0])
+    np.testing.assert_allclose(previous_close(bars)[:, 0], [np.nan, 11.0, 12.0, 12.0])
 
 
 def _perturbed_after(bars, b0: int, seed: int):

@@ -14,14 +14,18 @@ from seqalpha.errors import DataError
 
 
 def previous_close(bars: MinuteBars) -> np.ndarray:
-    """Last valid bar close of the previous day `[D, N]` (NaN on the first day or after a day
-    without bars); the reference of the daily price limits."""
+    """The last valid bar close before each day `[D, N]` (carried over days without trades; NaN
+    before the first); the reference of the daily price limits."""
     close = bars["close"].astype(np.float64)
-    valid = np.isfinite(close)
-    last = np.where(valid.any(axis=1), valid.shape[1] - 1 - np.argmax(valid[:, ::-1], axis=1), 0)
+    valid = np.isfinite(close) & (close > 0)  # a 0 price (a bar without trades) is no price
+    traded = valid.any(axis=1)
+    last = np.where(traded, valid.shape[1] - 1 - np.argmax(valid[:, ::-1], axis=1), 0)
     day_close = np.take_along_axis(close, last[:, None, :], axis=1)[:, 0]
+    idx = np.where(traded, np.arange(len(day_close))[:, None], -1)
+    np.maximum.accumulate(idx, axis=0, out=idx)  # the last day with a trade, up to each day
+    carried = np.where(idx >= 0, day_close[np.maximum(idx, 0), np.arange(idx.shape[1])], np.nan)
     out = np.full(day_close.shape, np.nan)
-    out[1:] = day_close[:-1]
+    out[1:] = carried[:-1]
     return out
 
 
@@ -56,14 +60,14 @@ def past_daily_stats(bars: MinuteBars, lookback: int = 20) -> tuple[np.ndarray, 
     volume; volatility = sqrt(mean daily sum of squared bar log returns). NaN when unknown."""
     vol = np.nan_to_num(bars["volume"].astype(np.float64), nan=0.0)
     close = bars["close"].astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = np.diff(np.log(close), axis=1)
+    close = np.where(np.isfinite(close) & (close > 0), close, np.nan)  # a 0 price is no price
+    r = np.diff(np.log(close), axis=1)
     rv = np.nansum(r**2, axis=1)  # [D, N]
     day_vol = vol.sum(axis=1)
     has = (day_vol > 0).astype(np.float64)
     out = []
     for x in (day_vol, rv):
-        c = np.concatenate([np.zeros((1, x.shape[1])), np.cumsum(x * has, axis=0)])
+        c = np.concatenate([np.zeros((1, x.shape[1])), np.cumsum(np.where(has > 0, x, 0.0), 0)])
         n = np.concatenate([np.zeros((1, x.shape[1])), np.cumsum(has, axis=0)])
         d = np.arange(x.shape[0])
         lo = np.maximum(d - lookback, 0)
@@ -99,8 +103,13 @@ class OrderBars:
     ) -> OrderBars:
         """Rows of `bars` for orders on day index `day` [M] of instrument index `inst` [M]."""
         day, inst = np.asarray(day, dtype=np.int64), np.asarray(inst, dtype=np.int64)
-        get = {k: bars[k][day, :, inst].astype(np.float64) for k in ("open", "high", "low")}
-        close = bars["close"][day, :, inst].astype(np.float64)
+
+        def price(k: str) -> np.ndarray:  # a 0 price (a bar without trades) is no price
+            p = bars[k][day, :, inst].astype(np.float64)
+            return np.where(p > 0, p, np.nan)
+
+        get = {k: price(k) for k in ("open", "high", "low")}
+        close = price("close")
         vol = np.nan_to_num(bars["volume"][day, :, inst].astype(np.float64), nan=0.0)
         amount = bars["amount"][day, :, inst].astype(np.float64)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -139,7 +148,8 @@ def load_bars_parquet(
     instruments: list[str] | None = None,
 ) -> MinuteBars:
     """A long bar file (`datetime` = bar end, instrument, open high low close volume amount; e.g.
-    the real 15-minute bars) as dense `MinuteBars` [D, B, N] (NaN where a bar is absent)."""
+    the real 15-minute bars) as dense `MinuteBars` [D, B, N] (NaN where a bar is absent; a price
+    of 0, which the real bars carry where nothing traded, becomes NaN)."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such bar file")
@@ -171,6 +181,9 @@ def load_bars_parquet(
     fields = {}
     for k in ("open", "high", "low", "close", "volume", "amount"):
         arr = np.full((len(dates), len(ends), len(codes)), np.nan, dtype=np.float32)
-        arr[di, bi, ii] = df[k].to_numpy()
+        values = df[k].to_numpy()
+        if k in ("open", "high", "low", "close"):  # 0 = no trade in the bar (real data)
+            values = np.where(values > 0, values, np.nan)
+        arr[di, bi, ii] = values
         fields[k] = arr
     return MinuteBars(dates, ends, codes, fields)

@@ -64,7 +64,7 @@ def student_features(past: Past, step_bars: int) -> np.ndarray:
             past.curve[:, lo:b].sum(axis=1) / past.curve[:, :b].sum(axis=1)
         )
         need = past.remaining / (bars.adv * curve_left * 0.2)
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):
         log_need, log_intensity = np.log(need), np.log(intensity)
     f = np.stack(
         [
