@@ -83,3 +83,14 @@ def test_normalised_labels_and_bad_params_are_one_line_errors(data):
     with pytest.raises(ConfigError, match="distill"):
         create_model("add", distill=1.5)
     assert isinstance(create_model("add", days_per_batch=1, augment=0.0), ADDModel)
+
+
+def test_rows_batches_standardise_the_excess_target_over_the_whole_day(data):
+    model = create_model("add", **{**FAST, "epochs": 1, "batch": "rows", "batch_size": 256})
+    model.fit(data.with_rows(0, 30))
+    y = np.where(data.mask, data.labels[:, :, 0], np.nan)[5]
+    assert model.day_mean[5] == pytest.approx(np.nanmean(y), rel=1e-5)
+    assert model.day_std[5] == pytest.approx(np.nanstd(y, ddof=1), rel=1e-4)
+    assert np.isfinite(
+        model.predict(data.with_rows(*TEST))[data.with_rows(*TEST).available()]
+    ).all()

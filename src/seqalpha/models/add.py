@@ -148,11 +148,15 @@ class ADDModel(TorchModel):
 
     # ------------------------------------------------------------ labels
     def _market_labels(self, train: SampleSet) -> None:
-        """Day means of the raw label [T] and the tercile edges of the training days' means."""
+        """Day means and standard deviations of the raw label [T], and the tercile edges of the
+        training days' means."""
         col = self.params["label_col"]
         y = np.where(train.mask, train.known_labels()[:, :, col], np.nan)
         n = np.isfinite(y).sum(axis=1)
         self.day_mean = np.where(n > 0, np.nansum(y, axis=1) / np.maximum(n, 1), np.nan)
+        dev = np.where(np.isfinite(y), y - self.day_mean[:, None], 0.0)
+        sd = np.sqrt((dev**2).sum(axis=1) / np.maximum(n - 1, 1))
+        self.day_std = np.where((n > 1) & (sd > 0), sd, np.nan)
         t0, t1 = train.rows
         m = self.day_mean[t0:t1]
         m = m[np.isfinite(m)]
@@ -194,12 +198,8 @@ class ADDModel(TorchModel):
         x = self.inputs(data, batch)
         raw = data.known_labels()[t, i, p["label_col"]].astype(np.float64)
         groups = day_groups(t)
-        y = np.full(len(t), np.nan)
-        for g in groups:  # excess target: the label standardised within its day
-            v = raw[g]
-            ok = np.isfinite(v)
-            if ok.sum() > 1 and v[ok].std() > 0:
-                y[g] = (v - v[ok].mean()) / v[ok].std()
+        # excess target: the label standardised over its whole day (also with `batch: rows`)
+        y = (raw - self.day_mean[t]) / self.day_std[t]
         y_t = torch.from_numpy(y.astype(np.float32))
         mkt = torch.from_numpy(np.digitize(self.day_mean[t], self.edges).astype(np.int64))
         alpha = min(p["gamma_clip"], 2.0 / (1.0 + math.exp(-p["gamma"] * state.epoch)) - 1.0)
