@@ -12,6 +12,8 @@ daily returns against the cap-weighted member benchmark the optimizer tracks
 (the index weights are not in the data: point-in-time market-cap weights approximate them) and
 against SH000300, and mean active style exposures / one-sided industry active weight of the
 targets. The index enhancement is fully invested (risk_degree 1.0); top-k keeps Qlib's 0.95.
+`+alpha factor`: the score joins the risk model as a factor (`AlphaAlignedRisk`); its forecast
+TE includes it.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from seqalpha.portfolio.index_enhance import (
     active_report,
     benchmark_setup,
     index_enhance_weights,
+    with_alpha_factor,
 )
 
 
@@ -40,6 +43,7 @@ def main() -> None:
     ap.add_argument("--te", type=float, nargs="+", default=[0.03, 0.05])
     ap.add_argument("--rebalance", type=int, default=5)
     ap.add_argument("--turnover-cost", type=float, default=0.001)
+    ap.add_argument("--alpha-factor", choices=["on", "off", "both"], default="both")
     args = ap.parse_args()
 
     from seqalpha.api import load_run
@@ -96,16 +100,24 @@ def main() -> None:
     t1 = time.perf_counter()
     add("topk_dropout 50/5", backtest_topk(grid, market, TopkDropout(50, 5), BacktestConfig()))
     print(f"top-k backtest {time.perf_counter() - t1:.0f}s", flush=True)
+    aligned = with_alpha_factor(setup, grid, r)
+    modes = {"on": [True], "off": [False], "both": [False, True]}[args.alpha_factor]
     for te in args.te:
-        p = IndexEnhanceParams(
-            tracking_error=te, rebalance_every=args.rebalance, turnover_cost=args.turnover_cost
-        )
-        t1 = time.perf_counter()
-        w = index_enhance_weights(grid, setup, p, market.can_buy, market.can_sell)
-        t_opt = time.perf_counter() - t1
-        res = backtest_weights(w, market, BacktestConfig(risk_degree=1.0))
-        add(f"index_enhance TE<={te:.2f}", res, active_report(w, r, setup, market.dates))
-        print(f"index_enhance te {te}: optimize {t_opt:.0f}s", flush=True)
+        for af in modes:
+            p = IndexEnhanceParams(
+                tracking_error=te,
+                rebalance_every=args.rebalance,
+                turnover_cost=args.turnover_cost,
+                alpha_factor=af,
+            )
+            s = aligned if af else setup
+            t1 = time.perf_counter()
+            w = index_enhance_weights(grid, s, p, market.can_buy, market.can_sell)
+            t_opt = time.perf_counter() - t1
+            res = backtest_weights(w, market, BacktestConfig(risk_degree=1.0))
+            name = f"index_enhance TE<={te:.2f}{' +alpha factor' if af else ''}"
+            add(name, res, active_report(w, r, s, market.dates))
+            print(f"{name}: optimize {t_opt:.0f}s", flush=True)
     print()
     print(
         "| strategy | year | AlphaRtn (cost) | IR (cost) | AlphaRtnNC | TOV | TE forecast | "

@@ -17,6 +17,7 @@ from seqalpha.portfolio.index_enhance import (
     cap_weights,
     forecast_tracking_error,
     index_enhance_weights,
+    with_alpha_factor,
 )
 from seqalpha.portfolio.optimizer import OptimizerParams, optimize_weights
 
@@ -189,3 +190,28 @@ def test_the_registered_strategy_runs_on_the_synthetic_market(synth_market):
     np.testing.assert_allclose(w[decided].sum(axis=1), 1.0, atol=1e-6)
     res = backtest_weights(w, market)
     assert np.isfinite(res.returns["return"].to_numpy()).all()
+
+
+def test_the_alpha_factor_adds_the_risk_of_bets_along_the_score():
+    """Returns that load on yesterday's score: the alpha factor's variance is their mean
+    square (from days <= t only), and a score-tilted portfolio's forecast TE rises with it."""
+    T, N = 80, 40
+    setup, scores = toy(T=T, N=N)
+    rng = np.random.default_rng(3)
+    f = 0.004 * rng.standard_normal(T)
+    z = (scores - scores.mean(1, keepdims=True)) / scores.std(1, keepdims=True)
+    r = np.zeros((T, N))
+    r[1:] = f[1:, None] * z[:-1]
+    aligned = with_alpha_factor(setup, scores, r, window=20)
+    t = 50
+    np.testing.assert_allclose(aligned.risk.alpha_var[t], np.mean(f[t - 19 : t + 1] ** 2))
+    later = r.copy()
+    later[t + 1 :] *= 10.0  # future returns do not move day t's forecast
+    assert with_alpha_factor(setup, scores, later, 20).risk.alpha_var[t] == pytest.approx(
+        aligned.risk.alpha_var[t]
+    )
+    tilt = setup.benchmark[t] + 0.002 * z[t]
+    base = forecast_tracking_error(setup.risk, t, tilt, setup.benchmark[t])
+    more = forecast_tracking_error(aligned.risk, t, tilt, setup.benchmark[t])
+    extra = 0.002 * np.sum(z[t] ** 2) * np.sqrt(252 * aligned.risk.alpha_var[t])
+    assert more == pytest.approx(np.hypot(base, extra), rel=1e-9)

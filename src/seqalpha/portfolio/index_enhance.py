@@ -24,6 +24,7 @@ import numpy as np
 
 from seqalpha.errors import ConfigError, DataError
 from seqalpha.portfolio.optimizer import TE_DAYS, OptimizerParams, optimize_weights
+from seqalpha.risk.base import RiskModel
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,9 @@ class IndexEnhanceParams:
 
     alpha = alpha_scale * the day's score z-score: 0.003 is Grinold's IC x volatility x z with
     IC ~ 0.03 and a 2% daily volatility over a 5-day holding; turnover_cost is charged per unit
-    of |w - w_prev| (about half the round-trip cost).
+    of |w - w_prev| (about half the round-trip cost). alpha_factor: add the score itself as a
+    risk factor (`AlphaAlignedRisk`), so that bets along the alpha, which the risk model's
+    factors do not see, count in the tracking error.
     """
 
     tracking_error: float = 0.05
@@ -46,6 +49,8 @@ class IndexEnhanceParams:
     rebalance_every: int = 5
     universe: str = "csi300"
     history_days: int = 300
+    alpha_factor: bool = True
+    alpha_factor_window: int = 60
 
     def __post_init__(self) -> None:
         for k in ("tracking_error", "max_active_weight", "alpha_scale"):
@@ -57,6 +62,10 @@ class IndexEnhanceParams:
                 raise ConfigError(f"portfolio.params.{k} must be > 0 or null, got {v}")
         if self.risk_aversion < 0 or self.turnover_cost < 0:
             raise ConfigError("portfolio.params: risk_aversion and turnover_cost must be >= 0")
+        if self.alpha_factor_window < 5:
+            raise ConfigError(
+                f"portfolio.params.alpha_factor_window must be >= 5, got {self.alpha_factor_window}"
+            )
         if self.rebalance_every < 1 or self.history_days < 60:
             raise ConfigError(
                 "portfolio.params: rebalance_every >= 1 and history_days >= 60 required"
@@ -147,6 +156,83 @@ def benchmark_setup(
         style_names=list(model.style_names),
         industry=_to_grid(model.industry_codes, *args, -1),
     )
+
+
+class AlphaAlignedRisk(RiskModel):
+    """A risk model plus an alpha-alignment factor: exposure = the day's score z-score over the
+    members, variance = mean squared daily return of that factor (r_t regressed on the
+    z-scores of t-1) over the last `window` days <= t; uncorrelated with the base factors."""
+
+    def __init__(
+        self,
+        base,
+        scores: np.ndarray,
+        returns: np.ndarray,
+        members: np.ndarray,
+        window: int = 60,
+        min_obs: int = 5,
+    ):
+        s = np.where(members, np.asarray(scores, dtype=np.float64), np.nan)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # days without scores
+            mu = np.nanmean(s, axis=1, keepdims=True)
+            sd = np.nanstd(s, axis=1, keepdims=True)
+        z = np.nan_to_num((s - mu) / np.where(sd > 0, sd, np.nan))
+        r = np.nan_to_num(np.asarray(returns, dtype=np.float64))
+        T = z.shape[0]
+        f = np.zeros(T)
+        have = np.zeros(T, bool)
+        num = np.sum(z[:-1] * r[1:], axis=1)
+        den = np.sum(z[:-1] ** 2, axis=1)
+        have[1:] = den > 0
+        f[1:] = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+        cs = np.concatenate([[0.0], np.cumsum(f**2)])
+        cn = np.concatenate([[0], np.cumsum(have)])
+        hi = np.arange(1, T + 1)
+        lo = np.maximum(hi - window, 0)
+        n = cn[hi] - cn[lo]
+        self.alpha_var = np.where(n >= min_obs, (cs[hi] - cs[lo]) / np.maximum(n, 1), 0.0)
+        self.base, self.z = base, z
+        self.dates = getattr(base, "dates", None)
+        self.instruments = getattr(base, "instruments", None)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(T, N) of the base model's grid."""
+        return tuple(self.base.shape)
+
+    def ready(self, t: int) -> bool:
+        """The base model's readiness."""
+        return bool(self.base.ready(t))
+
+    def covariance(self, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """([X, z_t] [N, K + 1], blockdiag(F, alpha variance), d) of day t."""
+        X, F, d = self.base.covariance(t)
+        K = F.shape[0]
+        F2 = np.zeros((K + 1, K + 1))
+        F2[:K, :K] = F
+        F2[K, K] = self.alpha_var[t]
+        return np.column_stack([X, self.z[t]]), F2, d
+
+
+def with_alpha_factor(
+    setup: BenchmarkSetup, scores: np.ndarray, returns: np.ndarray, window: int = 60
+) -> BenchmarkSetup:
+    """The setup with its risk model wrapped in `AlphaAlignedRisk` (returns [T, N] on the grid,
+    row t = return over day t)."""
+    risk = AlphaAlignedRisk(setup.risk, scores, returns, setup.members, window)
+    return BenchmarkSetup(
+        risk, setup.benchmark, setup.members, setup.styles, setup.style_names, setup.industry
+    )
+
+
+def grid_returns(close: np.ndarray) -> np.ndarray:
+    """Daily returns [T, N] from adjusted closes [T, N] (row 0 NaN)."""
+    c = np.asarray(close, dtype=np.float64)
+    r = np.full(c.shape, np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r[1:] = c[1:] / c[:-1] - 1.0
+    return r
 
 
 def index_enhance_weights(

@@ -114,11 +114,15 @@ def _index_enhance(scores: np.ndarray, market: Any, params: dict[str, Any], data
     from seqalpha.portfolio.index_enhance import (
         benchmark_setup,
         check_params,
+        grid_returns,
         index_enhance_weights,
+        with_alpha_factor,
     )
 
     p = check_params(params)
     setup = benchmark_setup(data_dir, market.dates, market.instruments, p)
+    if p.alpha_factor:
+        setup = with_alpha_factor(setup, scores, grid_returns(market.close), p.alpha_factor_window)
     return index_enhance_weights(scores, setup, p, market.can_buy, market.can_sell)
 
 
