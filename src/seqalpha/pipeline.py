@@ -341,6 +341,7 @@ def run_config(
     )
     if ensemble is not None:
         signal["ensemble"] = ensemble
+        signal["model"] = f"ensemble:{ensemble['method']}"  # the members are in `ensemble`
     say(
         f"test IC {signal['ic']:.4f}  Rank IC {signal['rank_ic']:.4f}  "
         f"ICIR {signal['icir']:.3f}  Rank ICIR {signal['rank_icir']:.3f}"
