@@ -72,6 +72,7 @@ def test_an_ensemble_run_writes_members_weights_and_a_normal_run(ensemble_run: P
     assert w["date"].n_unique() == preds["datetime"].n_unique()
     metrics = json.loads((ensemble_run / "metrics.json").read_text())
     assert metrics["ensemble"]["method"] == "rolling_ic"
+    assert metrics["model"] == "ensemble:rolling_ic"
     assert set(metrics["ensemble"]["members"]) == {"lin", "gbm", "lin_rank"}
     assert np.isfinite(metrics["overall"]["IC"])
     # the run's label is each member's label (same labels config): the combination is scored
