@@ -7,10 +7,12 @@ machine-wide heavy lock, one at a time):
 - lgbm_rank: the same with CSRankNorm labels (the Linear/GRU benchmarks' label processor)
 - linear: examples/csi300_linear_alpha158.yaml (OLS, pyqlib's Linear benchmark setup)
 - linear_z: the same with CSZScoreNorm labels (bench_label_norm.py --models linear)
+- reversal: OLS on 10 price/volume expressions (returns of the last 5 days, 5/20/60-day
+  momentum, 20-day volatility, volume ratio), the linear example's processors; light
 - mlp_s<k>: the linear example's data with model mlp (256-128, 8 epochs, valid-ICIR stopping)
 - gru_s<k>: benchmarks/bench_label_norm.py's GRU/Alpha360 runs (cs_rank labels, 3 epochs)
-For each seed k the ensemble is {lgbm, lgbm_rank, linear, linear_z, mlp_s<k>, gru_s<k>} (the
-torch members change with the seed, the others do not; a torch member not run is left out); the
+For each seed k the ensemble is {lgbm, lgbm_rank, linear, linear_z, reversal, mlp_s<k>, gru_s<k>}
+(the torch members change with the seed, the others do not; a torch member not run is left out); the
 table gives each member and each method as mean +- std over the seeds: IC, ICIR, Rank IC,
 Rank ICIR on the test days, and the top-k dropout backtest (50/5, the protocol's costs):
 excess return with cost, IR with cost, turnover.
@@ -41,6 +43,14 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "out" / "combine"
 GRU_RUNS = ROOT / "benchmarks" / "out" / "label_norm"
 LOCK = "/tmp/seqalpha-heavy.lock"
+REVERSAL_SETS = [
+    "features.library=none",
+    'features.extra={"R0": "$close/Ref($close,1)-1", "R1": "Ref($close,1)/Ref($close,2)-1", '
+    '"R2": "Ref($close,2)/Ref($close,3)-1", "R3": "Ref($close,3)/Ref($close,4)-1", '
+    '"R4": "Ref($close,4)/Ref($close,5)-1", "MOM5": "$close/Ref($close,5)-1", '
+    '"MOM20": "$close/Ref($close,20)-1", "MOM60": "$close/Ref($close,60)-1", '
+    '"VOL20": "Std($close/Ref($close,1)-1, 20)", "TURN5": "Mean($volume, 5)/Mean($volume, 60)"}',
+]
 OPTIONAL = ("mlp", "gru")  # torch members: left out of a seed's ensemble when not (yet) run
 LGBM_RANK_SETS = [
     'processors.labels=[{"name": "drop_missing_label"}, {"name": "cs_rank"}]',
@@ -59,6 +69,7 @@ def member_dirs(seed: int) -> dict[str, Path]:
         "lgbm_rank": OUT / "members" / "lgbm_rank",
         "linear": OUT / "members" / "linear",
         "linear_z": GRU_RUNS / "linear_cs_zscore_s0",
+        "reversal": OUT / "members" / "reversal",
         "mlp": OUT / "members" / f"mlp_s{seed}",
         "gru": GRU_RUNS / f"cs_rank_s{seed}",
     }
@@ -96,6 +107,7 @@ def train_members(seeds: list[int]) -> None:
     train("linear", "examples/csi300_linear_alpha158.yaml", [], locked=False)
     # pyqlib's LightGBM with the Linear/GRU benchmarks' processors (CSRankNorm labels)
     train("lgbm_rank", "examples/csi300_lgbm_alpha158.yaml", LGBM_RANK_SETS, locked=False)
+    train("reversal", "examples/csi300_linear_alpha158.yaml", REVERSAL_SETS, locked=False)
     for seed in seeds:
         train(
             f"mlp_s{seed}", "examples/csi300_linear_alpha158.yaml", [*MLP_SETS, f"seeds=[{seed}]"]
