@@ -302,6 +302,51 @@ def step_stages(a) -> None:
     )
 
 
+def _features_child(a) -> None:
+    """In the child: the inputs stage of the config (Alpha158 into the on-disk store, labels)."""
+    import warnings
+
+    from seqalpha.config import load_config
+    from seqalpha.train.inputs import build_inputs
+
+    cfg = load_config(
+        ROOT / "benchmarks/configs/scale_full_lgbm.yaml", sets=[f"data.dir={a.market}"]
+    )
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        inputs = build_inputs(cfg.data, cfg.features, cfg.labels)
+    store = inputs.features
+    print(
+        json.dumps(
+            {
+                "seconds": time.perf_counter() - t0,
+                "shape": list(store.shape),
+                "store_gb": store.nbytes / 1e9,
+            }
+        )
+    )
+    (OUT / "features.json").write_text(
+        json.dumps({"store_gb": store.nbytes / 1e9, "shape": list(store.shape)})
+    )
+
+
+def step_features(a) -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    row = measure([PY, __file__, "_features", "--market", str(a.market)])
+    n, t, _ = market_size(Path(a.market))
+    info = json.loads((OUT / "features.json").read_text())
+    record(
+        {
+            "step": f"inputs: alpha158 -> store {n}x{t}",
+            **row,
+            **info,
+            "stock_days": n * t,
+            "us_per_stock_day": round(row["wall_s"] / (n * t) * 1e6, 2),
+        }
+    )
+
+
 def step_table(a) -> None:
     rows = (
         [json.loads(line) for line in open(OUT / "results.jsonl")]
@@ -355,6 +400,9 @@ def main() -> None:
     s = sub.add_parser("qlib")
     s.add_argument("--market", type=Path, required=True)
     s.add_argument("--mem-gb", type=float, default=8.0)
+    for name in ("features", "_features"):
+        s = sub.add_parser(name)
+        s.add_argument("--market", type=Path, required=True)
     s = sub.add_parser("stages")
     s.add_argument("--market", type=Path, required=True)
     sub.add_parser("table")
@@ -368,6 +416,8 @@ def main() -> None:
         "_ray": _ray_child,
         "qlib": step_qlib,
         "stages": step_stages,
+        "features": step_features,
+        "_features": _features_child,
         "table": step_table,
     }[a.step](a)
 
