@@ -17,7 +17,8 @@ Both sides' IC families are computed here by one function from the saved (dateti
 score, label) rows: daily Pearson and Spearman correlations over the test days.
 
 `--synthetic`: the oracle market of benchmarks/quality_synthetic.py with only the 5-day reversal
-planted (300 stocks x 750 days, strength 0.06, market seed 0; its 13 daily-return features and
+planted (300 stocks x 750 days, strength 0.06, market seed 0, no minute files; its 13 daily-return
+features and
 processors): test IC / oracle IC of linear, lgbm (quality_synthetic's settings), double_ensemble
 and deep_factor, one row per model seed (`--seeds`), scored by quality_synthetic's
 `score_against_oracle` (paired daily IC vs the oracle: no model may exceed it beyond 2 SE).
@@ -301,8 +302,8 @@ SYNTH_MODELS = {
     },
     "deep_factor": {
         "hidden_sizes": [32, 16],
-        "epochs": 20,
-        "patience": 4,
+        "epochs": 12,
+        "patience": 3,
         "lr": 1e-3,
         "batch_size": 1024,
         "threads": 2,
@@ -329,9 +330,9 @@ def run_synthetic(seeds: list[int]) -> None:
     for name, params in SYNTH_MODELS.items():
         params = dict(qs.LGBM) if params == "quality_synthetic.LGBM" else params
         cell = qs.Cell("reversal", name, "daily_returns", dict(params), name)
-        market = qs.ensure_market(cell, args)
+        market = reversal_market(qs, args)
         oracle = pl.read_parquet(market / "oracle.parquet")
-        for seed in seeds if name in ("double_ensemble", "deep_factor") else seeds[:1]:
+        for seed in seeds if name == "deep_factor" else seeds[:1]:  # seeds: the torch model
             path = out / f"reversal__{name}__s{seed}.json"
             if path.exists():
                 continue
@@ -351,6 +352,23 @@ def run_synthetic(seeds: list[int]) -> None:
             res.update({"model": name, "seed": seed, "seconds": time.perf_counter() - t0})
             path.write_text(json.dumps(res, indent=1))
             print(f"{name} seed {seed}: IC {res['ic']:.4f} ratio {res['ratio']:.3f}", flush=True)
+
+
+def reversal_market(qs, args) -> Path:
+    """quality_synthetic's reversal market without the minute files (daily fields and oracle
+    only: the daily-return features need no bars), generated once under SYNTH_OUT/markets."""
+    from dataclasses import replace
+
+    from seqalpha.data.synthetic import generate_market
+
+    cfg = replace(
+        qs.market_config("reversal", args.n_stocks, args.n_days, args.seed, args.strength),
+        minute_days=0,
+    )
+    path = Path(args.out) / "markets" / "reversal_daily"
+    if not (path / "meta.json").is_file():
+        generate_market(path, cfg)
+    return path
 
 
 def synthetic_table() -> None:
@@ -375,6 +393,89 @@ def synthetic_table() -> None:
         )
 
 
+# --------------------------------------------------------------------------- FS step speed
+def g_values_by_prediction(model, X: np.ndarray, y: np.ndarray, pred_sub: np.ndarray, k: int):
+    """The FS g-values computed as pyqlib does it: one LightGBM prediction of every sub-model
+    on a copy of its columns with the feature permuted (same permutations as the model's)."""
+    p = model.params
+    n, F = X.shape
+    sw = model.weights()[: k + 1]
+    sw = sw / sw.sum()
+    base = pred_sub @ sw
+    loss = (y - base) ** 2
+    g = np.zeros(F)
+    for f in range(F):
+        perm = np.random.default_rng([p["seed"], k, 3, f]).permutation(n)
+        Xp = X.copy()
+        Xp[:, f] = X[perm, f]
+        pred = np.zeros(n)
+        for s in range(k + 1):
+            pred += sw[s] * model.boosters[s].predict(
+                Xp[:, model.features[s]], num_threads=p["num_threads"]
+            )
+        d = (y - pred) ** 2 - loss
+        g[f] = d.mean() / (d.std() + 1e-7)
+    return g
+
+
+def fs_speed(n: int, F: int, sub_models: int, repeats: int) -> None:
+    """Time one FS step (g-values against `sub_models` fitted sub-models) both ways, interleaved,
+    on random data (n rows, F features, 4 informative), and check they agree."""
+    from seqalpha.dataset.core import SampleSet
+    from seqalpha.models import create_model
+
+    rng = np.random.default_rng(0)
+    T = 100
+    N = n // T
+    x = rng.standard_normal((T, N, F)).astype(np.float32)
+    x[rng.random(x.shape) < 0.01] = np.nan
+    y = np.nan_to_num(x[:, :, :4]) @ np.array([0.3, -0.2, 0.1, 0.05]) + rng.standard_normal((T, N))
+    data = SampleSet(
+        dates=np.datetime64("2020-01-01") + np.arange(T),
+        instruments=np.array([f"S{i}" for i in range(N)]),
+        features=x,
+        bars=None,
+        labels=y[:, :, None].astype(np.float32),
+        mask=np.ones((T, N), bool),
+        rows=(0, T),
+    )
+    model = create_model(
+        "double_ensemble",
+        num_models=sub_models,
+        enable_fs=False,
+        epochs=28,
+        num_leaves=210,
+        max_depth=8,
+        learning_rate=0.2,
+        colsample_bytree=0.8879,
+        lambda_l1=205.7,
+        lambda_l2=581.0,
+        num_threads=2,
+        seed=0,
+    )
+    model.fit(data)
+    X, yy, _ = model._rows(data, True)
+    pred_sub = np.stack(
+        [model.boosters[s].predict(X[:, model.features[s]]) for s in range(sub_models)], axis=1
+    )
+    k = sub_models - 1
+    times: dict[str, list[float]] = {"kernel": [], "prediction": []}
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        g_fast = model.g_values(X, yy, pred_sub, k)
+        times["kernel"].append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        g_slow = g_values_by_prediction(model, X, yy, pred_sub, k)
+        times["prediction"].append(time.perf_counter() - t0)
+    err = float(np.max(np.abs(g_fast - g_slow)))
+    a, b = np.median(times["kernel"]), np.median(times["prediction"])
+    print(
+        f"FS step, {len(X)} rows x {F} features, {sub_models} sub-models of 28 trees "
+        f"(210 leaves), 2 threads, median of {repeats} interleaved: tree walk {a:.2f} s, "
+        f"LightGBM predictions {b:.2f} s ({b / a:.1f}x); max |g difference| {err:.2e}"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tag", default="dev")
@@ -389,8 +490,18 @@ def main() -> None:
     )
     ap.add_argument("--redo", action="store_true", help="rerun finished cells")
     ap.add_argument("--synthetic", action="store_true", help="the oracle reversal market instead")
+    ap.add_argument(
+        "--fs-speed",
+        nargs=3,
+        type=int,
+        metavar=("ROWS", "FEATURES", "SUB_MODELS"),
+        help="time one FS step, tree walk vs LightGBM predictions (random data)",
+    )
     args = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
+    if args.fs_speed:
+        fs_speed(*args.fs_speed, repeats=3)
+        return
     if args.synthetic:
         if not args.table_only:
             run_synthetic(args.seeds)

@@ -133,8 +133,7 @@ def test_shuffled_predictions_walk_the_trees_as_lightgbm_does(fitted, data):
     assert np.isnan(X).any()
     for s in (0, 2):
         booster, cols = fitted.boosters[s], fitted.features[s]
-        arrs = tree_arrays(booster, cols)
-        arrs["feature_map"] = np.asarray(cols)
+        arrs = tree_arrays(booster, cols, X)
         base = booster.predict(X[:, cols])
         for f in (0, 1, 5):
             perm = np.random.default_rng(f).permutation(len(X))

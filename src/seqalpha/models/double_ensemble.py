@@ -140,26 +140,37 @@ def loss_curve_ends(
 _MISSING = {"None": 0, "Zero": 1, "NaN": 2}
 
 
-def tree_arrays(booster: lgb.Booster, features: np.ndarray) -> dict[str, np.ndarray]:
-    """The booster's trees (its best iteration, as `model_to_string` saves) as flat node arrays,
-    split features mapped through `features` (sub-model column -> column of the full X):
-    root [T], feature/threshold/default_left/missing/left/right [nodes] (a child < 0 is leaf
-    -child - 1), leaf_value [leaves], and uses [T, F_sub] (tree t splits on column j)."""
+def tree_arrays(
+    booster: lgb.Booster, features: np.ndarray, X: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
+    """The booster's trees (its best iteration, as `model_to_string` saves) as flat arrays, split
+    features mapped through `features` (sub-model column -> column of the full X):
+    root [T], feature/threshold/default_left/missing/left/right [nodes] (a child < 0 is the leaf
+    -child - 1), leaf_value and on_path [leaves, F_sub] (the leaf's path splits on column j),
+    leaf_offset [T] (tree t's leaf i is leaf leaf_offset[t] + i), uses [T, F_sub] and
+    feature_map = features. With X [n, F] (all features): leaves [n, T], LightGBM's leaf of
+    every row in every tree (one `pred_leaf` pass)."""
     dump = booster.dump_model()
+    infos = dump["tree_info"]
+    counts = [int(info["num_leaves"]) for info in infos]
+    offset = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    n_leaves = int(sum(counts))
+    leaf_value = np.zeros(n_leaves)
+    on_path = np.zeros((n_leaves, len(features)), dtype=np.bool_)
+    uses = np.zeros((len(infos), len(features)), dtype=np.bool_)
     feat: list[int] = []
     miss: list[int] = []
     left: list[int] = []
     right: list[int] = []
-    roots: list[int] = []
     thr: list[float] = []
-    leaves: list[float] = []
     dleft: list[bool] = []
-    uses = np.zeros((len(dump["tree_info"]), len(features)), dtype=bool)
 
-    def add(node: dict, t: int) -> int:
+    def add(node: dict, t: int, path: list[int]) -> int:
         if "leaf_value" in node:
-            leaves.append(float(node["leaf_value"]))
-            return -len(leaves)
+            leaf = int(offset[t]) + int(node.get("leaf_index", 0))
+            leaf_value[leaf] = float(node["leaf_value"])
+            on_path[leaf, path] = True
+            return -leaf - 1
         if node.get("decision_type", "<=") != "<=":
             raise DataError("double_ensemble: categorical splits are not supported")
         k = len(feat)
@@ -171,13 +182,12 @@ def tree_arrays(booster: lgb.Booster, features: np.ndarray) -> dict[str, np.ndar
         miss.append(_MISSING[node["missing_type"]])
         left.append(0)
         right.append(0)
-        left[k] = add(node["left_child"], t)
-        right[k] = add(node["right_child"], t)
+        left[k] = add(node["left_child"], t, [*path, j])
+        right[k] = add(node["right_child"], t, [*path, j])
         return k
 
-    for t, info in enumerate(dump["tree_info"]):
-        roots.append(add(info["tree_structure"], t))
-    return {
+    roots = [add(info["tree_structure"], t, []) for t, info in enumerate(infos)]
+    out = {
         "root": np.asarray(roots, dtype=np.int64),
         "feature": np.asarray(feat, dtype=np.int64),
         "threshold": np.asarray(thr, dtype=np.float64),
@@ -185,45 +195,64 @@ def tree_arrays(booster: lgb.Booster, features: np.ndarray) -> dict[str, np.ndar
         "missing": np.asarray(miss, dtype=np.int8),
         "left": np.asarray(left, dtype=np.int64),
         "right": np.asarray(right, dtype=np.int64),
-        "leaf_value": np.asarray(leaves, dtype=np.float64),
+        "leaf_value": leaf_value,
+        "on_path": on_path,
+        "leaf_offset": offset,
         "uses": uses,
+        "feature_map": np.asarray(features, dtype=np.int64),
     }
-
-
-@nb.njit(cache=True, inline="always")
-def _leaf(tr_root, feat, thr, dleft, miss, left, right, X, r, f, pr):  # pragma: no cover
-    """Leaf index reached by row r (column f read from row pr), LightGBM's numerical rule."""
-    node = tr_root
-    while node >= 0:
-        j = feat[node]
-        v = np.float64(X[pr, j] if j == f else X[r, j])
-        m = miss[node]
-        if np.isnan(v) and m != 2:
-            v = 0.0
-        if (m == 1 and abs(v) <= 1e-35) or (m == 2 and np.isnan(v)):
-            node = left[node] if dleft[node] else right[node]
-        elif v <= thr[node]:
-            node = left[node]
-        else:
-            node = right[node]
-    return -node - 1
+    if X is not None:
+        leaves = booster.predict(X[:, features], pred_leaf=True)
+        out["leaves"] = np.asarray(leaves, dtype=np.int32).reshape(len(X), len(infos))
+    return out
 
 
 @nb.njit(cache=True, parallel=True)
 def _shuffle_delta(
-    X, perm, f, trees, root, feat, thr, dleft, miss, left, right, leaf_value
+    X,
+    perm,
+    f,
+    j,
+    trees,
+    root,
+    feat,
+    thr,
+    dleft,
+    miss,
+    left,
+    right,
+    leaf_value,
+    on_path,
+    leaf_offset,
+    leaves,
 ):  # pragma: no cover
-    """Per row: the change of the summed outputs of `trees` when column f of X is read from
-    row perm[r] instead of r (float64 [n])."""
+    """Per row r: the change of the summed outputs of `trees` when column f of X is read from
+    row perm[r]. A row whose leaf's path never splits on f (local column j) keeps its leaf;
+    the others walk the tree again with LightGBM's numerical rule."""
     n = X.shape[0]
     out = np.zeros(n)
     for r in nb.prange(n):
         acc = 0.0
+        pr = perm[r]
         for k in range(len(trees)):
-            tr = root[trees[k]]
-            a = _leaf(tr, feat, thr, dleft, miss, left, right, X, r, f, perm[r])
-            b = _leaf(tr, feat, thr, dleft, miss, left, right, X, r, -1, r)
-            acc += leaf_value[a] - leaf_value[b]
+            t = trees[k]
+            old = leaf_offset[t] + leaves[r, t]
+            if not on_path[old, j]:
+                continue
+            node = root[t]
+            while node >= 0:
+                c = feat[node]
+                v = np.float64(X[pr, c] if c == f else X[r, c])
+                m = miss[node]
+                if np.isnan(v) and m != 2:
+                    v = 0.0
+                if (m == 1 and abs(v) <= 1e-35) or (m == 2 and np.isnan(v)):
+                    node = left[node] if dleft[node] else right[node]
+                elif v <= thr[node]:
+                    node = left[node]
+                else:
+                    node = right[node]
+            acc += leaf_value[-node - 1] - leaf_value[old]
         out[r] = acc
     return out
 
@@ -232,15 +261,20 @@ def shuffle_delta(
     arrs: dict[str, np.ndarray], X: np.ndarray, f: int, perm: np.ndarray
 ) -> np.ndarray:
     """Change [n] of a booster's raw prediction on X [n, F] (all features, float32) when column
-    f is permuted by `perm`; only the trees that split on f are walked (exact, no copy of X)."""
+    f is permuted by `perm` (exact, no copy of X): `arrs` from `tree_arrays(booster, features,
+    X)`; only the rows whose leaf path splits on f walk again, in the trees that use f."""
     local = np.flatnonzero(arrs["feature_map"] == f)
-    trees = np.flatnonzero(arrs["uses"][:, local].any(axis=1)) if len(local) else local
+    if len(local) == 0:
+        return np.zeros(len(X))
+    j = int(local[0])
+    trees = np.flatnonzero(arrs["uses"][:, j])
     if len(trees) == 0:
         return np.zeros(len(X))
     return _shuffle_delta(
         X,
         perm,
         int(f),
+        j,
         trees.astype(np.int64),
         arrs["root"],
         arrs["feature"],
@@ -250,6 +284,9 @@ def shuffle_delta(
         arrs["left"],
         arrs["right"],
         arrs["leaf_value"],
+        arrs["on_path"],
+        arrs["leaf_offset"],
+        arrs["leaves"],
     )
 
 
@@ -474,8 +511,7 @@ class DoubleEnsembleModel(Model):
         nb.set_num_threads(max(1, min(p["num_threads"], cap)))
         try:
             for s in range(k + 1):
-                arrs = tree_arrays(self.boosters[s], self.features[s])
-                arrs["feature_map"] = np.asarray(self.features[s])
+                arrs = tree_arrays(self.boosters[s], self.features[s], X)
                 for f in self.features[s]:
                     # one permutation per feature, the same for every sub-model
                     perm = np.random.default_rng([p["seed"], k, 3, int(f)]).permutation(n)
