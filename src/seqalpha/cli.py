@@ -323,6 +323,9 @@ def features(
     replace: bool = typer.Option(
         False, "--replace", help="An --expr may redefine a library feature of the same name."
     ),
+    store: bool = typer.Option(
+        False, "--store", help="Write an on-disk feature store directory at --out (out of core)."
+    ),
 ) -> None:
     """Compute a factor library and/or expressions for universe members into a long Parquet."""
     from rich.progress import Progress
@@ -344,8 +347,12 @@ def features(
                 progress=lambda i, n: bar.update(task, completed=i, total=n),
                 log=console.print,
                 replace=replace,
+                to_store=store,
             )
-        console.print(f"wrote {df.height} rows x {df.width - 2} features to {out}")
+        if store:
+            console.print(f"wrote the feature store {out} ({df.height} features)")
+        else:
+            console.print(f"wrote {df.height} rows x {df.width - 2} features to {out}")
     except SeqAlphaError as exc:
         _fail(exc)
 

@@ -8,6 +8,7 @@ import pickle
 import warnings
 
 import numpy as np
+import polars as pl
 import pytest
 
 from seqalpha.config import config_from_dict
@@ -261,3 +262,22 @@ def test_torch_models_gather_their_batches_from_the_store(tmp_path, name, params
         scores.append(model.predict(data.with_rows(25, 30)))
     np.testing.assert_array_equal(scores[1], scores[0])
     assert np.isfinite(scores[0]).all()
+
+
+def test_features_command_writes_a_store_with_the_long_tables_values(synth_market, tmp_path):
+    from typer.testing import CliRunner
+
+    from seqalpha.cli import app
+
+    args = ["features", str(synth_market), "--universe", "market", "--start", "2020-03-02"]
+    args += ["--expr", "ma5=Mean($close, 5)/$close", "--expr", "r1=$close/Ref($close,1)-1"]
+    res = CliRunner().invoke(app, [*args, "--store", "--out", str(tmp_path / "store")])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "long.parquet")])
+    assert res.exit_code == 0, res.output
+    store = FeatureStore(tmp_path / "store")
+    long = pl.read_parquet(tmp_path / "long.parquet")
+    assert store.names == ["ma5", "r1"] and str(store.dates[0]) == "2020-03-02"
+    t = np.searchsorted(store.dates, long["datetime"].to_numpy().astype("datetime64[D]"))
+    i = np.searchsorted(store.instruments, long["instrument"].to_numpy())
+    np.testing.assert_array_equal(store[t, i], long.select("ma5", "r1").to_numpy())

@@ -63,6 +63,7 @@ def features_command(
     progress: Callable[[int, int], None] | None = None,
     log: Callable[[str], None] | None = None,
     replace: bool = False,
+    to_store: bool = False,
 ) -> pl.DataFrame:
     """Compute features for universe members in start..end and write them to `out` (Parquet).
 
@@ -70,6 +71,9 @@ def features_command(
     before `start` is loaded per the expressions' look-back. `replace`: an --expr may redefine a
     library feature of the same name (in its place). Expressions are checked (syntax, names,
     no look-ahead) before any data is read. Returns the written table.
+
+    `to_store`: write an on-disk FeatureStore directory at `out` instead (every date x instrument
+    of start..end, block by block, memory bounded by the panel); returns its features and files.
     """
     day0, day1 = parse_cli_date(start, "--start"), parse_cli_date(end, "--end")
     own = parse_expr_options(exprs)
@@ -150,6 +154,15 @@ def features_command(
         first, last = series_span(panel)
         t = np.arange(len(panel.dates))[:, None]
         panel.universe = (t >= first[None, :]) & (t <= last[None, :])
+    if to_store:
+        from seqalpha.features.store import FeatureStore, write_expressions
+
+        a, b = (int(np.searchsorted(panel.dates, cal[k])) for k in (lo, hi - 1))
+        fs = FeatureStore.create(out, panel.dates[a : b + 1], panel.instruments, list(table))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            write_expressions(fs, panel, table, "nan", t0=a)
+        return pl.DataFrame({"feature": fs.names, "file": fs.files})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # absent fields were reported above
         df = evaluate_long(panel, table, cal[lo], cal[hi - 1], missing="nan", progress=progress)

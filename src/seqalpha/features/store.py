@@ -314,12 +314,14 @@ def write_expressions(
     exprs: dict[str, str],
     missing: str = "error",
     block_instruments: int = 1000,
+    t0: int = 0,
 ) -> np.ndarray:
     """Evaluate `name -> expression` on `panel` into the store's features of those names, by
     blocks of instruments (every expression is a time series of one instrument) or, when an
     expression is cross-sectional, on the whole panel one feature at a time; each result is
-    written as soon as it is computed. Returns bool [len(exprs)]: the feature has a finite
-    value in the panel's universe."""
+    written as soon as it is computed. `t0`: the store's first date is the panel's date t0 (earlier
+    panel rows are history only). Returns bool [len(exprs)]: the feature has a finite value in
+    the panel's universe (from t0)."""
     from seqalpha.features.engine import evaluate_into, uses_cross_section
 
     col = {name: store.names.index(name) for name in exprs}
@@ -336,9 +338,9 @@ def write_expressions(
         member = sub.universe
 
         def sink(name: str, arr: np.ndarray, n0: int = n0, member: np.ndarray = member) -> None:
-            store.write(col[name], arr, 0, n0)
+            store.write(col[name], arr[t0:], 0, n0)
             if not finite[name]:
-                finite[name] = bool(np.isfinite(arr[member]).any())
+                finite[name] = bool(np.isfinite(arr[t0:][member[t0:]]).any())
 
         evaluate_into(sub, exprs, sink, missing=missing)
     return np.array([finite[name] for name in exprs], dtype=bool)
