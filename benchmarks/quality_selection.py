@@ -174,7 +174,9 @@ REAL_FEATURES = {
 
 def run_real(args) -> None:
     """Rolling vs selection of the same ridge on ../shared/data/cn_csi300 (CSI300, 2019-2022
-    tested walk-forward); daily Rank IC by split year range, paired against rolling."""
+    tested walk-forward; compact daily factors + beta_quantile): period similarity, DDG-DA-like
+    weights, and a size trait (rolling, trained on the larger half by cap); daily Rank IC by
+    year range, paired against rolling."""
     from seqalpha.config import config_from_dict
     from seqalpha.evaluate import daily_ic
     from seqalpha.paths import shared_data_dir
@@ -187,12 +189,19 @@ def run_real(args) -> None:
     inputs = None
     res: dict[str, np.ndarray] = {}
     dates = None
-    for variant in ("rolling", "similar", "ddgda"):
-        _, sel, model = VARIANTS[variant]
+    real_variants = ("rolling", "similar", "ddgda", "large_caps")
+    for variant in real_variants:
+        _, sel, model = VARIANTS.get(variant, VARIANTS["rolling"])
         sel = {**sel, "k": 12} if variant == "similar" else sel  # 12 x 20 = the 240 rolling days
+        if variant == "large_caps":  # rolling, trained on the larger half by market cap only
+            sel = {"traits": [{"feature": "LOG_MKTCAP", "low": 0.5, "high": 1.0}]}
         raw = {
             "data": {**data, "start": "2010-01-04", "end": "2022-12-30"},
-            "features": {"library": "none", "extra": REAL_FEATURES},
+            "features": {
+                "library": "none",
+                "extra": REAL_FEATURES,
+                "extra_libraries": ["beta_quantile"],
+            },
             "labels": {"horizons": [1], "offset": 1, "kind": "raw"},
             "processors": {
                 "features": [{"name": "cs_zscore"}, {"name": "fillna"}],
@@ -200,7 +209,7 @@ def run_real(args) -> None:
             },
             "model": model,
             "walkforward": {
-                "schedule": "rolling" if variant == "rolling" else "expanding",
+                "schedule": "rolling" if variant in ("rolling", "large_caps") else "expanding",
                 "train_days": 240,
                 "valid_days": 0,
                 "step": 20,
@@ -236,7 +245,7 @@ def run_real(args) -> None:
     print("\n" + head + "\n" + "-" * len(head))
     for name, sel_years in (("2019-2020", (2019, 2020)), ("2021-2022", (2021, 2022))):
         keep = (years >= sel_years[0]) & (years <= sel_years[1])
-        for v in ("similar", "ddgda"):
+        for v in real_variants[1:]:
             a, b = res[v][keep], res["rolling"][keep]
             m, _, t, tb, _ = paired([(a, b)], 20)
             print(
