@@ -22,6 +22,10 @@ can run one per process (each under 3 CPU-minutes) and the table be printed over
 
     for s in 0 1 2; do .venv/bin/python benchmarks/quality_selection.py --seeds $s; done
     .venv/bin/python benchmarks/quality_selection.py --seeds 0 1 2
+
+The real-data check (`--real`, about 4.5 CPU minutes and 1.4 GB) belongs under the heavy lock:
+
+    flock /tmp/seqalpha-heavy.lock .venv/bin/python benchmarks/quality_selection.py --real
 """
 
 from __future__ import annotations
