@@ -16,6 +16,7 @@ The parameters are pyqlib's `DEnsembleModel`'s. Deliberate differences from pyql
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -454,13 +455,16 @@ class DoubleEnsembleModel(Model):
         self.boosters: list[lgb.Booster] = []
         self.features: list[np.ndarray] = []
         self.sample_weights: list[np.ndarray] = []  # weights of each sub-model's rows (in fit)
+        self.seconds: list[dict[str, float]] = []  # per sub-model: train, sr, fs (in fit)
         pred_sub = np.zeros((n, p["num_models"]))
         for k in range(p["num_models"]):
             log.info("sub-model %d/%d: %d features", k + 1, p["num_models"], len(feats))
             Xk = np.ascontiguousarray(X[:, feats])
+            t0 = time.perf_counter()
             booster = self._train_sub(
                 Xk, y, w, None if vset is None else (vset[0][:, feats], vset[1])
             )
+            self.seconds.append({"train": time.perf_counter() - t0})
             self.boosters.append(booster)
             self.features.append(feats)
             self.sample_weights.append(w)
@@ -472,6 +476,7 @@ class DoubleEnsembleModel(Model):
             )
             ens = pred_sub[:, : k + 1] @ sw[: k + 1] / sw[: k + 1].sum()
             loss = (y - ens) ** 2
+            t0 = time.perf_counter()
             if p["enable_sr"]:
                 l_start, l_end = loss_curve_ends(booster, Xk, y, n_iter)
                 w = sr_weights(
@@ -480,12 +485,21 @@ class DoubleEnsembleModel(Model):
                 if prior is not None:
                     w = w * prior
             del Xk
+            self.seconds[-1]["sr"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
             if p["enable_fs"]:
                 g = self.g_values(X, y, pred_sub[:, : k + 1], k)
                 rng = np.random.default_rng([p["seed"], k, 1])
                 feats = fs_select(g, p["bins_fs"], list(p["sample_ratios"]), rng)
                 if len(feats) == 0:
                     raise DataError("double_ensemble: feature selection kept no feature")
+            self.seconds[-1]["fs"] = time.perf_counter() - t0
+            log.info(
+                "sub-model %d/%d: train %.1fs, loss curve + SR %.1fs, FS %.1fs",
+                k + 1,
+                p["num_models"],
+                *self.seconds[-1].values(),
+            )
         self.fitted = True
 
     def g_values(self, X: np.ndarray, y: np.ndarray, pred_sub: np.ndarray, k: int) -> np.ndarray:
