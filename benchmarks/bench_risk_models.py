@@ -6,7 +6,13 @@ and the Deep Risk Model (`drm`, mean and spread over seeds), scored by
 Run under the machine-wide lock (several minutes of CPU per DRM seed):
 
     flock /tmp/seqalpha-heavy.lock .venv/bin/python benchmarks/bench_risk_models.py \
-        --period valid --seeds 0 1 2
+        --period valid --seeds 0 1 2 --epochs 5 --use-industry --n-factors 8
+
+The DRM variant was chosen on 2019-2020 (adjusted R^2 0.284 with industry dummies and K = 8
+vs 0.155 without industries and K = 16; Barra 0.257), then run once on 2021-2022 (--period test):
+adjusted R^2 0.330 (SE over 3 seeds 0.0004) vs Barra 0.306, GMV vol 0.113 vs Barra 0.117 but
+Ledoit-Wolf 0.107 (2026-12-04, quiet machine; the DRM's factor returns before each refit day
+are in-sample for its network).
 
 --period valid scores 2019-2020 (choose DRM settings here), test scores 2021-2022. The DRM is
 re-fitted every `--refit` rows from the period's first day, each fit on the `--train-days`
