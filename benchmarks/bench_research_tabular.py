@@ -26,6 +26,18 @@ and deep_factor, one row per model seed (`--seeds`), scored by quality_synthetic
 Results (JSON per cell, with its log) go to benchmarks/out/research_tabular/<tag>__<side>__s<seed>
 (git-ignored); a finished cell is not rerun with the same tag.
 
+Measured 2026-12-03 23:44-00:07 UTC (commit 9d01073; machine shared, load 7-11), one flock
+hold, `--tag dev_m3 --num-models 3 --sides seqalpha` then `--sides qlib` (pyqlib's 6 sub-models
+would spend about an hour in feature selection on this machine):
+| side | seed | IC (SE) | ICIR | Rank IC (SE) | Rank ICIR | days | fit s | wall s |
+| qlib | 0 | 0.0280 (0.0065) | 0.196 | 0.0243 (0.0065) | 0.170 | 483 | 1167.6 | 1236.5 |
+| seqalpha | 0 | 0.0288 (0.0066) | 0.199 | 0.0238 (0.0066) | 0.163 | 483 | 122.6 | 134.2 |
+paired daily IC seqalpha - qlib +0.0008 (SE 0.0012), Rank IC -0.0005 (SE 0.0012); fit 9.52x
+faster. pyqlib's fit: sub-model training 73.5 s, loss curves 15.6 s, SR 12.7 s, feature
+selection 1062.6 s; seqalpha's sub-models started at +0 s, +45 s, +114 s of its 122.6 s fit.
+`--synthetic --seeds 0 1 2` (150 x 500): IC / oracle linear 1.040, lgbm 0.873,
+double_ensemble 0.833, deep_factor 0.905 (0.885-0.943); no model above its oracle beyond 2 SE.
+
 Usage:
   flock /tmp/seqalpha-heavy.lock .venv/bin/python benchmarks/bench_research_tabular.py \
       --tag dev [--sides qlib seqalpha] [--seeds 0 1 2]
