@@ -14,6 +14,10 @@ against SH000300, and mean active style exposures / one-sided industry active we
 targets. The index enhancement is fully invested (risk_degree 1.0); top-k keeps Qlib's 0.95.
 `+alpha factor`: the score joins the risk model as a factor (`AlphaAlignedRisk`); its forecast
 TE includes it.
+
+Measured 2026-12-04 with a 5-day reversal score (no model) for 2021-2022: without the alpha
+factor realized TE was 0.049 for a 3% bound (0.070 for 5%); with it 0.032 (0.047), IR with cost
+1.03 (0.76) beside 0.24 for top-k dropout on the same score.
 """
 
 from __future__ import annotations
