@@ -31,8 +31,14 @@ class _CfgProbe:
         self.params = params
 
 
-if "cfg_probe" not in MODELS:
-    register_model("cfg_probe")(_CfgProbe)
+@pytest.fixture(autouse=True, scope="module")
+def _probe_model():
+    """Register the stand-in for this module's tests only: other tests (the docs' model zoo page)
+    iterate over the registry and must not see it."""
+    if "cfg_probe" not in MODELS:
+        register_model("cfg_probe")(_CfgProbe)
+    yield
+    del MODELS["cfg_probe"]
 
 BASE = """
 data:

@@ -319,8 +319,13 @@ class WFProbe:
         return np.where(data.mask[t0:t1], out, np.nan).astype(np.float32)
 
 
-if "wf_probe" not in MODELS:
-    register_model("wf_probe")(WFProbe)
+@pytest.fixture(autouse=True, scope="module")
+def _probe_model():
+    """Registered for this module's tests only (the docs' model zoo iterates over the registry)."""
+    if "wf_probe" not in MODELS:
+        register_model("wf_probe")(WFProbe)
+    yield
+    del MODELS["wf_probe"]
 
 
 def rolling_cfg(tmp_path, **wf):
