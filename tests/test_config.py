@@ -40,6 +40,7 @@ def _probe_model():
     yield
     del MODELS["cfg_probe"]
 
+
 BASE = """
 data:
   dir: {data_dir}
