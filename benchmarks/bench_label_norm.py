@@ -58,7 +58,7 @@ QLIB_LINEAR = {
 }
 
 
-def run_cell(norm: str, seed: int, epochs: int, model: str = "gru") -> Path:
+def run_cell(norm: str, seed: int, epochs: int, model: str = "gru", lock_path: str = LOCK) -> Path:
     """One `seqalpha run` of the GRU example (under the lock) or of the linear example (OLS:
     deterministic, light: no lock) with `norm` labels and `seed`."""
     prefix = "" if model == "gru" else f"{model}_"
@@ -66,7 +66,7 @@ def run_cell(norm: str, seed: int, epochs: int, model: str = "gru") -> Path:
     if (out / "report.html").is_file():
         return out
     labels = json.dumps([{"name": "drop_missing_label"}, {"name": norm}])
-    lock = ["flock", LOCK] if model == "gru" else []
+    lock = ["flock", lock_path] if model == "gru" and lock_path else []
     config = CONFIG if model == "gru" else LINEAR_CONFIG
     extra = ["--set", f"model.params.epochs={epochs}"] if model == "gru" else []
     cmd = [
@@ -135,6 +135,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--models", nargs="+", default=["gru", "linear"], choices=["gru", "linear"])
     ap.add_argument("--table-only", action="store_true")
+    ap.add_argument(
+        "--lock",
+        default=LOCK,
+        help="lock file held around each GRU cell ('' runs without it, e.g. niced beside a job)",
+    )
     args = ap.parse_args(argv)
     if not args.table_only:
         if "linear" in args.models:  # deterministic: one run per normalisation
@@ -143,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         if "gru" in args.models:
             for seed in args.seeds:
                 for norm in NORMS:
-                    run_cell(norm, seed, args.epochs)
+                    run_cell(norm, seed, args.epochs, lock_path=args.lock)
                     print(table(args.seeds), flush=True)
     print(table(args.seeds))
     return 0
