@@ -142,6 +142,14 @@ def evaluate_predictions(preds: Predictions, n_groups: int = 5) -> dict[str, pl.
 
 def run_backtest(cfg: PipelineConfig, preds: Predictions) -> BacktestResult:
     """Backtest the predictions with the config's registered strategy and exchange rules."""
+    return backtest_with_active(cfg, preds)[0]
+
+
+def backtest_with_active(
+    cfg: PipelineConfig, preds: Predictions
+) -> tuple[BacktestResult, dict | None]:
+    """`run_backtest`, plus a benchmark-relative strategy's per-year active report (TE forecast
+    and realized, active return, IR, exposures; `Strategy.decide`), None for other strategies."""
     bt, pf = cfg.backtest, cfg.portfolio
     strategy = get_strategy(pf.strategy, pf.params)
     market = load_market(
@@ -158,19 +166,31 @@ def run_backtest(cfg: PipelineConfig, preds: Predictions) -> BacktestResult:
         sell_cost=bt.sell_cost,
         min_cost=bt.min_cost,
         trade_unit=bt.lot_size,
+        risk_degree=(
+            BacktestConfig.risk_degree if strategy.risk_degree is None else strategy.risk_degree
+        ),
     )
     grid = preds.on_grid(market.dates, market.instruments)
+    decision = None
     if strategy.engine == "topk":
         topk = TopkDropout(topk=pf.topk, n_drop=pf.n_drop)
         run = partial(backtest_topk, grid, strategy=topk, config=costs)
     elif strategy.weights is None:
         raise ConfigError(f"portfolio.strategy: {pf.strategy!r} has no weights function")
+    elif strategy.decide is not None:
+        decision = strategy.decide(grid, market, dict(pf.params), cfg.data.dir)
+        run = partial(backtest_weights, decision.weights, config=costs)
     else:
         weights = strategy.weights(grid, market, dict(pf.params), cfg.data.dir)
         run = partial(backtest_weights, weights, config=costs)
     if bt.deal_price == "execution":  # each day's trades through that day's intraday bars
-        return executed_from_config(run, market, str(cfg.data.minute_dir), bt.execution)
-    return run(market)
+        result = executed_from_config(run, market, str(cfg.data.minute_dir), bt.execution)
+    else:
+        result = run(market)
+    if decision is None:
+        return result, None
+    index = market.benchmark if cfg.data.benchmark else None
+    return result, decision.active(result.returns["return"].to_numpy(), index)
 
 
 def merge_metrics(signal: dict, perf: dict) -> dict:
@@ -359,9 +379,11 @@ def run_config(
         f"{cfg.portfolio.n_drop}), costs {cfg.backtest.buy_cost:.2%}/{cfg.backtest.sell_cost:.2%}"
     )
     with stage("backtest"):
-        result = run_backtest(cfg, preds)
+        result, active = backtest_with_active(cfg, preds)
         result.write(out)
     metrics = merge_metrics(signal, result.metrics())
+    if active is not None:
+        metrics["active"] = active  # benchmark-relative strategy: per-year TE, IR, exposures
     metrics["seconds_pipeline"] = round(time.perf_counter() - t0, 3)
     write_json_atomic(out / "metrics.json", metrics)
     write_provenance(out, data_files(cfg, out), list(cfg.seeds), extra=provenance or {})

@@ -307,9 +307,8 @@ def active_report(
         codes = setup.industry[t]
         sums = np.bincount(codes + 1, weights=a)[1:]  # code -1 (unknown) left out
         ind[t] = 0.5 * np.abs(sums).sum()
-    years = np.asarray(dates).astype("datetime64[Y]").astype(int) + 1970
     out: dict[str, dict[str, float]] = {}
-    for label, sel in [*((str(y), years == y) for y in np.unique(years)), ("overall", years > 0)]:
+    for label, sel in _year_labels(dates):
         x = active[sel & live]
         if len(x) < 2:
             continue
@@ -325,6 +324,93 @@ def active_report(
             row[f"style_{name}"] = float(np.nanmean(sty[sel, k]))
         out[label] = row
     return out
+
+
+def _year_labels(dates: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    years = np.asarray(dates).astype("datetime64[Y]").astype(int) + 1970
+    return [*((str(y), years == y) for y in np.unique(years)), ("overall", years > 0)]
+
+
+def backtest_tracking(
+    portfolio: np.ndarray,
+    weights: np.ndarray,
+    setup: BenchmarkSetup,
+    returns: np.ndarray,
+    dates: np.ndarray,
+    index: np.ndarray | None = None,
+    lag: int = 1,
+) -> dict[str, dict[str, float]]:
+    """Per year and overall, from a backtest's daily returns `portfolio` [T] (after lots, limits
+    and costs): realized TE, active return (annualized) and IR against the setup's benchmark
+    (weights of day t-1 times the returns [T, N] of day t), and the TE against `index` [T]
+    (daily returns of e.g. SH000300) when given; days from the first held decision on."""
+    port = np.asarray(portfolio, dtype=np.float64)
+    T = len(port)
+    if np.shape(weights)[0] != T or len(dates) != T or np.shape(returns)[0] != T:
+        raise DataError(
+            f"backtest_tracking: {T} daily returns but weights/returns/dates of "
+            f"{np.shape(weights)[0]}/{np.shape(returns)[0]}/{len(dates)} days"
+        )
+    decided = np.flatnonzero(np.isfinite(np.asarray(weights, dtype=np.float64)).all(axis=1))
+    live = np.arange(T) >= (decided[0] + lag + 1 if len(decided) else T)
+    r = np.nan_to_num(np.asarray(returns, dtype=np.float64))
+    bench = np.zeros(T)
+    bench[1:] = np.sum(setup.benchmark[:-1] * r[1:], axis=1)
+    active = port - bench
+    out: dict[str, dict[str, float]] = {}
+    for label, sel in _year_labels(dates):
+        x = active[sel & live]
+        if len(x) < 2:
+            continue
+        te = float(x.std(ddof=1) * np.sqrt(TE_DAYS))
+        row = {
+            "te_backtest": te,
+            "active_return_backtest": float(x.mean() * TE_DAYS),
+            "ir_backtest": float(x.mean() * TE_DAYS / te) if te > 0 else np.nan,
+        }
+        if index is not None:
+            xi = (port - np.asarray(index, dtype=np.float64))[sel & live]
+            row["te_backtest_index"] = float(np.nanstd(xi, ddof=1) * np.sqrt(TE_DAYS))
+        out[label] = row
+    return out
+
+
+@dataclass
+class IndexEnhanceDecision:
+    """What the strategy decided and on what: target weights [T, N] (NaN rows: no decision),
+    the BenchmarkSetup it tracked, and the grid's close-to-close returns [T, N] and dates [T]."""
+
+    weights: np.ndarray
+    setup: BenchmarkSetup
+    returns: np.ndarray
+    dates: np.ndarray
+
+    def active(
+        self, portfolio: np.ndarray | None = None, index: np.ndarray | None = None
+    ) -> dict[str, dict[str, float]]:
+        """`active_report` of the decision per year and overall, joined by `backtest_tracking`
+        of the backtest's daily returns `portfolio` [T] (and the TE against `index` [T])."""
+        rep = active_report(self.weights, self.returns, self.setup, self.dates)
+        if portfolio is None:
+            return rep
+        bt = backtest_tracking(portfolio, self.weights, self.setup, self.returns, self.dates, index)
+        return {
+            k: {**rep.get(k, {}), **bt.get(k, {})} for k in [*rep, *(k for k in bt if k not in rep)]
+        }
+
+
+def decide(
+    scores: np.ndarray, market: Any, params: dict[str, Any], data_dir: str
+) -> IndexEnhanceDecision:
+    """The `index_enhance` strategy on the backtest grid `market` (dates, instruments, close,
+    can_buy, can_sell): the benchmark setup (plus the alpha factor), then the target weights."""
+    p = check_params(params)
+    setup = benchmark_setup(data_dir, market.dates, market.instruments, p)
+    returns = grid_returns(market.close)
+    if p.alpha_factor:
+        setup = with_alpha_factor(setup, scores, returns, p.alpha_factor_window)
+    weights = index_enhance_weights(scores, setup, p, market.can_buy, market.can_sell)
+    return IndexEnhanceDecision(weights, setup, returns, np.asarray(market.dates))
 
 
 def check_params(params: dict[str, Any]) -> IndexEnhanceParams:

@@ -19,6 +19,10 @@ from seqalpha.portfolio.weights import score_weighted
 # weights(scores [T, N], market, params, data_dir) -> target weights [T, N]; `market` is the
 # backtest's grid (dates, instruments, can_buy, can_sell)
 WeightsFn = Callable[[np.ndarray, Any, dict[str, Any], str], np.ndarray]
+# decide(scores, market, params, data_dir) -> a decision with `.weights` [T, N] and
+# `.active(portfolio_returns [T], index_returns [T] | None) -> {year: row}` (benchmark-relative
+# strategies: the pipeline writes it to metrics.json's "active" section)
+DecideFn = Callable[[np.ndarray, Any, dict[str, Any], str], Any]
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,8 @@ class Strategy:
     engine: Literal["topk", "weights"]
     weights: WeightsFn | None = None
     check_params: Callable[[dict[str, Any]], None] | None = None
+    decide: DecideFn | None = None
+    risk_degree: float | None = None  # fraction invested by the backtest (None: its default)
 
 
 STRATEGIES: dict[str, Strategy] = {}
@@ -110,23 +116,26 @@ def _index_enhance_params(params: dict[str, Any]) -> None:
     check_params(params)
 
 
-def _index_enhance(scores: np.ndarray, market: Any, params: dict[str, Any], data_dir: str):
-    from seqalpha.portfolio.index_enhance import (
-        benchmark_setup,
-        check_params,
-        grid_returns,
-        index_enhance_weights,
-        with_alpha_factor,
-    )
+def _index_enhance_decide(scores: np.ndarray, market: Any, params: dict[str, Any], data_dir: str):
+    from seqalpha.portfolio.index_enhance import decide
 
-    p = check_params(params)
-    setup = benchmark_setup(data_dir, market.dates, market.instruments, p)
-    if p.alpha_factor:
-        setup = with_alpha_factor(setup, scores, grid_returns(market.close), p.alpha_factor_window)
-    return index_enhance_weights(scores, setup, p, market.can_buy, market.can_sell)
+    return decide(scores, market, params, data_dir)
+
+
+def _index_enhance(scores: np.ndarray, market: Any, params: dict[str, Any], data_dir: str):
+    return _index_enhance_decide(scores, market, params, data_dir).weights
 
 
 register_strategy(Strategy("topk_dropout", "topk"))
 register_strategy(Strategy("score_weighted", "weights", _score_weighted, _score_weighted_params))
 register_strategy(Strategy("optimizer", "weights", _optimizer, _optimizer_params))
-register_strategy(Strategy("index_enhance", "weights", _index_enhance, _index_enhance_params))
+register_strategy(
+    Strategy(
+        "index_enhance",
+        "weights",
+        _index_enhance,
+        _index_enhance_params,
+        decide=_index_enhance_decide,
+        risk_degree=1.0,  # fully invested, as the benchmark it tracks
+    )
+)

@@ -24,6 +24,7 @@ import seqalpha
 from seqalpha import evaluate
 from seqalpha.errors import DataError
 from seqalpha.jsonio import write_text_atomic
+from seqalpha.report import active as active_report
 from seqalpha.report import execution as executed
 from seqalpha.report import explain as attributions
 from seqalpha.report import members as member_runs
@@ -505,6 +506,7 @@ def render_report(run: RunFiles) -> str:
             charts["cum_excess"] + charts["cum_return"] + charts["drawdown"],
         ),
         ("years", "Metrics by year", year_tbl),
+        *active_report.active_section(metrics),
         ("signal", "Signal quality", charts["ic"] + charts["ic_monthly"] + charts["quantiles"]),
         ("trading", "Trading", charts["turnover"]),
         *_execution_section(run),

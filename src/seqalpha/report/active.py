@@ -1,0 +1,65 @@
+"""The report's benchmark-relative section: metrics.json's `active` table (per year and overall)
+of an `index_enhance` run: forecast vs realized tracking error, active return, IR, industry and
+style active exposures."""
+
+from __future__ import annotations
+
+import html
+import math
+from typing import Any
+
+# (key, header, percent?) in the table's column order; style_* columns follow
+COLUMNS = [
+    ("te_forecast", "TE forecast", True),
+    ("te_realized", "TE realized (targets)", True),
+    ("te_backtest", "TE realized (backtest)", True),
+    ("te_backtest_index", "TE vs index (backtest)", True),
+    ("active_return", "active return (targets)", True),
+    ("active_return_backtest", "active return (backtest)", True),
+    ("ir", "IR (targets)", False),
+    ("ir_backtest", "IR (backtest)", False),
+    ("industry_active", "industry active weight", True),
+]
+NOTE = (
+    '<p class="note">Against the benchmark the strategy tracks (point-in-time market-cap weights '
+    "of the index members). <b>targets</b>: the decided weights held without friction from the "
+    "day after they are traded; <b>backtest</b>: the backtest's daily returns after lots, "
+    "limits and costs; <b>TE vs index</b>: the backtest against the data's benchmark index. "
+    "TE forecast: mean over decision days of sqrt(252 a'Va). TE, active return and IR are "
+    "annualized with 252 days (the by-year table uses 238). Industry active weight: one-sided "
+    "sum of |industry weight - benchmark's|; style columns: active exposure in z-score units "
+    "(means over decision days).</p>"
+)
+
+
+def _cell(value: Any, pct: bool) -> str:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        return "<td>—</td>"
+    neg = ' class="neg"' if value < 0 else ""
+    return f"<td{neg}>{value * 100:.2f}%</td>" if pct else f"<td{neg}>{value:.2f}</td>"
+
+
+def active_table_html(active: dict[str, dict[str, Any]]) -> str:
+    """The per-year table (rows: years, then overall) of metrics.json's `active` section."""
+    keys = {k for row in active.values() for k in row}
+    cols = [(k, h, pct) for k, h, pct in COLUMNS if k in keys]
+    cols += [(k, f"style {k[6:]}", False) for k in sorted(keys) if k.startswith("style_")]
+    head = "".join(f"<th>{html.escape(h)}</th>" for _, h, _ in cols)
+    order = sorted((y for y in active if y != "overall"), key=str)
+    rows = []
+    for year in [*order, *(["overall"] if "overall" in active else [])]:
+        cells = "".join(_cell(active[year].get(k), pct) for k, _, pct in cols)
+        cls = ' class="overall"' if year == "overall" else ""
+        rows.append(f"<tr{cls}><td>{html.escape(str(year))}</td>{cells}</tr>")
+    return (
+        f'{NOTE}<div class="table-wrap"><table class="metrics" data-table="active">'
+        f"<thead><tr><th>year</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
+    )
+
+
+def active_section(metrics: dict[str, Any] | None) -> list[tuple[str, str, str]]:
+    """[(id, heading, html)] of the section when metrics.json has an `active` table, else []."""
+    active = (metrics or {}).get("active")
+    if not isinstance(active, dict) or not active:
+        return []
+    return [("active", "Tracking error and active exposures", active_table_html(active))]
