@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 import yaml
 
-from seqalpha.backtest import load_market
+from seqalpha.backtest import BacktestResult, load_market
 from seqalpha.pipeline import run_pipeline
 from seqalpha.portfolio.index_enhance import (
     BenchmarkSetup,
@@ -26,6 +26,7 @@ from seqalpha.portfolio.index_enhance import (
     with_alpha_factor,
 )
 from seqalpha.report.active import active_section
+from seqalpha.report.execution import execution_table
 from seqalpha.train.predictions import Predictions
 
 PARAMS = {"universe": "market", "history_days": 60, "tracking_error": 0.04, "rebalance_every": 3}
@@ -139,3 +140,12 @@ def test_backtest_tracking_against_the_benchmark_and_the_index():
     assert set(rep) == {"2022", "overall"}  # 2021 has no held day
     assert active_section({"active": rep})[0][0] == "active"
     assert active_section({"by_year": {}}) == []
+
+
+def test_a_rerun_without_execution_drops_the_old_execution_table(run, tmp_path):
+    out, _ = run
+    old = tmp_path / "execution.parquet"
+    old.write_bytes((out / "execution.parquet").read_bytes())  # a run with deal_price: execution
+    frames = {n: pl.read_parquet(out / f"{n}.parquet") for n in ("returns", "positions", "trades")}
+    BacktestResult(**frames).write(tmp_path)  # re-run in the same directory at the close
+    assert not old.exists() and execution_table(tmp_path) is None

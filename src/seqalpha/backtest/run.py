@@ -73,7 +73,9 @@ class BacktestResult:
         return performance_table(self.returns)
 
     def write(self, run_dir: str | Path) -> None:
-        """returns.parquet, positions.parquet, trades.parquet into run_dir (atomic writes)."""
+        """returns.parquet, positions.parquet, trades.parquet into run_dir (atomic writes), and
+        execution.parquet when trades went through bars (else an older one is removed, so that
+        a re-run with another deal_price does not report stale execution costs)."""
         d = Path(run_dir)
         d.mkdir(parents=True, exist_ok=True)
         for name, df in (
@@ -84,6 +86,8 @@ class BacktestResult:
             write_parquet_atomic(df, d / f"{name}.parquet")
         if self.execution is not None and self.execution.height:
             write_parquet_atomic(self.execution, d / "execution.parquet")
+        else:
+            (d / "execution.parquet").unlink(missing_ok=True)
 
 
 def load_market(
