@@ -137,6 +137,8 @@ def test_backtest_tracking_against_the_benchmark_and_the_index():
     rep = backtest_tracking(bench, w, setup, r, dates, index=bench + 0.001 * np.arange(T))
     assert rep["overall"]["te_backtest"] == 0.0 and rep["overall"]["active_return_backtest"] == 0
     assert rep["overall"]["te_backtest_index"] == pytest.approx(0.001 * np.sqrt(252))
+    assert rep["overall"]["benchmark_vs_index"] == pytest.approx(-0.004 * 252)  # days 3..5
+    assert rep["overall"]["benchmark_te_index"] == pytest.approx(0.001 * np.sqrt(252))
     assert set(rep) == {"2022", "overall"}  # 2021 has no held day
     assert active_section({"active": rep})[0][0] == "active"
     assert active_section({"by_year": {}}) == []

@@ -343,7 +343,8 @@ def backtest_tracking(
     """Per year and overall, from a backtest's daily returns `portfolio` [T] (after lots, limits
     and costs): realized TE, active return (annualized) and IR against the setup's benchmark
     (weights of day t-1 times the returns [T, N] of day t), and the TE against `index` [T]
-    (daily returns of e.g. SH000300) when given; days from the first held decision on."""
+    (daily returns of e.g. SH000300) when given, with the tracked benchmark's own active return
+    and TE against that index; days from the first held decision on."""
     port = np.asarray(portfolio, dtype=np.float64)
     T = len(port)
     if np.shape(weights)[0] != T or len(dates) != T or np.shape(returns)[0] != T:
@@ -369,8 +370,12 @@ def backtest_tracking(
             "ir_backtest": float(x.mean() * TE_DAYS / te) if te > 0 else np.nan,
         }
         if index is not None:
-            xi = (port - np.asarray(index, dtype=np.float64))[sel & live]
+            idx = np.asarray(index, dtype=np.float64)
+            xi = (port - idx)[sel & live]
             row["te_backtest_index"] = float(np.nanstd(xi, ddof=1) * np.sqrt(TE_DAYS))
+            gap = (bench - idx)[sel & live]  # how far the tracked benchmark is from the index
+            row["benchmark_vs_index"] = float(np.nanmean(gap) * TE_DAYS)
+            row["benchmark_te_index"] = float(np.nanstd(gap, ddof=1) * np.sqrt(TE_DAYS))
         out[label] = row
     return out
 

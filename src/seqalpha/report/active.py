@@ -19,12 +19,15 @@ COLUMNS = [
     ("ir", "IR (targets)", False),
     ("ir_backtest", "IR (backtest)", False),
     ("industry_active", "industry active weight", True),
+    ("benchmark_vs_index", "tracked benchmark vs index (return)", True),
+    ("benchmark_te_index", "tracked benchmark vs index (TE)", True),
 ]
 NOTE = (
     '<p class="note">Against the benchmark the strategy tracks (point-in-time market-cap weights '
     "of the index members). <b>targets</b>: the decided weights held without friction from the "
     "day after they are traded; <b>backtest</b>: the backtest's daily returns after lots, "
-    "limits and costs; <b>TE vs index</b>: the backtest against the data's benchmark index. "
+    "limits and costs; <b>TE vs index</b>: the backtest against the data's benchmark index; "
+    "<b>tracked benchmark vs index</b>: how far the cap-weighted proxy itself is from that index. "
     "TE forecast: mean over decision days of sqrt(252 a'Va). TE, active return and IR are "
     "annualized with 252 days (the by-year table uses 238). Industry active weight: one-sided "
     "sum of |industry weight - benchmark's|; style columns: active exposure in z-score units "
