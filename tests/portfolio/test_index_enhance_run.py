@@ -25,7 +25,7 @@ from seqalpha.portfolio.index_enhance import (
     index_enhance_weights,
     with_alpha_factor,
 )
-from seqalpha.report.active import active_section
+from seqalpha.report.active import active_section, active_table_html
 from seqalpha.report.execution import execution_table
 from seqalpha.train.predictions import Predictions
 
@@ -151,3 +151,14 @@ def test_a_rerun_without_execution_drops_the_old_execution_table(run, tmp_path):
     frames = {n: pl.read_parquet(out / f"{n}.parquet") for n in ("returns", "positions", "trades")}
     BacktestResult(**frames).write(tmp_path)  # re-run in the same directory at the close
     assert not old.exists() and execution_table(tmp_path) is None
+
+
+def test_the_active_table_has_a_row_per_year_then_overall():
+    page = active_table_html(
+        {
+            "overall": {"te_forecast": 0.035, "ir": 0.28, "style_size": -0.17},
+            "2021": {"te_forecast": 0.0348, "ir": None, "style_size": -0.0033},
+        }
+    )
+    assert page.index("<td>2021</td>") < page.index("<td>overall</td>")
+    assert "<td>3.48%</td><td>—</td>" in page and '<td class="neg">-0.003</td>' in page

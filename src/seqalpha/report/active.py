@@ -8,19 +8,19 @@ import html
 import math
 from typing import Any
 
-# (key, header, percent?) in the table's column order; style_* columns follow
+# (key, header, format: "%" or decimals) in the table's column order; style_* columns follow
 COLUMNS = [
-    ("te_forecast", "TE forecast", True),
-    ("te_realized", "TE realized (targets)", True),
-    ("te_backtest", "TE realized (backtest)", True),
-    ("te_backtest_index", "TE vs index (backtest)", True),
-    ("active_return", "active return (targets)", True),
-    ("active_return_backtest", "active return (backtest)", True),
-    ("ir", "IR (targets)", False),
-    ("ir_backtest", "IR (backtest)", False),
-    ("industry_active", "industry active weight", True),
-    ("benchmark_vs_index", "tracked benchmark vs index (return)", True),
-    ("benchmark_te_index", "tracked benchmark vs index (TE)", True),
+    ("te_forecast", "TE forecast", "%"),
+    ("te_realized", "TE realized (targets)", "%"),
+    ("te_backtest", "TE realized (backtest)", "%"),
+    ("te_backtest_index", "TE vs index (backtest)", "%"),
+    ("active_return", "active return (targets)", "%"),
+    ("active_return_backtest", "active return (backtest)", "%"),
+    ("ir", "IR (targets)", ".2f"),
+    ("ir_backtest", "IR (backtest)", ".2f"),
+    ("industry_active", "industry active weight", "%"),
+    ("benchmark_vs_index", "tracked benchmark vs index (return)", "%"),
+    ("benchmark_te_index", "tracked benchmark vs index (TE)", "%"),
 ]
 NOTE = (
     '<p class="note">Against the benchmark the strategy tracks (point-in-time market-cap weights '
@@ -35,23 +35,24 @@ NOTE = (
 )
 
 
-def _cell(value: Any, pct: bool) -> str:
+def _cell(value: Any, fmt: str) -> str:
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
         return "<td>—</td>"
-    neg = ' class="neg"' if value < 0 else ""
-    return f"<td{neg}>{value * 100:.2f}%</td>" if pct else f"<td{neg}>{value:.2f}</td>"
+    text = f"{value * 100:.2f}%" if fmt == "%" else f"{value:{fmt}}"
+    neg = ' class="neg"' if text.startswith("-") else ""
+    return f"<td{neg}>{text}</td>"
 
 
 def active_table_html(active: dict[str, dict[str, Any]]) -> str:
     """The per-year table (rows: years, then overall) of metrics.json's `active` section."""
     keys = {k for row in active.values() for k in row}
-    cols = [(k, h, pct) for k, h, pct in COLUMNS if k in keys]
-    cols += [(k, f"style {k[6:]}", False) for k in sorted(keys) if k.startswith("style_")]
+    cols = [(k, h, fmt) for k, h, fmt in COLUMNS if k in keys]
+    cols += [(k, f"style {k[6:]}", ".3f") for k in sorted(keys) if k.startswith("style_")]
     head = "".join(f"<th>{html.escape(h)}</th>" for _, h, _ in cols)
     order = sorted((y for y in active if y != "overall"), key=str)
     rows = []
     for year in [*order, *(["overall"] if "overall" in active else [])]:
-        cells = "".join(_cell(active[year].get(k), pct) for k, _, pct in cols)
+        cells = "".join(_cell(active[year].get(k), fmt) for k, _, fmt in cols)
         cls = ' class="overall"' if year == "overall" else ""
         rows.append(f"<tr{cls}><td>{html.escape(str(year))}</td>{cells}</tr>")
     return (
