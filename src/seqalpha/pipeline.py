@@ -6,7 +6,8 @@ report -> MLflow, with provenance. RUN_DIR ends up holding:
   config.yaml, predictions.parquet, windows/          (walk-forward, `seqalpha train`)
   ic.parquet, quantiles.parquet                       (signal evaluation)
   returns.parquet, positions.parquet, trades.parquet  (backtest)
-  metrics.json     signal metrics + `by_year` and `overall` portfolio tables (written last)
+  metrics.json     signal metrics + `by_year` and `overall` portfolio tables (written last);
+                   `active` (per-year TE, IR, exposures) for a benchmark-relative strategy
   report.html, provenance.json, mlruns/ (unless tracking goes to a server)
   baselines/<name>/  the same for each baseline of the config (e.g. lgbm against the GRU)
 
@@ -384,6 +385,12 @@ def run_config(
     metrics = merge_metrics(signal, result.metrics())
     if active is not None:
         metrics["active"] = active  # benchmark-relative strategy: per-year TE, IR, exposures
+        o = active.get("overall", {})
+        say(
+            f"active (overall): TE forecast {o.get('te_forecast', np.nan):.2%}, realized "
+            f"{o.get('te_realized', np.nan):.2%} (backtest {o.get('te_backtest', np.nan):.2%}), "
+            f"IR {o.get('ir', np.nan):.2f} (backtest, costs: {o.get('ir_backtest', np.nan):.2f})"
+        )
     metrics["seconds_pipeline"] = round(time.perf_counter() - t0, 3)
     write_json_atomic(out / "metrics.json", metrics)
     write_provenance(out, data_files(cfg, out), list(cfg.seeds), extra=provenance or {})
