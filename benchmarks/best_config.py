@@ -2,18 +2,21 @@
 
 Stage 1, selection. A "selection split" inside the DEV training and validation years: train
 2010-2016, valid 2017-2018, test 2019-2020 (the DEV validation years), `data.end` 2020-12-31 so
-that no day of 2021-2022 is even read. Light candidates, one thread each, seed 0, trained by
-`seqalpha train` of two ensemble configs (members share one feature build):
-- group `a158` (Alpha158): `linear` (OLS, pyqlib's Linear setup: robust z-score + fillna,
-  CSRankNorm labels), `deep_factor` (examples/csi300_deep_factor.yaml's MLP), `double_ensemble`
-  (pyqlib's DoubleEnsemble settings with 3 sub-models, CSZScoreNorm labels), `reversal` (OLS on
-  10 price/volume expressions, benchmarks/bench_combine.py's member);
-- group `a158bq` (Alpha158 + `beta_quantile` extras): the same `linear`, `deep_factor`,
-  `double_ensemble` and `reversal`.
-Each member alone and combinations of members of one group (`equal`, `rolling_ic`,
-`gauss_rank`; subsets below) are scored on 2019-2020: IC, ICIR, Rank IC, Rank ICIR and the
-protocol's top-k dropout backtest (50/5, costs of BENCHMARKS.md). The winner is the candidate
-with the best mean of its ranks on Rank IC, Rank ICIR and IR with cost (printed).
+that no day of 2021-2022 is even read. Light candidates, one thread each, seeds 0, 1, 2, trained
+by `seqalpha train` of one ensemble config per feature set and seed (members share one feature
+build; run dirs `select_<set>_s<seed>`), on `a158` (Alpha158) and `a158bq` (Alpha158 +
+`beta_quantile` extras):
+- L `linear`: OLS, pyqlib's Linear setup (robust z-score + fillna, CSRankNorm labels);
+- D `deep_factor`: examples/csi300_deep_factor.yaml's MLP (same processors);
+- E `double_ensemble`: pyqlib's DoubleEnsemble settings with 3 sub-models, CSZScoreNorm labels;
+- R `double_ensemble_rank`: the same with CSRankNorm labels;
+- V `reversal`: OLS on 10 price/volume expressions (benchmarks/bench_combine.py's member).
+Each member alone and 27 combinations per feature set (`eq`ual, `ric` = rolling_ic with window
+120, `gr` = gauss_rank; over the 9 member subsets of SUBSETS) are scored on 2019-2020: IC, ICIR,
+Rank IC, Rank ICIR and the protocol's top-k dropout backtest (50/5, costs of BENCHMARKS.md).
+The winner is the candidate with the best mean of its ranks on Rank IC, Rank ICIR and IR with
+cost (`rank` below; the rule was in the script before the first result; R and seeds 1, 2 were
+added after a first seed-0 pass without R). Nothing of 2021-2022 is read in this stage.
 
 Stage 2, DEV. `seqalpha run examples/csi300_best.yaml --set seeds=[s]` for s = 0, 1, 2 (train
 2010-2018, valid 2019-2020, test 2021-2022), mean +- std over the seeds, beside pyqlib's
@@ -23,6 +26,81 @@ Run directories under benchmarks/out/best/ (git-ignored); a finished one is not 
 run one at a time, `nice -n 5`, one BLAS/torch/LightGBM thread.
 
     .venv/bin/python benchmarks/best_config.py [--stage select|dev|all] [--seeds 0 1 2]
+
+Measured 2026-12-04 (shared 2-core machine under load; each selection run 5.5-9 min wall).
+Selection split, 2019-2020, mean over seeds 0, 1, 2 (+- std; linear and reversal are
+deterministic):
+
+| candidate | IC | ICIR | Rank IC | Rank ICIR | excess w/ cost | IR w/ cost | rank |
+|---|---|---|---|---|---|---|---|
+| a158bq gr(E+R) | 0.0292 | 0.216 | 0.0426 +- 0.0007 | 0.305 | 12.73% | 1.52 +- 0.13 | 4.0 |
+| a158bq ric(E+R) | 0.0306 | 0.223 | 0.0423 +- 0.0006 | 0.308 | 13.17% | 1.49 +- 0.06 | 5.0 |
+| a158bq eq(E+R) | 0.0287 | 0.205 | 0.0425 +- 0.0006 | 0.304 | 12.69% | 1.48 +- 0.10 | 6.3 |
+| a158bq ric(D+E+R) | 0.0295 | 0.215 | 0.0423 +- 0.0014 | 0.309 | 11.74% | 1.35 +- 0.23 | 8.7 |
+| a158bq ric(L+D+E+R) | 0.0292 | 0.207 | 0.0429 +- 0.0010 | 0.303 | 11.15% | 1.31 +- 0.06 | 10.0 |
+| a158bq gr(D+E+R) | 0.0277 | 0.205 | 0.0422 +- 0.0016 | 0.305 | 11.08% | 1.36 +- 0.17 | 11.3 |
+| a158 ric(E+R) | 0.0310 | 0.230 | 0.0413 +- 0.0004 | 0.304 | 13.10% | 1.61 +- 0.13 | 11.7 |
+| a158bq ric(L+D+E+R+V) | 0.0283 | 0.197 | 0.0428 +- 0.0010 | 0.298 | 11.99% | 1.40 +- 0.03 | 11.7 |
+| a158bq eq(D+E+R) | 0.0273 | 0.196 | 0.0420 +- 0.0015 | 0.302 | 12.23% | 1.47 +- 0.10 | 12.3 |
+| a158 gr(E+R) | 0.0299 | 0.224 | 0.0417 +- 0.0007 | 0.303 | 10.58% | 1.38 +- 0.23 | 14.3 |
+| a158 eq(E+R) | 0.0297 | 0.216 | 0.0418 +- 0.0005 | 0.302 | 10.42% | 1.32 +- 0.19 | 16.0 |
+| a158 eq(L+D+E+R) | 0.0285 | 0.199 | 0.0423 +- 0.0007 | 0.295 | 11.17% | 1.44 +- 0.25 | 17.3 |
+| a158 gr(L+D+E+R) | 0.0285 | 0.205 | 0.0423 +- 0.0007 | 0.297 | 10.05% | 1.31 +- 0.34 | 17.3 |
+| a158bq R | 0.0215 | 0.152 | 0.0422 +- 0.0003 | 0.299 | 10.05% | 1.30 +- 0.21 | 17.7 |
+| a158bq gr(L+D+E+R) | 0.0276 | 0.197 | 0.0429 +- 0.0011 | 0.299 | 9.40% | 1.13 +- 0.21 | 18.3 |
+| a158 ric(D+E+R) | 0.0304 | 0.225 | 0.0416 +- 0.0013 | 0.306 | 9.64% | 1.21 +- 0.13 | 18.7 |
+| a158 ric(L+D+E+R+V) | 0.0288 | 0.204 | 0.0420 +- 0.0008 | 0.296 | 10.88% | 1.38 +- 0.28 | 19.7 |
+| a158bq eq(L+D+E+R) | 0.0274 | 0.190 | 0.0428 +- 0.0009 | 0.296 | 9.64% | 1.16 +- 0.15 | 20.7 |
+| a158 ric(L+D+E+R) | 0.0297 | 0.213 | 0.0419 +- 0.0008 | 0.300 | 9.26% | 1.19 +- 0.25 | 22.0 |
+| a158bq ric(D+E+V) | 0.0296 | 0.212 | 0.0410 +- 0.0020 | 0.295 | 12.64% | 1.42 +- 0.12 | 22.7 |
+| a158 gr(D+E+R) | 0.0293 | 0.220 | 0.0417 +- 0.0014 | 0.304 | 8.46% | 1.10 +- 0.05 | 23.3 |
+| a158bq ric(D+E) | 0.0312 | 0.229 | 0.0408 +- 0.0023 | 0.303 | 10.97% | 1.24 +- 0.18 | 23.3 |
+| a158bq eq(L+D+E+R+V) | 0.0233 | 0.153 | 0.0426 +- 0.0008 | 0.281 | 10.88% | 1.25 +- 0.04 | 24.3 |
+| a158bq gr(L+D+E+R+V) | 0.0236 | 0.160 | 0.0427 +- 0.0009 | 0.282 | 10.41% | 1.20 +- 0.18 | 24.7 |
+| a158 ric(D+E+V) | 0.0307 | 0.226 | 0.0406 +- 0.0013 | 0.296 | 11.33% | 1.38 +- 0.25 | 25.3 |
+| a158 ric(D+E) | 0.0322 | 0.242 | 0.0401 +- 0.0017 | 0.300 | 10.61% | 1.31 +- 0.23 | 25.3 |
+| a158 eq(L+D+E+R+V) | 0.0244 | 0.161 | 0.0422 +- 0.0006 | 0.280 | 10.19% | 1.26 +- 0.19 | 26.3 |
+| a158 gr(L+D+E+R+V) | 0.0246 | 0.167 | 0.0422 +- 0.0008 | 0.280 | 10.42% | 1.28 +- 0.18 | 26.3 |
+| a158 eq(D+E+R) | 0.0291 | 0.212 | 0.0417 +- 0.0013 | 0.302 | 8.15% | 1.06 +- 0.11 | 26.7 |
+| a158 eq(D+R) | 0.0248 | 0.181 | 0.0412 +- 0.0014 | 0.299 | 8.24% | 1.12 +- 0.17 | 28.7 |
+| a158 E | 0.0339 | 0.256 | 0.0388 +- 0.0002 | 0.290 | 12.99% | 1.52 +- 0.19 | 29.0 |
+| a158 eq(D+E) | 0.0308 | 0.232 | 0.0394 +- 0.0019 | 0.296 | 10.62% | 1.35 +- 0.48 | 30.0 |
+| a158 gr(D+E) | 0.0307 | 0.239 | 0.0396 +- 0.0017 | 0.299 | 9.85% | 1.26 +- 0.42 | 30.0 |
+| a158 R | 0.0232 | 0.165 | 0.0417 +- 0.0011 | 0.295 | 8.00% | 1.13 +- 0.06 | 30.7 |
+| a158 gr(D+R) | 0.0252 | 0.189 | 0.0409 +- 0.0016 | 0.298 | 8.20% | 1.12 +- 0.15 | 31.0 |
+| a158bq E | 0.0335 | 0.246 | 0.0397 +- 0.0015 | 0.291 | 12.17% | 1.31 +- 0.18 | 32.7 |
+| a158bq eq(D+R) | 0.0224 | 0.161 | 0.0409 +- 0.0017 | 0.294 | 8.88% | 1.14 +- 0.41 | 33.3 |
+| a158bq eq(D+E+V) | 0.0219 | 0.145 | 0.0410 +- 0.0016 | 0.274 | 10.73% | 1.20 +- 0.10 | 34.0 |
+| a158bq gr(D+E) | 0.0291 | 0.222 | 0.0401 +- 0.0026 | 0.299 | 9.33% | 1.09 +- 0.23 | 34.0 |
+| a158 eq(D+E+V) | 0.0237 | 0.159 | 0.0407 +- 0.0008 | 0.274 | 10.79% | 1.31 +- 0.13 | 34.3 |
+| a158 ric(D+R) | 0.0246 | 0.182 | 0.0407 +- 0.0017 | 0.299 | 7.30% | 0.98 +- 0.28 | 35.0 |
+| a158bq gr(D+R) | 0.0229 | 0.170 | 0.0407 +- 0.0019 | 0.295 | 8.63% | 1.12 +- 0.41 | 36.0 |
+| a158 gr(D+E+V) | 0.0239 | 0.165 | 0.0408 +- 0.0009 | 0.275 | 9.47% | 1.15 +- 0.07 | 36.7 |
+| a158bq gr(D+E+V) | 0.0221 | 0.151 | 0.0409 +- 0.0018 | 0.274 | 10.01% | 1.14 +- 0.05 | 37.7 |
+| a158bq eq(D+E) | 0.0291 | 0.214 | 0.0399 +- 0.0025 | 0.296 | 8.95% | 1.03 +- 0.26 | 38.0 |
+| a158bq ric(D+R) | 0.0220 | 0.160 | 0.0402 +- 0.0021 | 0.292 | 6.68% | 0.85 +- 0.28 | 42.7 |
+| a158bq eq(D+L) | 0.0232 | 0.164 | 0.0381 +- 0.0014 | 0.271 | 6.91% | 0.85 +- 0.15 | 49.0 |
+| a158 ric(D+L) | 0.0237 | 0.171 | 0.0372 +- 0.0012 | 0.269 | 8.09% | 1.05 +- 0.13 | 49.3 |
+| a158 eq(D+L) | 0.0239 | 0.170 | 0.0378 +- 0.0011 | 0.270 | 6.78% | 0.89 +- 0.23 | 49.7 |
+| a158 gr(D+L) | 0.0237 | 0.174 | 0.0376 +- 0.0012 | 0.270 | 6.89% | 0.90 +- 0.39 | 50.0 |
+| a158bq gr(D+L) | 0.0229 | 0.167 | 0.0379 +- 0.0015 | 0.271 | 6.46% | 0.80 +- 0.20 | 50.3 |
+| a158bq ric(D+L) | 0.0228 | 0.161 | 0.0374 +- 0.0014 | 0.265 | 7.50% | 0.94 +- 0.20 | 50.7 |
+| a158 D | 0.0226 | 0.183 | 0.0343 +- 0.0023 | 0.274 | 5.51% | 0.74 +- 0.32 | 53.3 |
+| a158 ric(D+V) | 0.0199 | 0.150 | 0.0348 +- 0.0009 | 0.260 | 6.70% | 0.85 +- 0.51 | 54.3 |
+| a158bq L | 0.0211 | 0.148 | 0.0335 +- 0.0000 | 0.233 | 7.55% | 0.93 +- 0.00 | 55.3 |
+| a158 gr(D+V) | 0.0139 | 0.093 | 0.0352 +- 0.0009 | 0.230 | 6.75% | 0.84 +- 0.11 | 55.7 |
+| a158 eq(D+V) | 0.0134 | 0.087 | 0.0353 +- 0.0010 | 0.231 | 5.78% | 0.71 +- 0.22 | 56.3 |
+| a158bq ric(D+V) | 0.0169 | 0.122 | 0.0347 +- 0.0043 | 0.251 | 5.97% | 0.75 +- 0.21 | 56.3 |
+| a158bq eq(D+V) | 0.0113 | 0.073 | 0.0350 +- 0.0022 | 0.229 | 4.15% | 0.50 +- 0.16 | 58.3 |
+| a158bq D | 0.0202 | 0.157 | 0.0342 +- 0.0042 | 0.267 | 3.04% | 0.39 +- 0.24 | 59.0 |
+| a158bq gr(D+V) | 0.0117 | 0.078 | 0.0345 +- 0.0022 | 0.226 | 4.02% | 0.49 +- 0.11 | 60.3 |
+| a158 L | 0.0196 | 0.136 | 0.0326 +- 0.0000 | 0.227 | 4.83% | 0.62 +- 0.00 | 60.7 |
+| a158 V | -0.0011 | -0.006 | 0.0225 +- 0.0000 | 0.136 | 4.16% | 0.47 +- 0.00 | 62.7 |
+| a158bq V | -0.0011 | -0.006 | 0.0225 +- 0.0000 | 0.136 | 4.16% | 0.47 +- 0.00 | 63.7 |
+
+DEV (test 2021-2022), examples/csi300_best.yaml (= a158bq gr(E+R)):
+
+DEV_TABLE
 """
 
 from __future__ import annotations
@@ -128,6 +206,17 @@ METHODS = (
     ("rolling_ic", {"window": 120, "min_periods": 20}),
     ("gauss_rank", {}),
 )
+# table abbreviations (longest names first)
+SHORT = {
+    "double_ensemble_rank": "R",
+    "double_ensemble": "E",
+    "deep_factor": "D",
+    "linear": "L",
+    "reversal": "V",
+    "rolling_ic": "ric",
+    "gauss_rank": "gr",
+    "equal": "eq",
+}
 COLUMNS = (
     ("IC", "IC", "{:.4f}"),
     ("ICIR", "ICIR", "{:.3f}"),
@@ -269,12 +358,29 @@ def select(groups: list[str], seeds: list[int]) -> tuple[str, str]:
         ranks += (-vals).argsort().argsort() + 1
     rank = dict(zip(names, ranks / 3, strict=True))
     order = sorted(names, key=lambda n: rank[n])
-    head = "| candidate | " + " | ".join(h for _, h, _ in COLUMNS) + " | mean rank |"
-    lines = [head, "|" + "---|" * (len(COLUMNS) + 2)]
+    lines = [
+        "| candidate | IC | ICIR | Rank IC | Rank ICIR | excess w/ cost | IR w/ cost | rank |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for n in order:
-        cells = [mean_sd([r[k] for r in rows[n]], f) for k, _, f in COLUMNS]
-        lines.append(f"| {n} | " + " | ".join(cells) + f" | {rank[n]:.1f} |")
+        r = rows[n]
+        cells = [
+            f"{mean[n]['IC']:.4f}",
+            f"{mean[n]['ICIR']:.3f}",
+            mean_sd([x["RankIC"] for x in r], "{:.4f}"),
+            f"{mean[n]['RankICIR']:.3f}",
+            f"{mean[n]['AlphaRtn']:.2%}",
+            mean_sd([x["AlphaSharpe"] for x in r], "{:.2f}"),
+        ]
+        lines.append(f"| {short(n)} | " + " | ".join(cells) + f" | {rank[n]:.1f} |")
     return "\n".join(lines), order[0]
+
+
+def short(name: str) -> str:
+    """A candidate's name in the table: members as letters, methods abbreviated."""
+    for long, letter in SHORT.items():
+        name = name.replace(long, letter)
+    return name
 
 
 def mean_sd(values: list[float], fmt: str) -> str:

@@ -63,6 +63,21 @@ def test_the_dev_split_and_its_overrides_validate(longer_store: Path) -> None:
         assert getattr(later, key) == getattr(dev, key), key
 
 
+def test_a_rolling_schedule_needs_only_walkforward_keys(longer_store: Path) -> None:
+    sets = [
+        *later_sets(longer_store)[:2],
+        "walkforward.schedule=rolling",
+        "walkforward.train=null",
+        "walkforward.valid=null",
+        "walkforward.test=null",
+        "walkforward.train_days=120",
+        "walkforward.valid_days=20",
+        "walkforward.step=20",
+    ]
+    cfg = load_checked_config(BEST, sets)
+    assert cfg.walkforward.schedule == "rolling" and cfg.walkforward.step == 20
+
+
 @pytest.mark.slow  # Alpha158 + beta_quantile and every member on 60 stocks: about 30 s
 def test_it_runs_end_to_end_on_a_longer_store(longer_store: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
