@@ -119,7 +119,10 @@ members alone (signal only, same runs):
 Against the issue's goal (30% above pyqlib's GRU/Alpha360: Rank IC >= 0.055, IR >= 1.35): IR
 with cost 1.68 +- 0.10 meets it (+62%; excess return with cost 15.8% vs 9.0%); Rank IC 0.0314 +-
 0.0006 falls short, below pyqlib's GRU itself (0.0423); IC 0.0286 is level with it (0.0279).
-The Rank IC of 2019-2020 (0.0426) did not carry over to 2021-2022. Each DEV run: 455-560 s wall.
+The Rank IC of 2019-2020 (0.0426) did not carry over to 2021-2022. Check that the file is the
+chosen candidate: `seqalpha train examples/csi300_best.yaml` with the selection split's --set
+(data.end, walkforward.*; seed 0) gives IC 0.0296, Rank IC 0.0428, ICIR 0.219, Rank ICIR 0.308,
+equal to gr(E+R) of select_a158bq_s0 combined offline here. Each DEV run: 455-560 s wall.
 """
 
 from __future__ import annotations
