@@ -286,6 +286,23 @@ def run_ensemble(
     return state, info
 
 
+def backtest_members(cfg: PipelineConfig, out: Path, combined: Predictions, info: dict) -> None:
+    """Each member of an ensemble run (`out/members/<name>/predictions.parquet`) through the
+    run's portfolio and backtest on the combination's test days, so that the report can show
+    members and combination side by side: adds `AlphaRtn` and `AlphaSharpe` (excess return with
+    cost and its IR, overall) to each member's entry of `info["members"]`."""
+    for name, row in info["members"].items():
+        member = read_member_run(out / "members" / name)
+        grid = member.on_grid(combined.dates, combined.instruments).astype(np.float32)
+        on_days = Predictions(
+            combined.dates, combined.instruments, grid, combined.label, combined.mask
+        )
+        result, _ = backtest_with_active(cfg, on_days)
+        overall = result.metrics().get("overall", {})
+        row["AlphaRtn"] = overall.get("AlphaRtn")
+        row["AlphaSharpe"] = overall.get("AlphaSharpe")
+
+
 def data_files(cfg, exclude: str | Path | None = None) -> list[Path]:
     """The data files a run reads (for the provenance hash; the resume key hashes the same)."""
     return input_files(cfg, exclude)
@@ -383,6 +400,9 @@ def run_config(
         result, active = backtest_with_active(cfg, preds)
         result.write(out)
     metrics = merge_metrics(signal, result.metrics())
+    if ensemble is not None:
+        with stage("member backtests"):
+            backtest_members(cfg, out, preds, ensemble)
     if active is not None:
         metrics["active"] = active  # benchmark-relative strategy: per-year TE, IR, exposures
         o = active.get("overall", {})

@@ -115,3 +115,28 @@ def test_ensemble_config_errors_are_one_line(synth_market, tmp_path, ensemble, m
     assert result.exit_code == 2
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "r" / "members").exists()  # refused before any data is read
+
+
+def test_each_member_is_backtested_beside_the_combination(
+    ensemble_run: Path, synth_market: Path, tmp_path
+) -> None:
+    metrics = json.loads((ensemble_run / "metrics.json").read_text())
+    for row in metrics["ensemble"]["members"].values():
+        assert np.isfinite(row["AlphaRtn"]) and np.isfinite(row["AlphaSharpe"])
+    report = (ensemble_run / "report.html").read_text(encoding="utf-8")
+    members_table = report[report.index('id="table-members"') :]
+    assert "<th>AlphaRtn</th>" in members_table[: members_table.index("</thead>")]
+    # a one-member equal combination ranks stocks as its member does each day: the member's
+    # backtest and the combination's (the run's own) must agree
+    lin = str(ensemble_run / "members" / "lin")
+    cfg = write_config(
+        tmp_path / "one.yaml",
+        synth_market,
+        {"method": "equal", "members": [{"name": "lin", "run": lin}]},
+    )
+    result = CliRunner().invoke(app, ["run", str(cfg), "--out", str(tmp_path / "one")])
+    assert result.exit_code == 0, result.output + str(result.exception)
+    one = json.loads((tmp_path / "one" / "metrics.json").read_text())
+    member = one["ensemble"]["members"]["lin"]
+    assert member["AlphaRtn"] == pytest.approx(one["overall"]["AlphaRtn"], abs=1e-9)
+    assert member["AlphaSharpe"] == pytest.approx(one["overall"]["AlphaSharpe"], abs=1e-9)

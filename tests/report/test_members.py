@@ -77,3 +77,18 @@ def test_report_has_the_members_section_only_when_members_exist(combined_run: Pa
     for sub in (combined_run / "members").iterdir():
         (sub / "predictions.parquet").unlink()
     assert 'id="sec-members"' not in write_report(combined_run).read_text(encoding="utf-8")
+
+
+def test_table_gains_the_member_backtests_from_metrics(combined_run: Path) -> None:
+    combined = pl.read_parquet(combined_run / "predictions.parquet")
+    metrics = {
+        "overall": {"AlphaRtn": 0.12, "AlphaSharpe": 1.5},
+        "ensemble": {"members": {"oracle": {"ic": 1.0, "AlphaRtn": 0.2, "AlphaSharpe": 2.0}}},
+    }
+    table = member_table(combined_run, combined, metrics)
+    assert table.columns[-3:] == ["AlphaRtn", "AlphaSharpe", "days"]
+    rows = {r["name"]: r for r in table.iter_rows(named=True)}
+    assert rows["oracle"]["AlphaRtn"] == 0.2 and rows[COMBINATION]["AlphaSharpe"] == 1.5
+    assert np.isnan(rows["noise"]["AlphaRtn"])  # a member without a backtest: left blank
+    # without member backtests (an older run) the table keeps its signal columns only
+    assert "AlphaRtn" not in member_table(combined_run, combined, {"overall": {}}).columns

@@ -441,7 +441,9 @@ def _members_section(run: RunFiles, ctx: dict[str, Any]) -> list[tuple[str, str,
         table = '<div class="seqalpha-missing">No predictions.parquet (the combination).</div>'
     else:
         try:
-            table = _members_table(member_runs.member_table(run.run_dir, run.predictions))
+            table = _members_table(
+                member_runs.member_table(run.run_dir, run.predictions, run.metrics)
+            )
         except DataError as exc:
             table = f'<div class="seqalpha-missing">{html.escape(str(exc))}</div>'
     weights = chart_html("member_weights", extra.chart_member_weights(run, ctx))

@@ -24,6 +24,9 @@ MEMBERS_DIR = "members"
 WEIGHTS_FILE = "combine_weights.parquet"
 COMBINATION = "combination"
 TABLE_COLUMNS = ("IC", "ICIR", "Rank IC", "Rank ICIR", "turnover", "days")
+# the portfolio columns, from metrics.json (the pipeline backtests each member; see
+# `pipeline.backtest_members`): excess return with cost and its IR, overall
+PORTFOLIO_COLUMNS = ("AlphaRtn", "AlphaSharpe")
 
 
 def member_paths(run_dir: Path | str) -> dict[str, Path]:
@@ -54,9 +57,29 @@ def signal_row(preds: pl.DataFrame, source: Path | str) -> dict[str, float]:
     }
 
 
-def member_table(run_dir: Path | str, combined: pl.DataFrame) -> pl.DataFrame:
+def portfolio_rows(metrics: dict | None) -> dict[str, dict[str, float]]:
+    """name -> {AlphaRtn, AlphaSharpe} of each member and of the combination, from a run's
+    metrics.json (`ensemble.members.<name>` and `overall`); empty when it has none."""
+    if not metrics or not isinstance(metrics.get("ensemble"), dict):
+        return {}
+    out: dict[str, dict[str, float]] = {}
+    sources = {**metrics["ensemble"].get("members", {}), COMBINATION: metrics.get("overall", {})}
+    for name, row in sources.items():
+        if isinstance(row, dict) and row.get("AlphaRtn") is not None:
+            sharpe = row.get("AlphaSharpe")
+            out[name] = {
+                "AlphaRtn": float(row["AlphaRtn"]),
+                "AlphaSharpe": float("nan") if sharpe is None else float(sharpe),
+            }
+    return out
+
+
+def member_table(
+    run_dir: Path | str, combined: pl.DataFrame, metrics: dict | None = None
+) -> pl.DataFrame:
     """One row per member and a last `combination` row: columns `name` + TABLE_COLUMNS, each
-    member restricted to the days of the combination's predictions."""
+    member restricted to the days of the combination's predictions; plus PORTFOLIO_COLUMNS
+    when the run's `metrics` carry the member backtests."""
     run_dir = Path(run_dir)
     days = combined.select(pl.col("datetime").unique())
     rows = []
@@ -66,7 +89,14 @@ def member_table(run_dir: Path | str, combined: pl.DataFrame) -> pl.DataFrame:
             raise DataError(f"{path}: no prediction on the combination's test days")
         rows.append({"name": name, **signal_row(preds, path)})
     rows.append({"name": COMBINATION, **signal_row(combined, run_dir / "predictions.parquet")})
-    return pl.DataFrame(rows, schema={"name": pl.Utf8, **dict.fromkeys(TABLE_COLUMNS, pl.Float64)})
+    columns: tuple[str, ...] = TABLE_COLUMNS
+    portfolio = portfolio_rows(metrics)
+    if portfolio:
+        columns = (*TABLE_COLUMNS[:-1], *PORTFOLIO_COLUMNS, TABLE_COLUMNS[-1])
+        nan = dict.fromkeys(PORTFOLIO_COLUMNS, float("nan"))
+        rows = [{**r, **nan, **portfolio.get(str(r["name"]), {})} for r in rows]
+    schema = {"name": pl.Utf8, **dict.fromkeys(columns, pl.Float64)}
+    return pl.DataFrame([{c: r[c] for c in schema} for r in rows], schema=schema)
 
 
 def read_weights(run_dir: Path | str) -> pl.DataFrame | None:
