@@ -87,7 +87,7 @@ def test_a_config_without_data_dir_is_a_one_line_error() -> None:
 
 
 def test_real_csi300_industries_come_from_cn_meta(csi300_dir: Path, meta_dir: Path) -> None:
-    assert meta_dir == csi300_dir.resolve().parent / "cn_meta"  # where the report looks
+    assert meta_dir.resolve() == csi300_dir.resolve().parent / "cn_meta"  # where the report looks
     config = {"data": {"dir": str(csi300_dir), "universe": "csi300"}}
     dates = np.array(["2021-06-01", "2021-09-01"], dtype="datetime64[D]")
     data = load_industry_data(config, dates, [])
