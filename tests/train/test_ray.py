@@ -1,15 +1,10 @@
 """A real Ray head on loopback: a small walk-forward run as Ray tasks gives predictions
-identical to the serial run. The head is started by this test (`ray start --head --block` in
-its own process group) and stopped by signalling only that group."""
+identical to the serial run. The head is started by this test (`LocalRayCluster`: `ray start
+--head --block` in its own process group) and stopped by signalling only that group."""
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -19,28 +14,11 @@ import pytest
 from seqalpha.config import config_from_dict
 from seqalpha.train.executors import LocalExecutor, RayExecutor
 from seqalpha.train.inputs import Inputs
+from seqalpha.train.raycluster import LocalRayCluster
 from seqalpha.train.walkforward import run_walkforward, window_path
 
 RAY = Path(sys.executable).parent / "ray"
 pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"ray head exited with code {proc.returncode}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.3)
-    raise TimeoutError(f"ray head did not listen on port {port} within {timeout}s")
 
 
 @pytest.fixture(scope="module")
@@ -48,54 +26,8 @@ def ray_head(tmp_path_factory):
     """Address of a 2-CPU Ray head on 127.0.0.1 (stopped at teardown)."""
     if not RAY.exists():
         pytest.skip(f"{RAY} not found")
-    port = free_port()
-    # A loopback test cluster without token auth, for head and driver alike (a token file in
-    # ~/.ray would otherwise switch the head to token auth but not this driver).
-    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="disabled")
-    saved = os.environ.get("RAY_AUTH_MODE")
-    os.environ["RAY_AUTH_MODE"] = "disabled"
-    with open(tmp_path_factory.mktemp("ray") / "head.log", "w") as log:
-        proc = subprocess.Popen(
-            [
-                str(RAY),
-                "start",
-                "--head",
-                "--num-cpus",
-                "2",
-                "--port",
-                str(port),
-                "--node-ip-address",
-                "127.0.0.1",
-                "--disable-usage-stats",
-                "--include-dashboard",
-                "false",
-                "--block",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
-        try:
-            wait_for_port(port, proc)
-            yield f"127.0.0.1:{port}"
-        finally:
-            # `ray stop --force` would stop every Ray process of this machine (other users'
-            # too); signal only the process group of the head started here.
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=8)
-            except subprocess.TimeoutExpired:
-                pass
-            try:  # stragglers of this group only (raylet, gcs_server, workers)
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait(timeout=10)
-            if saved is None:
-                os.environ.pop("RAY_AUTH_MODE", None)
-            else:
-                os.environ["RAY_AUTH_MODE"] = saved
+    with LocalRayCluster(nodes=1, cpus=2, log_dir=tmp_path_factory.mktemp("ray")) as head:
+        yield head.address
 
 
 def toy_inputs(T: int = 50, N: int = 12, F: int = 3) -> Inputs:
@@ -116,7 +48,9 @@ def toy_inputs(T: int = 50, N: int = 12, F: int = 3) -> Inputs:
     )
 
 
-def test_ray_cluster_predictions_identical_to_serial(ray_head, tmp_path):
+def test_ray_cluster_predictions_identical_to_serial(ray_head, tmp_path, monkeypatch):
+    # a loopback cluster without token auth, for the driver as for the head
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
     raw = {
         "data": {"dir": str(tmp_path)},
         "model": {

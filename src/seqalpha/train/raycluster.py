@@ -34,6 +34,33 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+_WORKER_PORTS = 41  # ports min..max given to one node's workers
+
+
+class _Ports:
+    """Distinct free ports for the whole cluster: `ray start` refuses a node whose worker port
+    range contains one of its other ports, so no port handed out here falls into a range
+    handed out here, nor the other way round."""
+
+    def __init__(self) -> None:
+        self.taken: set[int] = set()
+
+    def one(self) -> int:
+        while True:
+            port = free_port()
+            if port not in self.taken:
+                self.taken.add(port)
+                return port
+
+    def worker_range(self) -> tuple[int, int]:
+        while True:
+            base = free_port()
+            span = set(range(base, base + _WORKER_PORTS))
+            if base + _WORKER_PORTS <= 65535 and not span & self.taken:
+                self.taken |= span
+                return base, base + _WORKER_PORTS - 1
+
+
 def ray_env() -> dict[str, str]:
     """Environment of the nodes and the driver: no usage stats, no token auth on loopback."""
     return dict(os.environ, RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="disabled")
@@ -49,7 +76,8 @@ class LocalRayCluster:
             raise ConfigError(f"LocalRayCluster: nodes={nodes}, cpus={cpus}: both must be >= 1")
         self.n_nodes, self.cpus = int(nodes), int(cpus)
         self.log_dir = Path(log_dir or tempfile.mkdtemp(prefix="seqalpha-ray-"))
-        self.port = free_port()
+        self.ports = _Ports()
+        self.port = self.ports.one()
         self.address = f"127.0.0.1:{self.port}"
         self.procs: list[subprocess.Popen] = []
         self.ray = str(Path(sys.executable).parent / "ray")
@@ -58,33 +86,37 @@ class LocalRayCluster:
         cmd = [self.ray, "start", "--num-cpus", str(self.cpus), "--node-ip-address", "127.0.0.1"]
         if k == 0:
             cmd += ["--head", "--port", str(self.port), "--include-dashboard", "false"]
-            cmd += ["--ray-client-server-port", str(free_port()), "--disable-usage-stats"]
+            cmd += ["--ray-client-server-port", str(self.ports.one()), "--disable-usage-stats"]
         else:
             cmd += ["--address", self.address]
         for opt in _PORT_OPTIONS:
-            cmd += [opt, str(free_port())]
+            cmd += [opt, str(self.ports.one())]
         cmd += ["--include-log-monitor", "false"]  # the driver does not read worker logs
-        base = free_port()
-        cmd += ["--min-worker-port", str(base), "--max-worker-port", str(base + 40), "--block"]
+        low, high = self.ports.worker_range()
+        cmd += ["--min-worker-port", str(low), "--max-worker-port", str(high), "--block"]
         with open(self.log_dir / f"node{k}.log", "w") as log:
             return subprocess.Popen(
                 cmd, stdout=log, stderr=subprocess.STDOUT, env=ray_env(), start_new_session=True
             )
 
-    def start(self, timeout: float = 60.0) -> Self:
-        """Start the head, wait until it listens, then start the workers."""
-        self.procs.append(self._start(0))
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.procs[0].poll() is not None:
-                raise RuntimeError(f"ray head exited; see {self.log_dir / 'node0.log'}")
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", self.port)) == 0:
-                    break
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"ray head did not listen on {self.address} in {timeout}s")
-            time.sleep(0.2)
-        self._wait_started(0, deadline)
+    def start(self, timeout: float = 60.0, attempts: int = 3) -> Self:
+        """Start the head, wait until it listens, then start the workers. A head that exits
+        at once (a port taken by another process between choosing and binding it) is started
+        again on fresh ports, up to `attempts` times."""
+        for attempt in range(1, attempts + 1):
+            try:
+                self._start_head(timeout)
+                break
+            except RuntimeError:
+                if attempt == attempts:
+                    raise
+                _killpg(self.procs[0], signal.SIGKILL)  # whatever the head had started
+                self.procs[0].wait(timeout=10)
+                self.procs.clear()
+                log = self.log_dir / "node0.log"
+                log.rename(log.with_name(f"node0.failed{attempt}.log"))
+                self.port = self.ports.one()
+                self.address = f"127.0.0.1:{self.port}"
         for k in range(1, self.n_nodes):  # one at a time: concurrent starts time out on 2 cores
             self.procs.append(self._start(k))
             try:
@@ -96,6 +128,20 @@ class LocalRayCluster:
                 self._wait_started(k, time.monotonic() + timeout)
         return self
 
+    def _start_head(self, timeout: float) -> None:
+        self.procs.append(self._start(0))
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.procs[0].poll() is not None:
+                raise RuntimeError(f"ray head exited: {_tail(self.log_dir / 'node0.log')}")
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"ray head did not listen on {self.address} in {timeout}s")
+            time.sleep(0.2)
+        self._wait_started(0, deadline)
+
     def _wait_started(self, k: int, deadline: float) -> None:
         """Wait until node k's `ray start` reports the node up (RuntimeError if it exits)."""
         log = self.log_dir / f"node{k}.log"
@@ -103,7 +149,7 @@ class LocalRayCluster:
             if log.exists() and "Ray runtime started" in log.read_text(errors="replace"):
                 return
             if self.procs[k].poll() is not None:
-                raise RuntimeError(f"ray node {k} exited during startup; see {log}")
+                raise RuntimeError(f"ray node {k} exited during startup: {_tail(log)}")
             if time.monotonic() > deadline:
                 raise TimeoutError(f"ray node {k} did not start in time; see {log}")
             time.sleep(0.2)
@@ -132,6 +178,12 @@ class LocalRayCluster:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _tail(log: Path, lines: int = 15) -> str:
+    """The log's path and its last lines, for an error message that explains itself."""
+    text = log.read_text(errors="replace").splitlines()[-lines:] if log.exists() else []
+    return "\n".join([f"see {log}; its last lines:", *text])
 
 
 def _killpg(proc: subprocess.Popen, sig: int) -> None:
