@@ -82,6 +82,8 @@ def test_run_writes_every_artifact(finished_run):
     ):
         assert (run / name).is_file(), name
     assert (run / "baselines" / "lgbm_small" / "report.html").is_file()
+    base = json.loads((run / "baselines" / "lgbm_small" / "metrics.json").read_text())
+    assert "predictions_from" not in base and base["windows_trained"] >= 1  # another model
     assert "report:" in result.output and "AlphaRtn" in result.output
 
 

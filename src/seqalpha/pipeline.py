@@ -308,26 +308,11 @@ def data_files(cfg, exclude: str | Path | None = None) -> list[Path]:
     return input_files(cfg, exclude)
 
 
-@holds_run_dir("out")
-def run_config(
-    cfg: PipelineConfig,
-    out: str | Path,
-    stop_after: Stage = "report",
-    fresh: bool = False,
-    log: Log | None = None,
-    provenance: dict | None = None,
-) -> dict:
-    """One checked config through the stages into `out`, stopping after `stop_after`.
-
-    inputs -> walk-forward (resumable) -> Predictions -> signal metrics; then, for "report",
-    evaluation files -> backtest -> provenance -> report -> MLflow. Returns metrics.json's dict.
-    """
-    if stop_after not in STAGES:
-        raise ConfigError(f"stop_after: {stop_after!r} is not one of {STAGES}")
-    say = log or (lambda msg: None)
-    out = Path(out)
-    t0 = time.perf_counter()
-    ensure_market(cfg, say)
+def train_predictions(
+    cfg: PipelineConfig, out: Path, fresh: bool, say: Log
+) -> tuple[Predictions, pl.DataFrame, dict, dict | None]:
+    """Inputs and walk-forward (or ensemble) of a run into `out`: its predictions, their long
+    table (written as predictions.parquet), the signal metrics and the ensemble's info."""
     prepare_run_dir(out, config_hash(cfg), fresh, input_files(cfg, exclude=out), say)
     dump_config(cfg, out / "config.yaml")
     say(
@@ -374,12 +359,78 @@ def run_config(
             "test_end": str(preds.dates.max()),
             "seconds_inputs": round(inputs_s, 3),
             "seconds_walkforward": round(state.seconds, 3),
-            "seconds_total": round(time.perf_counter() - t0, 3),
         }
     )
     if ensemble is not None:
         signal["ensemble"] = ensemble
         signal["model"] = f"ensemble:{ensemble['method']}"  # the members are in `ensemble`
+    return preds, frame, signal, ensemble
+
+
+# metrics.json keys of the run that produced shared predictions, carried over to its sharers
+_SHARED_KEYS = ("model", "seeds", "config_hash", "n_windows", "windows_trained", "windows_resumed")
+
+
+def shared_predictions(
+    cfg: PipelineConfig, out: Path, source: Path, say: Log
+) -> tuple[Predictions, pl.DataFrame, dict]:
+    """The predictions of the finished run `source` (same config hash as `cfg`) as this run's:
+    copied to `out/predictions.parquet`; metrics.json's `predictions_from` names the source."""
+    src_metrics = json.loads((source / "metrics.json").read_text())
+    if src_metrics.get("config_hash") != config_hash(cfg):
+        raise ConfigError(
+            f"{out}: predictions_from {source}: its predictions come from another config "
+            f"(hash {src_metrics.get('config_hash')} vs {config_hash(cfg)})"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    dump_config(cfg, out / "config.yaml")
+    frame = pl.read_parquet(source / "predictions.parquet")
+    preds = Predictions.from_frame(frame, str(source / "predictions.parquet"))
+    write_parquet_atomic(frame, out / "predictions.parquet")
+    say(f"predictions of {source} (same model, data and walk-forward): no training")
+    signal = signal_summary(preds)
+    signal.update({k: src_metrics[k] for k in _SHARED_KEYS if k in src_metrics})
+    signal.update(
+        {
+            "predictions_from": str(source),
+            "n_predictions": preds.n,
+            "test_start": str(preds.dates.min()),
+            "test_end": str(preds.dates.max()),
+        }
+    )
+    return preds, frame, signal
+
+
+@holds_run_dir("out")
+def run_config(
+    cfg: PipelineConfig,
+    out: str | Path,
+    stop_after: Stage = "report",
+    fresh: bool = False,
+    log: Log | None = None,
+    provenance: dict | None = None,
+    predictions_from: str | Path | None = None,
+) -> dict:
+    """One checked config through the stages into `out`, stopping after `stop_after`.
+
+    inputs -> walk-forward (resumable) -> Predictions -> signal metrics; then, for "report",
+    evaluation files -> backtest -> provenance -> report -> MLflow. Returns metrics.json's dict.
+    `predictions_from`: a finished run of the same prediction sections (same config hash) whose
+    `predictions.parquet` stands in for inputs and walk-forward (a baseline that changes only
+    the portfolio or the backtest).
+    """
+    if stop_after not in STAGES:
+        raise ConfigError(f"stop_after: {stop_after!r} is not one of {STAGES}")
+    say = log or (lambda msg: None)
+    out = Path(out)
+    t0 = time.perf_counter()
+    ensure_market(cfg, say)
+    ensemble: dict | None = None
+    if predictions_from is not None:
+        preds, frame, signal = shared_predictions(cfg, out, Path(predictions_from), say)
+    else:
+        preds, frame, signal, ensemble = train_predictions(cfg, out, fresh, say)
+    signal["seconds_total"] = round(time.perf_counter() - t0, 3)
     say(
         f"test IC {signal['ic']:.4f}  Rank IC {signal['rank_ic']:.4f}  "
         f"ICIR {signal['icir']:.3f}  Rank ICIR {signal['rank_icir']:.3f}"
@@ -469,8 +520,16 @@ def run_pipeline(
         say(f"baseline {base.name}: {' '.join(extra[len(sets) : -1])}")
         bcfg = load_checked_config(config, extra, data_dir)
         prov = {"config": str(config), "sets": extra}
+        # a baseline of another portfolio or backtest only: the main run's predictions
+        same = cfg.ensemble is None and config_hash(bcfg) == config_hash(cfg)
         results[base.name] = run_config(
-            bcfg, out / "baselines" / base.name, stop_after, fresh, say, prov
+            bcfg,
+            out / "baselines" / base.name,
+            stop_after,
+            fresh,
+            say,
+            prov,
+            predictions_from=out if same else None,
         )
     return results
 

@@ -162,3 +162,29 @@ def test_the_active_table_has_a_row_per_year_then_overall():
     )
     assert page.index("<td>2021</td>") < page.index("<td>overall</td>")
     assert "<td>3.48%</td><td>—</td>" in page and '<td class="neg">-0.003</td>' in page
+
+
+def test_a_portfolio_only_baseline_reuses_the_predictions_and_backtests_as_a_full_run(
+    run, synth_market, tmp_path
+):
+    out, _ = run
+    base_dir = out / "baselines" / "topk"
+    base = json.loads((base_dir / "metrics.json").read_text())
+    assert base["predictions_from"] == str(out)  # no second training of the same model
+    assert not (base_dir / "windows").exists()
+    main_preds = pl.read_parquet(out / "predictions.parquet")
+    assert pl.read_parquet(base_dir / "predictions.parquet").equals(main_preds)
+    # the same baseline run on its own (inputs, training, backtest) gives the same numbers
+    cfg = _config(synth_market)
+    cfg.update(portfolio={"strategy": "topk_dropout"}, baselines=[])
+    (tmp_path / "topk.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    alone = run_pipeline(tmp_path / "topk.yaml", tmp_path / "topk")["main"]
+    assert pl.read_parquet(tmp_path / "topk" / "predictions.parquet").equals(main_preds)
+    assert alone["windows_trained"] == 1 and "predictions_from" not in alone
+    for key in ("ic", "rank_ic", "icir", "config_hash", "n_predictions"):
+        assert base[key] == alone[key], key
+    for key in ("AlphaRtn", "AlphaSharpe", "TOV", "AlphaDrawdown"):
+        assert base["overall"][key] == pytest.approx(alone["overall"][key], rel=1e-12), key
+    assert pl.read_parquet(base_dir / "returns.parquet").equals(
+        pl.read_parquet(tmp_path / "topk" / "returns.parquet")
+    )
