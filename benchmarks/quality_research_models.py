@@ -16,6 +16,20 @@ oracle (`benchmarks/quality_synthetic.py`'s scoring). Signals:
 
 Results: benchmarks/out/research_quality/<signal>_s<seed>__<model>.json (skipped when present
 unless --fresh); markets under benchmarks/out/research_quality/markets/.
+
+Measured 2026-12-04 (defaults: 300 stocks x 750 days, seeds 0 1 2, 41 min on 2 cores), IC / oracle
+IC per seed, mean IC, and the pooled paired daily IC difference against gru (SE):
+
+    leadlag      gru    0.10 -0.03 0.33   0.0095
+    leadlag      hist   0.12 -0.00 0.33   0.0105   +0.0010 (0.0016)  t 0.62: the 2-SE bar is not met
+    leadlag      igmtf  0.13  0.00 0.25   0.0086   -0.0009 (0.0013)
+    leadlag      add    0.21 -0.06 0.21   0.0082   -0.0013 (0.0031)
+    interaction  gru    0.11  0.29 0.58   0.0216
+    interaction  hist  -0.02  0.23 0.55   0.0176   -0.0040 (0.0024)
+    interaction  igmtf  0.06  0.31 0.54   0.0201   -0.0015 (0.0018)
+    interaction  add    0.11  0.23 0.56   0.0201   -0.0015 (0.0015)
+
+No cell exceeds its oracle beyond sampling error; no research model beats the GRU here.
 """
 
 from __future__ import annotations
