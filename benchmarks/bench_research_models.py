@@ -13,7 +13,9 @@ Sides (each cell a fresh process; heavy: run the script under `flock /tmp/seqalp
   matrix (pyqlib's HIST has no time axis): the level-1 industry (SW2021 names) in force on the
   last training day, each member's weight its market cap that day. pyqlib maps a stock missing
   from `stock_index` to row 733 (hard-coded): that row is left empty. Per-epoch time = its
-  `train_epoch` (wrapped and timed).
+  `train_epoch` (wrapped and timed). With pandas >= 3 in that venv, pyqlib's HIST fails at its
+  first epoch (it writes into `Series.values`, read-only under copy-on-write); the driver hands
+  HIST's own methods writable copies (`writable_series_values`), nothing else changes.
 - `seqalpha`: the example configs `examples/csi300_{hist,igmtf,add}_alpha360.yaml` with the same
   epoch count, run in-process through the walk-forward runner; per-epoch time = the loop's
   `train_seconds`.
@@ -81,6 +83,22 @@ KWARGS = {
 }
 
 
+def writable_series_values(method):
+    """pyqlib 0.9.7's HIST writes into `Series.values` (`stock_index[np.isnan(...)] = 733`),
+    which pandas 3's copy-on-write makes read-only (ValueError: assignment destination is
+    read-only): inside the wrapped method only, `Series.values` is a writable copy."""
+    prop = pd.Series.values
+
+    def wrapped(*a, **k):
+        pd.Series.values = property(lambda s: np.array(prop.fget(s), copy=True))
+        try:
+            return method(*a, **k)
+        finally:
+            pd.Series.values = prop
+
+    return wrapped
+
+
 def main():
     name, data, out, seed, epochs = sys.argv[1:6]
     seed, epochs = int(seed), int(epochs)
@@ -126,6 +144,9 @@ def main():
             print(f"EPOCH {len(epoch_s)} train {epoch_s[-1]:.1f}s", flush=True)
 
     model.train_epoch = timed
+    if name == "hist" and int(pd.__version__.split(".")[0]) >= 3:
+        for meth in ("train_epoch", "test_epoch", "predict"):
+            setattr(model, meth, writable_series_values(getattr(model, meth)))
     t0 = time.perf_counter()
     model.fit(dataset)
     times["fit"] = time.perf_counter() - t0
