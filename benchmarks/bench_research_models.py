@@ -15,7 +15,9 @@ Sides (each cell a fresh process; heavy: run the script under `flock /tmp/seqalp
   from `stock_index` to row 733 (hard-coded): that row is left empty. Per-epoch time = its
   `train_epoch` (wrapped and timed). With pandas >= 3 in that venv, pyqlib's HIST fails at its
   first epoch (it writes into `Series.values`, read-only under copy-on-write); the driver hands
-  HIST's own methods writable copies (`writable_series_values`), nothing else changes.
+  HIST's own methods writable copies (`writable_series_values`); and its forward pass calls
+  `torch.device(torch.get_device(x))`, which fails for a CPU tensor (-1), so the driver's
+  `torch.get_device` answers a CPU tensor with its device. Nothing else changes.
 - `seqalpha`: the example configs `examples/csi300_{hist,igmtf,add}_alpha360.yaml` with the same
   epoch count, run in-process through the walk-forward runner; per-epoch time = the loop's
   `train_seconds`.
@@ -24,6 +26,12 @@ Both sides' IC families come from one function over the saved (datetime, instrum
 label) rows, label = the raw `Ref($close,-2)/Ref($close,-1)-1`.
 
 Results: benchmarks/out/research_models/<tag>__<model>__<side>__s<seed>/ (git-ignored).
+
+Measured 2026-12-04 (`--models hist --seeds 0 --epochs 2 --tag s19`, quiet machine; one seed and
+two epochs only, so not evidence of quality): seqalpha hist test IC 0.0052 (SE 0.0088), Rank IC
+-0.0038 (0.0094), 208.5 s per epoch; pyqlib HIST (with the two CPU/pandas shims) IC 0.0110
+(0.0086), Rank IC 0.0197 (0.0091), 185.6 s per epoch; paired daily IC difference -0.0058 (SE
+0.0055); per-epoch time pyqlib / seqalpha 0.89x. Both picked epoch 0 on validation.
 
   flock /tmp/seqalpha-heavy.lock .venv/bin/python benchmarks/bench_research_models.py \
       --models hist --seeds 0 1 2 --epochs 3
@@ -147,6 +155,11 @@ def main():
     if name == "hist" and int(pd.__version__.split(".")[0]) >= 3:
         for meth in ("train_epoch", "test_epoch", "predict"):
             setattr(model, meth, writable_series_values(getattr(model, meth)))
+    if name == "hist":
+        # HISTModel.forward calls torch.device(torch.get_device(x)): -1 for a CPU tensor,
+        # which torch refuses ("Device index must not be negative"); the tensor's own device
+        get_device = torch.get_device
+        torch.get_device = lambda t: t.device if get_device(t) < 0 else get_device(t)
     t0 = time.perf_counter()
     model.fit(dataset)
     times["fit"] = time.perf_counter() - t0
