@@ -100,58 +100,43 @@ class LocalRayCluster:
             )
 
     def start(self, timeout: float = 60.0, attempts: int = 3) -> Self:
-        """Start the head, wait until it listens, then start the workers. A head that exits
-        at once (a port taken by another process between choosing and binding it) is started
-        again on fresh ports, up to `attempts` times."""
-        for attempt in range(1, attempts + 1):
-            try:
-                self._start_head(timeout)
-                break
-            except RuntimeError:
-                if attempt == attempts:
-                    raise
-                _killpg(self.procs[0], signal.SIGKILL)  # whatever the head had started
-                self.procs[0].wait(timeout=10)
-                self.procs.clear()
-                log = self.log_dir / "node0.log"
-                log.rename(log.with_name(f"node0.failed{attempt}.log"))
-                self.port = self.ports.one()
-                self.address = f"127.0.0.1:{self.port}"
-        for k in range(1, self.n_nodes):  # one at a time: concurrent starts time out on 2 cores
-            self.procs.append(self._start(k))
-            try:
-                self._wait_started(k, time.monotonic() + timeout)
-            except RuntimeError:  # a start that timed out under load: once more
-                _killpg(self.procs[k], signal.SIGKILL)
-                self.procs[k].wait(timeout=10)
-                self.procs[k] = self._start(k)
-                self._wait_started(k, time.monotonic() + timeout)
+        """Start the head, then the workers, one at a time (concurrent starts time out on 2
+        cores). A node that exits during startup (e.g. a port taken by another process between
+        choosing and binding it) is started again on fresh ports, up to `attempts` times; the
+        failed logs stay as `node<k>.failed<attempt>.log`."""
+        for k in range(self.n_nodes):
+            self.procs.append(self._start_node(k, timeout, attempts))
         return self
 
-    def _start_head(self, timeout: float) -> None:
-        self.procs.append(self._start(0))
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.procs[0].poll() is not None:
-                raise RuntimeError(f"ray head exited: {_tail(self.log_dir / 'node0.log')}")
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", self.port)) == 0:
-                    break
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"ray head did not listen on {self.address} in {timeout}s")
-            time.sleep(0.2)
-        self._wait_started(0, deadline)
+    def _start_node(self, k: int, timeout: float, attempts: int) -> subprocess.Popen:
+        log = self.log_dir / f"node{k}.log"
+        for attempt in range(1, attempts):
+            proc = self._start(k)
+            try:
+                self._wait_started(k, proc, time.monotonic() + timeout)
+                return proc
+            except RuntimeError:
+                _killpg(proc, signal.SIGKILL)  # whatever the node had started
+                proc.wait(timeout=10)
+                log.rename(log.with_name(f"node{k}.failed{attempt}.log"))
+                if k == 0:  # the workers join the head at its address: a new one
+                    self.port = self.ports.one()
+                    self.address = f"127.0.0.1:{self.port}"
+        proc = self._start(k)  # the last attempt: its error goes to the caller
+        self._wait_started(k, proc, time.monotonic() + timeout)
+        return proc
 
-    def _wait_started(self, k: int, deadline: float) -> None:
+    def _wait_started(self, k: int, proc: subprocess.Popen, deadline: float) -> None:
         """Wait until node k's `ray start` reports the node up (RuntimeError if it exits)."""
         log = self.log_dir / f"node{k}.log"
+        name = "ray head" if k == 0 else f"ray node {k}"
         while True:
             if log.exists() and "Ray runtime started" in log.read_text(errors="replace"):
                 return
-            if self.procs[k].poll() is not None:
-                raise RuntimeError(f"ray node {k} exited during startup: {_tail(log)}")
+            if proc.poll() is not None:
+                raise RuntimeError(f"{name} exited during startup: {_tail(log)}")
             if time.monotonic() > deadline:
-                raise TimeoutError(f"ray node {k} did not start in time; see {log}")
+                raise TimeoutError(f"{name} did not start in time; see {log}")
             time.sleep(0.2)
 
     def kill_node(self, k: int) -> None:
