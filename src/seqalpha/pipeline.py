@@ -227,13 +227,14 @@ def merge_metrics(signal: dict, perf: dict) -> dict:
 
 def run_ensemble(
     cfg: PipelineConfig, out: Path, inputs: Inputs, fresh: bool, say: Log
-) -> tuple[RunState, dict]:
+) -> tuple[RunState, dict, dict[str, Predictions]]:
     """The `ensemble` stage: train each spec member (walk-forward into `members/<name>/`,
     resumable; inputs shared by members with the run's features and labels), read each run
     member, and combine them (`seqalpha.combine`) into the run's predictions, scored against
     the run's own label. Writes members/<name>/predictions.parquet and combine_weights.parquet.
 
-    Returns the RunState of the combination and {"method", "params", "members": metrics}."""
+    Returns the RunState of the combination, {"method", "params", "members": metrics}, and each
+    member's scores on the combination's grid, label and mask."""
     ens = cfg.ensemble
     if ens is None:
         raise ConfigError("ensemble: the config has no ensemble section")
@@ -260,8 +261,9 @@ def run_ensemble(
     comb = combine(members, ens.method, ens.params, cfg.labels.reach, ens.normalize, ref)
     write_combination(out, comb, members)
     info: dict = {"method": ens.method, "params": comb.params, "members": {}}
+    aligned: dict[str, Predictions] = {}
     for name, preds in members.items():
-        on_label = Predictions(
+        aligned[name] = on_label = Predictions(
             comb.predictions.dates,
             comb.predictions.instruments,
             preds.on_grid(comb.predictions.dates, comb.predictions.instruments).astype(np.float32),
@@ -283,21 +285,16 @@ def run_ensemble(
         config_hash(cfg),
         comb.predictions,
     )
-    return state, info
+    return state, info, aligned
 
 
-def backtest_members(cfg: PipelineConfig, out: Path, combined: Predictions, info: dict) -> None:
-    """Each member of an ensemble run (`out/members/<name>/predictions.parquet`) through the
-    run's portfolio and backtest on the combination's test days, so that the report can show
-    members and combination side by side: adds `AlphaRtn` and `AlphaSharpe` (excess return with
-    cost and its IR, overall) to each member's entry of `info["members"]`."""
+def backtest_members(cfg: PipelineConfig, aligned: dict[str, Predictions], info: dict) -> None:
+    """Each member of an ensemble run (its scores on the combination's grid, `run_ensemble`)
+    through the run's portfolio and backtest, so that the report can show members and
+    combination side by side: adds `AlphaRtn` and `AlphaSharpe` (excess return with cost and
+    its IR, overall) to each member's entry of `info["members"]`."""
     for name, row in info["members"].items():
-        member = read_member_run(out / "members" / name)
-        grid = member.on_grid(combined.dates, combined.instruments).astype(np.float32)
-        on_days = Predictions(
-            combined.dates, combined.instruments, grid, combined.label, combined.mask
-        )
-        result, _ = backtest_with_active(cfg, on_days)
+        result, _ = backtest_with_active(cfg, aligned[name])
         overall = result.metrics().get("overall", {})
         row["AlphaRtn"] = overall.get("AlphaRtn")
         row["AlphaSharpe"] = overall.get("AlphaSharpe")
@@ -310,9 +307,10 @@ def data_files(cfg, exclude: str | Path | None = None) -> list[Path]:
 
 def train_predictions(
     cfg: PipelineConfig, out: Path, fresh: bool, say: Log
-) -> tuple[Predictions, pl.DataFrame, dict, dict | None]:
+) -> tuple[Predictions, pl.DataFrame, dict, dict[str, Predictions]]:
     """Inputs and walk-forward (or ensemble) of a run into `out`: its predictions, their long
-    table (written as predictions.parquet), the signal metrics and the ensemble's info."""
+    table (written as predictions.parquet), the signal metrics (with the ensemble's info under
+    `ensemble`) and an ensemble's members on its grid (`run_ensemble`; empty without one)."""
     prepare_run_dir(out, config_hash(cfg), fresh, input_files(cfg, exclude=out), say)
     dump_config(cfg, out / "config.yaml")
     say(
@@ -329,9 +327,10 @@ def train_predictions(
         f"features {feats}, {inputs_s:.1f}s"
     )
     ensemble: dict | None = None
+    members: dict[str, Predictions] = {}
     if cfg.ensemble is not None:
         with stage("ensemble"):
-            state, ensemble = run_ensemble(cfg, out, inputs, fresh, say)
+            state, ensemble, members = run_ensemble(cfg, out, inputs, fresh, say)
     else:
         with stage("walk-forward"):
             state = run_walkforward(cfg, out, inputs=inputs, fresh=fresh)
@@ -364,7 +363,7 @@ def train_predictions(
     if ensemble is not None:
         signal["ensemble"] = ensemble
         signal["model"] = f"ensemble:{ensemble['method']}"  # the members are in `ensemble`
-    return preds, frame, signal, ensemble
+    return preds, frame, signal, members
 
 
 # metrics.json keys of the run that produced shared predictions, carried over to its sharers
@@ -425,11 +424,11 @@ def run_config(
     out = Path(out)
     t0 = time.perf_counter()
     ensure_market(cfg, say)
-    ensemble: dict | None = None
+    members: dict[str, Predictions] = {}
     if predictions_from is not None:
         preds, frame, signal = shared_predictions(cfg, out, Path(predictions_from), say)
     else:
-        preds, frame, signal, ensemble = train_predictions(cfg, out, fresh, say)
+        preds, frame, signal, members = train_predictions(cfg, out, fresh, say)
     signal["seconds_total"] = round(time.perf_counter() - t0, 3)
     say(
         f"test IC {signal['ic']:.4f}  Rank IC {signal['rank_ic']:.4f}  "
@@ -451,9 +450,9 @@ def run_config(
         result, active = backtest_with_active(cfg, preds)
         result.write(out)
     metrics = merge_metrics(signal, result.metrics())
-    if ensemble is not None:
-        with stage("member backtests"):
-            backtest_members(cfg, out, preds, ensemble)
+    if members:
+        with stage("member backtests"):  # metrics["ensemble"] is signal's: the rows gain them
+            backtest_members(cfg, members, metrics["ensemble"])
     if active is not None:
         metrics["active"] = active  # benchmark-relative strategy: per-year TE, IR, exposures
         o = active.get("overall", {})
