@@ -120,14 +120,26 @@ def main():
     times = {}
     t0 = time.perf_counter()
     proc = {"fields_group": "feature"}
-    handler = Alpha360(
-        instruments="csi300", start_time=TRAIN[0], end_time=TEST[1],
-        fit_start_time=TRAIN[0], fit_end_time=TRAIN[1],
-        infer_processors=[{"class": "RobustZScoreNorm", "kwargs": {**proc, "clip_outlier": True}},
-                          {"class": "Fillna", "kwargs": proc}],
-        learn_processors=[{"class": "DropnaLabel"},
-                          {"class": "CSRankNorm", "kwargs": {"fields_group": "label"}}],
-    )
+    cache = os.environ.get("QLIB_HANDLER_CACHE")  # the processed handler, shared by all cells
+    if cache and os.path.exists(cache):
+        import pickle
+
+        with open(cache, "rb") as fh:
+            handler = pickle.load(fh)
+    else:
+        handler = Alpha360(
+            instruments="csi300", start_time=TRAIN[0], end_time=TEST[1],
+            fit_start_time=TRAIN[0], fit_end_time=TRAIN[1],
+            infer_processors=[
+                {"class": "RobustZScoreNorm", "kwargs": {**proc, "clip_outlier": True}},
+                {"class": "Fillna", "kwargs": proc}],
+            learn_processors=[{"class": "DropnaLabel"},
+                              {"class": "CSRankNorm", "kwargs": {"fields_group": "label"}}],
+        )
+        if cache:
+            handler.config(dump_all=True)
+            handler.to_pickle(cache + ".tmp")
+            os.replace(cache + ".tmp", cache)
     dataset = DatasetH(handler, segments={"train": TRAIN, "valid": VALID, "test": TEST})
     times["handler"] = time.perf_counter() - t0
     kw = dict(KWARGS[name], n_epochs=epochs, early_stop=epochs, seed=seed)
@@ -213,7 +225,9 @@ def run_qlib(model: str, cell: Path, seed: int, epochs: int) -> dict:
     cmd = [str(QLIB_PY), str(driver), model, str(DATA), str(cell), str(seed), str(epochs)]
     if model == "hist":
         cmd += [str(p) for p in hist_concept_files(OUT / "hist_concepts")]
-    code, wall, lines = run_logged(cmd, cell / "log.txt")
+    # the Alpha360 handler (identical for every model and seed) is built once, then unpickled
+    env = {**os.environ, "QLIB_HANDLER_CACHE": str(OUT / "qlib_alpha360_handler.pkl")}
+    code, wall, lines = run_logged(cmd, cell / "log.txt", env=env)
     if code != 0:
         raise SystemExit(f"qlib {model} failed (exit {code}); see {cell / 'log.txt'}")
     res = next(json.loads(x[len("QLIB_RESULT ") :]) for x in lines if x.startswith("QLIB_RESULT"))
@@ -224,8 +238,9 @@ def run_qlib(model: str, cell: Path, seed: int, epochs: int) -> dict:
     }
 
 
-def run_seqalpha(model: str, cell: Path, seed: int, epochs: int) -> dict:
-    """The example config through the walk-forward runner, per-epoch train seconds kept."""
+def run_seqalpha(model: str, cell: Path, seed: int, epochs: int, extra: list[str]) -> dict:
+    """The example config (with `extra` --set overrides) through the walk-forward runner,
+    per-epoch train seconds and validation scores kept."""
     import quality_synthetic as qs
 
     from seqalpha.registries import load_checked_config
@@ -236,6 +251,7 @@ def run_seqalpha(model: str, cell: Path, seed: int, epochs: int) -> dict:
     sets += ["tracking.enabled=false", "model.params.threads=2", "model.params.progress=false"]
     if model == "hist":
         sets.append(f"model.params.concept_dir={DATA}")
+    sets += extra
     cfg = load_checked_config(config, sets, data_dir=DATA)
     qs._HISTORY.clear()
     t0 = time.perf_counter()
@@ -249,6 +265,8 @@ def run_seqalpha(model: str, cell: Path, seed: int, epochs: int) -> dict:
         "fit_seconds": state.seconds,
         "epoch_seconds": [h["train_seconds"] for h in hist["history"]],
         "best_epoch": hist["best_epoch"],
+        "history": hist["history"],
+        "sets": extra,
     }
 
 
@@ -308,6 +326,13 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--table-only", action="store_true")
     ap.add_argument("--redo", action="store_true")
+    ap.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        help="override of the seqalpha example config (KEY=VALUE, repeatable)",
+    )
     args = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     if not args.table_only:
@@ -319,8 +344,10 @@ def main() -> None:
                         continue
                     print(f"running {model} {side} seed {seed}", file=sys.stderr, flush=True)
                     cell.mkdir(parents=True, exist_ok=True)
-                    run = run_qlib if side == "qlib" else run_seqalpha
-                    res = run(model, cell, seed, args.epochs)
+                    if side == "qlib":
+                        res = run_qlib(model, cell, seed, args.epochs)
+                    else:
+                        res = run_seqalpha(model, cell, seed, args.epochs, args.sets)
                     res.update(epochs=args.epochs, finished=time.strftime("%Y-%m-%d %H:%M UTC"))
                     (cell / "result.json").write_text(json.dumps(res, indent=2))
     table(args.tag, args.models, args.seeds)
