@@ -46,6 +46,18 @@ def test_learns_with_every_part_on_and_round_trips(data, tmp_path):
     np.testing.assert_array_equal(loaded.predict(data.with_rows(*TEST)), scores)
 
 
+def test_bf16_encoders_and_decoder_learn_and_reconstruct_in_float32(data):
+    model = create_model("add", **FAST, precision="bf16")
+    model.fit(data, data.with_rows(*VALID))
+    scores = model.predict(data.with_rows(*TEST))
+    y = np.where(data.mask[TEST[0] : TEST[1]], data.labels[TEST[0] : TEST[1], :, 0], np.nan)
+    assert np.nanmean(daily_ic(scores, y)) > 0.3 and scores.dtype == np.float32
+    f = data.features.shape[2]
+    e, m = model.net.encode(torch.randn(5, 6, f))
+    rec = model.net.decode(e, m)
+    assert e.dtype == m.dtype == rec.dtype == torch.float32 and rec.shape == (5, 6, f)
+
+
 def test_one_seed_gives_identical_predictions(data):
     runs = []
     for _ in range(2):

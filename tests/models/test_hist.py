@@ -108,6 +108,20 @@ def test_industries_weighted_by_cap_carry_the_leaders_move(data, store, tmp_path
     np.testing.assert_array_equal(loaded.predict(data.with_rows(*TEST)), scores)
 
 
+def test_several_days_per_step_in_bf16_still_carry_the_leaders_move(data, store):
+    # the real-data example's setting: 4 days per optimizer step, the encoder in bfloat16;
+    # the concept modules still act within each day of the step
+    params = {**FAST, "days_per_batch": 4, "precision": "bf16", "epochs": 6, "patience": 6}
+    model = create_model("hist", **params, concept_dir=str(store))
+    model.fit(data, data.with_rows(*VALID))
+    assert test_ic(model, data) > 0.3
+    again = create_model("hist", **params, concept_dir=str(store))
+    again.fit(data, data.with_rows(*VALID))
+    np.testing.assert_array_equal(
+        again.predict(data.with_rows(*TEST)), model.predict(data.with_rows(*TEST))
+    )
+
+
 def test_one_seed_gives_identical_predictions(data, store):
     runs = []
     for _ in range(2):

@@ -89,9 +89,15 @@ class ADDNet(nn.Module):
         return e.float(), m.float()
 
     def decode(self, e: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-        """Reconstructed sequence [n, S, f] from both representations."""
+        """Reconstructed sequence [n, S, f] from both representations (bf16 autocast when
+        asked, float32 out)."""
         z = torch.cat([e, m], dim=1).unsqueeze(1).expand(-1, self.steps, -1)
-        return self.dec_out(self.dec(z)[0])
+        dtype = PRECISIONS[self.precision]
+        if dtype is None:
+            return self.dec_out(self.dec(z)[0])
+        with torch.autocast("cpu", dtype=dtype):
+            out = self.dec_out(self.dec(z)[0])
+        return out.float()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Scores [n]: the excess head."""
