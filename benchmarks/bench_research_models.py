@@ -27,15 +27,22 @@ label) rows, label = the raw `Ref($close,-2)/Ref($close,-1)-1`.
 
 Results: benchmarks/out/research_models/<tag>__<model>__<side>__s<seed>/ (git-ignored).
 
-Measured 2026-12-04 (`--models hist --seeds 0 --epochs 2 --tag s19`, quiet machine; one seed and
-two epochs only, so not evidence of quality): seqalpha hist test IC 0.0052 (SE 0.0088), Rank IC
--0.0038 (0.0094), 208.5 s per epoch; pyqlib HIST (with the two CPU/pandas shims) IC 0.0110
-(0.0086), Rank IC 0.0197 (0.0091), 185.6 s per epoch; paired daily IC difference -0.0058 (SE
-0.0055); per-epoch time pyqlib / seqalpha 0.89x. Both picked epoch 0 on validation.
+Measured 2026-12-04 (`--models hist igmtf --seeds 0 1 2 --epochs 2 --tag dev20`, one heavy job
+at a time; two epochs per side, the examples' settings: 4 days per step in bf16, cs_rank labels):
+
+    model  side      IC mean (sd)      Rank IC mean (sd)   median s/epoch
+    hist   seqalpha  0.0126 (0.0012)   0.0234 (0.0046)     121.6
+    hist   pyqlib    0.0111 (0.0003)   0.0187 (0.0009)     186.5   (1.53x)
+    igmtf  seqalpha  0.0122 (0.0010)   0.0198 (0.0024)     125.6
+    igmtf  pyqlib    0.0126 (0.0015)   0.0204 (0.0024)     241.5   (1.92x)
+
+Paired daily IC differences seqalpha - pyqlib per seed: hist +0.0015 (SE 0.0010), +0.0031
+(0.0033), +0.0001 (0.0011); igmtf -0.0024 (0.0009), +0.0015 (0.0035), -0.0002 (0.0016).
+Stop 19's hist (1 day per step in fp32, cs_zscore labels): 208.5 s per epoch, 0.89x pyqlib.
 
   flock /tmp/seqalpha-heavy.lock .venv/bin/python benchmarks/bench_research_models.py \
-      --models hist --seeds 0 1 2 --epochs 3
-  .venv/bin/python benchmarks/bench_research_models.py --table-only
+      --models hist igmtf --seeds 0 1 2 --epochs 2 --tag dev20
+  .venv/bin/python benchmarks/bench_research_models.py --table-only --tag dev20
 """
 
 from __future__ import annotations
@@ -274,6 +281,12 @@ def cell_dir(tag: str, model: str, side: str, seed: int) -> Path:
     return OUT / f"{tag}__{model}__{side}__s{seed}"
 
 
+def _epochs(cell: Path) -> list[float]:
+    """A finished cell's per-epoch training seconds (none when it has not finished)."""
+    res = cell / "result.json"
+    return json.loads(res.read_text())["epoch_seconds"] if res.exists() else []
+
+
 def table(tag: str, models: list[str], seeds: list[int]) -> None:
     print(f"Alpha360, CSI300 DEV test 2021-2022 (tag {tag}); epoch s = median train seconds")
     print("| model | side | seed | IC (SE) | Rank IC (SE) | days | epoch s |")
@@ -307,6 +320,16 @@ def table(tag: str, models: list[str], seeds: list[int]) -> None:
                     f"(SE {d.std(ddof=1) / np.sqrt(len(d)):.4f}); epoch time qlib/seqalpha "
                     f"{r:.2f}x"
                 )
+        pooled = {
+            side: [e for seed in seeds for e in _epochs(cell_dir(tag, model, side, seed))]
+            for side in ("seqalpha", "qlib")
+        }
+        if all(pooled.values()):
+            q, a = np.median(pooled["qlib"]), np.median(pooled["seqalpha"])
+            print(
+                f"  {model}: median epoch over all cells qlib {q:.1f} s, seqalpha {a:.1f} s: "
+                f"{q / a:.2f}x"
+            )
         for side, vals in per.items():
             if len(vals) > 1:
                 a = np.array(vals)
