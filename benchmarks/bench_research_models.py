@@ -39,6 +39,10 @@ at a time; two epochs per side, the examples' settings: 4 days per step in bf16,
 Paired daily IC differences seqalpha - pyqlib per seed: hist +0.0015 (SE 0.0010), +0.0031
 (0.0033), +0.0001 (0.0011); igmtf -0.0024 (0.0009), +0.0015 (0.0035), -0.0002 (0.0016).
 Stop 19's hist (1 day per step in fp32, cs_zscore labels): 208.5 s per epoch, 0.89x pyqlib.
+add (`--models add --seeds 0 --epochs 1 --tag add1`, one seed, one epoch: not evidence of
+quality): seqalpha IC 0.0130 (SE 0.0087), Rank IC 0.0149 (0.0089), 683.5 s per epoch (16 days
+per step in bf16, with augmentation); pyqlib's ADD IC 0.0143 (0.0068), Rank IC 0.0308 (0.0070),
+665.5 s per epoch: 0.97x, the speed goal is not met for add.
 
   flock /tmp/seqalpha-heavy.lock .venv/bin/python benchmarks/bench_research_models.py \
       --models hist igmtf --seeds 0 1 2 --epochs 2 --tag dev20
