@@ -36,7 +36,7 @@ from seqalpha.errors import ConfigError, DataError
 from seqalpha.models import losses
 from seqalpha.models.hist import day_groups
 from seqalpha.models.loop import LoopState
-from seqalpha.models.nets import PRECISIONS, RNNEncoder
+from seqalpha.models.nets import RNNEncoder, run_in_precision
 from seqalpha.models.registry import register_model
 from seqalpha.models.torch_models import TorchModel, _steps_features
 
@@ -81,23 +81,13 @@ class ADDNet(nn.Module):
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(excess [n, H], market [n, H]) representations (bf16 autocast when asked)."""
-        dtype = PRECISIONS[self.precision]
-        if dtype is None:
-            return self.enc_excess(x), self.enc_market(x)
-        with torch.autocast("cpu", dtype=dtype):
-            e, m = self.enc_excess(x), self.enc_market(x)
-        return e.float(), m.float()
+        return run_in_precision(self.precision, lambda: (self.enc_excess(x), self.enc_market(x)))
 
     def decode(self, e: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
         """Reconstructed sequence [n, S, f] from both representations (bf16 autocast when
         asked, float32 out)."""
         z = torch.cat([e, m], dim=1).unsqueeze(1).expand(-1, self.steps, -1)
-        dtype = PRECISIONS[self.precision]
-        if dtype is None:
-            return self.dec_out(self.dec(z)[0])
-        with torch.autocast("cpu", dtype=dtype):
-            out = self.dec_out(self.dec(z)[0])
-        return out.float()
+        return run_in_precision(self.precision, lambda: self.dec_out(self.dec(z)[0]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Scores [n]: the excess head."""

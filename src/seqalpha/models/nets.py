@@ -6,6 +6,8 @@ Each maps inputs [n, S, f] (or [n, F] for the MLP) to a hidden state [n, out_dim
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -164,6 +166,17 @@ class TCNEncoder(nn.Module):
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
 
 
+def run_in_precision(precision: str, fn: Callable[[], Any]) -> Any:
+    """fn() under CPU autocast when `precision` is "bf16" (matmuls in bfloat16, e.g. on
+    AMX/AVX512-BF16 units); its tensor (or tuple of tensors) returned as float32 either way."""
+    dtype = PRECISIONS[precision]
+    if dtype is None:
+        return fn()
+    with torch.autocast("cpu", dtype=dtype):
+        out = fn()
+    return tuple(t.float() for t in out) if isinstance(out, tuple) else out.float()
+
+
 def _out_dim(encoder: nn.Module) -> int:
     """The width of an encoder's hidden state (its `out_dim`)."""
     d = getattr(encoder, "out_dim", None)
@@ -180,12 +193,7 @@ class _Encoded(nn.Module):
     encoder: nn.Module
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        dtype = PRECISIONS[self.precision]
-        if dtype is None:
-            return self.encoder(x)
-        with torch.autocast("cpu", dtype=dtype):
-            h = self.encoder(x)
-        return h.float()
+        return run_in_precision(self.precision, lambda: self.encoder(x))
 
 
 class HeadNet(_Encoded):
