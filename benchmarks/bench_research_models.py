@@ -52,6 +52,7 @@ per step in bf16, with augmentation); pyqlib's ADD IC 0.0143 (0.0068), Rank IC 0
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -237,7 +238,9 @@ def run_qlib(model: str, cell: Path, seed: int, epochs: int) -> dict:
     if model == "hist":
         cmd += [str(p) for p in hist_concept_files(OUT / "hist_concepts")]
     # the Alpha360 handler (identical for every model and seed) is built once, then unpickled
-    env = {**os.environ, "QLIB_HANDLER_CACHE": str(OUT / "qlib_alpha360_handler.pkl")}
+    # keyed by the driver text (segments, processors) and the store: a change builds a new one
+    key = hashlib.sha1(f"{DRIVER}\0{DATA.resolve()}".encode()).hexdigest()[:12]
+    env = {**os.environ, "QLIB_HANDLER_CACHE": str(OUT / f"qlib_alpha360_handler_{key}.pkl")}
     code, wall, lines = run_logged(cmd, cell / "log.txt", env=env)
     if code != 0:
         raise SystemExit(f"qlib {model} failed (exit {code}); see {cell / 'log.txt'}")
@@ -285,18 +288,13 @@ def cell_dir(tag: str, model: str, side: str, seed: int) -> Path:
     return OUT / f"{tag}__{model}__{side}__s{seed}"
 
 
-def _epochs(cell: Path) -> list[float]:
-    """A finished cell's per-epoch training seconds (none when it has not finished)."""
-    res = cell / "result.json"
-    return json.loads(res.read_text())["epoch_seconds"] if res.exists() else []
-
-
 def table(tag: str, models: list[str], seeds: list[int]) -> None:
     print(f"Alpha360, CSI300 DEV test 2021-2022 (tag {tag}); epoch s = median train seconds")
     print("| model | side | seed | IC (SE) | Rank IC (SE) | days | epoch s |")
     print("|---|---|---|---|---|---|---|")
     for model in models:
         per: dict[str, list] = {"seqalpha": [], "qlib": []}
+        pooled: dict[str, list[float]] = {"seqalpha": [], "qlib": []}  # every epoch of every cell
         for seed in seeds:
             ics = {}
             for side in ("seqalpha", "qlib"):
@@ -307,6 +305,7 @@ def table(tag: str, models: list[str], seeds: list[int]) -> None:
                 ic = daily_ic(read_predictions(cell / "predictions.parquet"))
                 s = summary(ic)
                 ics[side] = (ic, res)
+                pooled[side] += res["epoch_seconds"]
                 ep = float(np.median(res["epoch_seconds"]))
                 per[side].append((s["ic"], s["rank_ic"], ep))
                 print(
@@ -324,10 +323,6 @@ def table(tag: str, models: list[str], seeds: list[int]) -> None:
                     f"(SE {d.std(ddof=1) / np.sqrt(len(d)):.4f}); epoch time qlib/seqalpha "
                     f"{r:.2f}x"
                 )
-        pooled = {
-            side: [e for seed in seeds for e in _epochs(cell_dir(tag, model, side, seed))]
-            for side in ("seqalpha", "qlib")
-        }
         if all(pooled.values()):
             q, a = np.median(pooled["qlib"]), np.median(pooled["seqalpha"])
             print(
