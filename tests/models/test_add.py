@@ -80,8 +80,20 @@ def test_augmentation_pairs_every_sample_with_another_day():
     model._rng = np.random.default_rng(0)
     t = np.array([3, 3, 3, 5, 5, 8])
     groups = [np.array([0, 1, 2]), np.array([3, 4]), np.array([5])]
-    j = model._other_day(groups).numpy()
-    assert (t[j] != t).all()
+    src, j = (v.numpy() for v in model._other_day(groups))
+    np.testing.assert_array_equal(src, np.arange(6))
+    assert (t[j] != t[src]).all()
+
+
+def test_augmentation_of_a_share_draws_that_many_distinct_samples_each_with_another_day():
+    model = create_model("add")
+    model._rng = np.random.default_rng(1)
+    t = np.repeat(np.arange(4), 50)
+    groups = [np.flatnonzero(t == k) for k in range(4)]
+    src, j = (v.numpy() for v in model._other_day(groups, 0.25))
+    assert len(src) == 50 and len(np.unique(src)) == 50
+    assert (t[j] != t[src]).all()
+    assert len(np.unique(t[src])) > 1  # the share is drawn over the batch, not from one day
 
 
 def test_normalised_labels_and_bad_params_are_one_line_errors(data):
@@ -94,6 +106,8 @@ def test_normalised_labels_and_bad_params_are_one_line_errors(data):
         create_model("add", days_per_batch=1)
     with pytest.raises(ConfigError, match="distill"):
         create_model("add", distill=1.5)
+    with pytest.raises(ConfigError, match="augment_share"):
+        create_model("add", augment_share=2.0)
     assert isinstance(create_model("add", days_per_batch=1, augment=0.0), ADDModel)
 
 

@@ -11,9 +11,11 @@ decoder reconstructs the input sequence from both. Two parts that pyqlib's ADD l
   the network itself one epoch earlier (refreshed every epoch); the target is
   (1 - a) * label + a * teacher, with a = `distill` * (1 - `distill_rho` ** epoch) growing as
   the teacher improves;
-- augmentation: each sample's excess representation is decoded together with the market
+- augmentation: a sample's excess representation is decoded together with the market
   representation of a stock on another day of the batch; the new sequence keeps the stock's
-  excess target and takes that day's market class (weight `augment`).
+  excess target and takes that day's market class (weight `augment`). A random share
+  `augment_share` of each batch's samples is augmented: the swapped sequences are encoded again
+  by both encoders, so augmenting every sample would nearly double a step's cost.
 
 ADD reads raw labels (no cross-sectional label processor): it standardises the excess target per
 day itself and needs the day mean for the market label.
@@ -90,8 +92,9 @@ class ADDNet(nn.Module):
         return run_in_precision(self.precision, lambda: self.dec_out(self.dec(z)[0]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Scores [n]: the excess head."""
-        return self.pred_excess(self.encode(x)[0])[:, 0]
+        """Scores [n]: the excess head (the market encoder is not run)."""
+        e = run_in_precision(self.precision, lambda: self.enc_excess(x))
+        return self.pred_excess(e)[:, 0]
 
 
 @register_model("add")
@@ -109,6 +112,7 @@ class ADDModel(TorchModel):
         "distill": 0.5,
         "distill_rho": 0.5,
         "augment": 0.5,
+        "augment_share": 0.25,
     }
 
     def validate_params(self) -> None:
@@ -120,7 +124,7 @@ class ADDModel(TorchModel):
         for k in ("mu", "gamma", "gamma_clip", "augment"):
             if p[k] < 0:
                 raise ConfigError(f"model {name!r}: param {k!r} = {p[k]} must be >= 0")
-        for k in ("distill", "distill_rho"):
+        for k in ("distill", "distill_rho", "augment_share"):
             if not 0 <= p[k] <= 1:
                 raise ConfigError(f"model {name!r}: param {k!r} = {p[k]} outside [0, 1]")
         if p["augment"] > 0 and p["batch"] == "day" and p["days_per_batch"] < 2:
@@ -212,25 +216,33 @@ class ADDModel(TorchModel):
         loss = loss + losses.mse(net.adv_excess(reverse_grad(m, alpha))[:, 0], y_t)
         loss = loss + F.cross_entropy(net.adv_market(reverse_grad(e, alpha)), mkt)
         loss = loss + p["mu"] * F.mse_loss(net.decode(e, m), x)
-        if p["augment"] > 0 and len(groups) > 1:
-            j = self._other_day(groups)
+        if p["augment"] > 0 and p["augment_share"] > 0 and len(groups) > 1:
+            src, j = self._other_day(groups, p["augment_share"])
             with torch.no_grad():
-                x_aug = net.decode(e, m[j])
+                x_aug = net.decode(e[src], m[j])
             e2, m2 = net.encode(x_aug)
-            aug = losses.mse(net.pred_excess(e2)[:, 0], target.detach())
+            aug = losses.mse(net.pred_excess(e2)[:, 0], target.detach()[src])
             aug = aug + F.cross_entropy(net.pred_market(m2), mkt[j])
             loss = loss + p["augment"] * aug
         return loss
 
-    def _other_day(self, groups: list[np.ndarray]) -> torch.Tensor:
-        """For each sample, a random sample of another day of the batch (positions [n])."""
+    def _other_day(
+        self, groups: list[np.ndarray], share: float = 1.0
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """A random share of the batch's samples (positions `src`, at least one) and, for each,
+        a random sample of another day of the batch (positions `j`)."""
         n = sum(len(g) for g in groups)
-        shift = self._rng.integers(1, len(groups))  # every day reads day (k + shift) mod D
-        out = np.empty(n, dtype=np.int64)
+        day = np.empty(n, dtype=np.int64)
         for k, g in enumerate(groups):
+            day[g] = k
+        src = np.sort(self._rng.choice(n, max(1, round(share * n)), replace=False))
+        shift = self._rng.integers(1, len(groups))  # every day reads day (k + shift) mod D
+        j = np.empty(len(src), dtype=np.int64)
+        for k, g in enumerate(groups):
+            at = day[src] == k
             other = groups[(k + shift) % len(groups)]
-            out[g] = other[self._rng.integers(0, len(other), len(g))]
-        return torch.from_numpy(out)
+            j[at] = other[self._rng.integers(0, len(other), int(at.sum()))]
+        return torch.from_numpy(src), torch.from_numpy(j)
 
     def predict_scores(self, data: SampleSet) -> np.ndarray:
         t0, t1 = data.rows
