@@ -238,7 +238,7 @@ class ADDModel(TorchModel):
         src = np.sort(self._rng.choice(n, max(1, round(share * n)), replace=False))
         shift = self._rng.integers(1, len(groups))  # every day reads day (k + shift) mod D
         j = np.empty(len(src), dtype=np.int64)
-        for k, g in enumerate(groups):
+        for k in range(len(groups)):
             at = day[src] == k
             other = groups[(k + shift) % len(groups)]
             j[at] = other[self._rng.integers(0, len(other), int(at.sum()))]
