@@ -29,6 +29,8 @@ PARAMS = {
     "gru_self_attention": {**SEQ, "hidden_size": 16, "num_heads": 2},
     "transformer": {**SEQ, "d_model": 16, "num_heads": 2, "num_layers": 1, "dim_feedforward": 32},
     "tcn": {**SEQ, "channels": [16, 16], "kernel_size": 3},
+    "localformer": {**SEQ, "d_model": 16, "num_heads": 2, "num_layers": 1, "dim_feedforward": 32},
+    "krnn": {**SEQ, "cnn_dim": 8, "hidden_size": 16, "num_layers": 1, "rnn_dups": 2},
     "tra": {**SEQ, "hidden_size": 16, "num_layers": 1, "num_states": 2, "hist_len": 4},
 }
 
@@ -247,3 +249,35 @@ def test_tra_market_memory_needs_several_days_per_batch():
     with pytest.raises(ConfigError, match="days_per_batch"):
         create_model("tra", **{**PARAMS["tra"], "memory": "market"})
     create_model("tra", **{**PARAMS["tra"], "memory": "market", "batch": "rows"})
+
+
+@pytest.mark.parametrize("name", ["localformer", "krnn"])
+def test_one_seed_gives_identical_predictions(name, seq_set):
+    runs = []
+    for _ in range(2):
+        model = create_model(name, **{**PARAMS[name], "epochs": 2})
+        model.fit(seq_set.with_rows(*TRAIN), seq_set.with_rows(*VALID))
+        runs.append(_test_ic(model, seq_set)[1])
+    np.testing.assert_array_equal(runs[0], runs[1])
+
+
+def test_krnn_averages_its_gru_copies_over_one_convolution():
+    import torch
+
+    from seqalpha.models.nets import KRNNEncoder
+
+    torch.manual_seed(0)
+    enc = KRNNEncoder(f=3, cnn_dim=4, kernel=3, hidden=5, layers=1, dups=3, dropout=0.0)
+    x = torch.randn(7, 6, 3)
+    c = enc.conv(x.transpose(1, 2)).transpose(1, 2)
+    assert c.shape == (7, 6, 4)  # same length
+    each = [rnn(c)[0][:, -1] for rnn in enc.rnns]
+    torch.testing.assert_close(enc(x), (each[0] + each[1] + each[2]) / 3)
+    assert not torch.allclose(each[0], each[1])  # independent copies
+
+
+def test_localformer_and_krnn_refuse_impossible_shapes():
+    with pytest.raises(ConfigError, match="d_model"):
+        create_model("localformer", d_model=10, num_heads=4)
+    with pytest.raises(ConfigError, match="cnn_kernel_size"):
+        create_model("krnn", cnn_kernel_size=4)

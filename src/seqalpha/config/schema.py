@@ -94,7 +94,7 @@ _COUNT_PARAMS = frozenset(
         "dim_feedforward", "days_per_batch", "eval_days_per_batch", "hist_len", "kernel_size",
         "num_heads", "num_layers", "num_states", "n_fields", "router_hidden",
         "min_child_samples", "min_samples_leaf", "early_stopping_rounds", "max_stocks",
-        "num_leaves", "vol_window", "topk",
+        "num_leaves", "vol_window", "topk", "cnn_dim", "cnn_kernel_size", "rnn_dups",
     }
 )  # fmt: skip
 _COUNT_LIST_PARAMS = frozenset({"hidden_sizes", "channels"})

@@ -131,6 +131,67 @@ class TransformerEncoderNet(nn.Module):
         return self.encoder(z)[:, -1]
 
 
+class LocalformerEncoderNet(nn.Module):
+    """Localformer (pyqlib's `Localformer`): linear embedding + sinusoidal positions; in each
+    layer a 1-D convolution over steps (kernel 3, same length) adds local patterns to the
+    input of a Transformer encoder layer; a GRU over the result; its last output [n, d_model]."""
+
+    def __init__(
+        self, f: int, steps: int, d_model: int, heads: int, layers: int, ff: int, dropout: float
+    ) -> None:
+        super().__init__()
+        self.embed = nn.Linear(f, d_model)
+        self.register_buffer("pos", sinusoidal_encoding(steps, d_model), persistent=False)
+        self.convs = nn.ModuleList(nn.Conv1d(d_model, d_model, 3, padding=1) for _ in range(layers))
+        self.layers = nn.ModuleList(
+            nn.TransformerEncoderLayer(d_model, heads, ff, dropout, batch_first=True)
+            for _ in range(layers)
+        )
+        self.rnn = nn.GRU(
+            d_model,
+            d_model,
+            num_layers=layers,
+            batch_first=True,
+            dropout=dropout if layers > 1 else 0.0,
+        )
+        self.out_dim = d_model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.embed(x) + self.pos[: x.shape[1]]
+        local = torch.zeros_like(z)
+        for conv, layer in zip(self.convs, self.layers, strict=True):
+            local = conv(z.transpose(1, 2)).transpose(1, 2)
+            z = layer(z + local)
+        return self.rnn(z + local)[0][:, -1]
+
+
+class KRNNEncoder(nn.Module):
+    """KRNN (pyqlib's `KRNN`): a 1-D convolution over steps (same length) into `cnn_dim`
+    channels (an odd `kernel` keeps the length), then `dups` independent GRUs over it whose
+    outputs are averaged; the last step [n, hidden]."""
+
+    def __init__(
+        self,
+        f: int,
+        cnn_dim: int,
+        kernel: int,
+        hidden: int,
+        layers: int,
+        dups: int,
+        dropout: float,
+    ) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(f, cnn_dim, kernel, padding=(kernel - 1) // 2)
+        self.rnns = nn.ModuleList(
+            _rnn("gru", cnn_dim, hidden, layers, dropout) for _ in range(dups)
+        )
+        self.out_dim = hidden
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = self.conv(x.transpose(1, 2)).transpose(1, 2)
+        return torch.stack([rnn(c)[0][:, -1] for rnn in self.rnns]).mean(dim=0)
+
+
 class _CausalBlock(nn.Module):
     def __init__(self, cin: int, cout: int, k: int, dilation: int, dropout: float) -> None:
         super().__init__()

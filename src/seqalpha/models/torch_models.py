@@ -29,6 +29,8 @@ from seqalpha.models.nets import (
     AttnRNNEncoder,
     GRUSelfAttentionEncoder,
     HeadNet,
+    KRNNEncoder,
+    LocalformerEncoderNet,
     MLPEncoder,
     RNNEncoder,
     TCNEncoder,
@@ -394,6 +396,73 @@ class TransformerModel(TorchModel):
             p["dim_feedforward"],
             p["dropout"],
             p["pos_encoding"],
+        )
+
+
+@register_model("localformer")
+class LocalformerModel(TorchModel):
+    """Transformer layers whose inputs gain a local convolution, then a GRU (pyqlib's
+    Localformer)."""
+
+    PARAMS: ClassVar[dict[str, Any]] = {
+        "d_model": 64,
+        "num_heads": 2,
+        "num_layers": 2,
+        "dim_feedforward": 2048,  # pyqlib's (torch's default for an encoder layer)
+    }
+
+    def validate_params(self) -> None:
+        super().validate_params()
+        if self.params["d_model"] % self.params["num_heads"]:
+            raise ConfigError(
+                "model 'localformer': param 'd_model' must be a multiple of 'num_heads'"
+            )
+
+    def build_encoder(self, step_shape: tuple[int, ...]) -> nn.Module:
+        S, f = _steps_features(step_shape)
+        p = self.params
+        return LocalformerEncoderNet(
+            f,
+            S,
+            p["d_model"],
+            p["num_heads"],
+            p["num_layers"],
+            p["dim_feedforward"],
+            p["dropout"],
+        )
+
+
+@register_model("krnn")
+class KRNNModel(TorchModel):
+    """A convolution over steps, then `rnn_dups` GRUs averaged (pyqlib's KRNN)."""
+
+    PARAMS: ClassVar[dict[str, Any]] = {
+        "cnn_dim": 64,
+        "cnn_kernel_size": 3,
+        "hidden_size": 64,
+        "num_layers": 2,
+        "rnn_dups": 3,
+    }
+
+    def validate_params(self) -> None:
+        super().validate_params()
+        if self.params["cnn_kernel_size"] % 2 == 0:
+            raise ConfigError(
+                f"model 'krnn': param 'cnn_kernel_size' = {self.params['cnn_kernel_size']} "
+                "must be odd (a same-length convolution)"
+            )
+
+    def build_encoder(self, step_shape: tuple[int, ...]) -> nn.Module:
+        _, f = _steps_features(step_shape)
+        p = self.params
+        return KRNNEncoder(
+            f,
+            p["cnn_dim"],
+            p["cnn_kernel_size"],
+            p["hidden_size"],
+            p["num_layers"],
+            p["rnn_dups"],
+            p["dropout"],
         )
 
 
