@@ -147,14 +147,10 @@ class LocalformerEncoderNet(nn.Module):
             nn.TransformerEncoderLayer(d_model, heads, ff, dropout, batch_first=True)
             for _ in range(layers)
         )
-        self.rnn = nn.GRU(
-            d_model,
-            d_model,
-            num_layers=layers,
-            batch_first=True,
-            dropout=dropout if layers > 1 else 0.0,
-        )
+        self.rnn = _rnn("gru", d_model, d_model, layers, dropout)
         self.out_dim = d_model
+
+    pos: torch.Tensor
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         z = self.embed(x) + self.pos[: x.shape[1]]

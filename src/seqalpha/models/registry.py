@@ -10,8 +10,10 @@ from seqalpha.errors import ConfigError
 # Models of modules that import torch, registered when first looked up: a run of a tabular model
 # (lgbm) does not pay torch's import. A test checks this table against what the module registers.
 LAZY_MODELS: dict[str, str] = dict.fromkeys(
-    ("mlp", "gru", "lstm", "alstm", "gru_self_attention", "transformer", "tcn", "tra")
-    + ("localformer", "krnn"),
+    (
+        *("mlp", "gru", "lstm", "alstm", "gru_self_attention", "transformer", "tcn", "tra"),
+        *("localformer", "krnn"),
+    ),
     "seqalpha.models.torch_models",
 )
 LAZY_MODELS["hist"] = "seqalpha.models.hist"
