@@ -78,7 +78,8 @@ class ADDNet(nn.Module):
         self.enc_market = RNNEncoder("gru", f, hidden, layers, dropout)
         self.pred_excess, self.adv_excess = _head(hidden, 1), _head(hidden, 1)
         self.pred_market, self.adv_market = _head(hidden, 3), _head(hidden, 3)
-        self.dec = nn.GRU(2 * hidden, hidden, batch_first=True)
+        self.dec_init = nn.Linear(2 * hidden, hidden)
+        self.dec = nn.GRU(1, hidden, batch_first=True)
         self.dec_out = nn.Linear(hidden, f)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -86,10 +87,17 @@ class ADDNet(nn.Module):
         return run_in_precision(self.precision, lambda: (self.enc_excess(x), self.enc_market(x)))
 
     def decode(self, e: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-        """Reconstructed sequence [n, S, f] from both representations (bf16 autocast when
-        asked, float32 out)."""
-        z = torch.cat([e, m], dim=1).unsqueeze(1).expand(-1, self.steps, -1)
-        return run_in_precision(self.precision, lambda: self.dec_out(self.dec(z)[0]))
+        """Reconstructed sequence [n, S, f] (bf16 autocast when asked, float32 out): the GRU
+        decoder starts from both representations (its initial state, as in pyqlib's ADD) and
+        unrolls `steps` steps without input (pyqlib feeds back its own previous output one step
+        at a time; a representation repeated as the input of every step costs twice as much)."""
+
+        def run() -> torch.Tensor:
+            h0 = torch.tanh(self.dec_init(torch.cat([e, m], dim=1))).unsqueeze(0)
+            blank = e.new_zeros(len(e), self.steps, 1)
+            return self.dec_out(self.dec(blank, h0)[0])
+
+        return run_in_precision(self.precision, run)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Scores [n]: the excess head (the market encoder is not run)."""
