@@ -120,3 +120,18 @@ def test_rows_batches_standardise_the_excess_target_over_the_whole_day(data):
     assert np.isfinite(
         model.predict(data.with_rows(*TEST))[data.with_rows(*TEST).available()]
     ).all()
+
+
+def test_rank_target_learns_from_each_days_rank_norm_of_the_raw_label(data):
+    model = create_model("add", **FAST, target="rank")
+    model.fit(data, data.with_rows(*VALID))
+    raw = np.where(data.mask, data.labels[:, :, 0], np.nan)[7]
+    ok = np.isfinite(raw)
+    pct = (np.argsort(np.argsort(raw[ok])) + 1) / ok.sum()  # no ties in a float label
+    np.testing.assert_allclose(model.excess[7, ok], (pct - 0.5) * 3.46, rtol=1e-6)
+    assert np.isnan(model.excess[7, ~ok]).all()
+    scores = model.predict(data.with_rows(*TEST))
+    y = np.where(data.mask[TEST[0] : TEST[1]], data.labels[TEST[0] : TEST[1], :, 0], np.nan)
+    assert np.nanmean(daily_ic(scores, y)) > 0.3
+    with pytest.raises(ConfigError, match="target"):
+        create_model("add", target="minmax")

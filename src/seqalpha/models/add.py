@@ -17,8 +17,9 @@ decoder reconstructs the input sequence from both. Two parts that pyqlib's ADD l
   `augment_share` of each batch's samples is augmented: the swapped sequences are encoded again
   by both encoders, so augmenting every sample would nearly double a step's cost.
 
-ADD reads raw labels (no cross-sectional label processor): it standardises the excess target per
-day itself and needs the day mean for the market label.
+ADD reads raw labels (no cross-sectional label processor): it normalises the excess target per
+day itself (`target`: `zscore`, or `rank` = Qlib's CSRankNorm of the day, as pyqlib's ADD learns
+from) and needs the day mean for the market label.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from seqalpha import xsection as xs
 from seqalpha.dataset.core import SampleSet
 from seqalpha.dataset.sequence import day_batches
 from seqalpha.errors import ConfigError, DataError
@@ -121,7 +123,9 @@ class ADDModel(TorchModel):
         "distill_rho": 0.5,
         "augment": 0.5,
         "augment_share": 0.25,
+        "target": "zscore",
     }
+    CHOICES: ClassVar[dict[str, tuple]] = {"target": ("zscore", "rank")}
 
     def validate_params(self) -> None:
         super().validate_params()
@@ -165,6 +169,11 @@ class ADDModel(TorchModel):
         dev = np.where(np.isfinite(y), y - self.day_mean[:, None], 0.0)
         sd = np.sqrt((dev**2).sum(axis=1) / np.maximum(n - 1, 1))
         self.day_std = np.where((n > 1) & (sd > 0), sd, np.nan)
+        # the excess target of every (day, stock): its label normalised over the whole day
+        if self.params["target"] == "rank":
+            self.excess = xs.rank_norm(y, np.isfinite(y))
+        else:
+            self.excess = (y - self.day_mean[:, None]) / self.day_std[:, None]
         t0, t1 = train.rows
         m = self.day_mean[t0:t1]
         m = m[np.isfinite(m)]
@@ -204,11 +213,9 @@ class ADDModel(TorchModel):
         p = self.params
         net = self._net
         x = self.inputs(data, batch)
-        raw = data.known_labels()[t, i, p["label_col"]].astype(np.float64)
         groups = day_groups(t)
-        # excess target: the label standardised over its whole day (also with `batch: rows`)
-        y = (raw - self.day_mean[t]) / self.day_std[t]
-        y_t = torch.from_numpy(y.astype(np.float32))
+        # excess target: the label normalised over its whole day (also with `batch: rows`)
+        y_t = torch.from_numpy(self.excess[t, i].astype(np.float32))
         mkt = torch.from_numpy(np.digitize(self.day_mean[t], self.edges).astype(np.int64))
         alpha = min(p["gamma_clip"], 2.0 / (1.0 + math.exp(-p["gamma"] * state.epoch)) - 1.0)
 
