@@ -160,8 +160,9 @@ class ADDModel(TorchModel):
 
     # ------------------------------------------------------------ labels
     def _market_labels(self, train: SampleSet) -> None:
-        """Day means and standard deviations of the raw label [T], and the tercile edges of the
-        training days' means."""
+        """Day means and standard deviations of the raw label [T], the excess target [T, N] (the
+        label normalised over its day, `target`) and the tercile edges of the training days'
+        means."""
         col = self.params["label_col"]
         y = np.where(train.mask, train.known_labels()[:, :, col], np.nan)
         n = np.isfinite(y).sum(axis=1)
@@ -181,7 +182,7 @@ class ADDModel(TorchModel):
             raise ConfigError(
                 "model 'add': the training labels have no day-to-day mean (cross-sectionally "
                 "normalised?); ADD needs raw labels for its market label: drop the cs_* label "
-                "processor (ADD standardises the excess target itself)"
+                "processor (ADD normalises the excess target itself)"
             )
         self.edges = np.quantile(m, [1 / 3, 2 / 3])
 
