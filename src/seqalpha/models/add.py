@@ -160,21 +160,16 @@ class ADDModel(TorchModel):
 
     # ------------------------------------------------------------ labels
     def _market_labels(self, train: SampleSet) -> None:
-        """Day means and standard deviations of the raw label [T], the excess target [T, N] (the
-        label normalised over its day, `target`) and the tercile edges of the training days'
-        means."""
+        """Day means of the raw label [T], the excess target [T, N] (the label normalised over
+        its whole day, `target`; NaN on a day with one label or no spread) and the tercile edges
+        of the training days' means."""
         col = self.params["label_col"]
         y = np.where(train.mask, train.known_labels()[:, :, col], np.nan)
-        n = np.isfinite(y).sum(axis=1)
+        known = np.isfinite(y)
+        n = known.sum(axis=1)
         self.day_mean = np.where(n > 0, np.nansum(y, axis=1) / np.maximum(n, 1), np.nan)
-        dev = np.where(np.isfinite(y), y - self.day_mean[:, None], 0.0)
-        sd = np.sqrt((dev**2).sum(axis=1) / np.maximum(n - 1, 1))
-        self.day_std = np.where((n > 1) & (sd > 0), sd, np.nan)
-        # the excess target of every (day, stock): its label normalised over the whole day
-        if self.params["target"] == "rank":
-            self.excess = xs.rank_norm(y, np.isfinite(y))
-        else:
-            self.excess = (y - self.day_mean[:, None]) / self.day_std[:, None]
+        normalise = xs.rank_norm if self.params["target"] == "rank" else xs.zscore
+        self.excess = normalise(y, known)
         t0, t1 = train.rows
         m = self.day_mean[t0:t1]
         m = m[np.isfinite(m)]

@@ -293,6 +293,14 @@ def _steps_features(step_shape: tuple[int, ...]) -> tuple[int, int]:
     return step_shape[0], step_shape[1]
 
 
+def _check_heads(model: TorchModel, width: str) -> None:
+    """Attention splits `width` across `num_heads`: a ConfigError unless it divides evenly."""
+    if model.params[width] % model.params["num_heads"]:
+        raise ConfigError(
+            f"model {model.registered_name!r}: param {width!r} must be a multiple of 'num_heads'"
+        )
+
+
 @register_model("mlp")
 class MLPModel(TorchModel):
     """Feed-forward net on one day's features [F] (or a flattened sequence)."""
@@ -351,10 +359,7 @@ class GRUSelfAttentionModel(TorchModel):
 
     def validate_params(self) -> None:
         super().validate_params()
-        if self.params["hidden_size"] % self.params["num_heads"]:
-            raise ConfigError(
-                "model 'gru_self_attention': param 'hidden_size' must be a multiple of 'num_heads'"
-            )
+        _check_heads(self, "hidden_size")
 
     def build_encoder(self, step_shape: tuple[int, ...]) -> nn.Module:
         _, f = _steps_features(step_shape)
@@ -379,10 +384,7 @@ class TransformerModel(TorchModel):
 
     def validate_params(self) -> None:
         super().validate_params()
-        if self.params["d_model"] % self.params["num_heads"]:
-            raise ConfigError(
-                "model 'transformer': param 'd_model' must be a multiple of 'num_heads'"
-            )
+        _check_heads(self, "d_model")
 
     def build_encoder(self, step_shape: tuple[int, ...]) -> nn.Module:
         S, f = _steps_features(step_shape)
@@ -413,10 +415,7 @@ class LocalformerModel(TorchModel):
 
     def validate_params(self) -> None:
         super().validate_params()
-        if self.params["d_model"] % self.params["num_heads"]:
-            raise ConfigError(
-                "model 'localformer': param 'd_model' must be a multiple of 'num_heads'"
-            )
+        _check_heads(self, "d_model")
 
     def build_encoder(self, step_shape: tuple[int, ...]) -> nn.Module:
         S, f = _steps_features(step_shape)
