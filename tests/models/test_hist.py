@@ -12,7 +12,7 @@ from seqalpha.data.qlib_bin import write_store
 from seqalpha.dataset.core import SampleSet
 from seqalpha.errors import ConfigError, DataError
 from seqalpha.models import create_model, load_model
-from seqalpha.models.hist import HISTNet, day_groups
+from seqalpha.models.hist import HISTNet, comovement_keys, day_groups
 from seqalpha.models.nets import RNNEncoder
 from seqalpha.xsection import daily_ic
 
@@ -164,6 +164,36 @@ def test_a_stock_without_industry_adds_nothing_to_the_concepts():
     moved = net.predefined(h2, code, w)
     torch.testing.assert_close(moved[code >= 0], base[code >= 0])
     assert torch.isfinite(moved[4]).all()  # it still reads the concepts
+
+
+def test_comovement_links_each_stock_to_one_that_moves_with_it():
+    torch.manual_seed(0)
+    net = HISTNet(RNNEncoder("gru", 1, 8, 1, 0.0), 8, 10.0, links="comovement")
+    path = torch.randn(3, 30)  # three groups, each of two stocks on the same path
+    x = torch.cat([path, path + 0.1 * torch.randn(3, 30)])[:, :, None]  # stock k pairs with k + 3
+    r = torch.randn(6, 8)  # residual states unrelated to the grouping
+    r_mate = r.clone()
+    r_mate[3] = 100.0  # stock 0's mate changes its state
+    r_other = r.clone()
+    r_other[4] = 100.0  # a stock of another group changes its state
+    keys = comovement_keys(x)
+    base = net.hidden_concepts(r, keys)
+    # stock 0 joins its mate's concept and reads it: the mate's state reaches stock 0
+    assert not torch.allclose(net.hidden_concepts(r_mate, keys)[0], base[0], atol=1e-3)
+    # the similarity is the correlation of the paths, whatever the scale of the inputs
+    torch.testing.assert_close(comovement_keys(5.0 * x + 2.0), keys, atol=1e-4, rtol=1e-4)
+    assert torch.isfinite(net.hidden_concepts(r_other, keys)).all()
+
+
+def test_comovement_links_learn_save_and_load(data, store, tmp_path):
+    model = create_model("hist", **FAST, concept_dir=str(store), links="comovement")
+    model.fit(data, data.with_rows(*VALID))
+    assert test_ic(model, data) > 0.4  # the linking option keeps the concept modules' signal
+    scores = model.predict(data.with_rows(*TEST))
+    model.save(tmp_path / "ckpt")
+    loaded = load_model(tmp_path / "ckpt")
+    assert loaded.params["links"] == "comovement"
+    np.testing.assert_array_equal(loaded.predict(data.with_rows(*TEST)), scores)
 
 
 def test_day_groups_split_a_batch_by_day():

@@ -9,6 +9,13 @@ no concept that day: it adds nothing to any concept's representation, but still 
 concepts through its similarity to them like every stock. A member with no market cap that day
 counts with the median cap of the day's members (equal weights when none is known).
 
+The hidden-concept module links each stock to its most similar other stock of the day. HIST
+measures that similarity on the residual hidden states (`links: hidden`, the paper's). With
+`links: comovement` (an extension) it is measured on the inputs instead: the cosine of two stocks'
+input sequences, each field standardised over the window, i.e. the mean correlation of their
+paths (co-movement); the concepts still aggregate the residual hidden states. Stocks that move
+together are linked even when the encoder has not learned to make their hidden states alike.
+
 The cross-sectional modules work on whole days: training uses day batches (`batch: day`).
 """
 
@@ -38,6 +45,14 @@ def day_groups(t: np.ndarray) -> list[np.ndarray]:
     return np.split(order, start[1:])
 
 
+def comovement_keys(x: torch.Tensor) -> torch.Tensor:
+    """Keys [n, S * f] of input sequences x [n, S, f]: each field standardised over the steps,
+    so that the cosine of two keys is the mean correlation of their fields' paths."""
+    z = x - x.mean(dim=1, keepdim=True)
+    z = z / z.std(dim=1, keepdim=True).clamp(min=1e-6)
+    return z.flatten(1)
+
+
 def cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Cosine similarity matrix [m, k] of rows a [m, H] and b [k, H]."""
     a = a / a.norm(dim=1, keepdim=True).clamp(min=1e-6)
@@ -49,15 +64,23 @@ class HISTNet(_Encoded):
     """Encoder -> predefined-concept, hidden-concept and individual modules -> summed forecast.
 
     `forward(x [n, S, f], groups, code [n], weight [n])` -> scores [n]; `groups` lists the
-    positions of each day (the concept modules act within a day's cross-section).
+    positions of each day (the concept modules act within a day's cross-section). `links`:
+    what the hidden-concept module's similarity reads, `hidden` (residual states) or
+    `comovement` (the inputs' paths).
     """
 
     def __init__(
-        self, encoder: nn.Module, hidden: int, sim_scale: float, precision: str = "fp32"
+        self,
+        encoder: nn.Module,
+        hidden: int,
+        sim_scale: float,
+        precision: str = "fp32",
+        links: str = "hidden",
     ) -> None:
         super().__init__()
         self.encoder = encoder
         self.precision = precision
+        self.links = links
         H = hidden
 
         def lin() -> nn.Linear:
@@ -86,21 +109,25 @@ class HISTNet(_Encoded):
         att = torch.softmax(self.log_scale.exp() * cosine(h, concepts), dim=1)
         return att @ concepts
 
-    def hidden_concepts(self, r: torch.Tensor) -> torch.Tensor:
+    def hidden_concepts(self, r: torch.Tensor, key: torch.Tensor | None = None) -> torch.Tensor:
         """Hidden-concept information [m, H] from residuals r [m, H]: each stock joins the concept
-        of its most similar other stock of the day; a stock reads the concepts by similarity."""
+        of its most similar other stock of the day; a stock reads the concepts by similarity.
+        Similarity is measured between the rows of `key` [m, d] (default: r itself)."""
         m = len(r)
         if m < 2:
             return torch.zeros_like(r)
-        sim = cosine(r, r)
+        own = key is None
+        k = r if key is None else key
+        sim = cosine(k, k)
         eye = torch.eye(m, dtype=torch.bool)
         best = sim.masked_fill(eye, -2.0).argmax(dim=1)  # [m] the most similar other stock
         link = r.new_zeros(m, m)
-        link[torch.arange(m), best] = sim[torch.arange(m), best]
+        link[torch.arange(m), best] = sim[torch.arange(m), best].to(r.dtype)
         keep = torch.bincount(best, minlength=m) > 0  # concepts someone joined
         concepts = (link.t() @ r + r)[keep]  # concept j: stock j plus the stocks that chose it
-        att = torch.softmax(self.log_scale.exp() * cosine(r, concepts), dim=1)
-        return att @ concepts
+        concept_keys = concepts if own else (link.t().to(k.dtype) @ k + k)[keep]
+        att = torch.softmax(self.log_scale.exp() * cosine(k, concept_keys), dim=1)
+        return att.to(r.dtype) @ concepts
 
     def forward(
         self, x: torch.Tensor, groups: list[np.ndarray], code: torch.Tensor, w: torch.Tensor
@@ -112,10 +139,11 @@ class HISTNet(_Encoded):
             shared[idx] = self.predefined(h[idx], code[idx], w[idx])
         p = self.ps(shared)
         r = h - self.ps_back(p)
+        key = comovement_keys(x) if self.links == "comovement" else None
         hid = torch.zeros_like(r)
         for g in groups:
             idx = torch.from_numpy(g)
-            hid[idx] = self.hidden_concepts(r[idx])
+            hid[idx] = self.hidden_concepts(r[idx], None if key is None else key[idx])
         q = self.hs(hid)
         indi = r - self.hs_back(q)
         total = self.act(self.ps_fore(p)) + self.act(self.hs_fore(q)) + self.act(self.indi(indi))
@@ -141,12 +169,14 @@ class HISTModel(TorchModel):
         "taxonomy": "sw2021",
         "concept_weight": "mktcap",
         "sim_scale": 10.0,
+        "links": "hidden",
     }
     CHOICES: ClassVar[dict[str, tuple]] = {
         "concepts": ("industry", "none"),
         "industry_level": ("l1", "l2", "l3"),
         "taxonomy": ("asis", "sw2021"),
         "concept_weight": ("mktcap", "equal"),
+        "links": ("hidden", "comovement"),
     }
 
     def validate_params(self) -> None:
@@ -174,7 +204,7 @@ class HISTModel(TorchModel):
         _, f = _steps_features(step_shape)
         p = self.params
         enc = RNNEncoder("gru", f, p["hidden_size"], p["num_layers"], p["dropout"])
-        return HISTNet(enc, p["hidden_size"], p["sim_scale"], p["precision"])
+        return HISTNet(enc, p["hidden_size"], p["sim_scale"], p["precision"], p["links"])
 
     # ------------------------------------------------------------ concepts
     def concept_arrays(self, data: SampleSet) -> tuple[np.ndarray, np.ndarray]:
