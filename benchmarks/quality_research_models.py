@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -80,6 +81,8 @@ MODELS: dict[str, dict[str, Any]] = {
     "hist": {"concepts": "industry"},  # concept_dir = the market (industry, mktcap fields)
     # hist whose hidden concepts link stocks by the co-movement of their input paths
     "hist_co": {"concepts": "industry", "links": "comovement"},
+    # diagnostic ceiling: hist told the hidden groups (they replace the industries)
+    "hist_og": {"concepts": "industry"},
     "igmtf": {"k_day": 10, "n_neighbor": 10},
     "add": {"days_per_batch": 4},
 }
@@ -102,6 +105,41 @@ def ensure_market(signal: str, seed: int, args) -> Path:
     return path
 
 
+def groups_store(market: Path) -> Path:
+    """A store beside `market` whose `industry` field is the hidden concept group (NaN outside
+    the groups) and whose `mktcap` is the market's: the concepts of the `hist_og` ceiling."""
+    from seqalpha.data.qlib_bin import read_bin, write_bin
+    from seqalpha.data.synthetic import SynthConfig, hidden_concept_groups
+
+    out = market.with_name(market.name + "_groups")
+    meta = json.loads((market / "meta.json").read_text())
+    done = out / "meta.json"
+    if done.is_file() and json.loads(done.read_text()) == meta:
+        return out
+    groups = hidden_concept_groups(SynthConfig(**meta["config"]))
+    if out.exists():
+        shutil.rmtree(out)
+    for sub in ("calendars", "instruments"):
+        shutil.copytree(market / sub, out / sub)
+    T = len((market / "calendars" / "day.txt").read_text().split())
+    for d in sorted((market / "features").iterdir()):
+        (out / "features" / d.name).mkdir(parents=True, exist_ok=True)
+        if (d / "mktcap.day.bin").is_file():
+            shutil.copy2(d / "mktcap.day.bin", out / "features" / d.name / "mktcap.day.bin")
+        if not (d / "industry.day.bin").is_file():
+            continue
+        start, v = read_bin(d / "industry.day.bin", T)
+        k = int(d.name[3:]) if d.name[3:].isdigit() else -1  # synNNNNN; the index has none
+        g = float(groups[k]) if k >= 0 and groups[k] >= 0 else np.nan
+        write_bin(
+            out / "features" / d.name / "industry.day.bin",
+            start,
+            np.where(np.isfinite(v), g, np.nan),
+        )
+    done.write_text(json.dumps(meta))
+    return out
+
+
 def registered(model: str) -> str:
     """The registered model name of a cell's model (a variant is `name_suffix`)."""
     return model.split("_")[0]
@@ -111,7 +149,7 @@ def pipeline_dict(signal: str, model: str, market: Path) -> dict:
     split = json.loads((market / "meta.json").read_text())["split"]
     params = {**BASE, **MODELS[model]}
     if registered(model) == "hist":
-        params["concept_dir"] = str(market)
+        params["concept_dir"] = str(groups_store(market) if model == "hist_og" else market)
     # ADD reads raw labels (its market label is the day mean); the others cs-z-scored ones
     labels = [{"name": "drop_missing_label"}] if model == "add" else LABEL_PROCS
     return {

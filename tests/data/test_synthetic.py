@@ -14,7 +14,13 @@ from seqalpha.cli import app
 from seqalpha.data.minute import load_minute, minute_to_daily
 from seqalpha.data.panel import Panel
 from seqalpha.data.qlib_bin import load_panel, read_instruments
-from seqalpha.data.synthetic import INDEX_CODE, SIGNALS, SynthConfig, generate_market
+from seqalpha.data.synthetic import (
+    INDEX_CODE,
+    SIGNALS,
+    SynthConfig,
+    generate_market,
+    hidden_concept_groups,
+)
 from seqalpha.errors import ConfigError
 
 MODERATE = {"n_stocks": 150, "n_days": 400, "bar_minutes": 30}
@@ -394,3 +400,27 @@ def test_cli_synth_and_bad_strength(tmp_path):
         ],
     )
     assert res.exit_code == 2 and "alpha" in res.output
+
+
+def test_hidden_concept_groups_are_the_ones_the_lead_lag_signal_follows(tmp_path):
+    strengths = dict.fromkeys(SIGNALS, 0.0) | {"leadlag": 0.06}
+    cfg = SynthConfig(
+        n_stocks=40, n_days=30, seed=3, concept_size=5, minute_days=0, strengths=strengths
+    )
+    groups = hidden_concept_groups(cfg)
+    assert np.array_equal(groups, hidden_concept_groups(cfg))  # drawn from the seed
+    sizes = np.bincount(groups[groups >= 0])
+    assert len(sizes) == 4 and (sizes == 5).all()  # 40 // (2 * 5) groups of 5
+    oracle = pl.read_parquet(generate_market(tmp_path / "m", cfg) / "oracle.parquet")
+    day = oracle.filter(pl.col("datetime") == pl.col("datetime").max())
+    part = dict(zip(day["instrument"].to_list(), day["leadlag"].to_numpy(), strict=True))
+    value = np.array([part.get(f"SYN{k:05d}", np.nan) for k in range(40)])
+    live = np.isfinite(value)  # stocks trading that day
+    none = value[
+        (groups == -1) & live
+    ]  # outside the groups: the (z-scored) zero of no lead-lag part
+    assert len(none) > 10 and np.allclose(none, none[0])
+    for g in range(4):  # a group's followers share one value (their leaders' move)
+        v = value[(groups == g) & live]
+        followers = v[~np.isclose(v, none[0])]
+        assert len(followers) >= 3 and np.allclose(followers, followers[0])

@@ -456,6 +456,13 @@ def check_market_dir(out: str | Path, overwrite: bool) -> None:
         )
 
 
+def hidden_concept_groups(config: SynthConfig) -> np.ndarray:
+    """The hidden concept group of each stock [n_stocks] (-1: none) of the market `config`
+    generates: the lead-lag signal's groups, never written to the store (for diagnostics that
+    give a model the groups it is meant to discover)."""
+    return _Market(config).concept.copy()
+
+
 def generate_market(
     out_dir: str | Path,
     config: SynthConfig | None = None,
