@@ -11,7 +11,7 @@ import torch
 from seqalpha.dataset.toy import toy_sample_set
 from seqalpha.errors import ConfigError
 from seqalpha.models import create_model, load_model
-from seqalpha.models.add import ADDModel, reverse_grad
+from seqalpha.models.add import ADDModel, ADDNet, StatesEncoder, reverse_grad
 from seqalpha.xsection import daily_ic
 
 TRAIN, VALID, TEST = (0, 44), (44, 54), (54, 70)
@@ -137,3 +137,21 @@ def test_rank_target_learns_from_each_days_rank_norm_of_the_raw_label(data):
     assert np.nanmean(daily_ic(scores, y)) > 0.3
     with pytest.raises(ConfigError, match="target"):
         create_model("add", target="minmax")
+
+
+def test_representation_is_the_final_state_of_every_gru_layer():
+    torch.manual_seed(0)
+    enc = StatesEncoder(f=3, hidden=4, layers=2, dropout=0.0)
+    x = torch.randn(5, 7, 3)
+    rep = enc(x)
+    out, h_n = enc.rnn(x)
+    assert rep.shape == (5, 8)
+    torch.testing.assert_close(rep[:, :4], h_n[0])  # first layer's final state
+    torch.testing.assert_close(rep[:, 4:], out[:, -1])  # last layer's = the output's last step
+
+
+def test_a_one_row_training_batch_passes_the_batch_norm_heads():
+    torch.manual_seed(0)
+    net = ADDNet(f=3, steps=7, hidden=4, layers=1, dropout=0.0, precision="fp32").train()
+    e, _ = net.encode(torch.randn(1, 7, 3))
+    assert torch.isfinite(net.pred_excess(e)).all()

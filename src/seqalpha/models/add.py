@@ -40,7 +40,7 @@ from seqalpha.errors import ConfigError, DataError
 from seqalpha.models import losses
 from seqalpha.models.hist import day_groups
 from seqalpha.models.loop import LoopState
-from seqalpha.models.nets import RNNEncoder, run_in_precision
+from seqalpha.models.nets import _rnn, run_in_precision
 from seqalpha.models.registry import register_model
 from seqalpha.models.torch_models import TorchModel, _steps_features
 
@@ -63,12 +63,40 @@ def reverse_grad(x: torch.Tensor, alpha: float) -> torch.Tensor:
     return _Reverse.apply(x, alpha)
 
 
+class _BatchNorm(nn.BatchNorm1d):
+    """Batch norm that normalises a one-row training batch with its running statistics (the
+    batch statistics of one row are undefined)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and len(x) < 2:
+            return F.batch_norm(
+                x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps
+            )
+        return super().forward(x)
+
+
 def _head(d: int, out: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(d, d), nn.Tanh(), nn.Linear(d, out))
+    """Linear, batch norm, tanh, linear (pyqlib's ADD heads)."""
+    return nn.Sequential(nn.Linear(d, d), _BatchNorm(d), nn.Tanh(), nn.Linear(d, out))
+
+
+class StatesEncoder(nn.Module):
+    """GRU over steps [n, S, f]; the final hidden states of all its layers, side by side
+    [n, layers * hidden] (pyqlib's ADD representation)."""
+
+    def __init__(self, f: int, hidden: int, layers: int, dropout: float) -> None:
+        super().__init__()
+        self.rnn = _rnn("gru", f, hidden, layers, dropout)
+        self.out_dim = layers * hidden
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h_n = self.rnn(x)[1]  # [layers, n, hidden]
+        return h_n.permute(1, 0, 2).reshape(len(x), -1)
 
 
 class ADDNet(nn.Module):
-    """Excess and market GRU encoders, their heads, adversarial heads and a GRU decoder."""
+    """Excess and market GRU encoders (each representation: the final states of all layers),
+    their heads, adversarial heads and a GRU decoder."""
 
     def __init__(
         self, f: int, steps: int, hidden: int, layers: int, dropout: float, precision: str
@@ -76,16 +104,17 @@ class ADDNet(nn.Module):
         super().__init__()
         self.precision = precision
         self.steps = steps
-        self.enc_excess = RNNEncoder("gru", f, hidden, layers, dropout)
-        self.enc_market = RNNEncoder("gru", f, hidden, layers, dropout)
-        self.pred_excess, self.adv_excess = _head(hidden, 1), _head(hidden, 1)
-        self.pred_market, self.adv_market = _head(hidden, 3), _head(hidden, 3)
-        self.dec_init = nn.Linear(2 * hidden, hidden)
+        self.enc_excess = StatesEncoder(f, hidden, layers, dropout)
+        self.enc_market = StatesEncoder(f, hidden, layers, dropout)
+        d = self.enc_excess.out_dim
+        self.pred_excess, self.adv_excess = _head(d, 1), _head(d, 1)
+        self.pred_market, self.adv_market = _head(d, 3), _head(d, 3)
+        self.dec_init = nn.Linear(2 * d, hidden)
         self.dec = nn.GRU(1, hidden, batch_first=True)
         self.dec_out = nn.Linear(hidden, f)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(excess [n, H], market [n, H]) representations (bf16 autocast when asked)."""
+        """(excess [n, D], market [n, D]) representations (bf16 autocast when asked)."""
         return run_in_precision(self.precision, lambda: (self.enc_excess(x), self.enc_market(x)))
 
     def decode(self, e: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
