@@ -54,6 +54,28 @@ Median s/epoch: add2 463.0 (1.44x), add3 398.1 (1.67x), add4 419.9 (its seed 0, 
 beside a CI run), pyqlib 665.5. Before this work (`--tag add1`, seed 0): 683.5 s, 0.97x. add4 is
 add3's command with `--set model.params.target=rank`.
 
+2026-12-05, after pyqlib's ADD architecture was adopted (each representation = the final states
+of all GRU layers; heads Linear-BatchNorm-Tanh-Linear), same pyqlib cells (copied from add2),
+one epoch per side. Rule fixed before each ran: choose by the 3-seed mean validation IC:
+
+    tag   settings (--set)             valid IC s0/s1/s2        test IC (sd)     Rank IC (sd)
+    add6  the example (chosen)          0.0078  0.0098  0.0106  0.0014 (0.0058) -0.0055 (0.0117)
+    add8  batch rows 5000, augment 0   -0.0028  0.0125  0.0149  0.0109 (0.0048)  0.0148 (0.0144)
+    add9  + target rank, mu 0.2,       -0.0085  0.0048  0.0028  0.0145 (0.0015)  0.0271 (0.0067)
+          dropout 0.1 (pyqlib's own settings)
+
+Median s/epoch: add6 376.2 (1.77x), add8 261.9 (2.54x), add9 297.6 (2.24x), pyqlib 665.5.
+
+Seed-0 screens (old architecture unless noted): add5a augment 0: valid 0.0010, test 0.0086;
+add5b + batch rows 5000: valid 0.0091, test 0.0107; add7 (new architecture) rows 5000 with
+augment: valid 0.0009, test 0.0165. The validation ranking (2019-2020) did not carry over to the
+test years: the setting chosen on validation has the lowest test IC, pyqlib's settings the highest.
+
+  flock /tmp/seqalpha-heavy.lock .venv/bin/python benchmarks/bench_research_models.py \
+      --models add --sides seqalpha --seeds 0 1 2 --epochs 1 --tag add9 \
+      --set model.params.batch=rows --set model.params.batch_size=5000 \
+      --set model.params.augment=0 --set model.params.target=rank \
+      --set model.params.mu=0.2 --set model.params.dropout=0.1
   flock /tmp/seqalpha-heavy.lock .venv/bin/python benchmarks/bench_research_models.py \
       --models add --seeds 0 1 2 --epochs 1 --tag add3
   flock /tmp/seqalpha-heavy.lock .venv/bin/python benchmarks/bench_research_models.py \
