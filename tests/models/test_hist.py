@@ -183,6 +183,7 @@ def test_comovement_links_each_stock_to_one_that_moves_with_it():
     # the similarity is the correlation of the paths, whatever the scale of the inputs
     torch.testing.assert_close(comovement_keys(5.0 * x + 2.0), keys, atol=1e-4, rtol=1e-4)
     assert torch.isfinite(net.hidden_concepts(r_other, keys)).all()
+    assert torch.isfinite(comovement_keys(x[:, :1])).all()  # a one-step window has no path
 
 
 def test_comovement_links_learn_save_and_load(data, store, tmp_path):

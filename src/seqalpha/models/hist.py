@@ -49,7 +49,7 @@ def comovement_keys(x: torch.Tensor) -> torch.Tensor:
     """Keys [n, S * f] of input sequences x [n, S, f]: each field standardised over the steps,
     so that the cosine of two keys is the mean correlation of their fields' paths."""
     z = x - x.mean(dim=1, keepdim=True)
-    z = z / z.std(dim=1, keepdim=True).clamp(min=1e-6)
+    z = z / z.std(dim=1, correction=0, keepdim=True).clamp(min=1e-6)  # one step: zeros
     return z.flatten(1)
 
 
