@@ -59,7 +59,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -127,38 +126,39 @@ def ensure_market(signal: str, seed: int, args) -> Path:
     return path
 
 
+def market_groups(market: Path, codes: np.ndarray) -> np.ndarray:
+    """The hidden concept group [N] (-1: none) of each code (`SYNnnnnn`; others -1) of the
+    synthetic market `market`, as its generator drew them."""
+    from seqalpha.data.synthetic import SynthConfig, hidden_concept_groups
+
+    meta = json.loads((market / "meta.json").read_text())
+    groups = hidden_concept_groups(SynthConfig(**meta["config"]))
+    k = np.array([int(c[3:]) if c[3:].isdigit() else -1 for c in codes.tolist()])
+    return np.where(k >= 0, groups[np.maximum(k, 0)], -1)
+
+
 def groups_store(market: Path) -> Path:
     """A store beside `market` whose `industry` field is the hidden concept group (NaN outside
     the groups) and whose `mktcap` is the market's: the concepts of the `hist_og` ceiling."""
-    from seqalpha.data.qlib_bin import read_bin, write_bin
-    from seqalpha.data.synthetic import SynthConfig, hidden_concept_groups
+    from seqalpha.data.panel import Panel
+    from seqalpha.data.qlib_bin import load_panel, read_calendar, write_store
 
     out = market.with_name(market.name + "_groups")
-    meta = json.loads((market / "meta.json").read_text())
+    meta = (market / "meta.json").read_text()
     done = out / "meta.json"
-    if done.is_file() and json.loads(done.read_text()) == meta:
+    if done.is_file() and done.read_text() == meta:
         return out
-    groups = hidden_concept_groups(SynthConfig(**meta["config"]))
-    if out.exists():
-        shutil.rmtree(out)
-    for sub in ("calendars", "instruments"):
-        shutil.copytree(market / sub, out / sub)
-    T = len((market / "calendars" / "day.txt").read_text().split())
-    for d in sorted((market / "features").iterdir()):
-        (out / "features" / d.name).mkdir(parents=True, exist_ok=True)
-        if (d / "mktcap.day.bin").is_file():
-            shutil.copy2(d / "mktcap.day.bin", out / "features" / d.name / "mktcap.day.bin")
-        if not (d / "industry.day.bin").is_file():
-            continue
-        start, v = read_bin(d / "industry.day.bin", T)
-        k = int(d.name[3:]) if d.name[3:].isdigit() else -1  # synNNNNN; the index has none
-        g = float(groups[k]) if k >= 0 and groups[k] >= 0 else np.nan
-        write_bin(
-            out / "features" / d.name / "industry.day.bin",
-            start,
-            np.where(np.isfinite(v), g, np.nan),
-        )
-    done.write_text(json.dumps(meta))
+    panel = load_panel(market, ["industry", "mktcap"])
+    g = market_groups(market, panel.instruments)
+    industry = np.where(np.isfinite(panel.fields["industry"]) & (g >= 0), g, np.nan)
+    fields = {"industry": industry, "mktcap": panel.fields["mktcap"]}
+    write_store(
+        out,
+        Panel(panel.dates, panel.instruments, fields),
+        calendar=read_calendar(market),
+        overwrite=True,
+    )
+    done.write_text(meta)
     return out
 
 
@@ -167,12 +167,9 @@ def findability(market: Path, window: int = 40, every: int = 50) -> tuple[float,
     correlated other stock over `window` days (returns demeaned per day) is a groupmate, averaged
     over windows ending every `every` days; and that share by chance."""
     from seqalpha.data.qlib_bin import load_panel
-    from seqalpha.data.synthetic import SynthConfig, hidden_concept_groups
 
-    meta = json.loads((market / "meta.json").read_text())
-    groups = hidden_concept_groups(SynthConfig(**meta["config"]))
     panel = load_panel(market, ["close"], universe="market")
-    g = np.array([groups[int(c[3:])] for c in panel.instruments])
+    g = market_groups(market, panel.instruments)
     close = panel.fields["close"]
     r = close[1:] / close[:-1] - 1
     r = r - np.nanmean(r, axis=1, keepdims=True)
@@ -186,8 +183,8 @@ def findability(market: Path, window: int = 40, every: int = 50) -> tuple[float,
         corr[:, ~ok] = -np.inf
         rows = ok & (g >= 0)
         hits.append(np.mean(g[corr[rows].argmax(axis=1)] == g[rows]))
-    member = g[g >= 0]
-    chance = np.mean([(member == k).sum() - 1 for k in member]) / (len(g) - 1)
+    sizes = np.bincount(g[g >= 0])
+    chance = (sizes * (sizes - 1)).sum() / (sizes.sum() * (len(g) - 1))
     return float(np.mean(hits)), float(chance)
 
 

@@ -40,7 +40,7 @@ from seqalpha.errors import ConfigError, DataError
 from seqalpha.models import losses
 from seqalpha.models.hist import day_groups
 from seqalpha.models.loop import LoopState
-from seqalpha.models.nets import _rnn, run_in_precision
+from seqalpha.models.nets import RNNEncoder, run_in_precision
 from seqalpha.models.registry import register_model
 from seqalpha.models.torch_models import TorchModel, _steps_features
 
@@ -80,13 +80,12 @@ def _head(d: int, out: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(d, d), _BatchNorm(d), nn.Tanh(), nn.Linear(d, out))
 
 
-class StatesEncoder(nn.Module):
+class StatesEncoder(RNNEncoder):
     """GRU over steps [n, S, f]; the final hidden states of all its layers, side by side
     [n, layers * hidden] (pyqlib's ADD representation)."""
 
     def __init__(self, f: int, hidden: int, layers: int, dropout: float) -> None:
-        super().__init__()
-        self.rnn = _rnn("gru", f, hidden, layers, dropout)
+        super().__init__("gru", f, hidden, layers, dropout)
         self.out_dim = layers * hidden
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

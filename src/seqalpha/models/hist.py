@@ -116,18 +116,17 @@ class HISTNet(_Encoded):
         m = len(r)
         if m < 2:
             return torch.zeros_like(r)
-        own = key is None
-        k = r if key is None else key
-        sim = cosine(k, k)
+        key = r if key is None else key
+        sim = cosine(key, key)
         eye = torch.eye(m, dtype=torch.bool)
         best = sim.masked_fill(eye, -2.0).argmax(dim=1)  # [m] the most similar other stock
         link = r.new_zeros(m, m)
-        link[torch.arange(m), best] = sim[torch.arange(m), best].to(r.dtype)
+        link[torch.arange(m), best] = sim[torch.arange(m), best]
         keep = torch.bincount(best, minlength=m) > 0  # concepts someone joined
         concepts = (link.t() @ r + r)[keep]  # concept j: stock j plus the stocks that chose it
-        concept_keys = concepts if own else (link.t().to(k.dtype) @ k + k)[keep]
-        att = torch.softmax(self.log_scale.exp() * cosine(k, concept_keys), dim=1)
-        return att.to(r.dtype) @ concepts
+        concept_keys = concepts if key is r else (link.t() @ key + key)[keep]
+        att = torch.softmax(self.log_scale.exp() * cosine(key, concept_keys), dim=1)
+        return att @ concepts
 
     def forward(
         self, x: torch.Tensor, groups: list[np.ndarray], code: torch.Tensor, w: torch.Tensor
