@@ -122,6 +122,7 @@ def test_evaluate_refuses_a_deep_expression_before_computing() -> None:
         ("Skew($close, 2)", "Skew: window 2 is too short"),
         ("EMA($close, 1.5)", "EMA: window 1.5 must be an integer in [0, 10000] (or an alpha"),
         ("EMA($close, 1e-9)", "EMA: alpha 1e-09 is too small"),
+        ("EMA($close, 2.225073858507e-311)", "EMA: alpha 2.225073858507e-311 is too small"),
         ("Mean($close, 1e999)", "number 1e999 is not finite"),
         ("Ref($close, " + "9" * 60 + ")", "has more than 40 characters"),
         ("Mean($close)", "Mean takes 2 arguments, got 1"),

@@ -259,7 +259,8 @@ def _as_node(expr: str | Node) -> Node:
 def _roll_extent(w: int | float) -> int:
     """Extra rows of history a rolling window of `w` adds (EMA alpha: weights down to 1e-6)."""
     if isinstance(w, float):
-        w = int(math.log(1e-6) / math.log1p(-w))
+        step = math.log1p(-w)  # 0 for an alpha too small to register (a subnormal): endless
+        w = int(min(math.log(1e-6) / step, 2.0**62)) if step < 0 else 2**62
     return max(w - 1, 0)
 
 
