@@ -59,6 +59,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -104,6 +105,18 @@ MODELS: dict[str, dict[str, Any]] = {
     "hist_co": {"concepts": "industry", "links": "comovement"},
     # diagnostic ceiling: hist told the hidden groups (they replace the industries)
     "hist_og": {"concepts": "industry"},
+    # hist whose stocks read the concept they belong to (predefined) or joined (hidden)
+    "hist_m": {"concepts": "industry", "read": "membership"},
+    "hist_cm": {"concepts": "industry", "links": "comovement", "read": "membership"},
+    "hist_ogm": {"concepts": "industry", "read": "membership"},
+    # + each stock reads its 5 most co-moving stocks, co-movement over the last 250 days
+    "hist_cmw": {
+        "concepts": "industry",
+        "links": "comovement",
+        "read": "membership",
+        "link_k": 5,
+        "link_window": 250,
+    },
     "igmtf": {"k_day": 10, "n_neighbor": 10},
     "add": {"days_per_batch": 4},
 }
@@ -197,7 +210,7 @@ def pipeline_dict(signal: str, model: str, market: Path) -> dict:
     split = json.loads((market / "meta.json").read_text())["split"]
     params = {**BASE, **MODELS[model]}
     if registered(model) == "hist":
-        params["concept_dir"] = str(groups_store(market) if model == "hist_og" else market)
+        params["concept_dir"] = str(groups_store(market) if model.startswith("hist_og") else market)
     # ADD reads raw labels (its market label is the day mean); the others cs-z-scored ones
     labels = [{"name": "drop_missing_label"}] if model == "add" else LABEL_PROCS
     return {
@@ -233,6 +246,9 @@ def run_cell(signal: str, seed: int, model: str, args) -> dict:
         _INPUTS.clear()
         _INPUTS[key] = build_inputs(cfg.data, cfg.features, cfg.labels)
     run_dir = Path(args.out) / "runs" / f"{signal}_s{seed}__{model}"
+    # a cell without its result json is trained anew: a run directory left by an earlier
+    # version of the model (same params) would otherwise be resumed
+    shutil.rmtree(run_dir, ignore_errors=True)
     _HISTORY.clear()
     t0 = time.perf_counter()
     state = run_walkforward(

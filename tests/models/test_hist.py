@@ -1,6 +1,7 @@
 """HIST: concepts from a store's point-in-time industries and market caps, the three modules,
 determinism, save/load, and a lead-lag signal that only the concept modules can read."""
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -195,6 +196,78 @@ def test_comovement_links_learn_save_and_load(data, store, tmp_path):
     loaded = load_model(tmp_path / "ckpt")
     assert loaded.params["links"] == "comovement"
     np.testing.assert_array_equal(loaded.predict(data.with_rows(*TEST)), scores)
+
+
+def test_membership_read_gives_each_member_its_own_concept():
+    torch.manual_seed(0)
+    net = HISTNet(RNNEncoder("gru", 2, 8, 1, 0.0), 8, 10.0, read="membership")
+    h = torch.randn(6, 8)
+    code = torch.tensor([0, 0, 1, 1, -1, 1])
+    w = torch.tensor([3.0, 1.0, 1.0, 2.0, 1.0, 1.0])
+    shared = net.predefined(h, code, w)
+    concept0 = (3.0 * h[0] + h[1]) / 4.0  # cap-weighted mean of the members
+    concept1 = (h[2] + 2.0 * h[3] + h[5]) / 4.0
+    for k, want in [(0, concept0), (1, concept0), (2, concept1), (3, concept1), (5, concept1)]:
+        torch.testing.assert_close(shared[k], want)
+    # the stock without industry reads the concepts by similarity: a mix of the two
+    alike = HISTNet(RNNEncoder("gru", 2, 8, 1, 0.0), 8, 10.0).predefined(h, code, w)
+    torch.testing.assert_close(shared[4], alike[4])
+    assert not torch.allclose(alike[0], concept0)  # the paper's read mixes concepts
+
+
+def test_membership_read_of_hidden_concepts_reads_the_linked_stocks():
+    torch.manual_seed(0)
+    path = torch.randn(3, 30)
+    x = torch.cat([path, path + 0.1 * torch.randn(3, 30)])[:, :, None]  # stock k pairs with k + 3
+    keys = comovement_keys(x)
+    r = torch.randn(6, 8)
+    one = HISTNet(RNNEncoder("gru", 1, 8, 1, 0.0), 8, 10.0, links="comovement", read="membership")
+    got = one.hidden_concepts(r, keys)
+    # with one link a stock reads exactly its most co-moving stock: its mate
+    torch.testing.assert_close(got[0], r[3])
+    torch.testing.assert_close(got[3], r[0])
+    # with k links it reads a softmax-of-similarity mix of its k most similar stocks
+    three = HISTNet(
+        RNNEncoder("gru", 1, 8, 1, 0.0), 8, 10.0, links="comovement", read="membership", link_k=3
+    )
+    sim = comovement_keys(x)[0] @ keys.t() / keys.norm(dim=1) / keys[0].norm()
+    top, best = sim.masked_fill(torch.arange(6) == 0, -2.0).topk(3)
+    assert best[0] == 3
+    want = (torch.softmax(10.0 * top, dim=0)[:, None] * r[best]).sum(0)
+    torch.testing.assert_close(three.hidden_concepts(r, keys)[0], want)
+
+
+def test_membership_read_learns_the_leaders_move_and_round_trips(data, store, tmp_path):
+    model = create_model("hist", **FAST, concept_dir=str(store), read="membership")
+    model.fit(data, data.with_rows(*VALID))
+    assert test_ic(model, data) > 0.4
+    scores = model.predict(data.with_rows(*TEST))
+    model.save(tmp_path / "ckpt")
+    loaded = load_model(tmp_path / "ckpt")
+    assert loaded.params["read"] == "membership"
+    np.testing.assert_array_equal(loaded.predict(data.with_rows(*TEST)), scores)
+
+
+def test_link_window_keys_read_a_longer_past_and_never_the_future(data, store):
+    params = {**FAST, "epochs": 1, "links": "comovement", "read": "membership", "link_k": 2}
+    model = create_model("hist", **params, link_window=30, concept_dir=str(store))
+    model.fit(data.with_rows(0, 40))
+    before = model.predict(data.with_rows(*TEST))
+
+    def changed(t0: int, t1: int) -> SampleSet:
+        x = data.features.copy()
+        x[t0:t1] = np.random.default_rng(1).standard_normal(x[t0:t1].shape)
+        return dataclasses.replace(data, features=x)
+
+    # days 10-20 before the test: outside the 6-day input sequence, inside the 30-day link window
+    older = model.predict(changed(TEST[0] - 20, TEST[0] - 10).with_rows(*TEST))
+    assert not np.array_equal(older[0], before[0])
+    later = model.predict(changed(TEST[0] + 5, TEST[1]).with_rows(*TEST))
+    np.testing.assert_array_equal(later[:5], before[:5])  # what comes later is never read
+    with pytest.raises(ConfigError, match="link_window"):
+        create_model("hist", **{**params, "links": "hidden"}, link_window=30, concept_dir="x")
+    with pytest.raises(ConfigError, match="'link_k' must be an integer >= 1"):
+        create_model("hist", **{**params, "link_k": 0}, concept_dir="x")
 
 
 def test_day_groups_split_a_batch_by_day():

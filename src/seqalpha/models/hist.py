@@ -15,12 +15,20 @@ measures that similarity on the residual hidden states (`links: hidden`, the pap
 input sequences, each field standardised over the window, i.e. the mean correlation of their
 paths (co-movement); the concepts still aggregate the residual hidden states. Stocks that move
 together are linked even when the encoder has not learned to make their hidden states alike.
+`link_window` measures that co-movement over a longer trailing window of the day-row inputs, and
+`link_k` links each stock to its k most similar stocks (the paper: 1).
+
+In the paper a stock reads every concept through a softmax of its similarity to them
+(`read: similarity`), so a member's own concept is only one of many in the mix. With
+`read: membership` a member reads its own predefined concept (a stock without one still reads them
+by similarity) and, in the hidden-concept module, the stocks it linked to.
 
 The cross-sectional modules work on whole days: training uses day batches (`batch: day`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -29,7 +37,7 @@ import torch
 from torch import nn
 
 from seqalpha.dataset.core import SampleSet
-from seqalpha.dataset.sequence import day_batches
+from seqalpha.dataset.sequence import day_batches, gather_inputs
 from seqalpha.errors import ConfigError, DataError
 from seqalpha.models import losses
 from seqalpha.models.loop import LoopState
@@ -76,11 +84,15 @@ class HISTNet(_Encoded):
         sim_scale: float,
         precision: str = "fp32",
         links: str = "hidden",
+        read: str = "similarity",
+        link_k: int = 1,
     ) -> None:
         super().__init__()
         self.encoder = encoder
         self.precision = precision
         self.links = links
+        self.read = read
+        self.link_k = link_k
         H = hidden
 
         def lin() -> nn.Linear:
@@ -107,29 +119,42 @@ class HISTNet(_Encoded):
         W = W / W.sum(dim=0, keepdim=True).clamp(min=1e-12)  # cap-weighted mean of members
         concepts = W.t() @ h  # [K, H]
         att = torch.softmax(self.log_scale.exp() * cosine(h, concepts), dim=1)
-        return att @ concepts
+        shared = att @ concepts
+        if self.read == "membership":  # a member reads its own concept; the others by similarity
+            shared = shared.index_put((rows,), concepts[inv])
+        return shared
 
     def hidden_concepts(self, r: torch.Tensor, key: torch.Tensor | None = None) -> torch.Tensor:
-        """Hidden-concept information [m, H] from residuals r [m, H]: each stock joins the concept
-        of its most similar other stock of the day; a stock reads the concepts by similarity.
-        Similarity is measured between the rows of `key` [m, d] (default: r itself)."""
+        """Hidden-concept information [m, H] from residuals r [m, H]: each stock joins the concepts
+        of its `link_k` most similar other stocks of the day (1: the paper's); a stock reads the
+        concepts by similarity, or (`read: membership`) reads the stocks it linked to, weighted
+        by a softmax of their similarity. Similarity is measured between the rows of `key`
+        [m, d] (default: r itself)."""
         m = len(r)
         if m < 2:
             return torch.zeros_like(r)
         key = r if key is None else key
-        sim = cosine(key, key)
         eye = torch.eye(m, dtype=torch.bool)
-        best = sim.masked_fill(eye, -2.0).argmax(dim=1)  # [m] the most similar other stock
-        link = r.new_zeros(m, m)
-        link[torch.arange(m), best] = sim[torch.arange(m), best]
-        keep = torch.bincount(best, minlength=m) > 0  # concepts someone joined
+        sim = cosine(key, key).masked_fill(eye, -2.0)
+        top, best = sim.topk(min(self.link_k, m - 1), dim=1)  # [m, k] the most similar others
+        if self.read == "membership":
+            att = torch.softmax(self.log_scale.exp() * top, dim=1)
+            return (att[:, :, None] * r[best]).sum(dim=1)
+        link = r.new_zeros(m, m).scatter(1, best, top)
+        keep = torch.zeros(m, dtype=torch.bool)
+        keep[best.flatten()] = True  # concepts someone joined
         concepts = (link.t() @ r + r)[keep]  # concept j: stock j plus the stocks that chose it
         concept_keys = concepts if key is r else (link.t() @ key + key)[keep]
         att = torch.softmax(self.log_scale.exp() * cosine(key, concept_keys), dim=1)
         return att @ concepts
 
     def forward(
-        self, x: torch.Tensor, groups: list[np.ndarray], code: torch.Tensor, w: torch.Tensor
+        self,
+        x: torch.Tensor,
+        groups: list[np.ndarray],
+        code: torch.Tensor,
+        w: torch.Tensor,
+        link_x: torch.Tensor | None = None,
     ) -> torch.Tensor:
         h = self.encode(x)
         shared = torch.zeros_like(h)
@@ -138,7 +163,9 @@ class HISTNet(_Encoded):
             shared[idx] = self.predefined(h[idx], code[idx], w[idx])
         p = self.ps(shared)
         r = h - self.ps_back(p)
-        key = comovement_keys(x) if self.links == "comovement" else None
+        key = None
+        if self.links == "comovement":  # the inputs' paths, or a longer window of them
+            key = comovement_keys(x if link_x is None else link_x)
         hid = torch.zeros_like(r)
         for g in groups:
             idx = torch.from_numpy(g)
@@ -169,6 +196,9 @@ class HISTModel(TorchModel):
         "concept_weight": "mktcap",
         "sim_scale": 10.0,
         "links": "hidden",
+        "read": "similarity",
+        "link_k": 1,
+        "link_window": 0,
     }
     CHOICES: ClassVar[dict[str, tuple]] = {
         "concepts": ("industry", "none"),
@@ -176,6 +206,7 @@ class HISTModel(TorchModel):
         "taxonomy": ("asis", "sw2021"),
         "concept_weight": ("mktcap", "equal"),
         "links": ("hidden", "comovement"),
+        "read": ("similarity", "membership"),
     }
 
     def validate_params(self) -> None:
@@ -196,6 +227,18 @@ class HISTModel(TorchModel):
             )
         if not p["sim_scale"] > 0:
             raise ConfigError(f"model {name!r}: param 'sim_scale' must be > 0")
+        for key, low in (("link_k", 1), ("link_window", 0)):
+            if isinstance(p[key], bool) or not isinstance(p[key], int) or p[key] < low:
+                raise ConfigError(f"model {name!r}: param {key!r} must be an integer >= {low}")
+        if p["link_window"] and (
+            p["links"] != "comovement"
+            or self.input_kind != "daily_seq"
+            or p["seq_layout"] != "window"
+        ):
+            raise ConfigError(
+                f"model {name!r}: param 'link_window' needs links: comovement on day-row "
+                "sequences (input_kind: daily_seq, seq_layout: window)"
+            )
         self.params["multi_label"] = False
         self._concept_cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
 
@@ -203,7 +246,15 @@ class HISTModel(TorchModel):
         _, f = _steps_features(step_shape)
         p = self.params
         enc = RNNEncoder("gru", f, p["hidden_size"], p["num_layers"], p["dropout"])
-        return HISTNet(enc, p["hidden_size"], p["sim_scale"], p["precision"], p["links"])
+        return HISTNet(
+            enc,
+            p["hidden_size"],
+            p["sim_scale"],
+            p["precision"],
+            p["links"],
+            p["read"],
+            p["link_k"],
+        )
 
     # ------------------------------------------------------------ concepts
     def concept_arrays(self, data: SampleSet) -> tuple[np.ndarray, np.ndarray]:
@@ -249,11 +300,16 @@ class HISTModel(TorchModel):
     def _forward(self, data: SampleSet, batch: tuple[np.ndarray, np.ndarray]) -> torch.Tensor:
         t, i = batch
         code, w = self.concept_arrays(data)
+        link_x = None
+        if self.params["link_window"]:
+            spec = dataclasses.replace(self.spec, seq_len=self.params["link_window"])
+            link_x = torch.from_numpy(gather_inputs(data, spec, t, i))
         return self.net(
             self.inputs(data, batch),
             day_groups(t),
             torch.from_numpy(code[t, i].astype(np.int64)),
             torch.from_numpy(w[t, i]),
+            link_x,
         )
 
     def batch_loss(
