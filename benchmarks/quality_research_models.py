@@ -14,6 +14,7 @@ oracle (`benchmarks/quality_synthetic.py`'s scoring). Signals:
     flock /tmp/seqalpha-heavy.lock .venv/bin/python benchmarks/quality_research_models.py
     .venv/bin/python benchmarks/quality_research_models.py --table-only
     .venv/bin/python benchmarks/quality_research_models.py --findability
+    .venv/bin/python benchmarks/quality_research_models.py --probe
 
 Results: benchmarks/out/research_quality/<signal>_s<seed>__<model>.json (skipped when present
 unless --fresh); markets under benchmarks/out/research_quality/markets/.
@@ -52,6 +53,26 @@ The groups can be found in the inputs (`--findability`: the most correlated othe
 days is a groupmate for 38% / 43% / 34% of grouped stocks on seeds 0-2, chance 4.7%), but
 knowing them does not help: the bar fails on what the trained networks take from the lead-lag
 signal, not on finding the groups.
+
+2026-12-05, later: linear probes showed the signal is easy to take once the groups are known (the
+cap-weighted group mean of yesterday's relative return alone has test IC 0.045 / 0.057 / 0.078,
+oracle 0.063 / 0.057 / 0.072), so hist_og's failure was hist's: the paper's predefined module
+lets a stock read every concept through a softmax of its similarity to them, which mixes its own
+concept away. `read: membership` (a member reads its own concept; in the hidden-concept module a
+stock reads the stocks it linked to) fixes the ceiling; the hidden-group variants stay at gru's
+level (`--signals leadlag --models hist_ogm hist_m hist_cm hist_cmw`, 300 x 750, 1 thread):
+
+    leadlag      hist_ogm 0.52  0.55  0.81  0.0404   +0.0309 (0.0059)  t 5.28  (told the groups)
+    leadlag      hist_m  -0.00 -0.00  0.24  0.0056   -0.0039 (0.0029)
+    leadlag      hist_cm  0.05 -0.03  0.22  0.0057   -0.0038 (0.0040)
+    leadlag      hist_cmw 0.03  0.03  0.33  0.0088   -0.0007 (0.0042)  (5 links, 250 days)
+
+What co-movement links can carry at best (probe: IC of the mean of yesterday's relative return
+over each stock's k most correlated stocks, trailing W days, on the test days): W 250, k 1:
+0.0173 / 0.0152 / 0.0129 (the linked stock is a groupmate for 62% / 74% / 45% of grouped stocks);
+W 400, k 5: 0.0130 / 0.0191 / 0.0133; the true groups, equal weights: 0.0418 / 0.0491 / 0.0554.
+On these markets a hidden-concept read carries about a quarter of what the true groups carry,
+and gru already takes 0.0095 from a stock's own returns (which share the group factor).
 """
 
 from __future__ import annotations
@@ -62,6 +83,7 @@ import math
 import shutil
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -201,6 +223,65 @@ def findability(market: Path, window: int = 40, every: int = 50) -> tuple[float,
     return float(np.mean(hits)), float(chance)
 
 
+def link_probe(market: Path, windows=(250, 400), ks=(1, 5)) -> dict[str, tuple[float, float]]:
+    """What a concept read can carry on a lead-lag market, without training: the mean test IC of
+    yesterday's relative return averaged over the true group (cap-weighted, or equal-weighted
+    without the stock itself) and over each stock's k most correlated stocks (trailing W days,
+    the hidden-concept module's co-movement links), with the share of links that are groupmates."""
+    from seqalpha.data.qlib_bin import load_panel
+    from seqalpha.xsection import daily_ic
+
+    split = json.loads((market / "meta.json").read_text())["split"]
+    panel = load_panel(market, ["close", "mktcap"], universe="market")
+    g = market_groups(market, panel.instruments)
+    close, cap = panel.fields["close"], panel.fields["mktcap"]
+    rel = np.full_like(close, np.nan)
+    rel[1:] = close[1:] / close[:-1] - 1
+    rel -= np.nanmean(rel, axis=1, keepdims=True)
+    y = np.full_like(close, np.nan)  # the label of date t: the return from t + 1 to t + 2
+    y[:-2] = rel[2:]
+    days = np.array([str(d) for d in panel.dates])
+    test = np.nonzero((days >= split["test"][0]) & (days <= split["test"][1]))[0]
+    G, grouped = int(g.max()) + 1, g >= 0
+    feats: dict[str, np.ndarray] = {}
+    shares: dict[str, list[float]] = {}
+    for name in ("true group, cap-weighted", "true group, equal, others"):
+        feats[name] = np.full((len(test), len(g)), np.nan)
+    for n, t in enumerate(test):
+        ok = np.isfinite(rel[t]) & grouped
+        w = np.where(ok & np.isfinite(cap[t]), cap[t], 0.0)
+        num = np.bincount(g[ok], weights=(w * rel[t])[ok], minlength=G)
+        den = np.bincount(g[ok], weights=w[ok], minlength=G)
+        gi = np.maximum(g, 0)
+        feats["true group, cap-weighted"][n] = np.where(
+            grouped, num[gi] / np.maximum(den[gi], 1e-12), np.nan
+        )
+        tot = np.bincount(g[ok], weights=rel[t][ok], minlength=G)
+        cnt = np.bincount(g[ok], minlength=G)
+        own = np.where(ok, rel[t], 0.0)
+        feats["true group, equal, others"][n] = np.where(
+            grouped, (tot[gi] - own) / np.maximum(cnt[gi] - ok, 1), np.nan
+        )
+        for W in windows:
+            z = np.nan_to_num(rel[t - W + 1 : t + 1])
+            z = (z - z.mean(axis=0)) / (z.std(axis=0) + 1e-12)
+            corr = z.T @ z / W
+            np.fill_diagonal(corr, -np.inf)
+            order = np.argsort(-corr, axis=1)
+            for k in ks:
+                name = f"{k} most correlated, {W} days"
+                feats.setdefault(name, np.full((len(test), len(g)), np.nan))
+                nb = order[:, :k]
+                feats[name][n] = np.nanmean(rel[t][nb], axis=1)
+                shares.setdefault(name, []).append(
+                    float(np.mean(g[nb][grouped] == g[grouped, None]))
+                )
+    return {
+        name: (float(np.nanmean(daily_ic(f, y[test]))), float(np.mean(shares.get(name, [1.0]))))
+        for name, f in feats.items()
+    }
+
+
 def registered(model: str) -> str:
     """The registered model name of a cell's model (a variant is `name_suffix`)."""
     return model.split("_")[0]
@@ -335,6 +416,8 @@ def print_tables(results: dict[str, dict], seeds: list[int]) -> None:
             verdict = "PASS" if pm > 2 * pse else "FAIL"
             if registered(model) != "hist" or signal != "leadlag":
                 verdict = ""  # the bar is hist's on the lead-lag signal
+            elif model.startswith("hist_og"):
+                verdict = "(ceiling: told the groups)"
             print(
                 f"  {signal:12s} {model:7s} {per}  pooled {pm:+.4f} ({pse:.4f}) "
                 f"t={pm / pse:5.2f} {verdict}"
@@ -360,6 +443,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="print how often a stock's most correlated neighbour (40 days) is a groupmate",
     )
+    ap.add_argument(
+        "--probe",
+        action="store_true",
+        help="print what group means and co-movement links carry on the lead-lag markets",
+    )
     args = ap.parse_args(argv)
     if args.findability:
         for seed in args.seeds:
@@ -367,6 +455,12 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"leadlag seed {seed}: top-1 neighbour a groupmate {hit:.3f} (chance {chance:.3f})"
             )
+        return 0
+    if args.probe:
+        warnings.filterwarnings("ignore", "Mean of empty slice", RuntimeWarning)  # empty days
+        for seed in args.seeds:
+            for name, (ic, share) in link_probe(ensure_market("leadlag", seed, args)).items():
+                print(f"leadlag seed {seed}: {name:30s} test IC {ic:.4f}  groupmates {share:.2f}")
         return 0
     BASE.update(epochs=args.epochs, seq_len=args.seq_len, threads=args.threads)
     results: dict[str, dict] = {}
