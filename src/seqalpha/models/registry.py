@@ -19,6 +19,7 @@ LAZY_MODELS: dict[str, str] = dict.fromkeys(
 LAZY_MODELS["hist"] = "seqalpha.models.hist"
 LAZY_MODELS["igmtf"] = "seqalpha.models.igmtf"
 LAZY_MODELS["add"] = "seqalpha.models.add"
+LAZY_MODELS["adarnn"] = "seqalpha.models.adarnn"
 LAZY_MODELS["double_ensemble"] = "seqalpha.models.double_ensemble"
 LAZY_MODELS["deep_factor"] = "seqalpha.models.deep_factor"
 LAZY_MODELS["second_order"] = "seqalpha.models.second_order"
