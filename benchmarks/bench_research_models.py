@@ -282,7 +282,7 @@ def run_qlib(model: str, cell: Path, seed: int, epochs: int) -> dict:
     # keyed by the driver text (segments, processors) and the store: a change builds a new one
     # (the driver's segments and handler code only, not its models)
     dates = DRIVER[DRIVER.index("TRAIN = (") : DRIVER.index("# examples/benchmarks")]
-    part = DRIVER[DRIVER.index("    qlib.init(") : DRIVER.index("    times[\"handler\"]")]
+    part = DRIVER[DRIVER.index("    qlib.init(") : DRIVER.index('    times["handler"]')]
     key = hashlib.sha1(f"{dates}\0{part}\0{DATA.resolve()}".encode()).hexdigest()[:12]
     env = {**os.environ, "QLIB_HANDLER_CACHE": str(OUT / f"qlib_alpha360_handler_{key}.pkl")}
     code, wall, lines = run_logged(cmd, cell / "log.txt", env=env)
