@@ -31,7 +31,6 @@ import torch
 from torch import nn
 
 from seqalpha.dataset.core import SampleSet
-from seqalpha.dataset.sequence import day_batches
 from seqalpha.errors import ConfigError, DataError
 from seqalpha.models import losses
 from seqalpha.models.loop import LoopState
@@ -227,7 +226,7 @@ class AdaRNNModel(TorchModel):
         """Training: steps of `n_splits` equal blocks of rows, block k from period k (as many
         steps as the smallest period fills). Prediction: whole days."""
         if not train:
-            return day_batches(data, False, None, self.params["eval_days_per_batch"])
+            return super().batches(data, False, rng)
         p = self.params
         t0, t1 = data.rows
         ok = data.available()
@@ -288,12 +287,3 @@ class AdaRNNModel(TorchModel):
         d = dist.detach()
         self._dist_sum = d if self._dist_sum is None else self._dist_sum + d
         return loss
-
-    def predict_scores(self, data: SampleSet) -> np.ndarray:
-        t0, t1 = data.rows
-        res = np.full((t1 - t0, len(data.instruments)), np.nan, dtype=np.float32)
-        self.net.eval()
-        with torch.no_grad():
-            for b in self.batches(data, False, np.random.default_rng(0)):
-                res[b[0] - t0, b[1]] = self.net(self.inputs(data, b))[:, 0].numpy()
-        return res
