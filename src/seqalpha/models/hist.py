@@ -118,11 +118,20 @@ class HISTNet(_Encoded):
         W[rows, inv] = w[member]
         W = W / W.sum(dim=0, keepdim=True).clamp(min=1e-12)  # cap-weighted mean of members
         concepts = W.t() @ h  # [K, H]
-        att = torch.softmax(self.log_scale.exp() * cosine(h, concepts), dim=1)
-        shared = att @ concepts
-        if self.read == "membership":  # a member reads its own concept; the others by similarity
-            shared = shared.index_put((rows,), concepts[inv])
+        if self.read == "similarity":
+            return self.read_by_similarity(h, concepts)
+        # membership: a member reads its own concept; the others read them by similarity
+        shared = h.new_zeros(h.shape).index_put((rows,), concepts[inv])
+        if not bool(member.all()):
+            outside = torch.nonzero(~member)[:, 0]
+            shared = shared.index_put((outside,), self.read_by_similarity(h[outside], concepts))
         return shared
+
+    def read_by_similarity(self, h: torch.Tensor, concepts: torch.Tensor) -> torch.Tensor:
+        """Each row of h [n, H] reads the concepts [K, H] through a softmax of its (scaled)
+        cosine similarity to them."""
+        att = torch.softmax(self.log_scale.exp() * cosine(h, concepts), dim=1)
+        return att @ concepts
 
     def hidden_concepts(self, r: torch.Tensor, key: torch.Tensor | None = None) -> torch.Tensor:
         """Hidden-concept information [m, H] from residuals r [m, H]: each stock joins the concepts
