@@ -47,6 +47,37 @@ def test_learns_boosts_its_weights_and_round_trips(data, tmp_path):
     np.testing.assert_array_equal(loaded.predict(data.with_rows(*TEST)), scores)
 
 
+def test_gate_weighs_the_steps_while_pretraining_and_trains_with_the_network(data, tmp_path):
+    model = create_model("adarnn", **{**FAST, "pre_alpha": "gate", "pre_epoch": 2, "epochs": 3})
+    initial = {}
+    build = model.build_net
+
+    def build_and_remember(*args):
+        net = build(*args)
+        initial.update({k: v.clone() for k, v in net.gates.state_dict().items()})
+        return net
+
+    model.build_net = build_and_remember
+    model.fit(data, data.with_rows(*VALID))
+    net = model.net
+    # the gate trained during pretraining: its linear map moved from its initial weights
+    assert not torch.allclose(initial["0.0.weight"], net.gates[0][0].weight)
+    # it gives a distribution over the 6 steps for two paired blocks of states, not a uniform one
+    net.train()
+    a, b = torch.randn(50, 6, 16), torch.randn(50, 6, 16) + 1.0
+    w = net.gate_weights(0, a, b)
+    assert w.shape == (6,)
+    torch.testing.assert_close(w.sum(), torch.tensor(1.0))
+    assert not torch.allclose(w, torch.full((6,), 1 / 6))
+    # the gate is saved with the network: a reloaded model predicts the same
+    scores = model.predict(data.with_rows(*TEST))
+    model.save(tmp_path / "ckpt")
+    reloaded = load_model(tmp_path / "ckpt")
+    np.testing.assert_array_equal(reloaded.predict(data.with_rows(*TEST)), scores)
+    y = np.where(data.mask[TEST[0] : TEST[1]], data.labels[TEST[0] : TEST[1], :, 0], np.nan)
+    assert np.nanmean(daily_ic(scores, y)) > 0.3
+
+
 def test_one_seed_gives_identical_predictions(data):
     runs = []
     for _ in range(2):
@@ -105,3 +136,5 @@ def test_bad_params_are_one_line_errors():
         create_model("adarnn", n_splits=1)
     with pytest.raises(ConfigError, match="'distance'"):
         create_model("adarnn", distance="kl")
+    with pytest.raises(ConfigError, match="'pre_alpha'"):
+        create_model("adarnn", pre_alpha="learned")

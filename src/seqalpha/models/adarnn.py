@@ -11,11 +11,14 @@ Two parts, both on the training window only:
   period; besides the prediction loss, the hidden states of every GRU layer at every step are
   matched between the blocks of each pair of periods by a distribution distance (`distance`:
   `mmd`, the squared distance of the means; `coral`, of the covariances; `cosine`, one minus the
-  cosine of the means), weighted by an importance `alpha` [layers, steps] and by `dw`. For the
-  first `pre_epoch` epochs alpha is uniform; afterwards it is boosted once per epoch: where a
-  layer/step's distance grew over the last epoch its weight is multiplied by 1 + sigmoid(growth),
-  then each layer's weights are renormalised to sum to one. (The paper learns alpha by a gate
-  network during pre-training; here pre-training keeps it uniform.)
+  cosine of the means), weighted by an importance [layers, steps] and by `dw`. For the first
+  `pre_epoch` epochs the importances are uniform (`pre_alpha: uniform`) or, the paper's, given by
+  a gate (`pre_alpha: gate`): per layer and pair of periods, a linear map of the two blocks'
+  paired state sequences, batch-normalised, through a sigmoid, averaged over the rows and
+  softmaxed over the steps; the gate trains with the network. Afterwards the importances are a
+  buffer `alpha`, uniform at first, boosted once per epoch: where a layer/step's distance grew
+  over the last epoch its weight is multiplied by 1 + sigmoid(growth), then each layer's weights
+  are renormalised to sum to one.
 
 Prediction reads the last layer's last hidden state through a linear head. Boosted weights are
 a buffer of the network, saved with it.
@@ -119,7 +122,14 @@ class AdaRNNNet(nn.Module):
     """Stacked one-layer GRUs [n, S, f] -> every layer's states; a head on the last one."""
 
     def __init__(
-        self, f: int, hidden: int, layers: int, steps: int, n_out: int, precision: str = "fp32"
+        self,
+        f: int,
+        hidden: int,
+        layers: int,
+        steps: int,
+        n_out: int,
+        precision: str = "fp32",
+        gate: bool = False,
     ) -> None:
         super().__init__()
         self.grus = nn.ModuleList(
@@ -129,6 +139,22 @@ class AdaRNNNet(nn.Module):
         self.precision = precision
         self.alpha: torch.Tensor
         self.register_buffer("alpha", torch.full((layers, steps), 1.0 / steps))
+        self.gates = (
+            nn.ModuleList(
+                nn.Sequential(nn.Linear(2 * steps * hidden, steps), nn.BatchNorm1d(steps))
+                for _ in range(layers)
+            )
+            if gate
+            else None
+        )
+
+    def gate_weights(self, layer: int, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """The gate's importances [S] of one layer's steps for two paired blocks a, b [n, S, H]
+        of states: sigmoid of the batch-normalised linear map, mean over rows, softmax over S."""
+        if self.gates is None:
+            raise ConfigError("adarnn: the network has no gate (pre_alpha is not 'gate')")
+        pair = torch.cat([a, b], dim=2).reshape(len(a), -1)
+        return torch.softmax(torch.sigmoid(self.gates[layer](pair)).mean(dim=0), dim=0)
 
     def states(self, x: torch.Tensor) -> list[torch.Tensor]:
         def run() -> tuple[torch.Tensor, ...]:
@@ -157,12 +183,14 @@ class AdaRNNModel(TorchModel):
         "distance": "mmd",
         "dw": 0.5,
         "pre_epoch": 2,
+        "pre_alpha": "uniform",
         "batch": "rows",
         "batch_size": 800,
     }
     CHOICES: ClassVar[dict[str, tuple]] = {
         "split": ("tdc", "equal"),
         "distance": DISTANCES,
+        "pre_alpha": ("uniform", "gate"),
     }
 
     def validate_params(self) -> None:
@@ -192,7 +220,9 @@ class AdaRNNModel(TorchModel):
     def build_net(self, step_shape: tuple[int, ...], n_out: int) -> nn.Module:
         S, f = _steps_features(step_shape)
         p = self.params
-        return AdaRNNNet(f, p["hidden_size"], p["num_layers"], S, n_out, p["precision"])
+        return AdaRNNNet(
+            f, p["hidden_size"], p["num_layers"], S, n_out, p["precision"], p["pre_alpha"] == "gate"
+        )
 
     @property
     def _net(self) -> AdaRNNNet:
@@ -271,19 +301,23 @@ class AdaRNNModel(TorchModel):
         K = p["n_splits"]
         n = len(t) // K
         pairs = list(itertools.combinations(range(K), 2))
-        dist = torch.stack(
+        blocks = [[h[k * n : (k + 1) * n] for k in range(K)] for h in hs]
+        per_pair = torch.stack(
             [
-                torch.stack(
-                    [
-                        distances(h[a * n : (a + 1) * n], h[b * n : (b + 1) * n], p["distance"])
-                        for a, b in pairs
-                    ]
-                ).sum(dim=0)
-                for h in hs
+                torch.stack([distances(blk[a], blk[b], p["distance"]) for a, b in pairs])
+                for blk in blocks
             ]
-        )  # [layers, steps], summed over the pairs of periods
-        # alpha stays uniform (1 / steps) until boosting starts after pre_epoch
-        loss = loss + p["dw"] * (net.alpha * dist).sum() / len(pairs)
-        d = dist.detach()
+        )  # [layers, pairs, steps]
+        if p["pre_alpha"] == "gate" and state.epoch < p["pre_epoch"]:
+            weight = torch.stack(
+                [
+                    torch.stack([net.gate_weights(layer, blk[a], blk[b]) for a, b in pairs])
+                    for layer, blk in enumerate(blocks)
+                ]
+            )  # the gate's importances, per layer and pair
+        else:  # alpha: uniform (1 / steps) until boosting starts after pre_epoch
+            weight = net.alpha[:, None, :]
+        loss = loss + p["dw"] * (weight * per_pair).sum() / len(pairs)
+        d = per_pair.detach().sum(dim=1)  # [layers, steps], summed over the pairs
         self._dist_sum = d if self._dist_sum is None else self._dist_sum + d
         return loss
