@@ -67,17 +67,25 @@ level (`--signals leadlag --models hist_ogm hist_m hist_cm hist_cmw`, 300 x 750,
     leadlag      hist_cm  0.05 -0.03  0.22  0.0057   -0.0038 (0.0040)
     leadlag      hist_cmw 0.03  0.03  0.33  0.0088   -0.0007 (0.0042)  (5 links, 250 days)
 
-What co-movement links can carry at best (probe: IC of the mean of yesterday's relative return
-over each stock's k most correlated stocks, trailing W days, on the test days): W 250, k 1:
-0.0173 / 0.0152 / 0.0129 (the linked stock is a groupmate for 62% / 74% / 45% of grouped stocks);
-W 400, k 5: 0.0130 / 0.0191 / 0.0133; the true groups, equal weights: 0.0418 / 0.0491 / 0.0554.
-On these markets a hidden-concept read carries about a quarter of what the true groups carry,
-and gru already takes 0.0095 from a stock's own returns (which share the group factor).
+What co-movement links can carry at best (`--probe`: test IC of the mean of yesterday's relative
+return over each stock's k most correlated stocks, trailing W days; IC over all stocks, as a
+model's is measured, the true-group features 0 outside the groups): W 250, k 1: 0.0173 / 0.0152 /
+0.0129 (the linked stock is a groupmate for 62% / 74% / 45% of grouped stocks); W 400, k 5:
+0.0130 / 0.0191 / 0.0133; the true groups, equal weights without the stock itself: 0.0303 /
+0.0355 / 0.0405; cap-weighted: 0.0381 / 0.0420 / 0.0580. Correlating the industry residuals (what
+the predefined concepts leave unexplained) finds groupmates far more often (W 400, k 1: 91% /
+91% / 85%) but carries no more (0.0182 / 0.0147 / 0.0093): one groupmate is most often a follower,
+whose return is a noisy copy of the group factor, while the signal is the leaders' move. (A
+previous version of this note compared the links' IC over all stocks with the true groups' over
+grouped stocks only, and said "a quarter".) On these markets a hidden-concept read carries
+about two fifths of what the true groups carry, and gru already takes 0.0095 from a stock's own
+returns (which share the group factor).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import shutil
@@ -223,21 +231,40 @@ def findability(market: Path, window: int = 40, every: int = 50) -> tuple[float,
     return float(np.mean(hits)), float(chance)
 
 
-def link_probe(market: Path, windows=(250, 400), ks=(1, 5)) -> dict[str, tuple[float, float]]:
+def industry_residual(rel: np.ndarray, industry: np.ndarray) -> np.ndarray:
+    """rel [T, N] minus each day's equal-weighted mean of the stock's industry (NaN where the
+    return or the industry is missing)."""
+    out = np.full_like(rel, np.nan)
+    for t in range(len(rel)):
+        ok = np.isfinite(rel[t]) & np.isfinite(industry[t])
+        if ok.any():
+            code = industry[t][ok].astype(np.int64)
+            mean = np.bincount(code, weights=rel[t][ok]) / np.maximum(np.bincount(code), 1)
+            out[t, ok] = rel[t][ok] - mean[code]
+    return out
+
+
+def link_probe(
+    market: Path, windows=(250, 400), ks=(1, 5)
+) -> dict[str, tuple[float, float, float]]:
     """What a concept read can carry on a lead-lag market, without training: the mean test IC of
     yesterday's relative return averaged over the true group (cap-weighted, or equal-weighted
-    without the stock itself) and over each stock's k most correlated stocks (trailing W days,
-    the hidden-concept module's co-movement links), with the share of links that are groupmates."""
+    without the stock itself; 0 outside the groups) and over each stock's k most correlated
+    stocks (trailing W days, the hidden-concept module's co-movement links; correlated on the
+    relative returns, or on their industry residuals: what the predefined concepts leave
+    unexplained). Per feature: (IC over all stocks, as a model's IC is measured; IC over the
+    grouped stocks only; share of links that are groupmates)."""
     from seqalpha.data.qlib_bin import load_panel
     from seqalpha.xsection import daily_ic
 
     split = json.loads((market / "meta.json").read_text())["split"]
-    panel = load_panel(market, ["close", "mktcap"], universe="market")
+    panel = load_panel(market, ["close", "mktcap", "industry"], universe="market")
     g = market_groups(market, panel.instruments)
     close, cap = panel.fields["close"], panel.fields["mktcap"]
     rel = np.full_like(close, np.nan)
     rel[1:] = close[1:] / close[:-1] - 1
     rel -= np.nanmean(rel, axis=1, keepdims=True)
+    resid = industry_residual(rel, panel.fields["industry"])
     y = np.full_like(close, np.nan)  # the label of date t: the return from t + 1 to t + 2
     y[:-2] = rel[2:]
     days = np.array([str(d) for d in panel.dates])
@@ -254,30 +281,33 @@ def link_probe(market: Path, windows=(250, 400), ks=(1, 5)) -> dict[str, tuple[f
         den = np.bincount(g[ok], weights=w[ok], minlength=G)
         gi = np.maximum(g, 0)
         feats["true group, cap-weighted"][n] = np.where(
-            grouped, num[gi] / np.maximum(den[gi], 1e-12), np.nan
+            grouped, num[gi] / np.maximum(den[gi], 1e-12), 0.0
         )
         tot = np.bincount(g[ok], weights=rel[t][ok], minlength=G)
         cnt = np.bincount(g[ok], minlength=G)
         own = np.where(ok, rel[t], 0.0)
         feats["true group, equal, others"][n] = np.where(
-            grouped, (tot[gi] - own) / np.maximum(cnt[gi] - ok, 1), np.nan
+            grouped, (tot[gi] - own) / np.maximum(cnt[gi] - ok, 1), 0.0
         )
-        for W in windows:
-            z = np.nan_to_num(rel[t - W + 1 : t + 1])
+        for W, (on, path) in itertools.product(windows, (("", rel), (" of residuals", resid))):
+            z = np.nan_to_num(path[t - W + 1 : t + 1])
             z = (z - z.mean(axis=0)) / (z.std(axis=0) + 1e-12)
             corr = z.T @ z / W
             np.fill_diagonal(corr, -np.inf)
             order = np.argsort(-corr, axis=1)
             for k in ks:
-                name = f"{k} most correlated, {W} days"
+                name = f"{k} most correlated{on}, {W} days"
                 feats.setdefault(name, np.full((len(test), len(g)), np.nan))
                 nb = order[:, :k]
                 feats[name][n] = np.nanmean(rel[t][nb], axis=1)
                 shares.setdefault(name, []).append(
                     float(np.mean(g[nb][grouped] == g[grouped, None]))
                 )
+    def ic(f: np.ndarray) -> float:
+        return float(np.nanmean(daily_ic(f, y[test])))
+
     return {
-        name: (float(np.nanmean(daily_ic(f, y[test]))), float(np.mean(shares.get(name, [1.0]))))
+        name: (ic(f), ic(np.where(grouped, f, np.nan)), float(np.mean(shares.get(name, [1.0]))))
         for name, f in feats.items()
     }
 
@@ -459,8 +489,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.probe:
         warnings.filterwarnings("ignore", "Mean of empty slice", RuntimeWarning)  # empty days
         for seed in args.seeds:
-            for name, (ic, share) in link_probe(ensure_market("leadlag", seed, args)).items():
-                print(f"leadlag seed {seed}: {name:30s} test IC {ic:.4f}  groupmates {share:.2f}")
+            probe = link_probe(ensure_market("leadlag", seed, args))
+            for name, (ic, ic_in, share) in probe.items():
+                print(
+                    f"leadlag seed {seed}: {name:44s} test IC {ic:.4f}  in groups {ic_in:.4f}"
+                    f"  groupmates {share:.2f}"
+                )
         return 0
     BASE.update(epochs=args.epochs, seq_len=args.seq_len, threads=args.threads)
     results: dict[str, dict] = {}
