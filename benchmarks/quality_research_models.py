@@ -303,6 +303,7 @@ def link_probe(
                 shares.setdefault(name, []).append(
                     float(np.mean(g[nb][grouped] == g[grouped, None]))
                 )
+
     def ic(f: np.ndarray) -> float:
         return float(np.nanmean(daily_ic(f, y[test])))
 
