@@ -71,6 +71,12 @@ add5b + batch rows 5000: valid 0.0091, test 0.0107; add7 (new architecture) rows
 augment: valid 0.0009, test 0.0165. The validation ranking (2019-2020) did not carry over to the
 test years: the setting chosen on validation has the lowest test IC, pyqlib's settings the highest.
 
+Two epochs per side, the example against Qlib's ADD yaml (2026-12-05, `--models add --seeds 0 1 2
+--epochs 2 --tag add10`; pyqlib's seed 2 was stopped for time): seqalpha best epoch 0 / 0 / 1,
+test IC 0.0066 / 0.0025 / 0.0016 (mean 0.0036), Rank IC 0.0041 / -0.0021 / -0.0120; pyqlib seeds
+0-1 IC 0.0128 / 0.0126, Rank IC 0.0220 / 0.0203; paired daily IC -0.0062 (SE 0.0046), -0.0101
+(SE 0.0049); median s/epoch 427.8 vs 653.4 (1.53x). A second epoch does not close the gap.
+
   flock /tmp/seqalpha-heavy.lock .venv/bin/python benchmarks/bench_research_models.py \
       --models add --sides seqalpha --seeds 0 1 2 --epochs 1 --tag add9 \
       --set model.params.batch=rows --set model.params.batch_size=5000 \
