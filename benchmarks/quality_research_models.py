@@ -231,19 +231,6 @@ def findability(market: Path, window: int = 40, every: int = 50) -> tuple[float,
     return float(np.mean(hits)), float(chance)
 
 
-def industry_residual(rel: np.ndarray, industry: np.ndarray) -> np.ndarray:
-    """rel [T, N] minus each day's equal-weighted mean of the stock's industry (NaN where the
-    return or the industry is missing)."""
-    out = np.full_like(rel, np.nan)
-    for t in range(len(rel)):
-        ok = np.isfinite(rel[t]) & np.isfinite(industry[t])
-        if ok.any():
-            code = industry[t][ok].astype(np.int64)
-            mean = np.bincount(code, weights=rel[t][ok]) / np.maximum(np.bincount(code), 1)
-            out[t, ok] = rel[t][ok] - mean[code]
-    return out
-
-
 def link_probe(
     market: Path, windows=(250, 400), ks=(1, 5)
 ) -> dict[str, tuple[float, float, float]]:
@@ -255,6 +242,7 @@ def link_probe(
     unexplained). Per feature: (IC over all stocks, as a model's IC is measured; IC over the
     grouped stocks only; share of links that are groupmates)."""
     from seqalpha.data.qlib_bin import load_panel
+    from seqalpha.features.processors import Neutralize
     from seqalpha.xsection import daily_ic
 
     split = json.loads((market / "meta.json").read_text())["split"]
@@ -264,7 +252,9 @@ def link_probe(
     rel = np.full_like(close, np.nan)
     rel[1:] = close[1:] / close[:-1] - 1
     rel -= np.nanmean(rel, axis=1, keepdims=True)
-    resid = industry_residual(rel, panel.fields["industry"])
+    industry = panel.fields["industry"]  # float codes, NaN unknown
+    codes = np.where(np.isfinite(industry), industry, -1).astype(np.int64)
+    resid = Neutralize(industry=codes).transform(rel)  # minus the day's industry mean
     y = np.full_like(close, np.nan)  # the label of date t: the return from t + 1 to t + 2
     y[:-2] = rel[2:]
     days = np.array([str(d) for d in panel.dates])
