@@ -79,9 +79,9 @@ whose return is a noisy copy of the group factor, while the signal is the leader
 previous version of this note compared the links' IC over all stocks with the true groups' over
 grouped stocks only, and said "a quarter".) Reading the residual links cap-weighted, as the
 predefined concepts are (a group's leaders are its largest members), adds little: the best, 10
-links over 400 days, 0.0190 / 0.0191 / 0.0153 (equal weights 0.0174 / 0.0170 / 0.0141). On these markets a hidden-concept read carries
-about two fifths of what the true groups carry, and gru already takes 0.0095 from a stock's own
-returns (which share the group factor).
+links over 400 days, 0.0190 / 0.0191 / 0.0153 (equal weights 0.0174 / 0.0170 / 0.0141). On
+these markets a hidden-concept read carries about two fifths of what the true groups carry, and
+gru already takes 0.0095 from a stock's own returns (which share the group factor).
 """
 
 from __future__ import annotations
