@@ -19,6 +19,7 @@ EXAMPLES = {
     "hist": "csi300_hist_alpha360.yaml",
     "igmtf": "csi300_igmtf_alpha360.yaml",
     "add": "csi300_add_alpha360.yaml",
+    "add_qlib": "csi300_add_alpha360_qlib.yaml",
     "adarnn": "csi300_adarnn_alpha360.yaml",
     "double_ensemble": "csi300_double_ensemble_alpha158.yaml",
     "deep_factor": "csi300_deep_factor.yaml",
