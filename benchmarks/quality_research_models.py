@@ -87,6 +87,7 @@ gru already takes 0.0095 from a stock's own returns (which share the group facto
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import json
 import math
@@ -159,6 +160,7 @@ def ensure_market(signal: str, seed: int, args) -> Path:
     from seqalpha.data.synthetic import generate_market
 
     cfg = market_config(signal, args.n_stocks, args.n_days, seed, args.strength)
+    cfg = dataclasses.replace(cfg, concept_vol=args.concept_vol)
     path = Path(args.out) / "markets" / f"{signal}_s{seed}"
     meta = path / "meta.json"
     if meta.is_file() and json.loads(meta.read_text())["config"] == json.loads(
@@ -464,6 +466,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
     ap.add_argument("--signals", nargs="*", default=list(SIGNALS))
     ap.add_argument("--models", nargs="*", default=list(MODELS))
+    ap.add_argument(
+        "--concept-vol",
+        type=float,
+        default=0.008,
+        help="daily vol of the hidden groups' common factor (the generator's default 0.008); "
+        "use another --out for another value",
+    )
     ap.add_argument("--epochs", type=int, default=BASE["epochs"])
     ap.add_argument("--seq-len", type=int, default=BASE["seq_len"])
     ap.add_argument("--threads", type=int, default=BASE["threads"])

@@ -72,9 +72,9 @@ def moderate(tmp_path_factory):
 def test_store_layout_meta_and_split(synth_market):
     meta = json.loads((synth_market / "meta.json").read_text())
     assert meta["benchmark"] == INDEX_CODE and meta["bar_minutes"] == 30 and meta["seed"] == 7
-    assert meta["signals"] == list(SIGNALS) and "concept" not in json.dumps(meta["config"]).replace(
-        "concept_size", ""
-    )
+    # the hidden concept groups are not in the meta, only the generator's parameters for them
+    params = json.dumps(meta["config"]).replace("concept_size", "").replace("concept_vol", "")
+    assert meta["signals"] == list(SIGNALS) and "concept" not in params
     panel = load_panel(synth_market)
     assert set(panel.field_names) >= {
         "open",
@@ -424,3 +424,33 @@ def test_hidden_concept_groups_are_the_ones_the_lead_lag_signal_follows(tmp_path
         v = value[(groups == g) & live]
         followers = v[~np.isclose(v, none[0])]
         assert len(followers) >= 3 and np.allclose(followers, followers[0])
+
+
+def test_concept_vol_sets_how_strongly_the_hidden_groups_co_move(tmp_path):
+    def groupmate_excess_corr(concept_vol: float) -> float:
+        cfg = SynthConfig(  # no planted signal: the lead-lag one also ties groupmates
+            n_stocks=40,
+            n_days=150,
+            seed=5,
+            concept_size=5,
+            minute_days=0,
+            concept_vol=concept_vol,
+            strengths={"leadlag": 0.0},
+        )
+        panel = load_panel(generate_market(tmp_path / f"m{concept_vol}", cfg), ["close"])
+        codes = panel.instruments.tolist()
+        keep = [i for i, c in enumerate(codes) if c[3:].isdigit()]  # stocks, not the index
+        close = panel.fields["close"][:, keep]
+        ret = close[1:] / close[:-1] - 1
+        whole = np.isfinite(ret).all(axis=0)  # listed on every day
+        ret = ret[:, whole]
+        corr = np.corrcoef(ret - ret.mean(axis=1, keepdims=True), rowvar=False)
+        g = hidden_concept_groups(cfg)[[int(codes[i][3:]) for i in keep]][whole]
+        same = (g[:, None] == g[None, :]) & (g[:, None] >= 0) & ~np.eye(len(g), dtype=bool)
+        other = (g[:, None] != g[None, :]) & ~np.eye(len(g), dtype=bool)
+        return float(corr[same].mean() - corr[other].mean())
+
+    assert abs(groupmate_excess_corr(0.0)) < 0.05  # no group factor: groupmates are strangers
+    assert groupmate_excess_corr(0.03) > 0.3  # a strong group factor: they move together
+    with pytest.raises(ConfigError, match="concept_vol"):
+        SynthConfig(concept_vol=-0.01)

@@ -84,6 +84,10 @@ class SynthConfig:
     # in cross-sectional dispersion (1.0: none; the regime is then invisible in market state)
     regime_dispersion: float = 1.0
     concept_size: int = 15
+    # daily volatility of each hidden concept group's common return factor: how visible the
+    # groups are in co-movement (at 0.008 the groups sit near the detectability edge of a
+    # 300-stock correlation matrix over a few hundred days)
+    concept_vol: float = 0.008
     p_flow_event: float = 0.2
     p_decoy: float = 0.8
     valid_fraction: float = 0.15
@@ -142,6 +146,10 @@ class SynthConfig:
         ):
             if not 0 <= getattr(self, name) < 1:
                 raise ConfigError(f"SynthConfig.{name}={getattr(self, name)}: must be in [0, 1)")
+        if not (math.isfinite(self.concept_vol) and self.concept_vol >= 0):
+            raise ConfigError(
+                f"SynthConfig.concept_vol={self.concept_vol}: must be finite and >= 0"
+            )
         if not (math.isfinite(self.regime_dispersion) and self.regime_dispersion > 0):
             raise ConfigError(
                 f"SynthConfig.regime_dispersion={self.regime_dispersion}: must be finite and > 0"
@@ -267,7 +275,7 @@ class _Market:
         stress = math.sqrt(self.h_mkt) / cfg.market_vol
         f_ind = rng.normal(0.0, 0.008, cfg.n_industries) * stress
         f_sty = rng.normal(0.0, 1.0, 4) * STYLE_VOLS
-        f_con = rng.normal(0.0, 0.008, self.n_groups)
+        f_con = rng.normal(0.0, 1.0, self.n_groups) * cfg.concept_vol
         eps = _student_t(rng, N)
         alpha = self.pending.pop(0)
         cap = self.shares * self.raw_close
