@@ -82,6 +82,24 @@ predefined concepts are (a group's leaders are its largest members), adds little
 links over 400 days, 0.0190 / 0.0191 / 0.0153 (equal weights 0.0174 / 0.0170 / 0.0141). On
 these markets a hidden-concept read carries about two fifths of what the true groups carry, and
 gru already takes 0.0095 from a stock's own returns (which share the group factor).
+
+2026-12-05, stop 25: the groups' common factor (daily vol 0.008, now `SynthConfig.concept_vol`)
+leaves them near the detectability edge (industry residuals, seed 0: mean within-group
+correlation 0.16, a group block's eigenvalue about 1 + 14 x 0.16 = 3.3 against the
+Marchenko-Pastur edge 3.48 for 300 stocks over 400 days). One stronger setting, fixed before any
+cell ran, bar judged on hist_cmw (`--out benchmarks/out/research_quality_cv16 --concept-vol 0.016
+--signals leadlag --models gru hist hist_cmw hist_ogm`, 12 cells, 11 min on 2 cores): findability
+0.896 / 0.914 / 0.845 (default markets 0.381 / 0.43 / 0.34); probe, 5 most correlated over 250
+days 0.0259 / 0.0385 / 0.0415 vs the cap-weighted true group 0.0391 / 0.0500 / 0.0621.
+
+    leadlag      gru      0.24  0.25  0.48   0.0222  (oracle 0.0668)
+    leadlag      hist     0.25  0.27  0.42   0.0214  -0.0008 (0.0007)  t -1.24
+    leadlag      hist_cmw 0.40  0.56  0.58   0.0345  +0.0123 (0.0040)  t  3.10  PASS (pooled)
+    leadlag      hist_ogm 0.54  0.76  0.85   0.0486  +0.0264 (0.0056)  t  4.74  (told the groups)
+
+hist_cmw per seed: +0.0097 (0.0067), +0.0193 (0.0074), +0.0077 (0.0065): positive on every seed,
+2 SE on seed 1 only. With the groups visible in co-movement the hidden-concept module (links by
+co-movement, each stock reading its 5 links) takes them; the paper's similarity read does not.
 """
 
 from __future__ import annotations
