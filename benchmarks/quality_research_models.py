@@ -174,17 +174,32 @@ MODELS: dict[str, dict[str, Any]] = {
 
 
 def ensure_market(signal: str, seed: int, args) -> Path:
-    """The cached market of (signal, seed), generated when absent."""
-    from seqalpha.data.synthetic import generate_market
+    """The cached market of (signal, seed), generated when absent. A cached market of another
+    configuration is regenerated, unless cell results trained on it are in `args.out` (they
+    would be mixed with cells of the new market): that is an error naming what differs."""
+    from seqalpha.data.synthetic import SynthConfig, generate_market
 
     cfg = market_config(signal, args.n_stocks, args.n_days, seed, args.strength)
-    cfg = dataclasses.replace(cfg, concept_vol=args.concept_vol)
+    if args.concept_vol is not None:
+        cfg = dataclasses.replace(cfg, concept_vol=args.concept_vol)
+    want = json.loads(json.dumps(cfg.to_dict()))
     path = Path(args.out) / "markets" / f"{signal}_s{seed}"
     meta = path / "meta.json"
-    if meta.is_file() and json.loads(meta.read_text())["config"] == json.loads(
-        json.dumps(cfg.to_dict())
-    ):
-        return path
+    if meta.is_file():
+        # a market written before a generator parameter existed had that parameter's default
+        have = (
+            json.loads(json.dumps(SynthConfig().to_dict())) | json.loads(meta.read_text())["config"]
+        )
+        if have == want:
+            return path
+        cells = sorted(Path(args.out).glob(f"{signal}_s{seed}__*.json"))
+        if cells:
+            diff = {k: (have.get(k), v) for k, v in want.items() if have.get(k) != v}
+            raise SystemExit(
+                f"{path}: cached market differs from the one asked for {diff} (cached, asked), "
+                f"and {len(cells)} cell result(s) in {args.out} were trained on it, e.g. "
+                f"{cells[0].name}: pass another --out, or remove those results"
+            )
     t0 = time.perf_counter()
     generate_market(path, cfg, overwrite=path.exists())
     print(f"[market] {signal} seed {seed}: {time.perf_counter() - t0:.0f}s", flush=True)
@@ -487,9 +502,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--concept-vol",
         type=float,
-        default=0.008,
-        help="daily vol of the hidden groups' common factor (the generator's default 0.008); "
-        "use another --out for another value",
+        default=None,
+        help="daily vol of the hidden groups' common factor (default: the generator's); "
+        "cells of another value need another --out",
     )
     ap.add_argument("--epochs", type=int, default=BASE["epochs"])
     ap.add_argument("--seq-len", type=int, default=BASE["seq_len"])
